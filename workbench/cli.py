@@ -1,0 +1,100 @@
+"""The `workbench` command: the GUI by default, or a subcommand with JSON output for scripts.
+
+    workbench [PATH] [--demo]            open the GUI (on PATH, or on the demo model)
+    workbench inspect PATH [--json]      describe a checkpoint from its headers
+    workbench cache [--json]             list the local Hugging Face cache
+    workbench new|config|graph|attention|train ...   see `workbench COMMAND --help`
+
+Every subcommand lives in `workbench.commands.<name>` with `add_arguments(parser)` and
+`run(args) -> dict | None`; `render(data) -> str` optionally formats the result for humans.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import traceback
+
+from workbench import __version__
+
+# name -> one-line help; the module is workbench.commands.<name>
+COMMANDS: dict[str, str] = {
+    "inspect": "describe a checkpoint from its headers (no weights loaded)",
+    "cache": "list models in the local Hugging Face cache",
+}
+
+
+def _quiet_libraries() -> None:
+    """No progress bars or download attempts: output must stay parseable and the tool offline."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _gui_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="workbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("path", nargs="?", help="checkpoint folder or file to open")
+    parser.add_argument("--demo", action="store_true",
+                        help="open the bundled demo model (all-MiniLM-L6-v2)")
+    parser.add_argument("--version", action="version", version=f"workbench {__version__}")
+    return parser
+
+
+def _command_parser(name: str, module) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"workbench {name}", description=COMMANDS[name])
+    module.add_arguments(parser)
+    if not any(a.dest == "json" for a in parser._actions):
+        parser.add_argument("--json", action="store_true", help="print JSON on stdout")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `workbench` script and `python -m workbench`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _quiet_libraries()
+    if argv and argv[0] in COMMANDS:
+        return _run_command(argv[0], argv[1:])
+    args = _gui_parser().parse_args(argv)
+    from workbench.qt.app import run_gui
+
+    return run_gui(path=args.path, demo=args.demo)
+
+
+def _run_command(name: str, argv: list[str]) -> int:
+    from workbench.core.errors import WorkbenchError
+
+    module = importlib.import_module(f"workbench.commands.{name}")
+    args = _command_parser(name, module).parse_args(argv)
+    want_json = bool(getattr(args, "json", False))
+    try:
+        data = module.run(args)
+    except WorkbenchError as e:
+        return _fail(str(e), want_json)
+    except KeyboardInterrupt:
+        return _fail("interrupted", want_json)
+    except Exception as e:
+        if args.debug:
+            traceback.print_exc()
+        return _fail(f"unexpected {type(e).__name__}: {e} (run again with --debug for details)",
+                     want_json)
+    if data is not None:
+        if want_json:
+            print(json.dumps(data, indent=2, default=str))
+        else:
+            render = getattr(module, "render", None)
+            print(render(data) if render else json.dumps(data, indent=2, default=str))
+    return 0
+
+
+def _fail(message: str, want_json: bool) -> int:
+    if want_json:
+        print(json.dumps({"error": message}))
+    else:
+        print(f"error: {message}", file=sys.stderr)
+    return 1

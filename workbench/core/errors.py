@@ -1,0 +1,43 @@
+"""The WorkbenchError family: every failure a user can act on, with a message that says how."""
+
+from __future__ import annotations
+
+
+class WorkbenchError(Exception):
+    """Base class: `str(error)` is a complete, user-facing message (what is wrong, what to do)."""
+
+
+class PathNotFoundError(WorkbenchError):
+    """The path the user gave does not exist."""
+
+
+class NotACheckpointError(WorkbenchError):
+    """The path exists but holds nothing we recognise as a checkpoint."""
+
+
+class CorruptCheckpointError(WorkbenchError):
+    """A weights file is truncated, malformed or internally inconsistent."""
+
+
+class InvalidIndexError(WorkbenchError):
+    """A sharded-checkpoint index is malformed, unsafe or disagrees with its shards."""
+
+
+class InvalidConfigError(WorkbenchError):
+    """config.json (or an edited config) cannot be read or does not validate."""
+
+
+class UnsafePickleError(WorkbenchError):
+    """A pickled weights file needs globals outside torch's weights_only allow-list."""
+
+
+class ModelBuildError(WorkbenchError):
+    """transformers could not build a model from the config."""
+
+
+class MissingDependencyError(WorkbenchError):
+    """An optional package (the demo model, peft, ...) is not installed."""
+
+
+class CancelledError(WorkbenchError):
+    """Long work was cancelled by the user."""

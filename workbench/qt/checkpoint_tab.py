@@ -1,0 +1,150 @@
+"""One open checkpoint: overview, tensors, config, modules, plus the feature views.
+
+Feature views (config editor, graph, attention, fine-tuning) register in FEATURE_VIEWS as
+(title, "module:Class"). Each class is constructed as `Class(tab)` when its tab is first shown,
+gets the CheckpointInfo as `tab.info` and the shared TaskRunner as `tab.runner`, and may define
+`shutdown()` to release what it holds when the tab closes.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QScrollArea, QTabWidget, QVBoxLayout, QWidget
+
+from workbench.core.checkpoint import CheckpointInfo
+from workbench.core.units import human_bytes, human_count
+from workbench.qt.json_tree import JsonTreeView
+from workbench.qt.module_tree_view import ModuleTreeView
+from workbench.qt.tasks import TaskRunner
+from workbench.qt.tensor_table import TensorTableView
+
+FEATURE_VIEWS: list[tuple[str, str]] = [
+]
+
+
+class CheckpointTab(QTabWidget):
+    """The views of one checkpoint, built lazily; `shutdown()` frees what they hold."""
+
+    def __init__(self, info: CheckpointInfo, runner: TaskRunner, parent=None):
+        super().__init__(parent)
+        self.info, self.runner = info, runner
+        self.setDocumentMode(True)
+        self.overview = OverviewView(info)
+        self.tensors = TensorTableView(info.tensors)
+        self.modules = ModuleTreeView(info.module_tree)
+        self.addTab(self.overview, "Overview")
+        self.addTab(self.tensors, "Tensors")
+        if info.config is not None:
+            self.addTab(JsonTreeView(info.config), "Config")
+        self.addTab(self.modules, "Modules")
+        self._lazy: dict[int, str] = {}
+        for title, target in FEATURE_VIEWS:
+            self._lazy[self.addTab(QWidget(), title)] = target
+        self.views: dict[str, QWidget] = {}
+        self.currentChanged.connect(self._on_self_currentChanged)
+
+    @property
+    def title(self) -> str:
+        from pathlib import Path
+
+        return Path(self.info.path).name or self.info.path
+
+    def show_view(self, title: str) -> QWidget | None:
+        """Switch to (and build, if needed) the view with this tab title."""
+        for i in range(self.count()):
+            if self.tabText(i) == title:
+                self.setCurrentIndex(i)
+                self._on_self_currentChanged(i)
+                return self.widget(i)
+        return None
+
+    def _on_self_currentChanged(self, index: int) -> None:
+        target = self._lazy.pop(index, None)
+        if target is None:
+            return
+        module_name, class_name = target.split(":")
+        view = getattr(importlib.import_module(module_name), class_name)(self)
+        title = self.tabText(index)
+        placeholder = self.widget(index)
+        self.blockSignals(True)
+        self.removeTab(index)
+        self.insertTab(index, view, title)
+        self.setCurrentIndex(index)
+        self.blockSignals(False)
+        placeholder.deleteLater()
+        self.views[title] = view
+
+    def shutdown(self) -> None:
+        """Release models and workers held by feature views."""
+        for view in self.views.values():
+            stop = getattr(view, "shutdown", None)
+            if stop:
+                stop()
+        self.views.clear()
+
+
+class OverviewView(QScrollArea):
+    """A readable summary: what the checkpoint is, how big, how it is stored, warnings."""
+
+    def __init__(self, info: CheckpointInfo, parent=None):
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.label = QLabel(overview_html(info))
+        self.label.setTextFormat(Qt.TextFormat.RichText)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.label.setWordWrap(True)
+        inner = QWidget()
+        layout = QVBoxLayout(inner)
+        layout.addWidget(self.label)
+        layout.addStretch()
+        self.setWidget(inner)
+
+
+def overview_html(info: CheckpointInfo) -> str:
+    """The overview as a small HTML document."""
+    e = html.escape
+    rows = [
+        ("Architecture", info.architecture or "unknown"),
+        ("Model type", info.model_type or "unknown"),
+        ("Format", info.format),
+        ("Parameters", f"{human_count(info.num_parameters)} ({info.num_parameters:,})"
+         + ("" if info.has_weights else " from the config; no weights stored")),
+        ("Tensors", f"{info.num_tensors:,} ({human_bytes(info.total_bytes)} of data)"),
+        ("Size on disk", human_bytes(info.size_on_disk)),
+        ("DTypes", ", ".join(f"{k}: {human_count(v)}" for k, v in info.dtypes.items()) or "-"),
+        ("Files", ", ".join(info.shards) if len(info.shards) <= 4
+         else f"{len(info.shards)} shards ({info.shards[0]} ... {info.shards[-1]})"),
+    ]
+    if info.tokenizer:
+        t = info.tokenizer
+        specials = ", ".join(f"{k}={v}" for k, v in t.special_tokens.items())
+        rows.append(("Tokenizer", f"{t.tokenizer_class or '?'}, vocabulary {t.vocab_size or '?'}"
+                     + (f", max length {t.model_max_length}" if t.model_max_length else "")
+                     + (f"<br>special tokens: {e(specials)}" if specials else "")))
+    else:
+        rows.append(("Tokenizer", "none found"))
+    if info.adapter:
+        a = info.adapter
+        rows.append(("Adapter", f"{a.peft_type} r={a.r} alpha={a.alpha} on {a.base_model}; "
+                     f"targets: {', '.join(a.target_modules)}"))
+    if info.guess:
+        g = info.guess
+        rows.append(("Best guess", f"{g.family}: {g.num_layers or '?'} layers, hidden "
+                     f"{g.hidden_size or '?'}, vocabulary {g.vocab_size or '?'}"))
+    if info.memory:
+        m = info.memory
+        rows.append(("Weights memory", f"fp32 {human_bytes(m.fp32)} · bf16 {human_bytes(m.bf16)}"
+                     f" · int8 {human_bytes(m.int8)} · int4 {human_bytes(m.int4)}"))
+        rows.append(("Full fine-tune (AdamW)", f"{human_bytes(m.adamw_fp32)} fp32, "
+                     f"{human_bytes(m.adamw_mixed)} mixed precision, before activations"))
+    body = "".join(f"<tr><td style='padding-right:18px;color:#666'><b>{e(k)}</b></td>"
+                   f"<td>{v if k in ('Tokenizer',) else e(v)}</td></tr>" for k, v in rows)
+    warnings = "".join(f"<li>{e(w)}</li>" for w in info.warnings)
+    warn_html = (f"<h3 style='color:#b35900'>Warnings ({len(info.warnings)})</h3><ul>{warnings}</ul>"
+                 if warnings else "<p style='color:#2e7d32'>No warnings.</p>")
+    return (f"<h2>{e(info.architecture or 'Checkpoint')}</h2><p style='color:#666'>{e(info.path)}"
+            f"</p><table cellspacing='4'>{body}</table>{warn_html}")

@@ -1,0 +1,286 @@
+"""The main window: browser dock, one tab per open checkpoint, menus and the status bar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QStackedWidget,
+    QTabWidget,
+)
+
+from workbench.core.errors import WorkbenchError
+from workbench.qt.browser_dock import BrowserDock
+from workbench.qt.dialogs import show_error
+from workbench.qt.start_page import StartPage
+from workbench.qt.tasks import Task, TaskRunner
+
+MAX_RECENT = 12
+
+
+def _inspect(path: str, progress=None):
+    """Worker-side: import the core lazily so the window shows before torch is loaded."""
+    from workbench.core.checkpoint import inspect_checkpoint
+
+    return inspect_checkpoint(path, progress=progress)
+
+
+def _device_summary() -> str:
+    """Compute devices and library versions for the status bar (imports torch: run in a worker)."""
+    import torch
+    import transformers
+
+    devices = []
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            props = torch.cuda.get_device_properties(i)
+            devices.append(f"cuda:{i} {props.name} ({props.total_memory / 2**30:.0f} GiB)")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        devices.append("mps")
+    devices.append("CPU" if not devices else "CPU")
+    return (f"Devices: {', '.join(devices)}   ·   torch {torch.__version__}   ·   "
+            f"transformers {transformers.__version__}")
+
+
+class MainWindow(QMainWindow):
+    """Opens checkpoints (menus, dock, start page, drag and drop) into tabs."""
+
+    checkpointOpened = Signal(object)  # the CheckpointTab
+    openFailed = Signal(str)
+
+    def __init__(self, settings: QSettings | None = None, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Transformer Workbench")
+        self.resize(1400, 880)
+        self.setAcceptDrops(True)
+        self.settings = settings or QSettings("TransformerWorkbench", "workbench")
+        self.runner = TaskRunner(self)
+        self._opening: dict[str, Task] = {}
+
+        self.tabs = QTabWidget()
+        self.tabs.setTabsClosable(True)
+        self.tabs.setMovable(True)
+        self.tabs.tabCloseRequested.connect(self.close_tab)
+        self.start_page = StartPage()
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.start_page)
+        self.stack.addWidget(self.tabs)
+        self.setCentralWidget(self.stack)
+
+        self.browser = BrowserDock(self)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.browser)
+        self.browser.openRequested.connect(self.open_checkpoint)
+        self.start_page.openFolderClicked.connect(self.open_folder_dialog)
+        self.start_page.openFileClicked.connect(self.open_file_dialog)
+        self.start_page.demoClicked.connect(self.open_demo)
+        self.start_page.cacheClicked.connect(self._on_start_page_cacheClicked)
+        self.start_page.recentActivated.connect(self.open_checkpoint)
+
+        self._build_menus()
+        self._build_status_bar()
+        self._refresh_recent()
+
+    # -- construction ------------------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        self.menus = {name: bar.addMenu(f"&{name}") for name in ("File", "Edit", "View", "Tools",
+                                                                 "Help")}
+        file_menu = self.menus["File"]
+        self._action(file_menu, "Open &Folder...", self.open_folder_dialog, QKeySequence.Open)
+        self._action(file_menu, "Open &File...", self.open_file_dialog, "Ctrl+Shift+O")
+        self._action(file_menu, "Open &Demo Model", self.open_demo, "Ctrl+D")
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        file_menu.addSeparator()
+        self.feature_actions_anchor = file_menu.addSeparator()
+        self._action(file_menu, "&Close Tab", lambda: self.close_tab(self.tabs.currentIndex()),
+                     QKeySequence.Close)
+        self._action(file_menu, "&Quit", self.close, QKeySequence.Quit)
+        self.menus["View"].addAction(self.browser.toggleViewAction())
+        self._action(self.menus["Help"], "&About", self._show_about)
+
+    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _build_status_bar(self) -> None:
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)
+        self.progress.setMaximumWidth(160)
+        self.progress.hide()
+        self.progress_label = QLabel()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.hide()
+        self.cancel_button.clicked.connect(self._on_cancel_button_clicked)
+        self.device_label = QLabel("Devices: detecting...")
+        status = self.statusBar()
+        status.addWidget(self.progress_label)
+        status.addWidget(self.progress)
+        status.addWidget(self.cancel_button)
+        status.addPermanentWidget(self.device_label)
+
+    def start_background_checks(self) -> None:
+        """Fill the device label (imports torch off the GUI thread)."""
+        self.runner.start(_device_summary, on_success=self.device_label.setText,
+                          on_error=lambda msg, _d: self.device_label.setText(f"Devices: {msg}"))
+
+    # -- opening ---------------------------------------------------------------------------------
+    def open_folder_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open checkpoint folder", self._last_dir())
+        if path:
+            self.open_checkpoint(path)
+
+    def open_file_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open checkpoint file", self._last_dir(),
+            "Checkpoints (*.safetensors *.bin *.pt *.pth *.json);;All files (*)")
+        if path:
+            self.open_checkpoint(path)
+
+    def open_demo(self) -> None:
+        from workbench.core.modeling import demo_checkpoint_path
+
+        try:
+            self.open_checkpoint(str(demo_checkpoint_path()))
+        except WorkbenchError as e:
+            show_error(self, "Demo model not installed", str(e))
+
+    def _on_start_page_cacheClicked(self) -> None:
+        self.browser.show()
+        self.browser.tabs.setCurrentIndex(1)
+        self.browser.refresh_cache()
+
+    def open_checkpoint(self, path: str) -> Task | None:
+        """Inspect `path` in a worker, then add a tab (or focus the existing one)."""
+        path = str(Path(path).expanduser())
+        for i in range(self.tabs.count()):
+            if self.tabs.widget(i).info.path == str(Path(path).resolve()):
+                self.tabs.setCurrentIndex(i)
+                self.stack.setCurrentWidget(self.tabs)
+                return None
+        if path in self._opening:
+            return self._opening[path]
+        task = self.runner.start(
+            _inspect, path,
+            on_success=self._on_inspect_succeeded,
+            on_error=lambda msg, details: self._on_inspect_failed(path, msg, details),
+            on_progress=lambda msg: self.progress_label.setText(f"{Path(path).name}: {msg}..."))
+        task.finished.connect(lambda: self._on_task_finished(path))
+        self._opening[path] = task
+        self._show_busy(True, f"Opening {Path(path).name}...")
+        return task
+
+    def _on_inspect_succeeded(self, info) -> None:
+        from workbench.qt.checkpoint_tab import CheckpointTab
+
+        tab = CheckpointTab(info, self.runner)
+        index = self.tabs.addTab(tab, tab.title)
+        self.tabs.setTabToolTip(index, info.path)
+        self.tabs.setCurrentIndex(index)
+        self.stack.setCurrentWidget(self.tabs)
+        self._remember(info.path)
+        self.statusBar().showMessage(
+            f"Opened {tab.title}: {info.architecture or info.format}, "
+            f"{len(info.warnings)} warning(s)", 8000)
+        self.checkpointOpened.emit(tab)
+
+    def _on_inspect_failed(self, path: str, message: str, details: str) -> None:
+        self.openFailed.emit(message)
+        show_error(self, f"Could not open {Path(path).name}", message, details)
+
+    def _on_task_finished(self, path: str) -> None:
+        self._opening.pop(path, None)
+        if not self._opening:
+            self._show_busy(False)
+
+    def _show_busy(self, busy: bool, text: str = "") -> None:
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        self.progress_label.setText(text)
+
+    def _on_cancel_button_clicked(self) -> None:
+        for task in self._opening.values():
+            task.cancel()
+        self._opening.clear()
+        self._show_busy(False)
+        self.statusBar().showMessage("Cancelled.", 4000)
+
+    # -- tabs --------------------------------------------------------------------------------------
+    def current_tab(self):
+        """The CheckpointTab in front, or None."""
+        return self.tabs.currentWidget()
+
+    def close_tab(self, index: int) -> None:
+        if index < 0:
+            return
+        tab = self.tabs.widget(index)
+        self.tabs.removeTab(index)
+        tab.shutdown()
+        tab.deleteLater()
+        if self.tabs.count() == 0:
+            self.stack.setCurrentWidget(self.start_page)
+
+    # -- recent --------------------------------------------------------------------------------------
+    def recent_paths(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        paths = [value] if isinstance(value, str) else list(value or [])
+        return [p for p in paths if Path(p).exists()]
+
+    def _remember(self, path: str) -> None:
+        paths = [path] + [p for p in self.recent_paths() if p != path]
+        self.settings.setValue("recent", paths[:MAX_RECENT])
+        self.settings.setValue("last_dir", str(Path(path).parent))
+        self._refresh_recent()
+
+    def _last_dir(self) -> str:
+        return str(self.settings.value("last_dir", str(Path.home())))
+
+    def _refresh_recent(self) -> None:
+        paths = self.recent_paths()
+        self.start_page.set_recent(paths)
+        self.browser.set_recent(paths)
+        self.recent_menu.clear()
+        for p in paths:
+            self.recent_menu.addAction(p, lambda p=p: self.open_checkpoint(p))
+        self.recent_menu.setEnabled(bool(paths))
+
+    # -- drag and drop, close ------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self.open_checkpoint(url.toLocalFile())
+        event.acceptProposedAction()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        for i in range(self.tabs.count()):
+            veto = getattr(self.tabs.widget(i), "confirm_close", None)
+            if veto and not veto():
+                event.ignore()
+                return
+        while self.tabs.count():
+            self.close_tab(0)
+        self.runner.shutdown()
+        super().closeEvent(event)
+
+    def _show_about(self) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
+        from workbench import __version__
+
+        QMessageBox.about(self, "About Transformer Workbench",
+                          f"Transformer Workbench {__version__}\nInspect, edit, graph, probe and "
+                          f"fine-tune Transformer checkpoints, offline.")
