@@ -100,7 +100,8 @@ def _write_shard(path: Path, tensors: list[tuple[str, tuple[int, ...]]]) -> int:
     offset = 0
     for name, shape in tensors:
         size = _nbytes(shape)
-        header[name] = {"dtype": DTYPE, "shape": list(shape), "data_offsets": [offset, offset + size]}
+        header[name] = {"dtype": DTYPE, "shape": list(shape),
+                        "data_offsets": [offset, offset + size]}
         offset += size
     raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
     raw += b" " * (-len(raw) % 8)  # safetensors pads headers to 8 bytes
