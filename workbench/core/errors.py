@@ -41,3 +41,11 @@ class MissingDependencyError(WorkbenchError):
 
 class CancelledError(WorkbenchError):
     """Long work was cancelled by the user."""
+
+
+class InvalidTrainSpecError(WorkbenchError):
+    """A training spec field has a value that cannot work; the message names the field."""
+
+
+class TrainingDataError(WorkbenchError):
+    """A training/eval data file is missing, empty, or lacks the columns/labels the task needs."""

@@ -1,0 +1,115 @@
+"""run_training: a TrainSpec in, TrainEvents out; TrainControl pauses, resumes, cancels it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench.core.training.events import TrainEvent
+from workbench.core.training.spec import TrainSpec
+
+
+class TrainControl:
+    """Thread-safe remote control of a run; the runner checks it at every step boundary.
+
+    While a run is in progress `live_model` / `live_tokenizer` hold the model being trained
+    (None otherwise), so a paused run can be inspected (e.g. attention) from another thread.
+    Only touch the live model while `is_paused` is True: otherwise training is changing it.
+    """
+
+    def __init__(self) -> None:
+        self._running = threading.Event()  # set = not paused
+        self._running.set()
+        self._cancel = threading.Event()
+        self._save_now = threading.Event()
+        self._save_on_cancel = False
+        self._paused_at_boundary = threading.Event()
+        self.live_model: Any = None
+        self.live_tokenizer: Any = None
+
+    def pause(self) -> None:
+        """Ask the run to stop at the next step boundary and wait there (model kept in memory)."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        """Let a paused run continue."""
+        self._running.set()
+
+    def cancel(self, save_checkpoint: bool = False) -> None:
+        """Stop the run at the next step boundary, optionally writing a checkpoint first."""
+        self._save_on_cancel = bool(save_checkpoint)
+        self._cancel.set()
+        self._running.set()  # a paused run must wake up to stop
+
+    def save_now(self) -> None:
+        """Write a resumable checkpoint at the next step boundary."""
+        self._save_now.set()
+
+    @property
+    def is_paused(self) -> bool:
+        """True once pause() was requested and until resume()/cancel()."""
+        return not self._running.is_set() and not self._cancel.is_set()
+
+    @property
+    def is_waiting(self) -> bool:
+        """True while the training thread is actually blocked at a step boundary."""
+        return self._paused_at_boundary.is_set()
+
+    @property
+    def is_cancelled(self) -> bool:
+        """True once cancel() was called."""
+        return self._cancel.is_set()
+
+    @property
+    def save_on_cancel(self) -> bool:
+        """Whether cancel() asked for a checkpoint."""
+        return self._save_on_cancel
+
+    def take_save_request(self) -> bool:
+        """True once per save_now() call (the runner consumes the request)."""
+        if self._save_now.is_set():
+            self._save_now.clear()
+            return True
+        return False
+
+    def wait_while_paused(self, on_paused: Callable[[], None] | None = None,
+                          on_resumed: Callable[[], None] | None = None) -> None:
+        """Block the calling (training) thread while paused; return at once if not paused."""
+        if self._running.is_set():
+            return
+        self._paused_at_boundary.set()
+        if on_paused is not None:
+            on_paused()
+        try:
+            while not self._running.wait(0.05):
+                pass
+        finally:
+            self._paused_at_boundary.clear()
+        if on_resumed is not None and not self._cancel.is_set():
+            on_resumed()
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended: its folder, the final model folder (if any), last metrics, status."""
+
+    run_dir: str
+    final_model_dir: str | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    status: str = "finished"  # "finished" | "cancelled" | "failed"
+    message: str = ""
+
+
+def run_training(spec: TrainSpec, emit: Callable[[TrainEvent], None],
+                 control: TrainControl | None = None, resume_from: str | None = None,
+                 extend_epochs: float = 0.0) -> RunResult:
+    """Train `spec` with transformers' Trainer, sending TrainEvents to `emit` (on this thread).
+
+    `resume_from` is a run folder (its newest complete checkpoint is used) or a checkpoint
+    folder; `extend_epochs` adds epochs on top of the spec's when resuming. Bad specs or data
+    raise WorkbenchError before training starts; failures during training (NaN, OOM, errors)
+    end with a "failed" event and a RunResult with status "failed".
+    """
+    raise NotImplementedError("run_training is being implemented")
