@@ -48,9 +48,13 @@ class CheckpointTab(QTabWidget):
 
     @property
     def title(self) -> str:
+        """The folder or file name; generic names ("model", a snapshot hash) get their parent."""
         from pathlib import Path
 
-        return Path(self.info.path).name or self.info.path
+        path = Path(self.info.path)
+        generic = path.name in ("model", "snapshots", "checkpoint", "final") or (
+            len(path.name) == 40 and all(c in "0123456789abcdef" for c in path.name))
+        return f"{path.parent.name}/{path.name}" if generic else path.name
 
     def show_view(self, title: str) -> QWidget | None:
         """Switch to (and build, if needed) the view with this tab title."""

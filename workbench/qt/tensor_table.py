@@ -55,8 +55,9 @@ class TensorFilterModel(QSortFilterProxyModel):
         self._words: list[str] = []
 
     def set_filter_text(self, text: str) -> None:
+        self.beginFilterChange()
         self._words = text.lower().split()
-        self.invalidateFilter()
+        self.endFilterChange()
 
     def filterAcceptsRow(self, row: int, parent) -> bool:
         if not self._words:
