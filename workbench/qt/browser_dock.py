@@ -85,6 +85,8 @@ class BrowserDock(QDockWidget):
         for col in (1, 2, 3):
             self.file_tree.hideColumn(col)
         self.file_tree.setHeaderHidden(True)
+        self.file_tree.setSortingEnabled(True)
+        self.file_tree.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.file_tree.setRootIndex(self.fs_model.index(QDir.rootPath()))
         home = self.fs_model.index(QDir.homePath())
         self.file_tree.setCurrentIndex(home)
@@ -105,11 +107,16 @@ class BrowserDock(QDockWidget):
             self.openRequested.emit(str(path))
 
     def show_path(self, path: str) -> None:
-        """Select `path` in the file tree."""
+        """Select `path` in the file tree, expanding its parent folders."""
         index = self.fs_model.index(path)
-        if index.isValid():
-            self.file_tree.setCurrentIndex(index)
-            self.file_tree.scrollTo(index)
+        if not index.isValid():
+            return
+        parent = index.parent()
+        while parent.isValid():
+            self.file_tree.expand(parent)
+            parent = parent.parent()
+        self.file_tree.setCurrentIndex(index)
+        self.file_tree.scrollTo(index)
 
     # -- HF cache ------------------------------------------------------------------------------
     def _make_cache_tab(self) -> QWidget:

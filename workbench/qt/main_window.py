@@ -189,6 +189,7 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(index)
         self.stack.setCurrentWidget(self.tabs)
         self._remember(info.path)
+        self.browser.show_path(info.path)
         self.statusBar().showMessage(
             f"Opened {tab.title}: {info.architecture or info.format}, "
             f"{len(info.warnings)} warning(s)", 8000)

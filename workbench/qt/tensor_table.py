@@ -78,8 +78,9 @@ class TensorTableView(QWidget):
         self.filter_edit.setClearButtonEnabled(True)
         self.table = QTableView()
         self.table.setModel(self.proxy)
+        # No sort indicator before enabling sorting: otherwise Qt sorts every row on open.
+        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.table.setSortingEnabled(True)
-        self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(22)
