@@ -104,7 +104,7 @@ class RunResult:
 
 def run_training(spec: TrainSpec, emit: Callable[[TrainEvent], None],
                  control: TrainControl | None = None, resume_from: str | None = None,
-                 extend_epochs: float = 0.0) -> RunResult:
+                 extend_epochs: float = 0.0, *, extra_callbacks: list | None = None) -> RunResult:
     """Train `spec` with transformers' Trainer, sending TrainEvents to `emit` (on this thread).
 
     `resume_from` is a run folder (its newest complete checkpoint is used) or a checkpoint
@@ -112,4 +112,8 @@ def run_training(spec: TrainSpec, emit: Callable[[TrainEvent], None],
     raise WorkbenchError before training starts; failures during training (NaN, OOM, errors)
     end with a "failed" event and a RunResult with status "failed".
     """
-    raise NotImplementedError("run_training is being implemented")
+    from workbench.core.training.session import TrainingSession
+
+    session = TrainingSession(spec, emit, control or TrainControl(), resume_from=resume_from,
+                              extend_epochs=extend_epochs, extra_callbacks=extra_callbacks)
+    return session.run()

@@ -1,0 +1,144 @@
+"""The TrainerCallback that turns Trainer hooks into TrainEvents and obeys TrainControl."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from transformers import TrainerCallback
+
+from workbench.core.training.events import TrainEvent
+
+LM_TASKS = ("causal-lm", "masked-lm", "seq2seq")
+# Trainer's own running totals; the callback reports per-interval rates instead.
+_DROPPED = {"epoch", "num_input_tokens_seen", "train_runtime", "train_tokens_per_second",
+            "eval_runtime", "eval_samples_per_second", "eval_steps_per_second"}
+
+
+def memory_mb(device: str) -> float:
+    """Device memory in use in MiB: CUDA peak allocated, else this process's resident memory."""
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    try:
+        import psutil
+
+        return psutil.Process(os.getpid()).memory_info().rss / 2**20
+    except ImportError:
+        return float("nan")
+
+
+class EventCallback(TrainerCallback):
+    """One emit per logging step / eval / save; pause, cancel and save-now at step boundaries."""
+
+    def __init__(self, emit: Callable[[TrainEvent], None], control: Any, task: str,
+                 device: str, stop_on_nan: bool, samples_per_step: int,
+                 time_offset: float = 0.0) -> None:
+        self.emit_fn = emit
+        self.ctl = control
+        self.task = task
+        self.device = device
+        self.stop_on_nan = stop_on_nan
+        self.samples_per_step = samples_per_step
+        self.time_offset = time_offset
+        self.t0 = time.perf_counter()
+        self.last_log: tuple[float, int, int] | None = None  # (time, step, tokens seen)
+        self.nan_message = ""
+        self.stopped_by_user = False
+        self.last_eval_step = -1
+        self.last_save_step = -1
+        self.last_metrics: dict[str, float] = {}
+        self.max_steps = 0
+
+    # -- helpers -------------------------------------------------------------------------
+    def elapsed(self) -> float:
+        """Seconds since the run (or the resumed session) started."""
+        return self.time_offset + time.perf_counter() - self.t0
+
+    def event(self, kind: str, state: Any, metrics: dict[str, float] | None = None,
+              message: str = "") -> None:
+        """Build and emit one TrainEvent at the current step."""
+        self.emit_fn(TrainEvent(kind=kind, step=int(state.global_step),
+                                max_steps=int(state.max_steps or self.max_steps),
+                                epoch=float(state.epoch or 0.0), time=self.elapsed(),
+                                metrics=dict(metrics or {}), message=message))
+
+    # -- Trainer hooks -------------------------------------------------------------------
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.max_steps = int(state.max_steps)
+        self.last_log = (time.perf_counter(), int(state.global_step),
+                         int(state.num_input_tokens_seen or 0))
+        message = "resumed from step %d" % state.global_step if state.global_step else ""
+        self.event("started", state, message=message)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        ctl = self.ctl
+        ctl.wait_while_paused(on_paused=lambda: self.event("paused", state),
+                              on_resumed=lambda: self.event("resumed", state))
+        if ctl.take_save_request():
+            control.should_save = True
+        if ctl.is_cancelled:
+            self.stopped_by_user = True
+            control.should_training_stop = True
+            control.should_evaluate = False
+            control.should_save = ctl.save_on_cancel
+        if self.nan_message:
+            control.should_training_stop = True
+            control.should_save = False
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        # DefaultFlowCallback (called before us) asks for eval/save at epoch ends; a cancelled
+        # or diverged run must not spend time evaluating or overwrite good checkpoints.
+        if self.stopped_by_user:
+            control.should_evaluate = False
+            control.should_save = self.ctl.save_on_cancel and self.last_save_step != \
+                state.global_step
+        if self.nan_message:
+            control.should_evaluate = False
+            control.should_save = False
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        if "loss" not in logs and "grad_norm" not in logs:
+            return  # eval/train summaries are reported by on_evaluate / the runner
+        now, step = time.perf_counter(), int(state.global_step)
+        tokens = int(state.num_input_tokens_seen or 0)
+        metrics = {k: float(v) for k, v in logs.items()
+                   if isinstance(v, (int, float)) and k not in _DROPPED}
+        if self.last_log is not None and now > self.last_log[0] and step > self.last_log[1]:
+            dt = now - self.last_log[0]
+            metrics["steps_per_s"] = (step - self.last_log[1]) / dt
+            metrics["samples_per_s"] = metrics["steps_per_s"] * self.samples_per_step
+            if tokens:
+                metrics["tokens_per_s"] = (tokens - self.last_log[2]) / dt
+        self.last_log = (now, step, tokens)
+        metrics["memory_mb"] = memory_mb(self.device)
+        self.last_metrics.update(metrics)
+        bad = [k for k in ("loss", "grad_norm") if k in metrics and not math.isfinite(metrics[k])]
+        self.event("log", state, metrics)
+        if bad and self.stop_on_nan and not self.nan_message:
+            self.nan_message = (
+                f"The {' and '.join(bad)} became {metrics[bad[0]]} at step {step}: training "
+                f"diverged. Lower the learning rate (now {args.learning_rate:g}), add warmup, "
+                f"keep gradient clipping on (max_grad_norm), or use fp32/bf16 instead of fp16.")
+            control.should_training_stop = True
+            control.should_evaluate = False
+            control.should_save = False
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        metrics = {k: float(v) for k, v in (metrics or {}).items()
+                   if isinstance(v, (int, float)) and k not in _DROPPED}
+        if self.task in LM_TASKS and "eval_loss" in metrics:
+            loss = metrics["eval_loss"]
+            metrics["perplexity"] = math.exp(loss) if loss < 700 else float("inf")
+        self.last_eval_step = int(state.global_step)
+        self.last_metrics.update(metrics)
+        self.event("eval", state, metrics)
+
+    def on_save(self, args, state, control, **kwargs):
+        self.last_save_step = int(state.global_step)
+        self.event("checkpoint", state, message=f"checkpoint-{state.global_step}")

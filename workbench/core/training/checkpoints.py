@@ -1,0 +1,140 @@
+"""Crash-safe checkpoints: staged in a temp folder, fsynced, renamed, completion marker last."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.training.runs import CHECKPOINTS_NAME, atomic_write_text, fsync_dir
+
+MARKER_NAME = "workbench_checkpoint.json"
+STAGING_PREFIX = ".tmp-checkpoint-"
+_CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+MARKER_APP = "transformer-workbench"
+
+
+def _fsync_tree(folder: Path) -> dict[str, int]:
+    """fsync every file under `folder`; return {relative path: size} for the marker."""
+    sizes: dict[str, int] = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            with path.open("rb") as f:
+                os.fsync(f.fileno())
+            sizes[path.relative_to(folder).as_posix()] = path.stat().st_size
+        elif path.is_dir():
+            fsync_dir(path)
+    fsync_dir(folder)
+    return sizes
+
+
+def staging_dir(run_dir: Path) -> Path:
+    """A fresh temp folder inside the run's checkpoints/ (same file system, so rename is atomic)."""
+    root = Path(run_dir) / CHECKPOINTS_NAME
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=root))
+
+
+def commit_checkpoint(staged: Path, run_dir: Path, step: int) -> Path:
+    """Move a fully written checkpoint from `staged` to checkpoints/checkpoint-<step>, then mark it.
+
+    Order matters for crash safety: files fsynced -> folder renamed -> marker written last
+    (atomically). A crash at any point leaves either no checkpoint-<step> or one with no
+    marker, and neither is offered for resume.
+    """
+    sizes = _fsync_tree(staged)
+    final = Path(run_dir) / CHECKPOINTS_NAME / f"checkpoint-{step}"
+    if final.exists():
+        # Saving the same step twice (e.g. "save now" at an epoch end): the newer one wins.
+        old = final.with_name(f"{STAGING_PREFIX}old-{step}")
+        os.replace(final, old)
+        shutil.rmtree(old, ignore_errors=True)
+    os.replace(staged, final)
+    fsync_dir(final.parent)
+    marker = {"app": MARKER_APP, "step": int(step), "files": sizes}
+    atomic_write_text(final / MARKER_NAME, json.dumps(marker, indent=1))
+    return final
+
+
+def is_complete(checkpoint: str | Path) -> bool:
+    """True when the folder has our marker and every file it lists with the listed size."""
+    folder = Path(checkpoint)
+    match = _CHECKPOINT_RE.match(folder.name)
+    if not match:
+        return False
+    try:
+        marker = json.loads((folder / MARKER_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if marker.get("app") != MARKER_APP or marker.get("step") != int(match.group(1)):
+        return False
+    files = marker.get("files")
+    if not isinstance(files, dict) or "trainer_state.json" not in files:
+        return False
+    for rel, size in files.items():
+        path = folder / rel
+        if ".." in Path(rel).parts or not path.is_file() or path.stat().st_size != size:
+            return False
+    return True
+
+
+def list_checkpoints(run_dir: str | Path) -> list[Path]:
+    """Complete checkpoints of a run, oldest step first (incomplete ones are never listed)."""
+    root = Path(run_dir) / CHECKPOINTS_NAME
+    if not root.is_dir():
+        return []
+    found = []
+    for child in root.iterdir():
+        match = _CHECKPOINT_RE.match(child.name)
+        if match and child.is_dir() and is_complete(child):
+            found.append((int(match.group(1)), child))
+    return [path for _, path in sorted(found)]
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """The complete checkpoint with the highest step, or None."""
+    checkpoints = list_checkpoints(run_dir)
+    return checkpoints[-1] if checkpoints else None
+
+
+def clean_staging(run_dir: str | Path) -> int:
+    """Delete leftovers of interrupted saves (temp folders, unmarked checkpoints); return count."""
+    root = Path(run_dir) / CHECKPOINTS_NAME
+    removed = 0
+    if not root.is_dir():
+        return 0
+    for child in root.iterdir():
+        stale = child.name.startswith(STAGING_PREFIX) or (
+            _CHECKPOINT_RE.match(child.name) and not is_complete(child))
+        if stale and child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def resolve_resume(resume_from: str | Path) -> tuple[Path, Path]:
+    """(run folder, checkpoint) for a run folder or a checkpoint folder the app wrote.
+
+    Trainer's resume files are pickles (optimizer.pt, rng_state.pth...), so only checkpoints
+    carrying our completion marker are accepted.
+    """
+    path = Path(resume_from).expanduser().resolve()
+    if _CHECKPOINT_RE.match(path.name) and path.parent.name == CHECKPOINTS_NAME:
+        if not is_complete(path):
+            raise WorkbenchError(
+                f"{path} is not a complete checkpoint written by this app (no valid "
+                f"{MARKER_NAME}); it may be half-written. Resume from its run folder to use "
+                f"the newest complete checkpoint.")
+        return path.parent.parent, path
+    if not path.is_dir():
+        raise WorkbenchError(f"Cannot resume: {path} does not exist.")
+    checkpoint = latest_checkpoint(path)
+    if checkpoint is None:
+        raise WorkbenchError(
+            f"Cannot resume: {path} has no complete checkpoint (a run folder written by this "
+            f"app, with checkpoints/checkpoint-N/{MARKER_NAME}). Start a new run instead.")
+    return path, checkpoint

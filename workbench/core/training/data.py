@@ -1,0 +1,246 @@
+"""Training data: read CSV/JSON/JSONL/TXT/Parquet with `datasets`, check columns, tokenize, preview."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.core.errors import TrainingDataError
+from workbench.core.training.spec import TrainSpec
+
+BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".txt": "text",
+            ".parquet": "parquet"}
+CLASSIFICATION_TASKS = ("sequence-classification", "token-classification")
+
+
+def load_table(path: str | Path):
+    """Read a data file into a `datasets.Dataset`, or raise TrainingDataError saying why not."""
+    import datasets
+
+    p = Path(path).expanduser()
+    builder = BUILDERS.get(p.suffix.lower())
+    if builder is None:
+        raise TrainingDataError(f"{p.name}: unsupported data file type '{p.suffix}'. Use CSV, "
+                                f"TSV, JSON, JSONL, TXT or Parquet.")
+    if not p.is_file():
+        raise TrainingDataError(f"Data file {p} does not exist.")
+    if p.stat().st_size == 0:
+        raise TrainingDataError(f"Data file {p} is empty.")
+    kwargs: dict[str, Any] = {"sep": "\t"} if p.suffix.lower() == ".tsv" else {}
+    datasets.disable_progress_bars()
+    try:
+        table = datasets.load_dataset(builder, data_files=str(p.resolve()), split="train",
+                                      **kwargs)
+    except Exception as e:  # datasets raises many types (ArrowInvalid, DatasetGenerationError...)
+        raise TrainingDataError(f"Could not read {p.name} as {builder.upper()}: "
+                                f"{type(e).__name__}: {e}") from None
+    if len(table) == 0:
+        raise TrainingDataError(f"Data file {p} has no rows.")
+    return table
+
+
+def list_columns(path: str | Path) -> list[str]:
+    """Column names of a data file (TXT files have the single column 'text')."""
+    return list(load_table(path).column_names)
+
+
+def _require_columns(table, spec: TrainSpec, name: str) -> None:
+    needed = {"text_column": spec.text_column}
+    if spec.task in CLASSIFICATION_TASKS:
+        needed["label_column"] = spec.label_column
+    if spec.text_pair_column:
+        needed["text_pair_column"] = spec.text_pair_column
+    if spec.task == "seq2seq":
+        needed["target_column"] = spec.target_column or ""
+    for setting, column in needed.items():
+        if column not in table.column_names:
+            raise TrainingDataError(
+                f"{name} has no column '{column}' (setting {setting}); its columns are "
+                f"{', '.join(table.column_names)}. Pick one of those.")
+
+
+def _words(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) else str(value).split()
+
+
+def _label_values(table, spec: TrainSpec) -> list[Any]:
+    column = table[spec.label_column]
+    if spec.task == "token-classification":
+        return [tag for row in column for tag in _words(row)]
+    return list(column)
+
+
+def label_names_for(values: list[Any], name: str) -> list[str]:
+    """Sorted distinct labels as strings (ints sort numerically), or raise on None/empty."""
+    if any(v is None or (isinstance(v, str) and not v.strip()) for v in values):
+        raise TrainingDataError(f"{name} has rows with an empty label; fill or drop them.")
+    distinct = set(values)
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in distinct):
+        return [str(v) for v in sorted(distinct)]
+    return sorted(str(v) for v in distinct)
+
+
+@dataclass(frozen=True)
+class DataPreview:
+    """What the setup form shows before launch: rows, columns, lengths, labels, warnings."""
+
+    columns: list[str]
+    num_rows: int
+    rows: list[dict[str, str]]
+    token_length_counts: np.ndarray  # histogram counts
+    token_length_edges: np.ndarray  # histogram bin edges (len(counts) + 1)
+    truncated_fraction: float  # share of rows longer than max_length
+    label_counts: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def preview_data(spec: TrainSpec, tokenizer: Any = None, max_rows: int = 20,
+                 bins: int = 20) -> DataPreview:
+    """Read the training file and describe it; token lengths need a tokenizer (else zeros)."""
+    table = load_table(spec.train_file)
+    warnings: list[str] = []
+    try:
+        _require_columns(table, spec, Path(spec.train_file).name)
+    except TrainingDataError as e:
+        warnings.append(str(e))
+    rows = [{k: str(v)[:500] for k, v in table[i].items()} for i in range(min(max_rows,
+                                                                               len(table)))]
+    counts, edges, truncated = np.zeros(0, np.int64), np.zeros(1), 0.0
+    if tokenizer is not None and spec.text_column in table.column_names:
+        sample = table.select(range(min(len(table), 5000)))[spec.text_column]
+        lengths = np.array([len(tokenizer(" ".join(_words(t)) if isinstance(t, list) else str(t))
+                                ["input_ids"]) for t in sample])
+        counts, edges = np.histogram(lengths, bins=bins)
+        truncated = float((lengths > spec.max_length).mean())
+        if truncated > 0.05:
+            warnings.append(f"{truncated:.0%} of rows are longer than max_length "
+                            f"{spec.max_length} tokens and will be truncated.")
+    label_counts: dict[str, int] = {}
+    if spec.task in CLASSIFICATION_TASKS and spec.label_column in table.column_names:
+        values, seen = np.unique([str(v) for v in _label_values(table, spec)],
+                                 return_counts=True)
+        label_counts = {str(v): int(c) for v, c in zip(values, seen, strict=True)}
+        if len(label_counts) < 2:
+            warnings.append("The training data has fewer than 2 distinct labels.")
+    return DataPreview(columns=list(table.column_names), num_rows=len(table), rows=rows,
+                       token_length_counts=counts, token_length_edges=edges,
+                       truncated_fraction=truncated, label_counts=label_counts,
+                       warnings=warnings)
+
+
+@dataclass
+class PreparedData:
+    """Tokenized train/eval datasets plus what the model head needs (label names)."""
+
+    train: Any
+    eval: Any
+    label_names: list[str]
+    num_train_rows: int
+
+
+def load_splits(spec: TrainSpec):
+    """(train table, eval table or None) from the files, checked for the task's columns."""
+    train = load_table(spec.train_file)
+    _require_columns(train, spec, Path(spec.train_file).name)
+    if spec.eval_file:
+        evalset = load_table(spec.eval_file)
+        _require_columns(evalset, spec, Path(spec.eval_file).name)
+    elif spec.eval_split > 0 and len(train) >= 2:
+        parts = train.train_test_split(test_size=spec.eval_split, seed=spec.seed)
+        train, evalset = parts["train"], parts["test"]
+    else:
+        evalset = None
+    return train, evalset
+
+
+def prepare_data(spec: TrainSpec, tokenizer: Any) -> PreparedData:
+    """Load, check and tokenize the data for `spec.task`; raise TrainingDataError on bad data."""
+    train, evalset = load_splits(spec)
+    label_names: list[str] = []
+    if spec.task in CLASSIFICATION_TASKS:
+        label_names = label_names_for(_label_values(train, spec), Path(spec.train_file).name)
+        if len(label_names) < 2:
+            raise TrainingDataError(
+                f"{Path(spec.train_file).name} has only one distinct label "
+                f"({label_names[0] if label_names else 'none'}); classification needs two or more.")
+        if evalset is not None:
+            unknown = sorted({str(v) for v in _label_values(evalset, spec)} - set(label_names))
+            if unknown:
+                raise TrainingDataError(
+                    f"The eval data has label(s) not in the training data: "
+                    f"{', '.join(unknown[:10])}. Add examples of them to the training file or "
+                    f"remove them from the eval file.")
+    label_ids = {name: i for i, name in enumerate(label_names)}
+    encode = _encoder(spec, tokenizer, label_ids)
+    train_tok = train.map(encode, batched=True, remove_columns=train.column_names)
+    eval_tok = (evalset.map(encode, batched=True, remove_columns=evalset.column_names)
+                if evalset is not None else None)
+    return PreparedData(train=train_tok, eval=eval_tok, label_names=label_names,
+                        num_train_rows=len(train_tok))
+
+
+def _encoder(spec: TrainSpec, tokenizer: Any, label_ids: dict[str, int]):
+    """The batched map function turning raw rows into model inputs for `spec.task`."""
+    text, pair, max_len = spec.text_column, spec.text_pair_column, spec.max_length
+
+    def strings(values: list[Any]) -> list[str]:
+        return ["" if v is None else str(v) for v in values]
+
+    def sequence_classification(batch: dict) -> dict:
+        pairs = strings(batch[pair]) if pair else None
+        out = tokenizer(strings(batch[text]), pairs, truncation=True, max_length=max_len)
+        out["labels"] = [label_ids[str(v)] for v in batch[spec.label_column]]
+        return out
+
+    def token_classification(batch: dict) -> dict:
+        words = [_words(v) for v in batch[text]]
+        tags = [_words(v) for v in batch[spec.label_column]]
+        for i, (w, t) in enumerate(zip(words, tags, strict=True)):
+            if len(w) != len(t):
+                raise TrainingDataError(
+                    f"Row '{' '.join(w)[:60]}' has {len(w)} words but {len(t)} tags; token "
+                    f"classification needs one tag per word (row {i} of its batch).")
+        out = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_len)
+        labels = []
+        for i, row_tags in enumerate(tags):
+            previous, row = None, []
+            for word_id in out.word_ids(i):
+                # Only the first sub-token of each word carries the tag; -100 is ignored by loss.
+                row.append(-100 if word_id is None or word_id == previous
+                           else label_ids[row_tags[word_id]])
+                previous = word_id
+            labels.append(row)
+        out["labels"] = labels
+        return out
+
+    def language_modeling(batch: dict) -> dict:
+        return tokenizer(strings(batch[text]), truncation=True, max_length=max_len)
+
+    def seq2seq(batch: dict) -> dict:
+        return tokenizer(strings(batch[text]), text_target=strings(batch[spec.target_column]),
+                         truncation=True, max_length=max_len)
+
+    return {"sequence-classification": sequence_classification,
+            "token-classification": token_classification, "causal-lm": language_modeling,
+            "masked-lm": language_modeling, "seq2seq": seq2seq}[spec.task]
+
+
+def make_collator(spec: TrainSpec, tokenizer: Any, model: Any):
+    """The transformers data collator that pads (and masks, for masked LM) batches."""
+    import transformers as tf
+
+    if spec.task == "sequence-classification":
+        return tf.DataCollatorWithPadding(tokenizer)
+    if spec.task == "token-classification":
+        return tf.DataCollatorForTokenClassification(tokenizer)
+    if spec.task == "causal-lm":
+        return tf.DataCollatorForLanguageModeling(tokenizer, mlm=False)
+    if spec.task == "masked-lm":
+        if tokenizer.mask_token is None:
+            raise TrainingDataError("Masked LM needs a tokenizer with a mask token; this one "
+                                    "has none. Choose causal-lm for this model.")
+        return tf.DataCollatorForLanguageModeling(tokenizer, mlm=True, mlm_probability=0.15)
+    return tf.DataCollatorForSeq2Seq(tokenizer, model=model)

@@ -1,0 +1,129 @@
+"""Build the model to train: the task head (sized from the labels), freezing, LoRA adapters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench.core.errors import MissingDependencyError, WorkbenchError
+from workbench.core.training.spec import TrainSpec
+
+# Fallback LoRA targets by module-name convention when peft has no default for the model type.
+_FALLBACK_TARGETS = (["q_proj", "v_proj"], ["query", "value"], ["c_attn"], ["q", "v"],
+                     ["qkv_proj"], ["Wqkv"])
+_PEFT_TASK_TYPES = {"sequence-classification": "SEQ_CLS", "token-classification": "TOKEN_CLS",
+                    "causal-lm": "CAUSAL_LM", "seq2seq": "SEQ_2_SEQ_LM", "masked-lm": None}
+
+
+def load_for_task(spec: TrainSpec, label_names: list[str]):
+    """Load spec.model_path with the head for spec.task (new head when labels are given)."""
+    import torch
+
+    from workbench.core.modeling import load_model
+
+    kwargs: dict[str, Any] = {}
+    if label_names:
+        kwargs.update(num_labels=len(label_names),
+                      id2label=dict(enumerate(label_names)),
+                      label2id={n: i for i, n in enumerate(label_names)},
+                      ignore_mismatched_sizes=True)
+    # The new head's random init must depend on the seed only, for reproducible runs.
+    torch.manual_seed(spec.seed)
+    model = load_model(spec.model_path, task=spec.task, device="cpu", dtype="float32", **kwargs)
+    model.train()
+    return model
+
+
+def linear_module_names(model: Any) -> list[str]:
+    """Distinct leaf names of the model's Linear (and GPT-2 Conv1D) layers: LoRA candidates."""
+    names = set()
+    for full_name, module in model.named_modules():
+        kind = type(module).__name__
+        if kind in ("Linear", "Conv1D") and full_name:
+            names.add(full_name.rsplit(".", 1)[-1])
+    return sorted(names)
+
+
+def default_lora_targets(model: Any) -> list[str]:
+    """peft's default targets for this model type, else the first naming convention present."""
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as mapping
+
+    model_type = getattr(model.config, "model_type", "")
+    if model_type in mapping:
+        return list(mapping[model_type])
+    present = set(linear_module_names(model))
+    for targets in _FALLBACK_TARGETS:
+        if set(targets) <= present:
+            return list(targets)
+    raise WorkbenchError(f"No default LoRA target modules are known for '{model_type}'. Choose "
+                         f"some in lora_target_modules from: {', '.join(sorted(present))}.")
+
+
+def _layer_list(model: Any):
+    """The model's main stack of transformer blocks (the longest ModuleList), or None."""
+    import torch
+
+    best = None
+    for _, module in model.named_modules():
+        if isinstance(module, torch.nn.ModuleList) and (best is None or len(module) > len(best)):
+            best = module
+    return best
+
+
+def apply_freezing(model: Any, spec: TrainSpec) -> None:
+    """Freeze the embeddings and/or the first spec.freeze_layers blocks (full fine-tuning)."""
+    if spec.freeze_embeddings:
+        base = getattr(model, getattr(model, "base_model_prefix", ""), model)
+        embeddings = getattr(base, "embeddings", None) or model.get_input_embeddings()
+        for p in embeddings.parameters():
+            p.requires_grad_(False)
+    if spec.freeze_layers:
+        layers = _layer_list(model)
+        if layers is None:
+            raise WorkbenchError("freeze_layers: this model has no list of layers to freeze.")
+        if spec.freeze_layers > len(layers):
+            raise WorkbenchError(f"freeze_layers: the model has {len(layers)} layers; "
+                                 f"{spec.freeze_layers} cannot be frozen.")
+        for layer in list(layers)[: spec.freeze_layers]:
+            for p in layer.parameters():
+                p.requires_grad_(False)
+
+
+def apply_lora(model: Any, spec: TrainSpec):
+    """Wrap `model` with LoRA adapters (peft); new heads stay fully trainable."""
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError:
+        raise MissingDependencyError("LoRA needs peft: `pip install peft`.") from None
+    targets = spec.lora_target_modules or default_lora_targets(model)
+    missing = set(targets) - set(linear_module_names(model))
+    if missing:
+        raise WorkbenchError(
+            f"lora_target_modules: {', '.join(sorted(missing))} not found in the model. "
+            f"Linear layers are: {', '.join(linear_module_names(model))}.")
+    config = LoraConfig(r=spec.lora_r, lora_alpha=spec.lora_alpha,
+                        lora_dropout=spec.lora_dropout, target_modules=list(targets),
+                        task_type=_PEFT_TASK_TYPES[spec.task])
+    return get_peft_model(model, config)
+
+
+def build_model(spec: TrainSpec, label_names: list[str]):
+    """The ready-to-train model: head, freezing, LoRA, gradient checkpointing."""
+    model = load_for_task(spec, label_names)
+    if spec.method == "lora":
+        model = apply_lora(model, spec)
+    else:
+        apply_freezing(model, spec)
+    if spec.gradient_checkpointing:
+        if not getattr(model, "supports_gradient_checkpointing", True):
+            raise WorkbenchError("gradient_checkpointing: this model does not support it; "
+                                 "turn it off.")
+        if spec.method == "lora":
+            model.enable_input_require_grads()  # checkpointed frozen inputs need grads for LoRA
+    return model
+
+
+def count_parameters(model: Any) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, total

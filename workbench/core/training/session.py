@@ -1,0 +1,332 @@
+"""One training session: set up data/model/Trainer from a TrainSpec, run it, save, report."""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+import shutil
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.training.events import TrainEvent
+from workbench.core.training.runner import RunResult, TrainControl
+from workbench.core.training.runs import (
+    FINAL_NAME,
+    MERGED_NAME,
+    METRICS_NAME,
+    SPEC_NAME,
+    MetricsLog,
+    fsync_dir,
+    load_run_metrics,
+    new_run_dir,
+)
+from workbench.core.training.spec import TrainSpec
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """True for CUDA/MPS/CPU allocation failures (torch raises several types for them)."""
+    import torch
+
+    if isinstance(error, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(error).lower()
+    return isinstance(error, RuntimeError) and ("out of memory" in text
+                                                or "can't allocate memory" in text)
+
+
+def oom_message(spec: TrainSpec, step: int) -> str:
+    """What to turn down after an out-of-memory error, naming the current values."""
+    tips = [f"reduce batch_size (now {spec.batch_size}; raise grad_accum, now {spec.grad_accum}, "
+            f"to keep the effective batch)", f"lower max_length (now {spec.max_length})"]
+    if spec.method != "lora":
+        tips.append("use method 'lora' (trains far fewer weights)")
+    if not spec.gradient_checkpointing:
+        tips.append("turn on gradient_checkpointing")
+    if spec.precision == "fp32":
+        tips.append("use bf16 precision")
+    return (f"Out of memory on {spec.device} at step {step}. To fit: " + "; ".join(tips) + ".")
+
+
+def make_trainer_class():
+    """Trainer whose checkpoints are written atomically (staging folder, rename, marker)."""
+    from transformers import Trainer
+
+    from workbench.core.training.checkpoints import commit_checkpoint, staging_dir
+
+    class WorkbenchTrainer(Trainer):
+        """transformers.Trainer with crash-safe checkpoint writes."""
+
+        workbench_run_dir: Path
+
+        def _save_checkpoint(self, model, trial):
+            staged = staging_dir(self.workbench_run_dir)
+            original = self.args.output_dir
+            # Trainer writes <output_dir>/checkpoint-N; point it at the staging folder.
+            self.args.output_dir = str(staged)
+            try:
+                super()._save_checkpoint(model, trial)
+            finally:
+                self.args.output_dir = original
+            commit_checkpoint(staged / f"checkpoint-{self.state.global_step}",
+                              self.workbench_run_dir, self.state.global_step)
+            shutil.rmtree(staged, ignore_errors=True)
+
+    return WorkbenchTrainer
+
+
+class TrainingSession:
+    """Runs one spec (fresh or resumed) to a RunResult; see runner.run_training."""
+
+    def __init__(self, spec: TrainSpec, emit: Callable[[TrainEvent], None],
+                 control: TrainControl, resume_from: str | None = None,
+                 extend_epochs: float = 0.0, extra_callbacks: list | None = None) -> None:
+        spec.validate()
+        self.spec = spec
+        self.user_emit = emit
+        self.control = control
+        self.resume_from = resume_from
+        self.extend_epochs = float(extend_epochs)
+        self.extra_callbacks = list(extra_callbacks or [])
+        self.checkpoint: Path | None = None
+        self.metrics_log: MetricsLog | None = None
+        self.t0 = time.perf_counter()
+        self.time_offset = 0.0
+
+    # -- events -----------------------------------------------------------------------------
+    def emit(self, event: TrainEvent) -> None:
+        """Record the event in metrics.jsonl, then pass it on."""
+        if self.metrics_log is not None:
+            self.metrics_log.write(event)
+        self.user_emit(event)
+
+    def status(self, message: str, step: int = 0) -> None:
+        """A 'status' event (setup progress) before training starts."""
+        self.emit(TrainEvent("status", step, 0, 0.0,
+                             self.time_offset + time.perf_counter() - self.t0, {}, message))
+
+    # -- setup ------------------------------------------------------------------------------
+    def _prepare_run_dir(self) -> Path:
+        from workbench.core.training.checkpoints import clean_staging, resolve_resume
+
+        if self.resume_from:
+            run_dir, self.checkpoint = resolve_resume(self.resume_from)
+            clean_staging(run_dir)
+            step = int(self.checkpoint.name.rsplit("-", 1)[1])
+            past = [e for e in load_run_metrics(run_dir) if e.step <= step]
+            self.time_offset = max((e.time for e in past), default=0.0)
+            spec = self.spec.replace(output_dir=str(run_dir))
+            if self.extend_epochs > 0:
+                spec = spec.replace(num_epochs=spec.num_epochs + self.extend_epochs)
+        else:
+            run_dir = new_run_dir(self.spec.output_dir)
+            if (run_dir / METRICS_NAME).exists() or (run_dir / SPEC_NAME).exists():
+                raise WorkbenchError(
+                    f"{run_dir} already holds a training run. Resume it, or choose an empty "
+                    f"output folder for a new run.")
+            spec = self.spec.replace(output_dir=str(run_dir))
+        spec.save(run_dir / SPEC_NAME)
+        self.spec = spec
+        return run_dir
+
+    def _training_args(self, run_dir: Path, has_eval: bool, steps_per_epoch: int):
+        from transformers import TrainingArguments
+
+        spec = self.spec
+        max_steps = spec.max_steps
+        if self.extend_epochs > 0 and max_steps > 0:
+            max_steps += math.ceil(self.extend_epochs * steps_per_epoch)
+        eval_strategy = "no" if not has_eval else ("steps" if spec.eval_steps else "epoch")
+        if spec.device.startswith("cuda:"):
+            import torch
+
+            torch.cuda.set_device(int(spec.device.split(":")[1]))
+        return TrainingArguments(
+            output_dir=str(run_dir / "checkpoints"),
+            per_device_train_batch_size=spec.batch_size,
+            per_device_eval_batch_size=spec.batch_size * 2,
+            num_train_epochs=spec.num_epochs, max_steps=max_steps,
+            learning_rate=spec.learning_rate, weight_decay=spec.weight_decay,
+            adam_beta1=spec.adam_beta1, adam_beta2=spec.adam_beta2,
+            optim=spec.optimizer, lr_scheduler_type=spec.scheduler,
+            warmup_steps=spec.warmup_ratio,  # a float < 1 is a ratio of the total steps
+            gradient_accumulation_steps=spec.grad_accum, max_grad_norm=spec.max_grad_norm,
+            seed=spec.seed, bf16=spec.precision == "bf16", fp16=spec.precision == "fp16",
+            activation_checkpointing=spec.gradient_checkpointing,
+            use_cpu=spec.device == "cpu",
+            logging_strategy="steps", logging_steps=spec.logging_steps, logging_first_step=True,
+            # The default filter hides NaN/inf losses (and syncs every step): we want to see them.
+            logging_nan_inf_filter=False,
+            eval_strategy=eval_strategy, eval_steps=spec.eval_steps or None,
+            save_strategy="steps" if spec.save_steps else "epoch",
+            save_steps=spec.save_steps or 500,
+            include_num_input_tokens_seen=True, report_to="none", disable_tqdm=True,
+            dataloader_pin_memory=spec.device.startswith("cuda"), label_names=["labels"],
+        )
+
+    # -- run --------------------------------------------------------------------------------
+    def run(self) -> RunResult:
+        """Set up (raising WorkbenchError on bad spec/data), train, save, and report."""
+        from workbench.core.modeling import load_tokenizer
+        from workbench.core.training.data import make_collator, prepare_data
+        from workbench.core.training.evaluate import metrics_functions
+        from workbench.core.training.model_setup import build_model, count_parameters
+
+        import transformers
+
+        transformers.utils.logging.disable_progress_bar()
+        run_dir = self._prepare_run_dir()
+        self.metrics_log = MetricsLog(run_dir)
+        try:
+            self.status("loading tokenizer and data")
+            tokenizer = load_tokenizer(self.spec.model_path)
+            if tokenizer.pad_token is None:
+                # Causal LMs often ship without a pad token; padding with EOS is the convention.
+                tokenizer.pad_token = tokenizer.eos_token
+            data = prepare_data(self.spec, tokenizer)
+            self.status(f"loading model ({data.num_train_rows} training rows)")
+            model = build_model(self.spec, data.label_names)
+            trainable, total = count_parameters(model)
+            self.status(f"model ready: {trainable:,} of {total:,} parameters trainable")
+            steps_per_epoch = max(1, math.ceil(
+                data.num_train_rows / (self.spec.batch_size * self.spec.grad_accum)))
+            args = self._training_args(run_dir, data.eval is not None, steps_per_epoch)
+            compute_metrics, preprocess = metrics_functions(self.spec.task)
+            trainer_cls = make_trainer_class()
+            trainer = trainer_cls(
+                model=model, args=args, train_dataset=data.train, eval_dataset=data.eval,
+                processing_class=tokenizer, data_collator=make_collator(self.spec, tokenizer,
+                                                                        model),
+                compute_metrics=compute_metrics, preprocess_logits_for_metrics=preprocess)
+        except BaseException:
+            self.metrics_log.close()
+            raise
+        trainer.workbench_run_dir = run_dir
+        return self._train(trainer, run_dir, model, tokenizer)
+
+    def _train(self, trainer: Any, run_dir: Path, model: Any, tokenizer: Any) -> RunResult:
+        from workbench.core.training.callbacks import EventCallback
+
+        spec = self.spec
+        callback = EventCallback(
+            self.emit, self.control, spec.task, spec.device, spec.stop_on_nan,
+            samples_per_step=spec.batch_size * spec.grad_accum,
+            time_offset=self.time_offset + time.perf_counter() - self.t0)
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        # Trainer prints log dicts to stdout, which would corrupt the CLI's JSON event stream.
+        trainer.remove_callback(PrinterCallback)
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(callback)
+        for extra in self.extra_callbacks:
+            trainer.add_callback(extra)
+        self.control.live_model, self.control.live_tokenizer = model, tokenizer
+        state = trainer.state
+        try:
+            trainer.train(resume_from_checkpoint=str(self.checkpoint) if self.checkpoint
+                          else None)
+            state = trainer.state
+            if callback.nan_message:
+                return self._end("failed", callback, state, run_dir, None,
+                                 callback.nan_message)
+            if self.control.is_cancelled:
+                saved = " A checkpoint was saved; resume to continue." if \
+                    callback.last_save_step == state.global_step else ""
+                return self._end("cancelled", callback, state, run_dir, None,
+                                 f"Cancelled at step {state.global_step}.{saved}")
+            final_dir = self._save_final(trainer, run_dir, tokenizer)
+            if trainer.eval_dataset is not None and callback.last_eval_step != state.global_step:
+                trainer.evaluate()  # reported through callback.on_evaluate
+            return self._end("finished", callback, state, run_dir, final_dir,
+                             f"Finished at step {state.global_step}; model in {final_dir}.")
+        except Exception as e:
+            state = trainer.state
+            if is_out_of_memory(e):
+                message = oom_message(spec, int(state.global_step))
+            elif isinstance(e, WorkbenchError):
+                message = str(e)
+            else:
+                message = (f"Training failed at step {state.global_step}: "
+                           f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=8)}")
+            return self._end("failed", callback, state, run_dir, None, message)
+        finally:
+            self.control.live_model = self.control.live_tokenizer = None
+            trainer.model = trainer.model_wrapped = trainer.optimizer = None
+            del trainer, model
+            gc.collect()
+            _empty_device_cache(spec.device)
+            if self.metrics_log is not None:
+                self.metrics_log.close()
+
+    def _end(self, status: str, callback: Any, state: Any, run_dir: Path,
+             final_dir: Path | None, message: str) -> RunResult:
+        metrics = {k: v for k, v in callback.last_metrics.items()}
+        self.emit(TrainEvent(status, int(state.global_step),
+                             int(state.max_steps or callback.max_steps),
+                             float(state.epoch or 0.0), callback.elapsed(), metrics, message))
+        return RunResult(run_dir=str(run_dir),
+                         final_model_dir=str(final_dir) if final_dir else None,
+                         metrics=metrics, status=status, message=message)
+
+    def _save_final(self, trainer: Any, run_dir: Path, tokenizer: Any) -> Path:
+        """Write final/ (weights as safetensors + tokenizer; LoRA: the adapter) atomically."""
+        final = run_dir / FINAL_NAME
+        staged = Path(tempfile.mkdtemp(prefix=".tmp-final-", dir=run_dir))
+        trainer.save_model(str(staged))  # safetensors; a PeftModel saves just its adapter
+        tokenizer.save_pretrained(str(staged))
+        for path in staged.rglob("*"):
+            if path.is_file():
+                with path.open("rb") as f:
+                    os.fsync(f.fileno())
+        _replace_dir(staged, final)
+        self.emit(TrainEvent("status", int(trainer.state.global_step),
+                             int(trainer.state.max_steps), float(trainer.state.epoch or 0),
+                             self.time_offset + time.perf_counter() - self.t0, {},
+                             f"saved the final model to {final}"))
+        return final
+
+
+def _replace_dir(staged: Path, target: Path) -> None:
+    """Swap `staged` into `target` (an older `target` is moved aside first, then deleted)."""
+    if target.exists():
+        old = target.with_name(f".old-{target.name}-{os.getpid()}")
+        os.replace(target, old)
+        os.replace(staged, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staged, target)
+    fsync_dir(target.parent)
+
+
+def merge_lora(run_dir: str | Path) -> Path:
+    """Merge a LoRA run's adapter into its base model and save run_dir/merged (safetensors)."""
+    from peft import AutoPeftModel
+
+    run = Path(run_dir)
+    adapter = run / FINAL_NAME
+    if not (adapter / "adapter_config.json").is_file():
+        raise WorkbenchError(f"{run} has no LoRA adapter in {FINAL_NAME}/ to merge.")
+    model = AutoPeftModel.from_pretrained(str(adapter), trust_remote_code=False)
+    merged = model.merge_and_unload()
+    staged = Path(tempfile.mkdtemp(prefix=".tmp-merged-", dir=run))
+    merged.save_pretrained(str(staged))
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt",
+                 "special_tokens_map.json"):
+        if (adapter / name).is_file():
+            shutil.copy2(adapter / name, staged / name)
+    _replace_dir(staged, run / MERGED_NAME)
+    return run / MERGED_NAME
+
+
+def _empty_device_cache(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    elif device == "mps" and getattr(torch, "mps", None) is not None:
+        torch.mps.empty_cache()
