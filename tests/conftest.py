@@ -67,3 +67,22 @@ def minilm_tokenizer_files(minilm_path) -> list[Path]:
     """The MiniLM tokenizer files, to copy next to a tiny model that needs a tokenizer."""
     names = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
     return [minilm_path / n for n in names if (minilm_path / n).is_file()]
+
+
+def make_fake_hub_cache(root: Path, model_folder: Path, repo_id: str) -> Path:
+    """Lay out a real huggingface_hub cache entry (blobs, refs, snapshot symlinks); return the
+    snapshot folder."""
+    import shutil
+
+    repo = root / f"models--{repo_id.replace('/', '--')}"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    snap = repo / "snapshots" / commit
+    snap.mkdir(parents=True)
+    (repo / "blobs").mkdir()
+    for f in model_folder.iterdir():
+        blob = repo / "blobs" / f"blob-{f.name}"
+        shutil.copy(f, blob)
+        os.symlink(os.path.relpath(blob, snap), snap / f.name)
+    return snap

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import make_fake_hub_cache
 from workbench.cli import main
 
 REQUIRED_KEYS = {"path", "format", "model_type", "architecture", "num_parameters", "num_tensors",
@@ -55,25 +54,9 @@ def test_corrupt_file_in_a_subprocess_has_no_traceback(tmp_path):
     assert "absurd header size" in json.loads(proc.stdout)["error"]
 
 
-def _fake_hub_cache(root: Path, model_folder: Path, repo_id: str) -> Path:
-    """Lay out a real huggingface_hub cache entry (blobs, refs, snapshots with symlinks)."""
-    repo = root / f"models--{repo_id.replace('/', '--')}"
-    commit = "0123456789abcdef0123456789abcdef01234567"
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(commit)
-    snap = repo / "snapshots" / commit
-    snap.mkdir(parents=True)
-    (repo / "blobs").mkdir()
-    for f in model_folder.iterdir():
-        blob = repo / "blobs" / f"blob-{f.name}"
-        shutil.copy(f, blob)
-        os.symlink(os.path.relpath(blob, snap), snap / f.name)
-    return snap
-
-
 def test_cache_listing_and_opening_a_snapshot(tiny_models, tmp_path, monkeypatch, capsys):
     cache = tmp_path / "hf_home" / "hub"
-    snap = _fake_hub_cache(cache, tiny_models["gpt2"], "tiny/gpt2")
+    snap = make_fake_hub_cache(cache, tiny_models["gpt2"], "tiny/gpt2")
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
     assert main(["cache", "--json"]) == 0

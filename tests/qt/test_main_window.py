@@ -102,3 +102,19 @@ def test_window_shows_before_torch_is_imported():
                          timeout=120, env={**__import__("os").environ,
                                            "QT_QPA_PLATFORM": "offscreen"}).stdout
     assert out.strip().splitlines()[-1] == "False False"
+
+
+def test_hf_cache_tab_lists_and_opens(qtbot, main_window, tiny_models, tmp_path, monkeypatch):
+    from tests.conftest import make_fake_hub_cache
+
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    make_fake_hub_cache(tmp_path / "hf" / "hub", tiny_models["llama"], "tiny/llama")
+    main_window.start_page.cacheClicked.emit()
+    tree = main_window.browser.cache_tree
+    qtbot.waitUntil(lambda: tree.topLevelItemCount() == 1, timeout=30_000)
+    item = tree.topLevelItem(0)
+    assert item.text(0) == "tiny/llama"
+    with qtbot.waitSignal(main_window.checkpointOpened, timeout=60_000) as blocker:
+        tree.itemActivated.emit(item, 0)
+    assert blocker.args[0].info.model_type == "llama"
