@@ -24,6 +24,10 @@ from workbench import __version__
 COMMANDS: dict[str, str] = {
     "inspect": "describe a checkpoint from its headers (no weights loaded)",
     "cache": "list models in the local Hugging Face cache",
+    "new": "build a new model of a family with random weights (config edits via --set)",
+    "config": "validate, estimate, save or rebuild an edited config (--set key=value)",
+    "attention": "attention weights of a model on a text, with rollout and a PNG",
+    "train": "fine-tune a model from a training spec JSON (--json-events for scripts)",
 }
 
 

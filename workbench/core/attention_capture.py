@@ -1,0 +1,148 @@
+"""Find a model's attention modules and record their weights with forward hooks.
+
+The modules are found the way transformers v5 records `output_attentions` itself (each
+PreTrainedModel's `_can_record_outputs`), so the hooks see exactly the tensors the model would
+return, but only the selected layers are kept.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+from workbench.core.errors import CancelledError, WorkbenchError
+
+# (module, index of the weights in the module's output tuple)
+ModuleSpec = tuple[Any, int]
+
+
+def find_attention_modules(model) -> dict[str, list[ModuleSpec]]:
+    """{kind: [(module, output index), ...] in layer order}; kinds: self/encoder/decoder/cross."""
+    enc_dec = bool(getattr(model.config, "is_encoder_decoder", False))
+    found: dict[str, list[ModuleSpec]] = {}
+    _walk(model, "", _tasks(model, "", enc_dec), found, enc_dec)
+    order = ("self", "encoder", "decoder", "cross")
+    return {k: found[k] for k in order if found.get(k)}
+
+
+def _tasks(submodel, path: str, enc_dec: bool) -> list[tuple[str, Any]]:
+    """(kind, OutputRecorder) pairs that a PreTrainedModel declares for attention weights."""
+    from transformers.utils.output_capturing import OutputRecorder
+
+    specs = getattr(type(submodel), "_can_record_outputs", None) or {}
+    role = "self"
+    if enc_dec:
+        is_dec = "decoder" in path.split(".") or bool(getattr(submodel, "is_decoder", False))
+        role = "decoder" if is_dec else "encoder"
+    tasks = []
+    for key, kind in (("attentions", role), ("cross_attentions", "cross")):
+        if key not in specs:
+            continue
+        items = specs[key] if isinstance(specs[key], list) else [specs[key]]
+        for spec in items:
+            if not isinstance(spec, OutputRecorder):
+                spec = OutputRecorder(target_class=None if isinstance(spec, str) else spec,
+                                      index=1, class_name=spec if isinstance(spec, str) else None)
+            tasks.append((kind, spec))
+    return tasks
+
+
+def _walk(module, path: str, tasks, found, enc_dec: bool) -> None:
+    """Mirror transformers' hook installation: the nearest PreTrainedModel's specs apply."""
+    from transformers import PreTrainedModel
+
+    for name, child in module.named_children():
+        child_path = f"{path}.{name}" if path else name
+        child_tasks = _tasks(child, child_path, enc_dec) if isinstance(child, PreTrainedModel) \
+            else tasks
+        _walk(child, child_path, child_tasks, found, enc_dec)
+    for kind, spec in tasks:
+        by_class = spec.target_class is not None and isinstance(module, spec.target_class)
+        by_name = spec.class_name is not None and path.endswith(spec.class_name)
+        if not (by_class or by_name):
+            continue
+        if spec.layer_name is not None and f".{spec.layer_name.strip('.')}." not in f".{path}.":
+            continue
+        found.setdefault(kind, []).append((module, spec.index))
+
+
+def is_causal_model(model) -> bool:
+    """Whether the model's own self-attention (decoder's, for encoder-decoders) masks the future."""
+    config = model.config
+    if getattr(config, "is_encoder_decoder", False) or getattr(config, "is_decoder", False):
+        return True
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    model_type = getattr(config, "model_type", None)
+    return (model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+            and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES)
+
+
+def causal_kinds(model, kinds: tuple[str, ...]) -> tuple[str, ...]:
+    """The captured kinds whose upper triangle is masked."""
+    if getattr(model.config, "is_encoder_decoder", False):
+        return tuple(k for k in kinds if k == "decoder")
+    return tuple(k for k in kinds if k == "self" and is_causal_model(model))
+
+
+class AttentionCapture:
+    """Context manager: hooks on the selected attention modules; `arrays()` afterwards."""
+
+    def __init__(self, modules: dict[str, list[ModuleSpec]], selection: dict[str, tuple[int, ...]],
+                 cancel: threading.Event | None = None):
+        self._modules, self._selection, self._cancel = modules, selection, cancel
+        self._handles: list[Any] = []
+        self._got: dict[str, dict[int, np.ndarray | None]] = {k: {} for k in modules}
+
+    def __enter__(self) -> AttentionCapture:
+        for kind, specs in self._modules.items():
+            keep = set(self._selection.get(kind, ()))
+            for layer, (module, index) in enumerate(specs):
+                self._handles.append(module.register_forward_hook(
+                    self._hook(kind, layer, index, layer in keep)))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def _hook(self, kind: str, layer: int, index: int, keep: bool):
+        def hook(_module, _args, output):
+            if self._cancel is not None and self._cancel.is_set():
+                raise CancelledError("Attention computation cancelled.")
+            if not keep:
+                return
+            weights = output[index] if isinstance(output, tuple) else None
+            if weights is None:
+                self._got[kind][layer] = None
+                return
+            # .cpu() is a host-device sync point; one per captured layer.
+            self._got[kind][layer] = weights[0].detach().float().cpu().numpy()  # (heads, Tq, Tk)
+        return hook
+
+    def arrays(self) -> tuple[dict[str, np.ndarray], dict[str, tuple[int, ...]]]:
+        """{kind: (layers, heads, Tq, Tk) float32}, {kind: captured layer indices}."""
+        maps, layers = {}, {}
+        for kind, got in self._got.items():
+            if not got:
+                continue  # e.g. BERT's cross-attention modules, never run without an encoder
+            missing = [i for i, a in got.items() if a is None]
+            if missing:
+                raise WorkbenchError(
+                    f"The model returned no {kind} attention weights (layers {missing}); its "
+                    f"attention implementation does not expose them. Load it with "
+                    f"attn_implementation='eager'.")
+            order = sorted(got)
+            arr = np.ascontiguousarray(np.stack([got[i] for i in order]), dtype=np.float32)
+            arr.setflags(write=False)
+            maps[kind], layers[kind] = arr, tuple(order)
+        if not maps:
+            raise WorkbenchError("The model ran but none of its attention layers produced "
+                                 "weights, so there is nothing to show.")
+        return maps, layers
