@@ -20,7 +20,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.bench.fake_70b import make_fake_llama70b  # noqa: E402
+from tests.bench.fake_70b import make_fake_llama70b
 
 
 def rss_mb() -> float:

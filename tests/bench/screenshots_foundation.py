@@ -1,4 +1,7 @@
-"""Save README screenshots of the foundation views (offscreen): python tests/bench/screenshots_foundation.py"""
+"""Save README screenshots of the foundation views (offscreen).
+
+    python tests/bench/screenshots_foundation.py
+"""
 
 from __future__ import annotations
 
@@ -46,7 +49,7 @@ def main() -> None:
     app.processEvents()
     window.grab().save(str(OUT / "modules-70b.png"))
     window.close()
-    print(f"saved screenshots to {OUT}")  # noqa: T201
+    print(f"saved screenshots to {OUT}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ BLOCKER = """
 import importlib.abc, sys
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name.split('.')[0] in ('PySide6', 'shiboken6', 'pyqtgraph') or name.startswith('workbench.qt'):
+        top = name.split('.')[0]
+        if top in ('PySide6', 'shiboken6', 'pyqtgraph') or name.startswith('workbench.qt'):
             raise ImportError(f'{name} is blocked: workbench.core must not import Qt')
 sys.meta_path.insert(0, Block())
 import importlib
@@ -27,7 +28,7 @@ def _core_modules() -> list[str]:
 
 
 def test_every_core_module_imports_without_qt():
-    modules = _core_modules() + ["workbench.cli", "workbench.commands.inspect"]
+    modules = [*_core_modules(), "workbench.cli", "workbench.commands.inspect"]
     proc = subprocess.run([sys.executable, "-c", BLOCKER, *modules], capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -49,6 +49,7 @@ def list_cached_models(cache_dir: Path | None = None) -> list[CachedModel]:
             continue
         revs = sorted(repo.revisions, key=lambda r: r.last_modified, reverse=True)
         refs = sorted({ref for r in revs for ref in r.refs})
-        models.append(CachedModel(repo.repo_id, tuple(r.commit_hash for r in revs), tuple(refs),
-                                  repo.size_on_disk, repo.last_accessed, str(revs[0].snapshot_path)))
+        models.append(CachedModel(
+            repo.repo_id, tuple(r.commit_hash for r in revs), tuple(refs), repo.size_on_disk,
+            repo.last_accessed, str(revs[0].snapshot_path)))
     return sorted(models, key=lambda m: m.last_accessed, reverse=True)

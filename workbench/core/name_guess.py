@@ -10,8 +10,10 @@ from workbench.core.tensors import TensorInfo
 # (family, model_type, a regex that only that family's layer names match), most specific first.
 _SIGNATURES = [
     ("Mixtral-style MoE decoder", "mixtral", r"model\.layers\.\d+\.block_sparse_moe\."),
-    ("Qwen2/Llama-style decoder with q/k/v bias", "qwen2", r"model\.layers\.\d+\.self_attn\.q_proj\.bias"),
-    ("Llama-style decoder (Llama, Mistral, Qwen...)", "llama", r"model\.layers\.\d+\.self_attn\.q_proj"),
+    ("Qwen2/Llama-style decoder with q/k/v bias", "qwen2",
+     r"model\.layers\.\d+\.self_attn\.q_proj\.bias"),
+    ("Llama-style decoder (Llama, Mistral, Qwen...)", "llama",
+     r"model\.layers\.\d+\.self_attn\.q_proj"),
     ("GPT-NeoX", "gpt_neox", r"gpt_neox\.layers\.\d+\."),
     ("GPT-2", "gpt2", r"(transformer\.)?h\.\d+\.attn\.c_attn"),
     ("T5", "t5", r"(encoder|decoder)\.block\.\d+\.layer\.\d+\."),
@@ -48,7 +50,7 @@ def guess_architecture(tensors: list[TensorInfo]) -> ArchitectureGuess:
             break
     layer_ids = {int(m.group(1)) for n in names
                  if (m := re.search(r"\.(?:layers|layer|h|block)\.(\d+)\.", "." + n))}
-    embedding = max((t for t in tensors if len(t.shape) == 2 and "embed" in t.name.lower()
+    embedding = max((t for t in tensors if (len(t.shape) == 2 and "embed" in t.name.lower())
                      or t.name.endswith(("wte.weight", "shared.weight"))),
                     key=lambda t: t.shape[0], default=None)
     return ArchitectureGuess(

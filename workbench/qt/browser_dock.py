@@ -78,7 +78,8 @@ class BrowserDock(QDockWidget):
 
     def _make_files_tab(self) -> QWidget:
         self.fs_model = CheckpointFileModel(self)
-        self.fs_model.setFilter(QDir.Filter.AllDirs | QDir.Filter.Files | QDir.Filter.NoDotAndDotDot)
+        self.fs_model.setFilter(
+            QDir.Filter.AllDirs | QDir.Filter.Files | QDir.Filter.NoDotAndDotDot)
         self.fs_model.setRootPath(QDir.rootPath())
         self.file_tree = QTreeView()
         self.file_tree.setModel(self.fs_model)

@@ -44,7 +44,7 @@ def _device_summary() -> str:
             devices.append(f"cuda:{i} {props.name} ({props.total_memory / 2**30:.0f} GiB)")
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         devices.append("mps")
-    devices.append("CPU" if not devices else "CPU")
+    devices.append("CPU")
     return (f"Devices: {', '.join(devices)}   ·   torch {torch.__version__}   ·   "
             f"transformers {transformers.__version__}")
 
@@ -231,7 +231,7 @@ class MainWindow(QMainWindow):
         if self.tabs.count() == 0:
             self.stack.setCurrentWidget(self.start_page)
 
-    # -- recent --------------------------------------------------------------------------------------
+    # -- recent ---------------------------------------------------------------------------------
     def recent_paths(self) -> list[str]:
         value = self.settings.value("recent", [])
         paths = [value] if isinstance(value, str) else list(value or [])
@@ -255,7 +255,7 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction(p, lambda p=p: self.open_checkpoint(p))
         self.recent_menu.setEnabled(bool(paths))
 
-    # -- drag and drop, close ------------------------------------------------------------------------
+    # -- drag and drop, close -------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls():
             event.acceptProposedAction()

@@ -57,7 +57,8 @@ class ModuleTreeView(QWidget):
 
     def _make_item(self, node: ModuleNode, label: str | None = None) -> QTreeWidgetItem:
         share = node.num_parameters / self._total
-        item = QTreeWidgetItem([label or node.name, node.class_name, human_count(node.own_parameters),
+        item = QTreeWidgetItem([label or node.name, node.class_name,
+                                human_count(node.own_parameters),
                                 human_count(node.num_parameters), f"{share:.1%}"])
         item.setData(4, SHARE_ROLE, share)
         item.setToolTip(0, node.path or "(root)")

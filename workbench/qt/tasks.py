@@ -18,7 +18,6 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from workbench.core.errors import WorkbenchError
 
-
 _LIVE_THREADS: weakref.WeakSet[QThread] = weakref.WeakSet()
 
 

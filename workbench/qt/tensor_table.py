@@ -74,7 +74,8 @@ class TensorTableView(QWidget):
         self.model = TensorTableModel(tensors, self)
         self.proxy = TensorFilterModel(self)
         self.proxy.setSourceModel(self.model)
-        self.filter_edit = QLineEdit(placeholderText="Filter tensors by name (e.g. 'layers.0 attn')")
+        self.filter_edit = QLineEdit(
+            placeholderText="Filter tensors by name (e.g. 'layers.0 attn')")
         self.filter_edit.setClearButtonEnabled(True)
         self.table = QTableView()
         self.table.setModel(self.proxy)
