@@ -22,6 +22,7 @@ from workbench.qt.tasks import TaskRunner
 from workbench.qt.tensor_table import TensorTableView
 
 FEATURE_VIEWS: list[tuple[str, str]] = [
+    ("Fine-tune", "workbench.qt.train_view:TrainView"),
 ]
 
 
@@ -80,6 +81,14 @@ class CheckpointTab(QTabWidget):
         self.blockSignals(False)
         placeholder.deleteLater()
         self.views[title] = view
+
+    def confirm_close(self) -> bool:
+        """Ask each feature view that can veto closing (a run in progress); True to close."""
+        for view in self.views.values():
+            confirm = getattr(view, "confirm_close", None)
+            if confirm and not confirm():
+                return False
+        return True
 
     def shutdown(self) -> None:
         """Release models and workers held by feature views."""
@@ -148,7 +157,8 @@ def overview_html(info: CheckpointInfo) -> str:
     body = "".join(f"<tr><td style='padding-right:18px;color:#666'><b>{e(k)}</b></td>"
                    f"<td>{v if k in ('Tokenizer',) else e(v)}</td></tr>" for k, v in rows)
     warnings = "".join(f"<li>{e(w)}</li>" for w in info.warnings)
-    warn_html = (f"<h3 style='color:#b35900'>Warnings ({len(info.warnings)})</h3><ul>{warnings}</ul>"
-                 if warnings else "<p style='color:#2e7d32'>No warnings.</p>")
+    warn_html = (f"<h3 style='color:#b35900'>Warnings ({len(info.warnings)})</h3>"
+                 f"<ul>{warnings}</ul>" if warnings
+                 else "<p style='color:#2e7d32'>No warnings.</p>")
     return (f"<h2>{e(info.architecture or 'Checkpoint')}</h2><p style='color:#666'>{e(info.path)}"
             f"</p><table cellspacing='4'>{body}</table>{warn_html}")

@@ -1,0 +1,357 @@
+"""Live training curves (loss, eval loss, learning rate, grad norm, throughput), progress and log.
+
+Events arrive in batches; the plots redraw from growable numpy buffers on a QTimer (<= 10 Hz)
+with pyqtgraph's peak downsampling and clip-to-view, so a long run stays cheap to draw.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+REDRAW_MS = 100  # 10 Hz: smooth enough to read, cheap enough to leave the GUI responsive
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
+           "#17becf"]
+
+
+class Series:
+    """A growable pair of float64 arrays (x, y) that hands out views without copying."""
+
+    def __init__(self, capacity: int = 256):
+        self._x = np.empty(capacity)
+        self._y = np.empty(capacity)
+        self.n = 0
+
+    def append(self, x: float, y: float) -> None:
+        if self.n == len(self._x):
+            self._x = np.resize(self._x, 2 * self.n)
+            self._y = np.resize(self._y, 2 * self.n)
+        self._x[self.n], self._y[self.n] = x, y
+        self.n += 1
+
+    def clear(self) -> None:
+        self.n = 0
+
+    @property
+    def x(self) -> np.ndarray:
+        return self._x[: self.n]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self._y[: self.n]
+
+    def value_at(self, x: float) -> float | None:
+        """The y of the point nearest to `x`, or None when empty."""
+        if not self.n:
+            return None
+        i = int(np.clip(np.searchsorted(self.x, x), 0, self.n - 1))
+        if i > 0 and abs(self.x[i - 1] - x) < abs(self.x[i] - x):
+            i -= 1
+        return float(self.y[i])
+
+
+def ema(values: np.ndarray, weight: float) -> np.ndarray:
+    """TensorBoard-style exponential moving average with bias correction (weight in [0, 1))."""
+    out = np.empty_like(values)
+    acc, norm = 0.0, 0.0
+    for i, v in enumerate(values):
+        acc = weight * acc + (1.0 - weight) * v
+        norm = weight * norm + (1.0 - weight)
+        out[i] = acc / norm
+    return out
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _fast_curve(plot: pg.PlotItem, color: str, width: float = 1.5, name: str | None = None,
+                symbol: str | None = None) -> pg.PlotDataItem:
+    """A curve set up for frequent setData on growing data."""
+    curve = plot.plot([], [], pen=pg.mkPen(color, width=width), name=name, symbol=symbol,
+                      symbolSize=6, symbolBrush=color if symbol else None)
+    curve.setDownsampling(auto=True, method="peak")
+    curve.setClipToView(True)
+    curve.setSkipFiniteCheck(True)  # non-finite values never reach the buffers
+    return curve
+
+
+class TrainCurvesView(QWidget):
+    """Four linked plots fed by TrainEvents: loss (raw, smoothed, eval), LR, grad norm, speed."""
+
+    SERIES = ("loss", "eval_loss", "learning_rate", "grad_norm", "tokens_per_s", "samples_per_s")
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.series: dict[str, Series] = {k: Series() for k in self.SERIES}
+        self._smoothed = np.empty(0)
+        self._dirty = False
+        self.redraws = 0
+
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground("w")
+        self.loss_plot = self._plot("Loss", row=0, col=0)
+        self.lr_plot = self._plot("Learning rate", row=0, col=1)
+        self.grad_plot = self._plot("Grad norm", row=1, col=0)
+        self.speed_plot = self._plot("Throughput", row=1, col=1)
+        self.loss_plot.addLegend(offset=(-10, 10))
+        self.curves = {
+            "loss": _fast_curve(self.loss_plot, "#9ecae1", 1.0, "train (raw)"),
+            "loss_smoothed": _fast_curve(self.loss_plot, PALETTE[0], 2.0, "train (smoothed)"),
+            "eval_loss": _fast_curve(self.loss_plot, PALETTE[1], 2.0, "eval", symbol="o"),
+            "learning_rate": _fast_curve(self.lr_plot, PALETTE[2]),
+            "grad_norm": _fast_curve(self.grad_plot, PALETTE[3]),
+            "tokens_per_s": _fast_curve(self.speed_plot, PALETTE[4]),
+        }
+        self.speed_plot.setLabel("left", "tokens/s")
+        for plot in (self.lr_plot, self.grad_plot, self.speed_plot):
+            plot.setXLink(self.loss_plot)
+        self.cursor_lines = []
+        for plot in (self.loss_plot, self.lr_plot, self.grad_plot, self.speed_plot):
+            line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#999", style=Qt.PenStyle.DashLine))
+            line.hide()
+            plot.addItem(line, ignoreBounds=True)
+            self.cursor_lines.append(line)
+        self.graphics.scene().sigMouseMoved.connect(self._on_scene_mouseMoved)
+
+        self.log_scale = QCheckBox("Log scale")
+        self.log_scale.setToolTip("Logarithmic y axis for loss and grad norm")
+        self.log_scale.toggled.connect(self._on_log_scale_toggled)
+        self.smoothing = QDoubleSpinBox()
+        self.smoothing.setRange(0.0, 0.99)
+        self.smoothing.setSingleStep(0.05)
+        self.smoothing.setValue(0.8)
+        self.smoothing.setPrefix("Smoothing ")
+        self.smoothing.setToolTip("Weight of the exponential moving average of the train loss")
+        self.smoothing.valueChanged.connect(self._on_smoothing_valueChanged)
+        self.hover = QLabel("Hover over a plot to read values.")
+        self.hover.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        top = QHBoxLayout()
+        top.addWidget(self.log_scale)
+        top.addWidget(self.smoothing)
+        top.addWidget(self.hover, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addWidget(self.graphics, 1)
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_MS)
+        self._timer.timeout.connect(self.redraw)
+        self._timer.start()
+
+    def _plot(self, title: str, row: int, col: int) -> pg.PlotItem:
+        plot = self.graphics.addPlot(row=row, col=col, title=title)
+        plot.showGrid(x=True, y=True, alpha=0.25)
+        plot.setLabel("bottom", "step")
+        return plot
+
+    # -- data ------------------------------------------------------------------------------------
+    def clear(self) -> None:
+        """Forget every point (a new run starts)."""
+        for s in self.series.values():
+            s.clear()
+        self._smoothed = np.empty(0)
+        self._dirty = True
+        self.redraw()
+
+    def add_events(self, events: Iterable[Any]) -> None:
+        """Append the metrics of a batch of TrainEvents; the next timer tick redraws."""
+        for event in events:
+            if event.kind not in ("log", "eval"):
+                continue
+            self.add_metrics(event.step, event.metrics)
+
+    def add_metrics(self, step: float, metrics: dict[str, Any]) -> None:
+        """Append one row of metrics at `step` (non-finite values are skipped, not drawn)."""
+        for key in self.SERIES:
+            value = _finite(metrics.get(key))
+            if value is not None:
+                self.series[key].append(float(step), value)
+                self._dirty = True
+
+    def load_rows(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Show a saved run: rows as in metrics.jsonl (each with a step and metric keys)."""
+        self.clear()
+        for row in rows:
+            metrics = row.get("metrics", row)
+            self.add_metrics(row.get("step", 0), metrics)
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Push new data to the curves if anything changed since the last draw."""
+        if not self._dirty:
+            return
+        self._dirty = False
+        self.redraws += 1
+        loss = self.series["loss"]
+        if len(self._smoothed) != loss.n:
+            self._smoothed = ema(loss.y, self.smoothing.value())
+        self.curves["loss"].setData(loss.x, loss.y)
+        self.curves["loss_smoothed"].setData(loss.x, self._smoothed)
+        for key in ("eval_loss", "learning_rate", "grad_norm"):
+            self.curves[key].setData(self.series[key].x, self.series[key].y)
+        speed = self.series["tokens_per_s"]
+        if not speed.n and self.series["samples_per_s"].n:
+            speed = self.series["samples_per_s"]
+            self.speed_plot.setLabel("left", "samples/s")
+        self.curves["tokens_per_s"].setData(speed.x, speed.y)
+
+    # -- interaction -----------------------------------------------------------------------------
+    def _on_log_scale_toggled(self, on: bool) -> None:
+        self.loss_plot.setLogMode(y=on)
+        self.grad_plot.setLogMode(y=on)
+
+    def _on_smoothing_valueChanged(self, _value: float) -> None:
+        self._smoothed = np.empty(0)
+        self._dirty = True
+        self.redraw()
+
+    def _on_scene_mouseMoved(self, pos) -> None:
+        for plot in (self.loss_plot, self.lr_plot, self.grad_plot, self.speed_plot):
+            if plot.sceneBoundingRect().contains(pos):
+                step = plot.vb.mapSceneToView(pos).x()
+                break
+        else:
+            for line in self.cursor_lines:
+                line.hide()
+            return
+        for line in self.cursor_lines:
+            line.setPos(step)
+            line.show()
+        self.hover.setText(self.describe_step(step))
+
+    def describe_step(self, step: float) -> str:
+        """The values nearest to `step`, for the hover label."""
+        parts = [f"step {step:.0f}"]
+        formats = {"loss": "loss {:.4g}", "eval_loss": "eval loss {:.4g}",
+                   "learning_rate": "lr {:.3g}", "grad_norm": "grad norm {:.3g}",
+                   "tokens_per_s": "{:,.0f} tokens/s", "samples_per_s": "{:,.1f} samples/s"}
+        for key, fmt in formats.items():
+            value = self.series[key].value_at(step)
+            if value is not None:
+                parts.append(fmt.format(value))
+        loss = self.series["loss"]
+        if loss.n and len(self._smoothed) == loss.n:
+            i = int(np.clip(np.searchsorted(loss.x, step), 0, loss.n - 1))
+            parts.insert(2, f"smoothed {self._smoothed[i]:.4g}")
+        return " · ".join(parts)
+
+
+class RunProgress(QWidget):
+    """Progress bar with step, epoch, elapsed time and ETA, plus a bounded log pane."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1)
+        self.bar.setValue(0)
+        self.bar.setFormat("%v / %m steps")
+        self.label = QLabel("Not started.")
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(5000)
+        self.log.setPlaceholderText("Run log: start, evaluations, checkpoints, warnings...")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        row.addWidget(self.bar, 1)
+        row.addWidget(self.label, 2)
+        layout.addLayout(row)
+        layout.addWidget(self.log, 1)
+        self._rate_points: list[tuple[float, float]] = []  # (monotonic seconds, step)
+        self._started = 0.0
+        self._paused_at: float | None = None
+        self._paused_total = 0.0
+
+    def reset(self) -> None:
+        self.bar.setRange(0, 1)
+        self.bar.setValue(0)
+        self.label.setText("Starting...")
+        self._rate_points.clear()
+        self._started = time.monotonic()
+        self._paused_at, self._paused_total = None, 0.0
+
+    def add_events(self, events: Iterable[Any]) -> None:
+        """Update the bar and ETA from a batch of TrainEvents and log the notable ones."""
+        lines = []
+        last = None
+        now = time.monotonic()
+        for event in events:
+            last = event
+            if event.kind == "paused":
+                self._paused_at = now
+            elif event.kind == "resumed" and self._paused_at is not None:
+                self._paused_total += now - self._paused_at
+                self._paused_at = None
+                self._rate_points.clear()  # the rate before a pause says nothing after it
+            line = format_event(event)
+            if line:
+                lines.append(line)
+        if lines:
+            self.log.appendPlainText("\n".join(lines))
+        if last is None:
+            return
+        if last.max_steps and last.max_steps > 0:
+            self.bar.setRange(0, int(last.max_steps))
+        self.bar.setValue(int(min(last.step, self.bar.maximum())))
+        if self._paused_at is None:
+            self._rate_points.append((now, float(last.step)))
+            self._rate_points = self._rate_points[-30:]
+        self.label.setText(self.describe(last, now))
+
+    def describe(self, event: Any, now: float) -> str:
+        elapsed = now - self._started - self._paused_total
+        text = f"step {event.step}/{event.max_steps} · epoch {event.epoch:.2f} · " \
+               f"elapsed {format_duration(elapsed)}"
+        if self._paused_at is not None:
+            return text + " · paused"
+        if len(self._rate_points) >= 2 and event.max_steps:
+            (t0, s0), (t1, s1) = self._rate_points[0], self._rate_points[-1]
+            if s1 > s0 and t1 > t0:
+                eta = (event.max_steps - s1) * (t1 - t0) / (s1 - s0)
+                text += f" · ETA {format_duration(eta)}"
+        return text
+
+
+def format_duration(seconds: float) -> str:
+    """h:mm:ss or m:ss."""
+    seconds = max(0, round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def format_event(event: Any) -> str:
+    """One log line for an event (plain 'log' events are summarised, not all listed)."""
+    m = event.metrics or {}
+    head = f"[{event.kind} @ step {event.step}]"
+    if event.kind == "log":
+        if event.step % 50 and not any(_finite(v) is None for v in m.values()):
+            return ""
+        shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                          for k, v in m.items() if k in ("loss", "learning_rate", "grad_norm"))
+        return f"{head} {shown}"
+    shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                      for k, v in m.items())
+    return " ".join(p for p in (head, event.message, shown) if p)

@@ -1,0 +1,283 @@
+"""Before launch: a preview of the data, the learning-rate schedule and the memory estimate.
+
+Everything here is computed in workers (reading the data file, tokenizing a sample, building a
+scheduler) and redrawn when the form changes, debounced so typing stays fluid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import math
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QLabel,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+DEBOUNCE_MS = 350
+
+
+def _load_preview(spec: Any, tokenizers: dict) -> Any:
+    """Worker: the core data preview with the model's tokenizer (cached per model folder)."""
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.modeling import load_tokenizer
+    from workbench.core.training.data import preview_data
+
+    tokenizer = tokenizers.get(spec.model_path)
+    if tokenizer is None:
+        try:
+            tokenizer = load_tokenizer(spec.model_path)
+        except WorkbenchError:
+            tokenizer = None  # the preview still shows rows and labels, without lengths
+        tokenizers[spec.model_path] = tokenizer
+    return preview_data(spec, tokenizer=tokenizer)
+
+
+def _list_columns(path: str) -> list[str]:
+    from workbench.core.training.data import list_columns
+
+    return list_columns(path)
+
+
+def planned_steps(spec: Any, num_rows: int | None) -> int | None:
+    """Optimizer steps the run will take (None when the data size is not known yet)."""
+    if spec.max_steps > 0:
+        return int(spec.max_steps)
+    if not num_rows:
+        return None
+    train_rows = num_rows if spec.eval_file else max(1, int(num_rows * (1 - spec.eval_split)))
+    per_epoch = max(1, math.ceil(train_rows / (spec.batch_size * spec.grad_accum)))
+    return max(1, math.ceil(per_epoch * spec.num_epochs))
+
+
+def _plan(spec: Any, num_rows: int | None) -> dict[str, Any]:
+    """Worker: LR schedule over the planned steps and the memory estimate."""
+    steps = planned_steps(spec, num_rows)
+    out: dict[str, Any] = {"steps": steps, "lr": None, "memory": None, "memory_error": ""}
+    if steps:
+        out["lr"] = np.asarray(_lr_schedule(spec, steps), dtype=float)
+    try:
+        from workbench.core.training.memory_plan import memory_plan
+
+        out["memory"] = memory_plan(spec)
+    except ImportError:
+        out["memory_error"] = "The memory estimate is not available in this version."
+    except Exception as e:  # an estimate that fails must not block the form
+        out["memory_error"] = f"No memory estimate: {e}"
+    return out
+
+
+def _lr_schedule(spec: Any, steps: int) -> list[float]:
+    try:
+        from workbench.core.training.memory_plan import lr_schedule
+    except ImportError:
+        lr_schedule = None
+    if lr_schedule is not None:
+        return list(lr_schedule(spec, steps))
+    # until the core offers one: the same transformers scheduler on a one-parameter optimizer
+    import torch
+    from transformers import get_scheduler
+
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=spec.learning_rate)
+    sched = get_scheduler(spec.scheduler, opt, num_warmup_steps=int(spec.warmup_ratio * steps),
+                          num_training_steps=steps)
+    values = []
+    for _ in range(steps):
+        values.append(sched.get_last_lr()[0])
+        opt.step()
+        sched.step()
+    return values
+
+
+class PreflightPanel(QTabWidget):
+    """Data preview (rows, token lengths, labels) and launch check (LR schedule, memory)."""
+
+    columnsLoaded = Signal(list)
+    previewLoaded = Signal(object)
+    planned = Signal(object)
+
+    def __init__(self, runner: Any, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.runner = runner
+        self.preview: Any = None
+        self.plan: dict[str, Any] | None = None
+        self._tokenizers: dict[str, Any] = {}
+        self._form: Any = None
+        self._tasks: list[Any] = []
+
+        self.data_label = QLabel("Choose a training file to preview it.")
+        self.data_label.setWordWrap(True)
+        self.rows = QTableWidget()
+        self.rows.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.lengths_plot = pg.PlotWidget(title="Token lengths")
+        self.lengths_plot.setBackground("w")
+        self.lengths_plot.setLabel("bottom", "tokens")
+        self.lengths_plot.setLabel("left", "rows")
+        self.max_length_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#d62728", width=2))
+        self.lengths_plot.addItem(self.max_length_line)
+        self.labels_plot = pg.PlotWidget(title="Label distribution")
+        self.labels_plot.setBackground("w")
+        data = QWidget()
+        plots = QSplitter(Qt.Orientation.Horizontal)
+        plots.addWidget(self.lengths_plot)
+        plots.addWidget(self.labels_plot)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.rows)
+        split.addWidget(plots)
+        col = QVBoxLayout(data)
+        col.addWidget(self.data_label)
+        col.addWidget(split, 1)
+        self.addTab(data, "Data preview")
+
+        self.lr_plot = pg.PlotWidget(title="Learning rate over the planned steps")
+        self.lr_plot.setBackground("w")
+        self.lr_plot.setLabel("bottom", "step")
+        self.lr_curve = self.lr_plot.plot([], [], pen=pg.mkPen("#2ca02c", width=2))
+        self.memory_label = QLabel("Memory estimate: waiting for a valid setup.")
+        self.memory_label.setWordWrap(True)
+        self.memory_label.setTextFormat(Qt.TextFormat.RichText)
+        launch = QWidget()
+        col = QVBoxLayout(launch)
+        col.addWidget(self.lr_plot, 1)
+        col.addWidget(self.memory_label)
+        self.addTab(launch, "Schedule && memory")
+
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(DEBOUNCE_MS)
+        self._debounce.timeout.connect(self._on_debounce_timeout)
+        self._data_debounce = QTimer(self)
+        self._data_debounce.setSingleShot(True)
+        self._data_debounce.setInterval(DEBOUNCE_MS)
+        self._data_debounce.timeout.connect(self._on_data_debounce_timeout)
+
+    # -- triggers ----------------------------------------------------------------------------------
+    def schedule_update(self, form: Any) -> None:
+        """Recompute the plan (and the preview) shortly after the last edit."""
+        self._form = form
+        self._debounce.start()
+
+    def set_data_file(self, path: str, form: Any) -> None:
+        self._form = form
+        if path:
+            self._data_debounce.start()
+
+    def _valid_spec(self) -> Any:
+        """The form's spec if it validates (quietly: no error display while typing)."""
+        from workbench.core.training.spec import TrainSpec
+
+        try:
+            return TrainSpec(**self._form.values())
+        except Exception:
+            return None
+
+    def _on_data_debounce_timeout(self) -> None:
+        path = self._form.editors["train_file"].text().strip() if self._form else ""
+        if path:
+            self._start(_list_columns, path, on_success=self.columnsLoaded.emit,
+                        on_error=lambda msg, _d: self.data_label.setText(html.escape(msg)))
+        self._on_debounce_timeout()
+
+    def _on_debounce_timeout(self) -> None:
+        spec = self._valid_spec()
+        if spec is None:
+            return
+        key = (spec.train_file, spec.model_path, spec.text_column, spec.label_column,
+               spec.task, spec.max_length)
+        if self.preview is None or getattr(self, "_preview_key", None) != key:
+            self._preview_key = key
+            self._start(_load_preview, spec, self._tokenizers, on_success=self._on_preview,
+                        on_error=self._on_preview_error)
+        rows = self.preview.num_rows if self.preview is not None else None
+        self._start(_plan, spec, rows, on_success=self._on_plan)
+
+    def _start(self, fn, *args, **kwargs) -> None:
+        task = self.runner.start(fn, *args, **kwargs)
+        self._tasks.append(task)
+        task.finished.connect(lambda t=task: self._tasks.remove(t) if t in self._tasks else None)
+
+    # -- results -----------------------------------------------------------------------------------
+    def _on_preview_error(self, message: str, _details: str) -> None:
+        self.preview = None
+        self.data_label.setText(f"<span style='color:#b00020'>{html.escape(message)}</span>")
+
+    def _on_preview(self, preview: Any) -> None:
+        first = self.preview is None
+        self.preview = preview
+        warn = "".join(f"<br><span style='color:#b35900'>⚠ {html.escape(w)}</span>"
+                       for w in preview.warnings)
+        self.data_label.setText(
+            f"<b>{preview.num_rows:,} rows</b>, columns: {html.escape(', '.join(preview.columns))}"
+            + (f"; {preview.truncated_fraction:.0%} longer than max length"
+               if len(preview.token_length_counts) else "") + warn)
+        self.rows.setColumnCount(len(preview.columns))
+        self.rows.setHorizontalHeaderLabels(preview.columns)
+        self.rows.setRowCount(len(preview.rows))
+        for r, row in enumerate(preview.rows):
+            for c, name in enumerate(preview.columns):
+                self.rows.setItem(r, c, QTableWidgetItem(row.get(name, "")))
+        self.rows.resizeColumnsToContents()
+        self.lengths_plot.clear()
+        self.lengths_plot.addItem(self.max_length_line)
+        counts, edges = preview.token_length_counts, preview.token_length_edges
+        if len(counts):
+            self.lengths_plot.addItem(pg.BarGraphItem(
+                x0=edges[:-1], x1=edges[1:], height=counts, brush="#1f77b4"))
+        if self._form is not None:
+            self.max_length_line.setPos(self._form.editors["max_length"].value())
+        self.labels_plot.clear()
+        if preview.label_counts:
+            names = list(preview.label_counts)
+            self.labels_plot.addItem(pg.BarGraphItem(
+                x=np.arange(len(names)), height=[preview.label_counts[n] for n in names],
+                width=0.7, brush="#ff7f0e"))
+            self.labels_plot.getAxis("bottom").setTicks([list(enumerate(names))])
+        self.previewLoaded.emit(preview)
+        if first:
+            self._on_debounce_timeout()  # the step count (and so the LR plot) needs the rows
+
+    def _on_plan(self, plan: dict[str, Any]) -> None:
+        self.plan = plan
+        lr = plan.get("lr")
+        if lr is not None:
+            self.lr_curve.setData(np.arange(len(lr)), lr)
+            self.lr_plot.setTitle(f"Learning rate over {plan['steps']:,} planned steps")
+        self.memory_label.setText(memory_html(plan.get("memory"), plan.get("memory_error", "")))
+        self.planned.emit(plan)
+
+    def shutdown(self) -> None:
+        self._debounce.stop()
+        self._data_debounce.stop()
+        for task in list(self._tasks):
+            task.cancel()
+
+
+def memory_html(plan: Any, error: str = "") -> str:
+    """The memory estimate as a small table, with a warning when it exceeds the device."""
+    from workbench.core.units import human_bytes
+
+    if plan is None:
+        return f"<p style='color:#666'>{html.escape(error or 'No memory estimate yet.')}</p>"
+    data = plan.to_json() if hasattr(plan, "to_json") else dataclasses.asdict(plan)
+    rows = "".join(
+        f"<tr><td style='padding-right:12px'>{html.escape(k.replace('_', ' '))}</td>"
+        f"<td align='right'>{human_bytes(v) if k.endswith('bytes') else html.escape(str(v))}"
+        f"</td></tr>" for k, v in data.items()
+        if isinstance(v, (int, float, str)) and k not in ("warnings", "fits"))
+    warnings = list(data.get("warnings") or [])
+    fits = data.get("fits", True)
+    head = ("<p style='color:#b00020'><b>⚠ This run probably does not fit on the device.</b></p>"
+            if not fits else "<p style='color:#2e7d32'>Fits on the device.</p>")
+    warn = "".join(f"<li>{html.escape(w)}</li>" for w in warnings)
+    return f"{head}<table>{rows}</table>" + (f"<ul>{warn}</ul>" if warn else "")
+
