@@ -172,12 +172,12 @@ class TrainingSession:
     # -- run --------------------------------------------------------------------------------
     def run(self) -> RunResult:
         """Set up (raising WorkbenchError on bad spec/data), train, save, and report."""
+        import transformers
+
         from workbench.core.modeling import load_tokenizer
         from workbench.core.training.data import make_collator, prepare_data
         from workbench.core.training.evaluate import metrics_functions
         from workbench.core.training.model_setup import build_model, count_parameters
-
-        import transformers
 
         transformers.utils.logging.disable_progress_bar()
         run_dir = self._prepare_run_dir()

@@ -22,6 +22,7 @@ SCHEDULERS = ["linear", "cosine", "cosine_with_restarts", "polynomial", "constan
               "constant_with_warmup", "inverse_sqrt"]
 PRECISIONS = ["fp32", "bf16", "fp16"]
 SPEC_VERSION = 1
+DEMO_MODEL = "@demo"  # model_path in a spec file meaning the bundled demo checkpoint
 
 
 @dataclass
@@ -197,7 +198,11 @@ class TrainSpec:
 
     @classmethod
     def load(cls, path: str | Path) -> TrainSpec:
-        """Read a spec JSON file, with a clear message when it is missing or malformed."""
+        """Read a spec JSON file, with a clear message when it is missing or malformed.
+
+        Relative file paths are taken relative to the spec file; model_path "@demo" means the
+        bundled demo model (so resources/demo_data/demo_spec.json works on any machine).
+        """
         p = Path(path)
         try:
             data = json.loads(p.read_text(encoding="utf-8"))
@@ -205,6 +210,15 @@ class TrainSpec:
             raise InvalidTrainSpecError(f"Training spec {p} does not exist.") from None
         except (OSError, ValueError) as e:
             raise InvalidTrainSpecError(f"Training spec {p} is not valid JSON: {e}") from None
+        if isinstance(data, dict):
+            if data.get("model_path") == DEMO_MODEL:
+                from workbench.core.modeling import demo_checkpoint_path
+
+                data["model_path"] = str(demo_checkpoint_path())
+            for key in ("model_path", "train_file", "eval_file", "output_dir"):
+                value = data.get(key)
+                if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+                    data[key] = str((p.parent / value).resolve())
         return cls.from_json(data)
 
 
@@ -259,15 +273,9 @@ def field_docs() -> dict[str, str]:
 
 
 def demo_spec(output_dir: str | Path = "") -> TrainSpec:
-    """The demo run: MiniLM + the bundled sentiment/topic data, about a minute on a CPU."""
-    from workbench.core.modeling import demo_checkpoint_path
-
-    data = demo_data_dir()
-    return TrainSpec(
-        model_path=str(demo_checkpoint_path()), task="sequence-classification",
-        train_file=str(data / "train.csv"), eval_file=str(data / "eval.csv"),
-        max_length=48, learning_rate=1e-4, num_epochs=3.0, batch_size=16, warmup_ratio=0.1,
-        weight_decay=0.01, logging_steps=5, scheduler="linear", output_dir=str(output_dir))
+    """The demo run (resources/demo_data/demo_spec.json): MiniLM on 4-topic sentences."""
+    spec = TrainSpec.load(demo_data_dir() / "demo_spec.json")
+    return spec.replace(output_dir=str(output_dir)) if output_dir else spec
 
 
 def demo_data_dir() -> Path:

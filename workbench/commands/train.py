@@ -1,0 +1,102 @@
+"""`workbench train SPEC.json`: run a fine-tuning spec headless (same core as the GUI)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+
+from workbench.core.errors import WorkbenchError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", nargs="?",
+                        help="training spec JSON (a TrainSpec; see --print-demo-spec)")
+    parser.add_argument("--resume", metavar="RUN_DIR",
+                        help="continue a run from its newest complete checkpoint")
+    parser.add_argument("--extend-epochs", type=float, default=0.0, metavar="N",
+                        help="with --resume: train N more epochs than the spec says")
+    parser.add_argument("--json-events", action="store_true",
+                        help="print one JSON TrainEvent per line on stdout")
+    parser.add_argument("--output-dir", help="override the spec's output_dir (new runs)")
+    parser.add_argument("--demo", action="store_true",
+                        help="train the bundled demo (MiniLM on the demo sentiment/topic data)")
+    parser.add_argument("--print-demo-spec", action="store_true",
+                        help="print the demo spec as JSON and exit (a template for your own)")
+
+
+def _load_spec(args: argparse.Namespace):
+    from workbench.core.training.spec import TrainSpec, demo_spec
+
+    if args.demo or args.print_demo_spec:
+        spec = demo_spec(args.output_dir or "")
+    elif args.spec:
+        spec = TrainSpec.load(args.spec)
+    elif args.resume:
+        from workbench.core.training.runs import load_run_spec
+
+        spec = load_run_spec(args.resume)
+    else:
+        raise WorkbenchError("Give a training spec JSON file (or --demo, or --resume RUN_DIR).")
+    if args.output_dir and not args.resume:
+        spec = spec.replace(output_dir=args.output_dir)
+    return spec
+
+
+def _human(event) -> str:
+    m = event.metrics
+    parts = [f"[{event.kind:10}] step {event.step}/{event.max_steps} epoch {event.epoch:.2f}"]
+    for key in ("loss", "eval_loss", "eval_accuracy", "eval_f1", "perplexity",
+                "learning_rate", "grad_norm", "samples_per_s"):
+        if key in m:
+            parts.append(f"{key} {m[key]:.4g}")
+    if event.message:
+        parts.append(event.message)
+    return "  ".join(parts)
+
+
+def run(args: argparse.Namespace) -> dict | None:
+    from workbench.core.training.runner import TrainControl, run_training
+
+    if args.extend_epochs and not args.resume:
+        raise WorkbenchError("--extend-epochs needs --resume RUN_DIR (the run to extend).")
+    spec = _load_spec(args)
+    if args.print_demo_spec:
+        print(json.dumps(spec.to_json(), indent=2))
+        return None
+
+    def emit(event) -> None:
+        print(event.to_json() if args.json_events else _human(event), flush=True)
+
+    control = TrainControl()
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_interrupt(signum, frame) -> None:
+        # First Ctrl-C: stop at the next step boundary with a checkpoint; second: abort now.
+        signal.signal(signal.SIGINT, previous)
+        print("stopping at the next step (saving a checkpoint); Ctrl-C again to abort",
+              file=sys.stderr, flush=True)
+        control.cancel(save_checkpoint=True)
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        result = run_training(spec, emit, control, resume_from=args.resume,
+                              extend_epochs=args.extend_epochs)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if result.status == "failed":
+        raise WorkbenchError(result.message.splitlines()[0])
+    if args.json_events:
+        return None  # the final event already carries the result
+    return {"status": result.status, "run_dir": result.run_dir,
+            "final_model_dir": result.final_model_dir, "message": result.message,
+            "metrics": result.metrics}
+
+
+def render(data: dict) -> str:
+    lines = [f"{data['status']}: {data['message']}", f"  run folder   {data['run_dir']}"]
+    for key in ("eval_loss", "eval_accuracy", "eval_f1", "perplexity", "loss"):
+        if key in data["metrics"]:
+            lines.append(f"  {key:12} {data['metrics'][key]:.4f}")
+    return "\n".join(lines)
