@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "config": "validate, estimate, save or rebuild an edited config (--set key=value)",
     "attention": "attention weights of a model on a text, with rollout and a PNG",
     "train": "fine-tune a model from a training spec JSON (--json-events for scripts)",
+    "graph": "the folded layer graph and block dataflow (--json, --svg OUT)",
 }
 
 
