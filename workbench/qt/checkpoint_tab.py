@@ -22,6 +22,7 @@ from workbench.qt.tasks import TaskRunner
 from workbench.qt.tensor_table import TensorTableView
 
 FEATURE_VIEWS: list[tuple[str, str]] = [
+    ("Attention", "workbench.qt.attention_view:AttentionView"),
     ("Fine-tune", "workbench.qt.train_view:TrainView"),
 ]
 

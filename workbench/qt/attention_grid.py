@@ -1,0 +1,137 @@
+"""All layers x heads as one mosaic of thumbnails; clicking a thumbnail opens that head."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from workbench.core.attention_export import MASKED_RGB, colormap_lut
+
+THUMB = 64  # thumbnail side in pixels
+GAP = 4
+GAP_RGB = (255, 255, 255)
+
+
+def thumbnail(matrix: np.ndarray, side: int = THUMB) -> np.ndarray:
+    """A (side, side) float32 view of a map: block max when larger (keeps sharp diagonals),
+    nearest-neighbour when smaller; NaN where every cell of the block is masked."""
+    rows, cols = matrix.shape
+    fy, fx = max(1, math.ceil(rows / side)), max(1, math.ceil(cols / side))
+    if fy > 1 or fx > 1:
+        padded = np.full((math.ceil(rows / fy) * fy, math.ceil(cols / fx) * fx), np.nan,
+                         dtype=np.float32)
+        padded[:rows, :cols] = matrix
+        blocks = padded.reshape(padded.shape[0] // fy, fy, padded.shape[1] // fx, fx)
+        matrix = np.fmax.reduce(np.fmax.reduce(blocks, axis=3), axis=1)  # NaN-ignoring max
+        rows, cols = matrix.shape
+    ys = np.minimum((np.arange(side) * rows) // side, rows - 1)
+    xs = np.minimum((np.arange(side) * cols) // side, cols - 1)
+    return matrix[np.ix_(ys, xs)]
+
+
+def mosaic_rgb(maps: np.ndarray, causal: bool) -> np.ndarray:
+    """(L, H, Tq, Tk) -> one RGB image of L rows x H columns of thumbnails, each scaled to its
+    own largest weight (so weak heads stay readable); masked future grey, gaps white."""
+    n_layers, n_heads = maps.shape[:2]
+    step = THUMB + GAP
+    out = np.empty((n_layers * step - GAP, n_heads * step - GAP, 3), dtype=np.uint8)
+    out[:] = GAP_RGB
+    lut = colormap_lut()
+    if causal:
+        future = np.triu(np.ones(maps.shape[-2:], dtype=bool), k=1)
+    for layer in range(n_layers):
+        for head in range(n_heads):
+            m = maps[layer, head]
+            if causal:
+                m = np.where(future, np.nan, m)
+            thumb = thumbnail(np.asarray(m, dtype=np.float32))
+            top = np.nanmax(thumb) if np.isfinite(thumb).any() else 1.0
+            scaled = np.nan_to_num(thumb / (top if top > 0 else 1.0), nan=-1.0)
+            rgb = lut[np.clip(np.round(scaled * 255), 0, 255).astype(np.intp)]
+            rgb[scaled < 0] = MASKED_RGB
+            y, x = layer * step, head * step
+            out[y:y + THUMB, x:x + THUMB] = rgb
+    return out
+
+
+class AttentionGrid(QWidget):
+    """Thumbnails of every captured layer (rows) and head (columns)."""
+
+    headClicked = Signal(int, int)  # layer index (model numbering), head
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.layers: tuple[int, ...] = ()
+        self.n_heads = 0
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground("w")
+        self.plot = self.graphics.addPlot()
+        self.plot.invertY(True)
+        self.plot.setAspectLocked(True)
+        self.plot.hideButtons()
+        self.plot.setMenuEnabled(False)
+        self.plot.showAxis("top")
+        self.plot.hideAxis("bottom")
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.plot.addItem(self.image)
+        self.label = QLabel("Run the model to see every head.")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.graphics, 1)
+        layout.addWidget(self.label)
+        self.graphics.scene().sigMouseClicked.connect(self._on_scene_mouseClicked)
+        self.graphics.scene().sigMouseMoved.connect(self._on_scene_mouseMoved)
+
+    def set_maps(self, maps: np.ndarray, layers: tuple[int, ...], causal: bool) -> None:
+        """Show (L, H, Tq, Tk) maps; `layers` are the model layer numbers of the rows."""
+        self.layers, self.n_heads = tuple(layers), maps.shape[1]
+        rgb = mosaic_rgb(maps, causal)
+        self.image.setImage(rgb, autoLevels=False, levels=(0, 255))
+        step = THUMB + GAP
+        centre = THUMB / 2
+        self.plot.getAxis("top").setTicks(
+            [[(h * step + centre, f"H{h}") for h in range(self.n_heads)]])
+        self.plot.getAxis("left").setTicks(
+            [[(i * step + centre, f"L{layer}") for i, layer in enumerate(self.layers)]])
+        self.plot.setRange(xRange=(0, rgb.shape[1]), yRange=(0, rgb.shape[0]), padding=0.02)
+        self.label.setText(f"{len(self.layers)} layers x {self.n_heads} heads, each scaled to its "
+                           f"own maximum. Click a thumbnail to open it.")
+
+    def clear(self, message: str) -> None:
+        self.image.clear()
+        self.layers, self.n_heads = (), 0
+        self.label.setText(message)
+
+    def head_at(self, scene_pos: QPointF) -> tuple[int, int] | None:
+        """(layer, head) of the thumbnail under a scene position, or None in a gap/outside."""
+        if not self.layers:
+            return None
+        p = self.plot.vb.mapSceneToView(scene_pos)
+        step = THUMB + GAP
+        row, col = int(p.y() // step), int(p.x() // step)
+        inside = p.y() % step < THUMB and p.x() % step < THUMB and p.x() >= 0 and p.y() >= 0
+        if inside and row < len(self.layers) and col < self.n_heads:
+            return self.layers[row], col
+        return None
+
+    def scene_pos_of(self, row: int, head: int) -> QPointF:
+        """Scene position of the centre of a thumbnail (row index, head)."""
+        step = THUMB + GAP
+        return self.plot.vb.mapViewToScene(QPointF(head * step + THUMB / 2,
+                                                   row * step + THUMB / 2))
+
+    def _on_scene_mouseClicked(self, event) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        hit = self.head_at(event.scenePos())
+        if hit is not None:
+            self.headClicked.emit(*hit)
+
+    def _on_scene_mouseMoved(self, scene_pos: QPointF) -> None:
+        hit = self.head_at(scene_pos)
+        if hit is not None:
+            self.graphics.setToolTip(f"layer {hit[0]}, head {hit[1]}: click to open")
