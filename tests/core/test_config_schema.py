@@ -39,7 +39,7 @@ def test_fields_come_from_the_config_class(model_type):
     assert set(schema.grouped()) <= set(GROUPS)
     assert "Advanced" in schema.grouped() and "Architecture" in schema.grouped()
     vocab = schema.get("vocab_size")
-    assert vocab.default == getattr(cls(), "vocab_size")
+    assert vocab.default == cls().vocab_size
     # every declared init field is in the form (nothing dropped), except bookkeeping ones
     import dataclasses
 

@@ -101,8 +101,8 @@ def test_new_model_is_seeded_and_complete(tmp_path, minilm_path):
     values = family_values("bert", {"hidden_size": 64, "num_hidden_layers": 2,
                                     "intermediate_size": 128})
     a = build_new_model(values, tmp_path / "a", seed=7, tokenizer_from=minilm_path)
-    b = build_new_model(values, tmp_path / "b", seed=7)
-    c = build_new_model(values, tmp_path / "c", seed=8)
+    build_new_model(values, tmp_path / "b", seed=7)
+    build_new_model(values, tmp_path / "c", seed=8)
     assert {"config.json", "model.safetensors", "tokenizer.json", "vocab.txt"} <= set(a.files)
     sa, sb, sc = _state(tmp_path / "a"), _state(tmp_path / "b"), _state(tmp_path / "c")
     key = "bert.encoder.layer.0.attention.self.query.weight"
