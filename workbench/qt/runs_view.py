@@ -54,8 +54,10 @@ class RunsView(QWidget):
                  parent: QWidget | None = None):
         super().__init__(parent)
         from workbench.core.training.runs import default_runs_root
+        from workbench.qt.train_worker import TaskGroup
 
         self.runner = runner
+        self.tasks = TaskGroup(runner)
         self.root = Path(root) if root else default_runs_root()
         self.runs: list[Any] = []
         self.events: dict[str, list[Any]] = {}
@@ -128,7 +130,7 @@ class RunsView(QWidget):
     def refresh(self) -> None:
         """Re-read the runs under the root folder (in a worker)."""
         self.root_label.setText(f"Runs in <b>{self.root}</b>")
-        self.runner.start(_list_runs, str(self.root), on_success=self._on_runs_listed,
+        self.tasks.start(_list_runs, str(self.root), on_success=self._on_runs_listed,
                           on_error=lambda msg, _d: self.info.setText(msg))
 
     def _on_runs_listed(self, runs: list[Any]) -> None:
@@ -195,7 +197,7 @@ class RunsView(QWidget):
             f"<b>{run.name}</b>: {run.status}" + (f" ({run.message})" if run.message else "")
             + f"<br>{run.model_path}<br>complete checkpoints: {len(run.checkpoints)}"
             + (f"<br>final model: {run.final_model_dir}" if run.final_model_dir else ""))
-        self.runner.start(_load_events, [run.run_dir], on_success=self._on_events_loaded)
+        self.tasks.start(_load_events, [run.run_dir], on_success=self._on_events_loaded)
 
     def _on_events_loaded(self, events: dict[str, list[Any]]) -> None:
         self.events.update(events)
@@ -211,7 +213,7 @@ class RunsView(QWidget):
             return
         missing = [d for d in self.checked_runs() if d not in self.events]
         if missing:
-            self.runner.start(_load_events, missing, on_success=self._on_events_loaded)
+            self.tasks.start(_load_events, missing, on_success=self._on_events_loaded)
         else:
             self._draw_comparison()
 
@@ -247,6 +249,10 @@ class RunsView(QWidget):
         run = self.selected_run()
         if run is not None and run.checkpoints:
             self.resumeRequested.emit(run.run_dir, float(extend))
+
+    def shutdown(self) -> None:
+        """Drop the callbacks of listing/loading still in flight (the view is closing)."""
+        self.tasks.cancel_all()
 
     def _on_change_button_clicked(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Runs folder", str(self.root))

@@ -113,7 +113,9 @@ class PreflightPanel(QTabWidget):
         self.plan: dict[str, Any] | None = None
         self._tokenizers: dict[str, Any] = {}
         self._form: Any = None
-        self._tasks: list[Any] = []
+        from workbench.qt.train_worker import TaskGroup
+
+        self.tasks = TaskGroup(runner)
 
         self.data_label = QLabel("Choose a training file to preview it.")
         self.data_label.setWordWrap(True)
@@ -184,7 +186,7 @@ class PreflightPanel(QTabWidget):
     def _on_data_debounce_timeout(self) -> None:
         path = self._form.editors["train_file"].text().strip() if self._form else ""
         if path:
-            self._start(_list_columns, path, on_success=self.columnsLoaded.emit,
+            self.tasks.start(_list_columns, path, on_success=self.columnsLoaded.emit,
                         on_error=lambda msg, _d: self.data_label.setText(html.escape(msg)))
         self._on_debounce_timeout()
 
@@ -196,15 +198,10 @@ class PreflightPanel(QTabWidget):
                spec.task, spec.max_length)
         if self.preview is None or getattr(self, "_preview_key", None) != key:
             self._preview_key = key
-            self._start(_load_preview, spec, self._tokenizers, on_success=self._on_preview,
+            self.tasks.start(_load_preview, spec, self._tokenizers, on_success=self._on_preview,
                         on_error=self._on_preview_error)
         rows = self.preview.num_rows if self.preview is not None else None
-        self._start(_plan, spec, rows, on_success=self._on_plan)
-
-    def _start(self, fn, *args, **kwargs) -> None:
-        task = self.runner.start(fn, *args, **kwargs)
-        self._tasks.append(task)
-        task.finished.connect(lambda t=task: self._tasks.remove(t) if t in self._tasks else None)
+        self.tasks.start(_plan, spec, rows, on_success=self._on_plan)
 
     # -- results -----------------------------------------------------------------------------------
     def _on_preview_error(self, message: str, _details: str) -> None:
@@ -258,8 +255,7 @@ class PreflightPanel(QTabWidget):
     def shutdown(self) -> None:
         self._debounce.stop()
         self._data_debounce.stop()
-        for task in list(self._tasks):
-            task.cancel()
+        self.tasks.cancel_all()
 
 
 def memory_html(plan: Any, error: str = "") -> str:

@@ -81,7 +81,10 @@ class RunSummaryView(QWidget):
 
     def __init__(self, runner: Any, parent: QWidget | None = None):
         super().__init__(parent)
+        from workbench.qt.train_worker import TaskGroup
+
         self.runner = runner
+        self.tasks = TaskGroup(runner)
         self.result: Any = None
         self.task_name = ""
         self.label = QLabel("No run yet. Start one from the Setup page.")
@@ -127,7 +130,7 @@ class RunSummaryView(QWidget):
             return
         self.try_button.setEnabled(False)
         self.output.setPlainText("Running the trained model...")
-        task = self.runner.start(_try, self.result.run_dir, text,
+        task = self.tasks.start(_try, self.result.run_dir, text,
                                  on_success=self._on_try_succeeded, on_error=self._on_try_failed)
         task.finished.connect(lambda: self.try_button.setEnabled(True))
 
@@ -188,7 +191,7 @@ def inspect_live_attention(view: Any, session: Any, text: str | None = None) -> 
 
     dialog = LiveAttentionDialog(view)
     view.attention_dialog = dialog
-    return view.runner.start(compute_attention, control.live_model, control.live_tokenizer,
+    return view.tasks.start(compute_attention, control.live_model, control.live_tokenizer,
                              text, on_success=dialog.show_maps,
                              on_error=lambda m, d: show_error(view, "Attention failed", m, d))
 

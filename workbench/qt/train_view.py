@@ -54,7 +54,11 @@ class TrainView(QWidget):
 
     def __init__(self, tab: Any, parent: QWidget | None = None):
         super().__init__(parent)
+        from workbench.qt.train_worker import TaskGroup
+
         self.tab, self.runner = tab, tab.runner
+        self.tasks = TaskGroup(self.runner)
+        self._closed = False
         self.session = None
         self._attention_task = None
         self.last_result: Any = None
@@ -126,7 +130,7 @@ class TrainView(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.pages, 1)
         self._sync_buttons("idle")
-        self.runner.start(_detect_devices, on_success=self.form.set_devices)
+        self.tasks.start(_detect_devices, on_success=self.form.set_devices)
         self._on_form_changed()
 
     # -- setup -------------------------------------------------------------------------------------
@@ -237,6 +241,8 @@ class TrainView(QWidget):
 
     def _on_session_finished(self, result: Any) -> None:
         self.last_result = result
+        if self._closed:
+            return
         self.progress.log.appendPlainText(
             f"Run {result.status}: {result.message or ''} ({result.run_dir})")
         self.curves.redraw()
@@ -249,6 +255,8 @@ class TrainView(QWidget):
         self.runFinished.emit(result)
 
     def _on_session_failed(self, message: str, details: str) -> None:
+        if self._closed:
+            return
         self.progress.log.appendPlainText(f"Could not train: {message}")
         self.pages.setCurrentIndex(0 if not details else 1)
         show_error(self, "Training could not start" if not details else "Training failed",
@@ -321,6 +329,9 @@ class TrainView(QWidget):
 
     def shutdown(self) -> None:
         """Cancel any run and join its thread (the tab or window is closing)."""
+        self._closed = True
         if self.session is not None:
             self.session.shutdown(save_checkpoint=False)
+        for part in (self.tasks, self.preflight.tasks, self.runs.tasks, self.summary.tasks):
+            part.cancel_all()
         self.preflight.shutdown()

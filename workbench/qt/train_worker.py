@@ -49,6 +49,7 @@ class _TrainJob(QObject):
         self._spec, self._control, self._buffer = spec, control, buffer
         self._resume_from, self._extend_epochs = resume_from, extend_epochs
         self._train_fn = train_fn
+        self.result: Any = None  # also kept here: read after the thread ended, not via signal
 
     @Slot()
     def run(self) -> None:
@@ -66,6 +67,7 @@ class _TrainJob(QObject):
         except Exception as e:  # shown with its traceback under "Details", never a crash
             self.failed.emit(f"Unexpected {type(e).__name__}: {e}", traceback.format_exc())
         else:
+            self.result = result
             self.succeeded.emit(result)
         finally:
             # quit from this thread so a GUI-thread wait() never waits on a queued quit
@@ -178,6 +180,8 @@ class TrainSession(QObject):
         self._timer.stop()
         self.drain()
         thread, self._thread = self._thread, None
+        if self.result is None:
+            self.result = self._job.result
         if thread is not None:
             thread.quit()
             thread.wait()
@@ -201,3 +205,24 @@ class TrainSession(QObject):
         if state != self.state:
             self.state = state
             self.stateChanged.emit(state)
+
+
+class TaskGroup:
+    """The tasks a view started on the shared runner, so its shutdown can drop their callbacks."""
+
+    def __init__(self, runner: Any):
+        self.runner = runner
+        self._tasks: list[Any] = []
+
+    def start(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """runner.start(...), remembered until it finishes."""
+        task = self.runner.start(fn, *args, **kwargs)
+        self._tasks.append(task)
+        task.finished.connect(lambda t=task: self._tasks.remove(t) if t in self._tasks else None)
+        return task
+
+    def cancel_all(self) -> None:
+        """Cancel every task still running: their success/error callbacks will not run."""
+        for task in list(self._tasks):
+            task.cancel()
+        self._tasks.clear()
