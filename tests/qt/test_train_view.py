@@ -218,3 +218,55 @@ def test_load_demo_fills_the_form(train_view):
     spec = train_view.form.spec()
     assert spec is not None
     assert Path(spec.train_file).name == "train.csv"
+
+
+def test_preflight_shows_data_schedule_and_memory(train_view, tiny_classifier_setup, qtbot):
+    view = train_view
+    panel = view.preflight
+    _fill(view, tiny_classifier_setup, num_epochs=2.0, eval_split=0.25)
+    # 96 rows, 25% held out -> 72 train rows -> 9 steps per epoch at batch 8 -> 18 steps
+    qtbot.waitUntil(lambda: panel.plan is not None and panel.plan["steps"] == 18,
+                    timeout=60_000)
+    assert panel.preview.label_counts == {"neg": 48, "pos": 48}
+    assert panel.preview.token_length_counts.sum() > 0
+    x, lr = panel.lr_curve.getData()
+    assert len(x) == 18 and lr[0] == pytest.approx(1e-3) and lr[-1] < lr[0]
+    combo = view.form.editors["text_column"].widget
+    assert [combo.itemText(i) for i in range(combo.count())] == ["text", "label"]
+    assert panel.plan["memory"].fits and "Fits on the device" in panel.memory_label.text()
+    view.form.set_value("batch_size", 50_000_000)  # activations far beyond any machine's RAM
+    qtbot.waitUntil(lambda: panel.plan["memory"] is not None
+                    and not panel.plan["memory"].fits, timeout=60_000)
+    assert "does not fit" in panel.memory_label.text()
+
+
+def test_extend_a_finished_run_from_the_runs_list(train_view, tiny_classifier_setup, qtbot):
+    view = train_view
+    _fill(view, tiny_classifier_setup, max_steps=4)
+    with qtbot.waitSignal(view.runFinished, timeout=180_000) as first:
+        view.start_button.click()
+    run_dir = first.args[0].run_dir
+    runs = view.runs
+    qtbot.waitUntil(lambda: any(r.run_dir == run_dir for r in runs.runs), timeout=10_000)
+    runs.select_run(run_dir)
+    assert runs.extend_button.isEnabled()
+    assert not runs.resume_button.isEnabled()  # finished: nothing to continue, only extend
+    runs.extend_epochs.setValue(0.5)  # 86 train rows / 8 = 11 steps per epoch -> +6 steps
+    with qtbot.waitSignal(view.runFinished, timeout=180_000) as second:
+        runs.extend_button.click()
+    result = second.args[0]
+    assert result.status == "finished" and result.run_dir == run_dir
+    steps = list(view.curves.series["loss"].x)
+    assert steps == list(range(1, 11))  # the first session's steps, then the resumed ones
+
+
+def test_tools_menu_opens_the_demo_ready_to_fine_tune(main_window, qtbot):
+    from workbench.core.training.spec import demo_data_dir
+
+    if not (demo_data_dir() / "train.csv").is_file():
+        pytest.skip("the demo data is not in this checkout yet")
+    with qtbot.waitSignal(main_window.checkpointOpened, timeout=60_000) as opened:
+        main_window.finetune_demo_action.trigger()
+    view = opened.args[0].views["Fine-tune"]
+    assert view.form.editors["train_file"].text() == str(demo_data_dir() / "train.csv")
+    assert view.form.spec() is not None

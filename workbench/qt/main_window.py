@@ -104,6 +104,9 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Quit", self.close, QKeySequence.Quit)
         self.menus["View"].addAction(self.browser.toggleViewAction())
         self._action(self.menus["Help"], "&About", self._show_about)
+        from workbench.qt.train_actions import install_train_actions
+
+        install_train_actions(self)
 
     def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
         action = QAction(text, self)

@@ -6,9 +6,7 @@ scheduler) and redrawn when the form changes, debounced so typing stays fluid.
 
 from __future__ import annotations
 
-import dataclasses
 import html
-import math
 from typing import Any
 
 import numpy as np
@@ -49,54 +47,29 @@ def _list_columns(path: str) -> list[str]:
     return list_columns(path)
 
 
-def planned_steps(spec: Any, num_rows: int | None) -> int | None:
-    """Optimizer steps the run will take (None when the data size is not known yet)."""
-    if spec.max_steps > 0:
-        return int(spec.max_steps)
-    if not num_rows:
-        return None
-    train_rows = num_rows if spec.eval_file else max(1, int(num_rows * (1 - spec.eval_split)))
-    per_epoch = max(1, math.ceil(train_rows / (spec.batch_size * spec.grad_accum)))
-    return max(1, math.ceil(per_epoch * spec.num_epochs))
+def train_rows(spec: Any, num_rows: int) -> int:
+    """Rows left for training once the eval split is held out (none held out with an eval file)."""
+    return num_rows if spec.eval_file else max(1, int(num_rows * (1 - spec.eval_split)))
 
 
-def _plan(spec: Any, num_rows: int | None) -> dict[str, Any]:
-    """Worker: LR schedule over the planned steps and the memory estimate."""
-    steps = planned_steps(spec, num_rows)
+def _plan(spec: Any, num_rows: int | None, num_labels: int) -> dict[str, Any]:
+    """Worker: planned steps, the LR schedule over them, and the memory estimate."""
+    from workbench.core.training.memory_plan import (
+        estimate_training_memory,
+        lr_schedule,
+        planned_steps,
+    )
+
+    steps = planned_steps(spec, train_rows(spec, num_rows)) if num_rows or spec.max_steps > 0 \
+        else None
     out: dict[str, Any] = {"steps": steps, "lr": None, "memory": None, "memory_error": ""}
     if steps:
-        out["lr"] = np.asarray(_lr_schedule(spec, steps), dtype=float)
+        out["lr"] = np.asarray(lr_schedule(spec, steps), dtype=float)
     try:
-        from workbench.core.training.memory_plan import memory_plan
-
-        out["memory"] = memory_plan(spec)
-    except ImportError:
-        out["memory_error"] = "The memory estimate is not available in this version."
+        out["memory"] = estimate_training_memory(spec, num_labels=max(2, num_labels))
     except Exception as e:  # an estimate that fails must not block the form
         out["memory_error"] = f"No memory estimate: {e}"
     return out
-
-
-def _lr_schedule(spec: Any, steps: int) -> list[float]:
-    try:
-        from workbench.core.training.memory_plan import lr_schedule
-    except ImportError:
-        lr_schedule = None
-    if lr_schedule is not None:
-        return list(lr_schedule(spec, steps))
-    # until the core offers one: the same transformers scheduler on a one-parameter optimizer
-    import torch
-    from transformers import get_scheduler
-
-    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=spec.learning_rate)
-    sched = get_scheduler(spec.scheduler, opt, num_warmup_steps=int(spec.warmup_ratio * steps),
-                          num_training_steps=steps)
-    values = []
-    for _ in range(steps):
-        values.append(sched.get_last_lr()[0])
-        opt.step()
-        sched.step()
-    return values
 
 
 class PreflightPanel(QTabWidget):
@@ -201,7 +174,9 @@ class PreflightPanel(QTabWidget):
             self.tasks.start(_load_preview, spec, self._tokenizers, on_success=self._on_preview,
                         on_error=self._on_preview_error)
         rows = self.preview.num_rows if self.preview is not None else None
-        self.tasks.start(_plan, spec, rows, on_success=self._on_plan)
+        labels = len(self.preview.label_counts) if self.preview is not None else 2
+        self.tasks.start(_plan, spec, rows, labels, on_success=self._on_plan,
+                         on_error=lambda m, _d: self.memory_label.setText(html.escape(m)))
 
     # -- results -----------------------------------------------------------------------------------
     def _on_preview_error(self, message: str, _details: str) -> None:
@@ -258,22 +233,25 @@ class PreflightPanel(QTabWidget):
         self.tasks.cancel_all()
 
 
+MEMORY_PARTS = (("weights", "Weights"), ("gradients", "Gradients"),
+                ("optimizer_states", "Optimizer states"), ("activations", "Activations (rough)"))
+
+
 def memory_html(plan: Any, error: str = "") -> str:
-    """The memory estimate as a small table, with a warning when it exceeds the device."""
-    from workbench.core.units import human_bytes
+    """The memory estimate by part, with a warning when it exceeds the device."""
+    from workbench.core.units import human_bytes, human_count
 
     if plan is None:
         return f"<p style='color:#666'>{html.escape(error or 'No memory estimate yet.')}</p>"
-    data = plan.to_json() if hasattr(plan, "to_json") else dataclasses.asdict(plan)
-    rows = "".join(
-        f"<tr><td style='padding-right:12px'>{html.escape(k.replace('_', ' '))}</td>"
-        f"<td align='right'>{human_bytes(v) if k.endswith('bytes') else html.escape(str(v))}"
-        f"</td></tr>" for k, v in data.items()
-        if isinstance(v, (int, float, str)) and k not in ("warnings", "fits"))
-    warnings = list(data.get("warnings") or [])
-    fits = data.get("fits", True)
-    head = ("<p style='color:#b00020'><b>⚠ This run probably does not fit on the device.</b></p>"
-            if not fits else "<p style='color:#2e7d32'>Fits on the device.</p>")
-    warn = "".join(f"<li>{html.escape(w)}</li>" for w in warnings)
-    return f"{head}<table>{rows}</table>" + (f"<ul>{warn}</ul>" if warn else "")
-
+    rows = "".join(f"<tr><td style='padding-right:16px'>{label}</td><td align='right'>"
+                   f"{human_bytes(getattr(plan, key))}</td></tr>" for key, label in MEMORY_PARTS)
+    device = human_bytes(plan.device_bytes) if plan.device_bytes else "unknown"
+    rows += (f"<tr><td><b>Total</b></td><td align='right'><b>{human_bytes(plan.total)}</b></td>"
+             f"</tr><tr><td>Device has</td><td align='right'>{device}</td></tr>")
+    head = (f"<p><b>Memory estimate</b>: {human_count(plan.trainable_parameters)} of "
+            f"{human_count(plan.total_parameters)} parameters trainable</p>")
+    verdict = ("<p style='color:#2e7d32'>Fits on the device.</p>" if plan.fits else
+               "<p style='color:#b00020'><b>⚠ This run probably does not fit on the device."
+               "</b></p>")
+    warn = "".join(f"<li style='color:#b00020'>{html.escape(w)}</li>" for w in plan.warnings)
+    return f"{head}<table>{rows}</table>{verdict}" + (f"<ul>{warn}</ul>" if warn else "")
