@@ -22,6 +22,8 @@ from workbench.qt.tasks import TaskRunner
 from workbench.qt.tensor_table import TensorTableView
 
 FEATURE_VIEWS: list[tuple[str, str]] = [
+    ("Edit config", "workbench.qt.config_editor_view:ConfigEditorView"),
+    ("Graph", "workbench.qt.graph_view:GraphView"),
     ("Attention", "workbench.qt.attention_view:AttentionView"),
     ("Fine-tune", "workbench.qt.train_view:TrainView"),
 ]

@@ -107,6 +107,9 @@ class MainWindow(QMainWindow):
         from workbench.qt.train_actions import install_train_actions
 
         install_train_actions(self)
+        from workbench.qt.config_editor_view import install_config_actions
+
+        install_config_actions(self)
 
     def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
         action = QAction(text, self)
