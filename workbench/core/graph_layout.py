@@ -175,7 +175,8 @@ def layout_graph(root: GraphNode, expanded: set[str]) -> Layout:
                 place(child, cx, cy, depth + 1)
                 current.append(next(b for b in reversed(boxes) if b.key == node_key(child)))
                 cx += cw + GAP
-            for a in previous:
+            for a in previous if node.kind not in ("attention", "mlp") else ():
+                # (inside attention/MLP the sub-modules run in parallel, q/k/v: no chain)
                 for b in current:
                     if not (a.node.called and b.node.called):
                         continue  # e.g. a tied embedding reached under another name
