@@ -47,10 +47,9 @@ def rollout(maps: np.ndarray, head_fusion: str = "mean") -> np.ndarray:
 
 def head_entropy(maps: np.ndarray) -> np.ndarray:
     """(layers, heads) mean entropy, in nats, of each query row's attention distribution."""
-    p = maps.astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(p > 0, -p * np.log(p), 0.0)
-    return terms.sum(axis=-1).mean(axis=-1).astype(np.float32)
+    p = np.asarray(maps, dtype=np.float32)
+    terms = -p * np.log(np.where(p > 0, p, 1.0))  # 0 log 0 = 0
+    return terms.sum(axis=-1, dtype=np.float64).mean(axis=-1).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -96,5 +95,5 @@ def masked_future(matrix: np.ndarray) -> np.ndarray:
     """A float32 copy with the upper triangle (the future, for causal maps) set to NaN."""
     out = np.array(matrix, dtype=np.float32, copy=True)
     rows, cols = out.shape
-    out[np.triu_indices(rows, k=1, m=cols)] = np.nan
+    out[np.triu(np.ones((rows, cols), dtype=bool), k=1)] = np.nan  # a mask: triu_indices is slow
     return out
