@@ -147,6 +147,10 @@ def test_run_draws_curves_and_finishes_with_a_summary(train_view, tiny_classifie
     view.summary.try_button.click()
     qtbot.waitUntil(lambda: bool(view.summary.last_output), timeout=60_000)
     assert view.summary.last_output.split("\n")[0] in ("pos", "neg")
+    view.summary.evaluate_button.click()  # the base model on the same eval rows, for before/after
+    qtbot.waitUntil(lambda: view.summary.before is not None, timeout=60_000)
+    assert 0.0 <= view.summary.before["eval_accuracy"] <= 1.0
+    assert "base model" in view.summary.label.text()
     # the run appears in the runs list and its curves can be shown again
     runs = view.runs
     qtbot.waitUntil(lambda: any(r.run_dir == result.run_dir for r in runs.runs), timeout=10_000)

@@ -27,8 +27,9 @@ from PySide6.QtWidgets import (
 
 from workbench.qt.dialogs import show_error
 
-KEY_METRICS = ("eval_loss", "perplexity", "eval_perplexity", "eval_accuracy", "eval_f1", "loss",
-               "train_loss", "train_runtime", "train_samples_per_second")
+EVAL_METRICS = ("eval_loss", "perplexity", "eval_accuracy", "eval_f1")
+TRAIN_METRICS = ("loss", "learning_rate", "grad_norm", "samples_per_s", "tokens_per_s",
+                 "memory_mb")
 TRY_HINTS = {"sequence-classification": "Type a sentence to classify",
              "token-classification": "Type a sentence to tag",
              "masked-lm": "Type text with [MASK] (or <mask>) to fill",
@@ -41,6 +42,13 @@ def _try(run_dir: str, text: str) -> Any:
     from workbench.core.training.evaluate import try_model
 
     return try_model(run_dir, text)
+
+
+def _evaluate_base(spec: Any) -> dict[str, float]:
+    """Worker: eval metrics of the base model on the run's eval data (for before/after)."""
+    from workbench.core.training.evaluate import evaluate_model
+
+    return evaluate_model(spec)
 
 
 def format_try_result(result: Any) -> str:
@@ -86,6 +94,8 @@ class RunSummaryView(QWidget):
         self.runner = runner
         self.tasks = TaskGroup(runner)
         self.result: Any = None
+        self.spec: Any = None
+        self.before: dict[str, float] | None = None
         self.task_name = ""
         self.label = QLabel("No run yet. Start one from the Setup page.")
         self.label.setTextFormat(Qt.TextFormat.RichText)
@@ -100,11 +110,17 @@ class RunSummaryView(QWidget):
         self.output.setReadOnly(True)
         self.output.setMaximumHeight(160)
         self.last_output = ""
+        self.evaluate_button = QPushButton("Evaluate the base model")
+        self.evaluate_button.setToolTip("The same eval data on the model before fine-tuning "
+                                        "(new heads freshly initialised), for comparison")
+        self.evaluate_button.clicked.connect(self._on_evaluate_button_clicked)
+        self.evaluate_button.setEnabled(False)
         row = QHBoxLayout()
         row.addWidget(self.input, 1)
         row.addWidget(self.try_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.label)
+        layout.addWidget(self.evaluate_button, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(QLabel("<b>Try it</b>"))
         layout.addLayout(row)
         layout.addWidget(self.output)
@@ -113,12 +129,33 @@ class RunSummaryView(QWidget):
 
     def show_result(self, result: Any, spec: Any) -> None:
         """Show a RunResult of a run of `spec`."""
-        self.result, self.task_name = result, spec.task
-        self.label.setText(summary_html(result, spec))
+        same_data = self.spec is not None and (self.spec.model_path, self.spec.train_file,
+                                               self.spec.eval_file) == (
+            spec.model_path, spec.train_file, spec.eval_file)
+        if not same_data:
+            self.before = None
+        self.result, self.spec, self.task_name = result, spec, spec.task
+        self.label.setText(summary_html(result, spec, self.before))
+        self.evaluate_button.setEnabled(True)
         ready = bool(result.final_model_dir)
         self._set_try_enabled(ready)
         self.input.setPlaceholderText(TRY_HINTS.get(spec.task, "Type some text") if ready
                                       else "This run saved no final model to try")
+
+    def _on_evaluate_button_clicked(self) -> None:
+        self.evaluate_button.setEnabled(False)
+        self.evaluate_button.setText("Evaluating the base model...")
+        task = self.tasks.start(_evaluate_base, self.spec, on_success=self._on_base_evaluated,
+                                on_error=lambda m, d: show_error(self, "Evaluation failed", m, d))
+        task.finished.connect(self._on_evaluate_task_finished)
+
+    def _on_evaluate_task_finished(self) -> None:
+        self.evaluate_button.setEnabled(True)
+        self.evaluate_button.setText("Evaluate the base model")
+
+    def _on_base_evaluated(self, metrics: dict[str, float]) -> None:
+        self.before = with_perplexity(dict(metrics), self.spec.task)
+        self.label.setText(summary_html(self.result, self.spec, self.before))
 
     def _set_try_enabled(self, on: bool) -> None:
         self.input.setEnabled(on)
@@ -145,26 +182,42 @@ class RunSummaryView(QWidget):
             show_error(self, "Try it failed", message, details)
 
 
-def summary_html(result: Any, spec: Any) -> str:
-    """The run summary: status, folders and metrics, key metrics first."""
+def summary_html(result: Any, spec: Any, before: dict[str, float] | None = None) -> str:
+    """The run summary: status, folders, evaluation (beside the base model's, when measured)
+    and the last training log values."""
     e = html.escape
     colour = {"finished": "#2e7d32", "cancelled": "#b35900", "failed": "#b00020"}.get(
         result.status, "#333")
-    metrics = dict(result.metrics or {})
-    if "perplexity" not in metrics and "eval_perplexity" not in metrics \
-            and spec.task in ("causal-lm", "masked-lm") and "eval_loss" in metrics:
-        loss = float(metrics["eval_loss"])
-        metrics["perplexity"] = float(np.exp(loss)) if loss < 50 else float("inf")
-    keys = [k for k in KEY_METRICS if k in metrics] + sorted(k for k in metrics
-                                                              if k not in KEY_METRICS)
-    rows = "".join(f"<tr><td style='padding-right:16px'>{e(k)}</td><td align='right'><b>"
-                   f"{_fmt(metrics[k])}</b></td></tr>" for k in keys)
+    metrics = with_perplexity(dict(result.metrics or {}), spec.task)
+    evals = [k for k in EVAL_METRICS if k in metrics]
+    head = "<tr><th align='left'>metric</th>" + (
+        "<th align='right'>base model</th>" if before else "") + \
+        "<th align='right'>fine-tuned</th></tr>"
+    rows = "".join(
+        f"<tr><td style='padding-right:16px'>{e(k)}</td>"
+        + (f"<td align='right' style='padding-right:16px'>{_fmt(before[k])}</td>" if before
+           and k in before else "<td></td>" if before else "")
+        + f"<td align='right'><b>{_fmt(metrics[k])}</b></td></tr>" for k in evals)
+    train = [k for k in TRAIN_METRICS if k in metrics]
+    train_rows = " · ".join(f"{e(k)} {_fmt(metrics[k])}" for k in train)
+    evaluation = (f"<h3>Evaluation</h3><table cellspacing='2'>{head}{rows}</table>" if evals
+                  else "<p>No evaluation ran (no eval data).</p>")
     return (f"<h2 style='color:{colour}'>Run {e(result.status)}</h2>"
             + (f"<p>{e(result.message)}</p>" if result.message else "")
             + f"<p>{e(spec.task)} · {e(spec.method)} · {e(spec.model_path)}</p>"
             f"<p>Run folder: {e(result.run_dir)}<br>Final model: "
             f"{e(result.final_model_dir or 'none (resume from a checkpoint in the Runs page)')}"
-            f"</p><table>{rows}</table>")
+            f"</p>{evaluation}" + (f"<p style='color:#555'>Last training log: {train_rows}</p>"
+                                   if train_rows else ""))
+
+
+def with_perplexity(metrics: dict[str, float], task: str) -> dict[str, float]:
+    """Add perplexity = exp(eval loss) for language-model tasks when it is missing."""
+    if "perplexity" not in metrics and task in ("causal-lm", "masked-lm", "seq2seq") \
+            and "eval_loss" in metrics:
+        loss = float(metrics["eval_loss"])
+        metrics["perplexity"] = float(np.exp(loss)) if loss < 700 else float("inf")
+    return metrics
 
 
 # -- attention of the live model -------------------------------------------------------------------
