@@ -18,6 +18,7 @@ class EstimatePanel(QWidget):
         super().__init__(parent)
         self.label = QLabel("Estimating...")
         self.label.setWordWrap(True)
+        self.label.setMinimumHeight(130)  # rich-text height-for-width is not always honoured
         self.status = QLabel()
         self.status.setStyleSheet("color:#888")
         self.problems = QLabel()
@@ -80,7 +81,7 @@ class DiffPanel(QTreeWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setHeaderLabels(["Change", "Original", "Edited"])
-        self.setColumnWidth(0, 260)
+        self.setColumnWidth(0, 330)
         self.setColumnWidth(1, 90)
         self.setRootIsDecorated(True)
         self.setAlternatingRowColors(True)
