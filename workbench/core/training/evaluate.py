@@ -87,19 +87,34 @@ def load_trained_model(model_dir: str | Path, task: str):
     """Load a trained model folder: full weights, or a LoRA adapter over its base model."""
     folder = Path(model_dir)
     if (folder / "adapter_config.json").is_file():
-        import peft
-
-        cls = {"sequence-classification": "AutoPeftModelForSequenceClassification",
-               "token-classification": "AutoPeftModelForTokenClassification",
-               "causal-lm": "AutoPeftModelForCausalLM", "seq2seq": "AutoPeftModelForSeq2SeqLM",
-               "masked-lm": "AutoPeftModel"}[task]
-        try:
-            return getattr(peft, cls).from_pretrained(str(folder), trust_remote_code=False).eval()
-        except (OSError, ValueError, KeyError) as e:
-            raise WorkbenchError(f"Could not load the LoRA adapter in {folder}: {e}") from None
+        return _load_adapter(folder, task)
     from workbench.core.modeling import load_model
 
     return load_model(folder, task=task)
+
+
+def _load_adapter(folder: Path, task: str):
+    """Base model (with the run's head config: labels) + the LoRA adapter saved in `folder`."""
+    import json
+
+    import peft
+    import transformers
+
+    from workbench.core.modeling import TASK_AUTO_CLASSES
+
+    try:
+        base_path = json.loads((folder / "adapter_config.json").read_text())[
+            "base_model_name_or_path"]
+        # config.json next to the adapter carries the head's labels (num_labels, id2label).
+        kwargs = {"config": transformers.AutoConfig.from_pretrained(folder)} \
+            if (folder / "config.json").is_file() else {}
+        auto = getattr(transformers, TASK_AUTO_CLASSES[task])
+        base = auto.from_pretrained(base_path, trust_remote_code=False,
+                                    ignore_mismatched_sizes=True, **kwargs)
+        return peft.PeftModel.from_pretrained(base, str(folder)).eval()
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        raise WorkbenchError(f"Could not load the LoRA adapter in {folder} over its base "
+                             f"model: {e}") from None
 
 
 @dataclass(frozen=True)
@@ -165,6 +180,7 @@ def try_model(run_dir: str | Path, text: str, max_new_tokens: int = 30,
                       for p, i in zip(top.values, top.indices, strict=True)]
             return TryResult(task, text.replace(mask, scores[0][0], 1), scores)
         enc = tokenizer(text, return_tensors="pt", truncation=True)
+        enc = {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask")}
         out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
                              pad_token_id=tokenizer.pad_token_id)
         if task == "causal-lm":

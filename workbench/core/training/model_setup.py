@@ -15,10 +15,17 @@ _PEFT_TASK_TYPES = {"sequence-classification": "SEQ_CLS", "token-classification"
 
 
 def load_for_task(spec: TrainSpec, label_names: list[str]):
-    """Load spec.model_path with the head for spec.task (new head when labels are given)."""
-    import torch
+    """Load spec.model_path with the head for spec.task (new head when labels are given).
 
-    from workbench.core.modeling import load_model
+    The names of weights that were newly initialised (missing from the checkpoint: the new
+    head, sometimes a pooler) are kept in `model.workbench_new_weights`, so LoRA can train and
+    save them too instead of losing them on reload.
+    """
+    import torch
+    import transformers
+
+    from workbench.core.errors import ModelBuildError
+    from workbench.core.modeling import TASK_AUTO_CLASSES, checkpoint_folder
 
     kwargs: dict[str, Any] = {}
     if label_names:
@@ -28,7 +35,16 @@ def load_for_task(spec: TrainSpec, label_names: list[str]):
                       ignore_mismatched_sizes=True)
     # The new head's random init must depend on the seed only, for reproducible runs.
     torch.manual_seed(spec.seed)
-    model = load_model(spec.model_path, task=spec.task, device="cpu", dtype="float32", **kwargs)
+    folder = checkpoint_folder(spec.model_path)
+    auto = getattr(transformers, TASK_AUTO_CLASSES[spec.task])
+    try:
+        model, info = auto.from_pretrained(folder, dtype=torch.float32, trust_remote_code=False,
+                                           output_loading_info=True, **kwargs)
+    except (OSError, ValueError, RuntimeError, KeyError) as e:
+        raise ModelBuildError(f"Could not load {folder} for {spec.task}: {e}") from None
+    new = set(info.get("missing_keys", [])) | {k[0] if isinstance(k, tuple) else k
+                                              for k in info.get("mismatched_keys", [])}
+    model.workbench_new_weights = sorted(new)
     model.train()
     return model
 
@@ -100,9 +116,13 @@ def apply_lora(model: Any, spec: TrainSpec):
         raise WorkbenchError(
             f"lora_target_modules: {', '.join(sorted(missing))} not found in the model. "
             f"Linear layers are: {', '.join(linear_module_names(model))}.")
+    # Newly initialised modules (head, pooler...) must be trained and saved in full.
+    new_modules = sorted({name.rsplit(".", 1)[0] for name in
+                          getattr(model, "workbench_new_weights", [])})
     config = LoraConfig(r=spec.lora_r, lora_alpha=spec.lora_alpha,
                         lora_dropout=spec.lora_dropout, target_modules=list(targets),
-                        task_type=_PEFT_TASK_TYPES[spec.task])
+                        task_type=_PEFT_TASK_TYPES[spec.task],
+                        modules_to_save=new_modules or None)
     return get_peft_model(model, config)
 
 

@@ -278,6 +278,9 @@ class TrainingSession:
         final = run_dir / FINAL_NAME
         staged = Path(tempfile.mkdtemp(prefix=".tmp-final-", dir=run_dir))
         trainer.save_model(str(staged))  # safetensors; a PeftModel saves just its adapter
+        if self.spec.method == "lora":
+            # The base config with this run's head (labels), so the adapter reloads as trained.
+            trainer.model.get_base_model().config.save_pretrained(str(staged))
         tokenizer.save_pretrained(str(staged))
         for path in staged.rglob("*"):
             if path.is_file():
@@ -305,14 +308,14 @@ def _replace_dir(staged: Path, target: Path) -> None:
 
 def merge_lora(run_dir: str | Path) -> Path:
     """Merge a LoRA run's adapter into its base model and save run_dir/merged (safetensors)."""
-    from peft import AutoPeftModel
+    from workbench.core.training.evaluate import load_trained_model
+    from workbench.core.training.runs import load_run_spec
 
     run = Path(run_dir)
     adapter = run / FINAL_NAME
     if not (adapter / "adapter_config.json").is_file():
         raise WorkbenchError(f"{run} has no LoRA adapter in {FINAL_NAME}/ to merge.")
-    model = AutoPeftModel.from_pretrained(str(adapter), trust_remote_code=False)
-    merged = model.merge_and_unload()
+    merged = load_trained_model(adapter, load_run_spec(run).task).merge_and_unload()
     staged = Path(tempfile.mkdtemp(prefix=".tmp-merged-", dir=run))
     merged.save_pretrained(str(staged))
     for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt",
