@@ -244,3 +244,20 @@ def test_exports_reload(models, tmp_path):
     w, h = read_png_size(tmp_path / "m.png")
     assert w == h
     assert w >= 64
+
+
+def test_cancel_during_the_forward_pass(models, tokenizer):
+    model = load_model(models["llama"], attn_implementation="eager")
+    cancel = threading.Event()
+    seen = []
+
+    def progress(message: str) -> None:
+        seen.append(message)
+        if message.startswith("running"):
+            cancel.set()  # the hooks stop the forward at the next attention layer
+
+    with pytest.raises(CancelledError):
+        compute_attention(model, tokenizer, SENTENCE, progress=progress, cancel=cancel)
+    assert any(m.startswith("running") for m in seen)
+    assert not any(m.startswith("collecting") for m in seen)
+    assert all(not m._forward_hooks for m in model.modules())  # hooks removed

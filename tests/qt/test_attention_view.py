@@ -203,3 +203,31 @@ def test_missing_tokenizer_is_reported_not_zeros(qtbot, main_window, tiny_models
     assert no_dialogs == [failed.args[0]]
     assert view.heatmap.matrix is None and "tokenizer" in view.heatmap.status.text()
     qtbot.waitUntil(lambda: view.run_button.isEnabled(), timeout=5_000)
+
+
+def test_memory_limit_captures_one_layer_then_fetches_others(qtbot, main_window, models):
+    _tab, view = open_view(qtbot, main_window, models["bert"])
+    view.cache.memory_limit = 1000  # bytes: far below any real input
+    maps = run(qtbot, view)
+    assert maps.layers["self"] == (1,)
+    assert view.notes.isVisibleTo(view) and "only the last layer" in view.notes.text()
+    assert view.layer_combo.itemText(0) == "0 (not captured)"
+    with qtbot.waitSignal(view.rendered, timeout=60_000):
+        view.select(layer=0)  # not captured: runs again for that layer
+    assert view.maps.layers["self"] == (0,) and view.layer == 0
+    full = view.maps  # compare with an unrestricted run of the same text
+    view.cache.memory_limit = None
+    everything = run(qtbot, view)
+    np.testing.assert_array_equal(full.maps["self"][0], everything.maps["self"][0])
+
+
+def test_live_model_in_training_mode(qtbot, main_window, models):
+    from workbench.core.modeling import load_model, load_tokenizer
+
+    _tab, view = open_view(qtbot, main_window, models["gpt2"])
+    model = load_model(models["gpt2"], attn_implementation="sdpa")
+    model.train()  # as if paused mid-training
+    view.use_model(model, load_tokenizer(models["gpt2"]), "paused training model")
+    maps = run(qtbot, view, "A live model.")
+    assert maps.maps["self"].shape[:2] == (2, 4)
+    assert model.training and model.config._attn_implementation == "sdpa"

@@ -143,7 +143,7 @@ def compute_attention(model, tokenizer, text: str, pair: str | None = None,
     if tokenizer is None:
         raise WorkbenchError("This checkpoint has no tokenizer, so text cannot be turned into "
                              "tokens. Copy its base model's tokenizer files into the folder.")
-    _check_tokenizer(tokenizer)
+    check_tokenizer(tokenizer)
     if not text or not text.strip():
         raise WorkbenchError("Type some text to inspect first.")
     config = model.config
@@ -207,7 +207,7 @@ def compute_attention_from_path(path: str | Path, text: str, pair: str | None = 
     say = progress or (lambda _msg: None)
     say("loading the tokenizer")
     tokenizer = load_tokenizer(path)
-    _check_tokenizer(tokenizer)
+    check_tokenizer(tokenizer)
     _cancelled(cancel)
     say("loading the model")
     model = load_model(path, task=None, device=device, dtype=dtype, attn_implementation="eager")
@@ -215,8 +215,12 @@ def compute_attention_from_path(path: str | Path, text: str, pair: str | None = 
                              progress=progress, cancel=cancel)
 
 
-def _check_tokenizer(tokenizer) -> None:
-    """transformers v5 builds an empty tokenizer (special tokens only) from a bare config."""
+def check_tokenizer(tokenizer) -> None:
+    """Raise unless the tokenizer has a vocabulary.
+
+    transformers v5 builds an empty tokenizer (special tokens only) from a bare config, so
+    loading one without error proves nothing.
+    """
     specials = len(set(getattr(tokenizer, "all_special_tokens", ()) or ()))
     if len(tokenizer) <= specials + 1:
         raise WorkbenchError(

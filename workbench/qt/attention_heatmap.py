@@ -50,8 +50,7 @@ class TokenAxis(pg.AxisItem):
         if self.orientation in ("left", "right"):
             per_label = 13.0
         else:
-            shown = sorted(len(s) for s in self.labels[lo:hi + 1])
-            per_label = 7.0 * shown[len(shown) * 3 // 4] + 8  # most labels fit, long ones clip
+            per_label = 6.5 * max(len(s) for s in self.labels[lo:hi + 1]) + 8
         visible = hi - lo + 1
         step = max(1, math.ceil(visible * per_label / max(size, 1.0)))
         return [(step, list(range(lo - lo % step, hi + 1, step)))]

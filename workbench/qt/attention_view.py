@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from workbench.qt.attention_grid import AttentionGrid
 from workbench.qt.attention_heatmap import AttentionHeatmap
+from workbench.qt.attention_jobs import ModelCache, compute_job
 from workbench.qt.attention_summary import AttentionSummary
 from workbench.qt.dialogs import show_error
 from workbench.qt.token_view import TokenStrip, TokenView
@@ -34,41 +35,6 @@ from workbench.qt.token_view import TokenStrip, TokenView
 KIND_TITLES = {"self": "Self-attention", "encoder": "Encoder self-attention",
                "decoder": "Decoder self-attention", "cross": "Cross-attention"}
 MAP_MODES = ("Single head", "Mean over heads", "Max over heads", "Rollout (up to this layer)")
-
-
-class ModelCache:
-    """The tab's model and tokenizer, loaded in the worker; reused while device/dtype hold."""
-
-    def __init__(self):
-        self.key: tuple | None = None
-        self.model = None
-        self.tokenizer = None
-
-    def clear(self) -> None:
-        self.key, self.model, self.tokenizer = None, None, None
-
-
-def compute_job(cache: ModelCache, path: str | None, device: str, dtype: str, text: str,
-                pair: str | None, target: str | None, layers, progress=None, cancel=None):
-    """Worker side: load (once per device/dtype) then compute attention."""
-    from workbench.core.attention import compute_attention
-    from workbench.core.errors import WorkbenchError
-    from workbench.core.modeling import load_model, load_tokenizer
-
-    if path is not None and cache.key != (path, device, dtype):
-        if device.startswith("cuda"):
-            import torch
-
-            if not torch.cuda.is_available():
-                raise WorkbenchError("No CUDA device is available here; choose cpu.")
-        progress("loading the tokenizer")
-        tokenizer = load_tokenizer(path)
-        progress(f"loading the model on {device} ({dtype}, eager attention)")
-        cache.clear()  # free the old model before loading the new one
-        model = load_model(path, device=device, dtype=dtype, attn_implementation="eager")
-        cache.key, cache.model, cache.tokenizer = (path, device, dtype), model, tokenizer
-    return compute_attention(cache.model, cache.tokenizer, text, pair=pair, target=target,
-                             layers=layers, progress=progress, cancel=cancel)
 
 
 class AttentionView(QWidget):
@@ -244,8 +210,11 @@ class AttentionView(QWidget):
 
     def _on_job_succeeded(self, maps) -> None:
         self.maps = maps
+        from workbench.core.units import human_bytes
+
         self.status.setText(f"{len(maps.tokens) + len(maps.target_tokens)} tokens, "
-                            f"{', '.join(f'{k} {tuple(v.shape)}' for k, v in maps.maps.items())}")
+                            f"{', '.join(f'{k} {tuple(v.shape)}' for k, v in maps.maps.items())}"
+                            f"; all layers' attention: {human_bytes(maps.estimated_bytes)}")
         self.notes.setText("\n".join(maps.notes))
         self.notes.setVisible(bool(maps.notes))
         self.tokens_strip.set_tokens(maps.tokens + maps.target_tokens)

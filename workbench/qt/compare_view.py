@@ -109,7 +109,7 @@ class CompareView(QWidget):
 
     def start(self):
         """Compute B in a worker; returns the Task (None if it cannot start)."""
-        from workbench.qt.attention_view import compute_job
+        from workbench.qt.attention_jobs import compute_job
 
         owner = self.owner
         if owner.maps is None:
