@@ -106,7 +106,8 @@ class GraphView(QWidget):
             return
         self.relayout()
         QTimer.singleShot(0, self.canvas.fit)
-        self.start_trace()
+        # After the first paint: the tracer's imports would hold the GIL while we draw.
+        QTimer.singleShot(150, self, self.start_trace)
 
     def _build_toolbar(self) -> QHBoxLayout:
         bar = QHBoxLayout()

@@ -58,6 +58,9 @@ class ParamPanel(QWidget):
     def show_node(self, node: GraphNode) -> None:
         """List every parameter under `node` (one instance of a fold) with its stored dtype."""
         self.node = node
+        self.stats = None
+        if self._task is not None and self._task.running:
+            self._task.cancel()  # its result would belong to the previous module
         fold = f" (one of {node.repeat} identical blocks)" if node.repeat > 1 else ""
         shape = f", output {' × '.join(map(str, node.output_shape))}" if node.output_shape else ""
         self.header.setText(
@@ -88,6 +91,7 @@ class ParamPanel(QWidget):
                                  "This checkpoint has no weights, so there are no statistics.")
         if self.plot is not None:
             self.plot.clear()
+            self.plot.hide()  # until this module's first statistics arrive
         first = self.table.item(0, 0)
         stored = first.data(Qt.ItemDataRole.UserRole) if first else None
         if stored is not None and stored.numel <= AUTO_STATS_ELEMENTS:
@@ -132,6 +136,7 @@ class ParamPanel(QWidget):
             self.plot.setLabel("left", "count")
             self._plot_slot.addWidget(self.plot, 1)
         self.plot.clear()
+        self.plot.show()
         self.histogram = pg.PlotDataItem(stats.edges, stats.counts, stepMode="center",
                                          fillLevel=0, brush=(90, 150, 230, 160),
                                          pen=pg.mkPen("#1565c0"))
