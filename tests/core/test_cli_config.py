@@ -80,3 +80,16 @@ def test_human_output(capsys, tiny_models):
     code, text = run(capsys, "config", str(tiny_models["t5"]), "--set", "num_layers=1",
                      "--dry-run")
     assert code == 0 and "num_layers: 2 -> 1" in text and "parameters" in text
+
+
+def test_unknown_model_type_can_be_edited_but_not_built(capsys, tmp_path):
+    folder = tmp_path / "custom"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "my_net", "width": 3}))
+    code, data = run(capsys, "config", str(folder), "--set", "width=4", "--json")
+    assert code == 0, data
+    assert data["num_parameters"] is None and "my_net" in data["warnings"][0]
+    assert read_config_dict(folder) == {"model_type": "my_net", "width": 4}
+    code, data = run(capsys, "config", str(folder), "--set", "width=4", "--from-weights",
+                     "--out", str(tmp_path / "x"), "--json")
+    assert code == 1 and "error" in data

@@ -187,3 +187,14 @@ def test_save_as_leaves_the_original_untouched(tiny_models, tmp_path):
     assert not (folder / "config.json.bak").exists()
     path = export_json(values, tmp_path / "exported" / "llama.json")
     assert json.loads(open(path).read()) == values
+
+
+def test_dropped_tensors_keep_their_stored_names(tiny_models, tmp_path):
+    folder = tiny_models["bert"]  # BertForMaskedLM: tensors stored under "bert."
+    values = {**read_config_dict(folder), "architectures": ["BertModel"],
+              "num_hidden_layers": 1}
+    r = build_from_weights(values, folder, tmp_path / "base").report
+    stored = {t.name for t in inspect_checkpoint(folder, build_tree=False).tensors}
+    assert set(r.unexpected) <= stored
+    assert any(n.startswith("bert.encoder.layer.1.") for n in r.unexpected)
+    assert "encoder.layer.0.attention.self.query.weight" in r.loaded  # prefix stripped

@@ -156,3 +156,29 @@ def test_new_model_dialog_builds_and_opens(qtbot, main_window, tmp_path):
     assert (tmp_path / "tiny-gpt2" / "model.safetensors").is_file()
     qtbot.waitUntil(lambda: main_window.tabs.count() == 1, timeout=TIMEOUT)
     assert main_window.tabs.currentWidget().info.num_parameters > 0
+
+
+def test_new_model_with_the_tokenizer_of_an_open_checkpoint(qtbot, main_window, minilm_path,
+                                                            tmp_path):
+    main_window.open_checkpoint(str(minilm_path))
+    qtbot.waitUntil(lambda: main_window.tabs.count() == 1, timeout=TIMEOUT)
+    main_window.new_model_action.trigger()
+    dialog = main_window.new_model_dialog
+    dialog.family.setCurrentIndex(dialog.family.findData("bert"))
+    panel = dialog.panel
+    panel.form.rows["vocab_size"].editor.setValue(1000)
+    panel.form.rows["num_hidden_layers"].editor.setValue(1)
+    qtbot.waitUntil(lambda: panel.ready, timeout=TIMEOUT)
+    dialog.tokenizer.setCurrentIndex(1)  # the MiniLM tab's tokenizer, 30522 tokens
+    assert panel.values["vocab_size"] == 30522  # matched to the tokenizer, as an undoable edit
+    panel.undo_stack.undo()
+    assert "tokenizer has 30,522 tokens" in panel.form.message_for("vocab_size")
+    assert not dialog.build_button.isEnabled()
+    panel.undo_stack.redo()
+    qtbot.waitUntil(lambda: dialog.build_button.isEnabled(), timeout=TIMEOUT)
+    dialog.out.setText(str(tmp_path / "bert-tok"))
+    with qtbot.waitSignal(dialog.built, timeout=TIMEOUT) as blocker:
+        dialog.build()
+    assert "tokenizer.json" in blocker.args[0].files
+    qtbot.waitUntil(lambda: main_window.tabs.count() == 2, timeout=TIMEOUT)
+    assert main_window.tabs.currentWidget().info.tokenizer.vocab_size == 30522

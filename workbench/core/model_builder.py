@@ -414,8 +414,9 @@ def _load_matching(model, tensors, root: Path, copy_overlap: bool, progress, can
                              f"by {init_by}: {describe_init(param)}")
         for name in comparison.missing:
             how[name] = f"initialised by {init_by}: {describe_init(params[name])}"
-    loaded = tuple(n for n in comparison.matched)
-    return WeightsReport(loaded, comparison.missing, comparison.unexpected,
+    # dropped tensors are named as the checkpoint stores them, so the user can find them there
+    unexpected = tuple(name_map.get(n, n) for n in comparison.unexpected)
+    return WeightsReport(tuple(comparison.matched), comparison.missing, unexpected,
                          comparison.mismatched, how)
 
 

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QLocale, Signal
 from PySide6.QtGui import QDoubleValidator
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -174,6 +174,7 @@ class ConfigForm(QScrollArea):
             if spec.kind == "float":
                 validator = QDoubleValidator(w)
                 validator.setNotation(QDoubleValidator.Notation.ScientificNotation)
+                validator.setLocale(QLocale.c())  # config files use a decimal point
                 w.setValidator(validator)
             if spec.suggestions:
                 w.setCompleter(QCompleter(list(spec.suggestions), w))
