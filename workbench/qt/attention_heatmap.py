@@ -51,8 +51,8 @@ class TokenAxis(pg.AxisItem):
             per_label = 13.0
         else:
             per_label = 6.5 * max(len(s) for s in self.labels[lo:hi + 1]) + 8
-        visible = hi - lo + 1
-        step = max(1, math.ceil(visible * per_label / max(size, 1.0)))
+        pixels_per_token = max(size, 1.0) / max(maxVal - minVal, 1e-9)
+        step = max(1, math.ceil(per_label / pixels_per_token))
         return [(step, list(range(lo - lo % step, hi + 1, step)))]
 
     def tickStrings(self, values, scale, spacing):
@@ -83,7 +83,7 @@ class AttentionHeatmap(QWidget):
         self.plot.setLabel("left", "query (attends)")
         self.plot.setLabel("bottom", "key (is attended)")
         self.plot.invertY(True)
-        self.plot.setAspectLocked(True)
+        # Not aspect-locked: long inputs use the whole width, so more key labels fit.
         self.plot.hideButtons()
         self.plot.setMenuEnabled(False)
         self.masked_rect = QGraphicsRectItem()
