@@ -182,3 +182,31 @@ def test_new_model_with_the_tokenizer_of_an_open_checkpoint(qtbot, main_window, 
     assert "tokenizer.json" in blocker.args[0].files
     qtbot.waitUntil(lambda: main_window.tabs.count() == 2, timeout=TIMEOUT)
     assert main_window.tabs.currentWidget().info.tokenizer.vocab_size == 30522
+
+
+def test_json_dialog_refuses_invalid_json(qtbot):
+    from workbench.qt.config_form import JsonEditDialog
+
+    dialog = JsonEditDialog("rope_parameters", '{"rope_type": "default"}')
+    qtbot.addWidget(dialog)
+    dialog.edit.setPlainText('{"rope_type": "linear", "factor": ')
+    dialog._on_buttons_accepted()
+    assert "Not valid JSON" in dialog.error.text() and dialog.result() == 0
+    dialog.edit.setPlainText('{"rope_type": "linear", "factor": 2.0}')
+    dialog._on_buttons_accepted()
+    assert dialog.value == {"rope_type": "linear", "factor": 2.0}
+    assert dialog.result() == dialog.DialogCode.Accepted
+
+
+def test_save_as_writes_a_new_folder_and_opens_it(qtbot, main_window, bert_copy):
+    view = open_editor(qtbot, main_window, bert_copy)
+    before = (bert_copy / "config.json").read_bytes()
+    commit_text(qtbot, view.panel.form, "hidden_dropout_prob", "0.0")
+    qtbot.waitUntil(lambda: view.save_as_action.isEnabled(), timeout=TIMEOUT)
+    out = bert_copy.parent / "saved-as"
+    with qtbot.waitSignal(view.saved, timeout=TIMEOUT):
+        view.save_as(str(out))
+    assert json.loads((out / "config.json").read_text())["hidden_dropout_prob"] == 0.0
+    assert (out / "model.safetensors").is_file()  # weights still fit: they came along
+    assert (bert_copy / "config.json").read_bytes() == before
+    qtbot.waitUntil(lambda: main_window.tabs.count() == 2, timeout=TIMEOUT)
