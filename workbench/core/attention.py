@@ -193,7 +193,22 @@ def compute_attention(model, tokenizer, text: str, pair: str | None = None,
         is_encoder_decoder=enc_dec, is_causal=is_causal_model(model),
         tokens=tokens, target_tokens=target_tokens, maps=maps, layers=captured,
         num_layers={k: len(v) for k, v in modules.items() if k in maps},
-        causal=causal_kinds(model, tuple(maps)), estimated_bytes=estimate, notes=tuple(notes))
+        causal=_verified_causal(model, maps, notes), estimated_bytes=estimate,
+        notes=tuple(notes))
+
+
+def _verified_causal(model, maps: dict[str, np.ndarray], notes: list[str]) -> tuple[str, ...]:
+    """The kinds the model type calls causal, kept only if the weights agree (no future)."""
+    kept = []
+    for kind in causal_kinds(model, tuple(maps)):
+        first = maps[kind][0]  # (heads, T, T); one layer is enough to tell
+        future = np.triu(np.ones(first.shape[-2:], dtype=bool), k=1)
+        if future.any() and float(np.abs(first[:, future]).max()) > 1e-6:
+            notes.append(f"{kind}: this model type is causal but its weights reach future "
+                         f"tokens, so the future is not drawn as masked.")
+        else:
+            kept.append(kind)
+    return tuple(kept)
 
 
 def compute_attention_from_path(path: str | Path, text: str, pair: str | None = None,
@@ -291,7 +306,10 @@ def _check_length(config, t_src: int, t_tgt: int) -> None:
 
 
 def _check_vocab(model, tokens: tuple[Token, ...]) -> None:
-    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    try:
+        embeddings = model.get_input_embeddings()
+    except (AttributeError, NotImplementedError):
+        return  # no embedding table to check against; the forward will say if ids are bad
     size = getattr(embeddings, "num_embeddings", None)
     top = max(t.id for t in tokens)
     if isinstance(size, int) and top >= size:
