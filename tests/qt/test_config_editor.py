@@ -210,3 +210,18 @@ def test_save_as_writes_a_new_folder_and_opens_it(qtbot, main_window, bert_copy)
     assert (out / "model.safetensors").is_file()  # weights still fit: they came along
     assert (bert_copy / "config.json").read_bytes() == before
     qtbot.waitUntil(lambda: main_window.tabs.count() == 2, timeout=TIMEOUT)
+
+
+def test_quick_steps_on_one_field_undo_together(qtbot, main_window, bert_copy):
+    view = open_editor(qtbot, main_window, bert_copy)
+    panel = view.panel
+    spin = panel.form.rows["intermediate_size"].editor
+    for _ in range(3):
+        spin.stepUp()  # arrow clicks: one edit each, merged into one undo step
+    assert panel.values["intermediate_size"] == 67
+    assert panel.undo_stack.count() == 1
+    panel.form.rows["num_hidden_layers"].editor.setValue(1)
+    assert panel.undo_stack.count() == 2
+    panel.undo_stack.undo()
+    panel.undo_stack.undo()
+    assert panel.values["intermediate_size"] == 64 and panel.values["num_hidden_layers"] == 2

@@ -31,9 +31,24 @@ from workbench.qt.tasks import Task, TaskRunner
 class EditCommand(QUndoCommand):
     """One field edit: swaps the whole (small) config dict, so undo is exact."""
 
-    def __init__(self, panel: ConfigEditorPanel, before: dict, after: dict, text: str):
+    MERGE_SECONDS = 1.0  # spin-box arrow clicks on one field within a second undo together
+
+    def __init__(self, panel: ConfigEditorPanel, before: dict, after: dict, text: str,
+                 field: str = ""):
         super().__init__(text)
-        self.panel, self.before, self.after = panel, before, after
+        self.panel, self.before, self.after, self.field = panel, before, after, field
+        self.time = time.monotonic()
+
+    def id(self) -> int:
+        return 1
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not isinstance(other, EditCommand) or other.field != self.field \
+                or other.time - self.time > self.MERGE_SECONDS:
+            return False
+        self.after, self.time = other.after, other.time
+        self.setText(other.text())
+        return True
 
     def redo(self) -> None:
         self.panel.apply_values(self.after)
@@ -125,7 +140,7 @@ class ConfigEditorPanel(QWidget):
         after = with_edit(self.values, name, value)
         text = to_json_text(value)
         self.undo_stack.push(EditCommand(self, dict(self.values), after,
-                                         f"Set {name} to {text[:30]}"))
+                                         f"Set {name} to {text[:30]}", name))
 
     def apply_values(self, values: dict[str, Any]) -> None:
         """Show `values` (used by undo/redo too) and re-check them."""
