@@ -187,3 +187,21 @@ def test_layouts_place_every_box_inside_its_parent(traces, infos):
             assert parent.y <= b.y and b.y + b.h <= parent.y + parent.h + 1e-6
     flow = layout_dataflow(traces["bart"].blocks[1])
     assert any(link.kind == "residual" for link in flow.links)
+
+
+@pytest.mark.parametrize("model_type", ["mixtral", "deberta-v2"])
+def test_code_that_fake_tensors_cannot_run_is_traced_on_a_tiny_copy(model_type):
+    from transformers import CONFIG_MAPPING
+
+    # Mixtral's grouped expert matmul and DeBERTa's `.item()` fail on fake tensors.
+    kv = {"num_key_value_heads": 2} if model_type == "mixtral" else {}
+    config = CONFIG_MAPPING[model_type](hidden_size=64, num_attention_heads=4,
+                                        intermediate_size=128, num_hidden_layers=3,
+                                        vocab_size=300, **kv).to_dict()
+    trace = trace_config(config)
+    assert trace.error is None and "tiny copy" in trace.note
+    flow = trace.blocks[0]
+    assert sum(e.kind == "residual" for e in flow.edges) >= 2
+    attention = next(n for n in flow.nodes if n.kind == "attention")
+    assert attention.attrs["heads"] == 4 and attention.attrs["head_dim"] == 16  # the real model's
+    assert all(n.output_shape is None for n in flow.nodes)  # the copy's shapes are not shown

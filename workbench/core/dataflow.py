@@ -74,6 +74,7 @@ class GraphTrace:
     forward: ForwardTrace | None
     blocks: tuple[BlockDataflow, ...] = ()
     error: str | None = None
+    note: str | None = None  # e.g. "traced on a tiny copy" when the shape-only pass failed
 
 
 def trace_config(config: dict, seq_len: int = DEFAULT_SEQ_LEN,
@@ -84,12 +85,20 @@ def trace_config(config: dict, seq_len: int = DEFAULT_SEQ_LEN,
         model = arch.build_meta_model(cfg)
     except WorkbenchError as e:
         return GraphTrace(None, error=str(e))
-    return trace_model(model, seq_len, cancel)
+    result = trace_model(model, seq_len, cancel)
+    if result.forward is None:
+        from workbench.core.dataflow_fallback import trace_tiny_copy
+
+        return trace_tiny_copy(cfg, model, seq_len, result.error or "", cancel) or result
+    return result
 
 
 def trace_model(model, seq_len: int = DEFAULT_SEQ_LEN,
-                cancel: threading.Event | None = None) -> GraphTrace:
-    """Run `model` (meta device) once under FakeTensorMode, recording shapes and block dataflow."""
+                cancel: threading.Event | None = None, fake: bool = True) -> GraphTrace:
+    """Run `model` once, recording shapes and block dataflow: a meta-device model under
+    FakeTensorMode (`fake`), or a real CPU model."""
+    import contextlib
+
     import torch
     from torch._subclasses.fake_tensor import FakeTensorMode
 
@@ -121,8 +130,10 @@ def trace_model(model, seq_len: int = DEFAULT_SEQ_LEN,
     for rec in recorders:
         handles.extend(rec.install())
     try:
-        kwargs = _dummy_inputs(model, seq_len)
-        with FakeTensorMode(allow_non_fake_inputs=True), mode, torch.no_grad():
+        kwargs = _dummy_inputs(model, seq_len, "meta" if fake else "cpu")
+        shape_only = FakeTensorMode(allow_non_fake_inputs=True) if fake else \
+            contextlib.nullcontext()
+        with shape_only, mode, torch.no_grad():
             model(**kwargs)
     except CancelledError:
         raise
@@ -139,15 +150,15 @@ def trace_model(model, seq_len: int = DEFAULT_SEQ_LEN,
     return GraphTrace(forward, blocks, error)
 
 
-def _dummy_inputs(model, seq_len: int) -> dict:
-    """input_ids (and decoder_input_ids for encoder-decoders) of shape (1, seq_len) on meta."""
+def _dummy_inputs(model, seq_len: int, device: str) -> dict:
+    """input_ids (and decoder_input_ids for encoder-decoders) of shape (1, seq_len)."""
     import torch
 
     params = inspect.signature(model.forward).parameters
     if "input_ids" not in params:
         raise WorkbenchError(f"{type(model).__name__} does not take input_ids; only text models "
                              f"can be traced.")
-    ids = torch.zeros(1, seq_len, dtype=torch.long, device="meta")  # (batch, T)
+    ids = torch.zeros(1, seq_len, dtype=torch.long, device=device)  # (batch, T)
     kwargs: dict = {"input_ids": ids}
     if "decoder_input_ids" in params:
         kwargs["decoder_input_ids"] = ids
@@ -206,7 +217,8 @@ class GraphReport:
         blocks = [b.to_json() for b in self.trace.blocks]
         return {"seq_len": self.trace.forward.seq_len if self.trace.forward else None,
                 "tree": self.root.to_json(), "dataflow": blocks[0] if blocks else None,
-                "blocks": blocks, "dataflow_error": self.trace.error}
+                "blocks": blocks, "dataflow_error": self.trace.error,
+                "dataflow_note": self.trace.note}
 
 
 def graph_report(tree: ModuleNode, config: dict | None, seq_len: int = DEFAULT_SEQ_LEN,

@@ -106,7 +106,7 @@ class BlockRecorder:
             return
         name = self.local[module]
         node = self._add(name, module_kind(name, module), type(module).__name__,
-                         f"{self.path}.{name}", out, _annotate(module, name))
+                         f"{self.path}.{name}", out, annotate(module, name))
         for s in sources:
             self.edges.append((s, node, "cross" if self.nodes[s].kind == "input" and s else "data"))
         if out is not None:
@@ -157,11 +157,13 @@ class BlockRecorder:
         """The recorded nodes and edges, residual bypasses marked."""
         edges = []
         for s, t, kind in self.edges:
-            if self.nodes[t].kind == "op" and self.nodes[t].name == "add" and kind == "data":
-                sources = [a for a, b, _ in self.edges if b == t]
-                # The earlier operand skipped the steps between it and the add: a residual.
-                if len(sources) > 1 and s == min(sources) and t - s > 1:
-                    kind = "residual"
+            sources = [a for a, b, k in self.edges if b == t and k == "data"]
+            # A residual: the stream (the block input, an add's sum, or a post-norm's output)
+            # skips the steps between it and where it is merged back in. A parallel branch
+            # (GPT-NeoX's attention output) is not one.
+            if (kind == "data" and len(sources) > 1 and s == min(sources) and t - s > 1
+                    and self.nodes[s].kind in ("input", "op", "norm")):
+                kind = "residual"
             edges.append(FlowEdge(s, t, kind))
         cross = {e.target for e in edges if e.kind == "cross"}
         nodes = tuple(replace(n, attrs={**n.attrs, "cross": True}) if n.id in cross else n
@@ -212,7 +214,7 @@ def _passes_through(module) -> bool:
     return isinstance(module, torch.nn.modules.dropout._DropoutNd | torch.nn.Identity)
 
 
-def _annotate(module, name: str) -> dict:
+def annotate(module, name: str) -> dict:
     """Heads, KV heads and head dim of attention; inner size and activation of an MLP."""
     kind = module_kind(name, module)
     out: dict[str, Any] = {}
@@ -226,8 +228,11 @@ def _annotate(module, name: str) -> dict:
             kv = heads // groups
         out.update(heads=heads, kv_heads=kv if kv is not None else heads, head_dim=dim)
     weights = [p for n, p in module.named_parameters() if p.dim() == 2 and "weight" in n]
-    if kind == "mlp" and weights:
-        out["inner_size"] = int(max(max(p.shape) for p in weights))
+    experts = [p for p in module.parameters() if p.dim() == 3]  # (experts, out, in), fused
+    if kind == "mlp" and (weights or experts):
+        out["inner_size"] = int(max(max(p.shape[-2:]) for p in weights + experts))
+        if experts:
+            out["experts"] = int(experts[0].shape[0])
         acts = [type(m).__name__ for m in module.modules() if type(m).__module__ in _ACT_MODULES]
         act = acts[0] if acts else getattr(config, "hidden_act", None)
         if act:

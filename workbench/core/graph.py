@@ -92,7 +92,8 @@ def classify(name: str, class_name: str, in_list: bool = False) -> str:
         return "attention"
     if ("mlp" in c or "mlp" in n or "ffn" in n or "feedforward" in c.replace("_", "")
             or "feed_forward" in n or "intermediate" in n or "denserelu" in c
-            or "denseactdense" in c or "densegated" in c or "layerff" in c or _MLP_NAMES.match(n)):
+            or "denseactdense" in c or "densegated" in c or "layerff" in c or "moe" in c
+            or "expert" in c or "expert" in n or _MLP_NAMES.match(n)):
         return "mlp"
     return "other"
 

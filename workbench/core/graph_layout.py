@@ -282,7 +282,8 @@ def _flow_subtitle(n) -> str:
                      f"dim {a.get('head_dim', '?')}" + (" (cross)" if a.get("cross") else ""))
     if "inner_size" in a:
         parts.append(f"inner {a['inner_size']}" + (f", {a['activation']}" if "activation" in a
-                                                    else ""))
+                                                    else "")
+                     + (f", {a['experts']} experts" if "experts" in a else ""))
     if n.output_shape:
         parts.append("×".join(map(str, n.output_shape)))
     return " · ".join(parts)

@@ -294,6 +294,8 @@ class GraphView(QWidget):
         self.flow_combo.blockSignals(False)
         if report.trace.blocks:
             self.banner.hide()
+            if report.trace.note:
+                self._show_banner(report.trace.note, warn=False)
             self._show_flow(report.trace.blocks[0])
         else:
             self._show_banner(f"Dataflow unavailable: {report.trace.error} The layer graph "
