@@ -16,7 +16,8 @@ def planned_steps(spec: TrainSpec, num_train_rows: int) -> int:
     """Optimizer steps the run will take (max_steps, or epochs x steps per epoch)."""
     if spec.max_steps > 0:
         return spec.max_steps
-    per_epoch = max(1, math.ceil(num_train_rows / spec.batch_size) // spec.grad_accum)
+    # Trainer's formula: batches per epoch, then optimizer steps rounding up the remainder.
+    per_epoch = max(1, math.ceil(math.ceil(num_train_rows / spec.batch_size) / spec.grad_accum))
     return max(1, math.ceil(spec.num_epochs * per_epoch))
 
 

@@ -177,6 +177,7 @@ class TrainingSession:
         from workbench.core.modeling import load_tokenizer
         from workbench.core.training.data import make_collator, prepare_data
         from workbench.core.training.evaluate import metrics_functions
+        from workbench.core.training.memory_plan import planned_steps
         from workbench.core.training.model_setup import build_model, count_parameters
 
         transformers.utils.logging.disable_progress_bar()
@@ -193,9 +194,16 @@ class TrainingSession:
             model = build_model(self.spec, data.label_names)
             trainable, total = count_parameters(model)
             self.status(f"model ready: {trainable:,} of {total:,} parameters trainable")
-            steps_per_epoch = max(1, math.ceil(
-                data.num_train_rows / (self.spec.batch_size * self.spec.grad_accum)))
+            steps_per_epoch = planned_steps(self.spec.replace(max_steps=-1, num_epochs=1.0),
+                                            data.num_train_rows)
             args = self._training_args(run_dir, data.eval is not None, steps_per_epoch)
+            total = args.max_steps if args.max_steps > 0 else math.ceil(
+                args.num_train_epochs * steps_per_epoch)
+            done = int(self.checkpoint.name.rsplit("-", 1)[1]) if self.checkpoint else 0
+            if done >= total:
+                raise WorkbenchError(
+                    f"This run already reached step {done} of {total}. To train more, extend "
+                    f"it by some epochs (--extend-epochs N), or start a new run.")
             compute_metrics, preprocess = metrics_functions(self.spec.task)
             trainer_cls = make_trainer_class()
             trainer = trainer_cls(
