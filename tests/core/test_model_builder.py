@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import threading
 
 import pytest
@@ -159,8 +160,6 @@ def test_new_classification_head_and_longer_positions(tiny_models, tmp_path):
 
 
 def test_save_in_place_keeps_a_backup_and_round_trips(tiny_models, tmp_path):
-    import shutil
-
     folder = tmp_path / "llama"
     shutil.copytree(tiny_models["llama"], folder)
     original_text = (folder / "config.json").read_text()
@@ -198,3 +197,30 @@ def test_dropped_tensors_keep_their_stored_names(tiny_models, tmp_path):
     assert set(r.unexpected) <= stored
     assert any(n.startswith("bert.encoder.layer.1.") for n in r.unexpected)
     assert "encoder.layer.0.attention.self.query.weight" in r.loaded  # prefix stripped
+
+
+def test_sharded_pickled_and_tied_checkpoints(tiny_models, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_models["llama"])
+    model.save_pretrained(tmp_path / "sharded", max_shard_size="20KB")
+    assert (tmp_path / "sharded" / "model.safetensors.index.json").is_file()
+    values = {**read_config_dict(tmp_path / "sharded"), "num_hidden_layers": 1}
+    r = build_from_weights(values, tmp_path / "sharded", tmp_path / "from-shards").report
+    assert r.missing == () and all(".layers.1." in n for n in r.unexpected)
+
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    shutil.copy2(tiny_models["llama"] / "config.json", pickled / "config.json")
+    torch.save(model.state_dict(), pickled / "pytorch_model.bin")  # read with weights_only
+    r = build_from_weights(values, pickled, tmp_path / "from-bin").report
+    assert r.missing == () and len(r.loaded) == 1 + 9 + 2  # embed, one layer, norm, lm_head
+
+    gpt2 = {**read_config_dict(tiny_models["gpt2"]), "bos_token_id": 0, "eos_token_id": 0}
+    result = build_from_weights(gpt2, tiny_models["gpt2"], tmp_path / "gpt2")
+    assert result.report.missing == ()  # lm_head is tied to wte, stored once
+    rebuilt = AutoModelForCausalLM.from_pretrained(tmp_path / "gpt2")
+    assert rebuilt.lm_head.weight.data_ptr() == rebuilt.transformer.wte.weight.data_ptr()
+    assert torch.equal(rebuilt.transformer.wte.weight, _state(tiny_models["gpt2"])[
+        "transformer.wte.weight"])
