@@ -131,3 +131,22 @@ def test_a_failed_trace_shows_a_banner_and_keeps_the_hierarchy(qtbot, main_windo
     view = _graph(qtbot, main_window, folder)
     assert view.banner.isVisible() and "Dataflow unavailable" in view.banner.text()
     assert any(b.node.repeat == 2 for b in view.scene.layout_data.boxes)  # h.0, h.1 fold
+
+
+def test_clicking_a_dataflow_step_jumps_to_its_module(qtbot, llama_view):
+    view = llama_view
+    flow_item = next(i for i in view.flow_scene.items_by_key.values()
+                     if i.box.node.kind == "mlp")
+    view.flow_canvas.centerOn(flow_item)
+    point = view.flow_canvas.mapFromScene(flow_item.sceneBoundingRect().center())
+    qtbot.mouseClick(view.flow_canvas.viewport(), Qt.MouseButton.LeftButton, pos=point)
+    assert view.selected_key == "model.layers.0.mlp"
+    assert view.params.header.text().startswith("<b>model.layers.0.mlp</b>")
+
+
+def test_a_new_input_length_retraces_the_shapes(qtbot, llama_view):
+    view = llama_view
+    view.seq_spin.setValue(7)
+    with qtbot.waitSignal(view.traced, timeout=60_000):
+        view.seq_spin.editingFinished.emit()
+    assert "1×7×32" in view.scene.items_by_key["model.layers"].box.subtitle
