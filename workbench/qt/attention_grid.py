@@ -17,9 +17,10 @@ GAP = 4
 GAP_RGB = (255, 255, 255)
 
 
-def thumbnails(maps: np.ndarray, side: int = THUMB) -> tuple[np.ndarray, np.ndarray]:
-    """(L, H, Tq, Tk) -> (L, H, side, side) float32 thumbnails and a (side, side) bool mask of
-    thumbnail pixels that lie wholly in the future of a causal map.
+def thumbnails(maps: np.ndarray, side: int = THUMB
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(L, H, Tq, Tk) -> (L, H, side, side) float32 thumbnails, plus (side, side) bool masks of
+    pixels wholly in the future of a causal map and of pixels outside a small map.
 
     Larger maps are reduced by block max (keeps thin diagonals visible), smaller ones enlarged
     by repetition; all tiles at once, no Python loop over heads.
@@ -36,24 +37,27 @@ def thumbnails(maps: np.ndarray, side: int = THUMB) -> tuple[np.ndarray, np.ndar
         data = functools.reduce(np.maximum, (data[..., k::fx] for k in range(fx)))
         data = functools.reduce(np.maximum, (data[..., k::fy, :] for k in range(fy)))
     r, c = data.shape[-2:]
-    ys = np.minimum((np.arange(side) * r) // side, r - 1)
-    xs = np.minimum((np.arange(side) * c) // side, c - 1)
+    k = max(1, side // max(r, c))  # whole pixels per cell: uneven cells would look like stripes
+    ys, xs = np.arange(side) // k, np.arange(side) // k
+    outside = (ys[:, None] >= r) | (xs[None, :] >= c)  # left blank (gap colour)
+    ys, xs = np.minimum(ys, r - 1), np.minimum(xs, c - 1)
     thumbs = data[:, :, ys][:, :, :, xs]
     # A block is future-only when its last query row is before its first key column.
     future = ((ys[:, None] + 1) * fy - 1) < (xs[None, :] * fx)
-    return np.ascontiguousarray(thumbs, dtype=np.float32), future
+    return np.ascontiguousarray(thumbs, dtype=np.float32), future, outside
 
 
 def mosaic_rgb(maps: np.ndarray, causal: bool) -> np.ndarray:
     """(L, H, Tq, Tk) -> one RGB image of L rows x H columns of thumbnails, each scaled to its
     own largest weight (so weak heads stay readable); masked future grey, gaps white."""
     n_layers, n_heads = maps.shape[:2]
-    thumbs, future = thumbnails(maps)
+    thumbs, future, outside = thumbnails(maps)
     top = thumbs.max(axis=(2, 3), keepdims=True)
     scaled = thumbs / np.where(top > 0, top, 1.0)
     rgb = colormap_lut()[np.clip(np.round(scaled * 255), 0, 255).astype(np.intp)]  # L,H,S,S,3
     if causal:
         rgb[:, :, future] = MASKED_RGB
+    rgb[:, :, outside] = GAP_RGB
     step = THUMB + GAP
     tiles = np.empty((n_layers, n_heads, step, step, 3), dtype=np.uint8)
     tiles[:] = GAP_RGB
