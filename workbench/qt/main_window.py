@@ -34,9 +34,15 @@ def _inspect(path: str, progress=None):
 
 def _device_summary() -> str:
     """Compute devices and library versions for the status bar (imports torch: run in a worker)."""
+    import gc
+
     import torch
     import transformers
 
+    # torch and transformers leave ~1M long-lived objects; moving them out of the collector's
+    # view removes 0.5-0.8 s full-collection pauses that would otherwise hit the GUI thread.
+    gc.collect()
+    gc.freeze()
     devices = []
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
