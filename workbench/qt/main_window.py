@@ -41,7 +41,7 @@ def _device_summary() -> str:
 
     # torch and transformers leave ~1M long-lived objects; moving them out of the collector's
     # view removes 0.5-0.8 s full-collection pauses that would otherwise hit the GUI thread.
-    gc.collect()
+    # (No gc.collect() first: freezing is O(1), a collection here would itself pause the GUI.)
     gc.freeze()
     devices = []
     if torch.cuda.is_available():
