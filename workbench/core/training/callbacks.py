@@ -72,7 +72,7 @@ class EventCallback(TrainerCallback):
         self.max_steps = int(state.max_steps)
         self.last_log = (time.perf_counter(), int(state.global_step),
                          int(state.num_input_tokens_seen or 0))
-        message = "resumed from step %d" % state.global_step if state.global_step else ""
+        message = f"resumed from step {state.global_step}" if state.global_step else ""
         self.event("started", state, message=message)
 
     def on_step_end(self, args, state, control, **kwargs):

@@ -1,4 +1,4 @@
-"""Training data: read CSV/JSON/JSONL/TXT/Parquet with `datasets`, check columns, tokenize, preview."""
+"""Training data: read CSV/JSON/TXT/Parquet files with `datasets`, check, tokenize, preview."""
 
 from __future__ import annotations
 

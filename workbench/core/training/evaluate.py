@@ -76,11 +76,23 @@ def evaluate_model(spec: TrainSpec, model_path: str | Path | None = None) -> dic
             model=model, args=args, eval_dataset=data.eval, processing_class=tokenizer,
             data_collator=make_collator(spec, tokenizer, model), compute_metrics=compute,
             preprocess_logits_for_metrics=preprocess)
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)  # it prints dicts to stdout
         metrics = {k: float(v) for k, v in trainer.evaluate().items()
                    if isinstance(v, (int, float))}
     if spec.task not in CLASSIFICATION_TASKS and "eval_loss" in metrics:
         metrics["perplexity"] = math.exp(min(metrics["eval_loss"], 700.0))
     return metrics
+
+
+def evaluate_run(run_dir: str | Path) -> dict[str, float]:
+    """Eval metrics of a run's final model on the run's eval data (the "evaluate" button)."""
+    run = Path(run_dir)
+    final = run / FINAL_NAME
+    if not final.is_dir():
+        raise WorkbenchError(f"The run {run.name} has no final model yet; finish or resume it.")
+    return evaluate_model(load_run_spec(run), final)
 
 
 def load_trained_model(model_dir: str | Path, task: str):

@@ -273,7 +273,7 @@ class TrainingSession:
 
     def _end(self, status: str, callback: Any, state: Any, run_dir: Path,
              final_dir: Path | None, message: str) -> RunResult:
-        metrics = {k: v for k, v in callback.last_metrics.items()}
+        metrics = dict(callback.last_metrics)
         self.emit(TrainEvent(status, int(state.global_step),
                              int(state.max_steps or callback.max_steps),
                              float(state.epoch or 0.0), callback.elapsed(), metrics, message))

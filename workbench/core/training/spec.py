@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+import itertools
 import json
 import math
 import textwrap
@@ -181,7 +182,8 @@ class TrainSpec:
         unknown = sorted(set(data) - names)
         if unknown:
             raise InvalidTrainSpecError(
-                f"Unknown training setting(s): {', '.join(unknown)}. Valid: {', '.join(sorted(names))}.")
+                f"Unknown training setting(s): {', '.join(unknown)}. "
+                f"Valid: {', '.join(sorted(names))}.")
         missing = [n for n in ("model_path", "task", "train_file") if n not in data]
         if missing:
             raise InvalidTrainSpecError(f"The training spec lacks {', '.join(missing)}.")
@@ -223,7 +225,7 @@ class TrainSpec:
 
 
 def _coerce(name: str, type_text: str, value: Any) -> Any:
-    """Turn JSON values into the field's type (e.g. 5 -> 5.0, "1e-4" -> 0.0001), naming the field."""
+    """Turn a JSON value into the field's type (5 -> 5.0, "1e-4" -> 0.0001), naming the field."""
     t = str(type_text)
     try:
         if t == "float":
@@ -259,7 +261,7 @@ def _docs() -> dict[str, str]:
     tree = ast.parse(textwrap.dedent(inspect.getsource(TrainSpec)))
     body = tree.body[0].body  # type: ignore[attr-defined]
     docs: dict[str, str] = {}
-    for node, nxt in zip(body, body[1:], strict=False):
+    for node, nxt in itertools.pairwise(body):
         if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
                 and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
                 and isinstance(nxt.value.value, str)):
