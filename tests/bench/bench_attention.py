@@ -120,6 +120,16 @@ def main() -> None:
           f"-> {'OK' if g_ms <= 1.3 * f_ms + 100 else 'MISSED'}; first run incl. model load "
           f"{first * 1e3:.0f} ms")
 
+    draw = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        view.render_all()
+        window.repaint()
+        draw.append(time.perf_counter() - t0)
+    print(f"    of which drawing every view (heatmap, grid, tokens, summary) + repaint: median "
+          f"{statistics.median(draw) * 1e3:.1f} ms; the rest is the forward with capture hooks, "
+          f"tokenizing and the worker thread")
+
     # 2. MiniLM at 512 tokens: the 72-thumbnail grid.
     text512 = text_of_tokens(tokenizer, 512)
     run_view(view, text512)
