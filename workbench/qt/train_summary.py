@@ -190,8 +190,8 @@ def summary_html(result: Any, spec: Any, before: dict[str, float] | None = None)
         result.status, "#333")
     metrics = with_perplexity(dict(result.metrics or {}), spec.task)
     evals = [k for k in EVAL_METRICS if k in metrics]
-    head = "<tr><th align='left'>metric</th>" + (
-        "<th align='right'>base model</th>" if before else "") + \
+    head = "<tr><th align='left' style='padding-right:16px'>metric</th>" + (
+        "<th align='right' style='padding-right:16px'>base model</th>" if before else "") + \
         "<th align='right'>fine-tuned</th></tr>"
     rows = "".join(
         f"<tr><td style='padding-right:16px'>{e(k)}</td>"
