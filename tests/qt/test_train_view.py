@@ -274,3 +274,20 @@ def test_tools_menu_opens_the_demo_ready_to_fine_tune(main_window, qtbot):
     view = opened.args[0].views["Fine-tune"]
     assert view.form.editors["train_file"].text() == str(demo_data_dir() / "train.csv")
     assert view.form.spec() is not None
+
+
+def test_bad_data_fails_before_training_with_a_message(train_view, tiny_classifier_setup,
+                                                       qtbot, monkeypatch):
+    from workbench.qt import train_view as module
+
+    shown = []
+    monkeypatch.setattr(module, "show_error", lambda _p, title, msg, details="":
+                        shown.append((title, msg, details)))
+    view = train_view
+    _fill(view, tiny_classifier_setup, max_steps=4, label_column="sentiment")
+    view.start_button.click()
+    qtbot.waitUntil(lambda: bool(shown), timeout=60_000)
+    title, message, _details = shown[0]
+    assert "sentiment" in message and "label" in message  # names the column and the choices
+    qtbot.waitUntil(lambda: view.start_button.isEnabled(), timeout=10_000)
+    assert view.curves.series["loss"].n == 0
