@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -151,7 +152,7 @@ def test_lora_adapter_saves_and_reloads(tmp_path):
     from transformers import AutoTokenizer
 
     spec = tiny_spec(CLS, tmp_path / "run", method="lora", lora_r=4, max_steps=4,
-                     learning_rate=1e-2, eval_split=0.0)
+                     learning_rate=1e-2, eval_split=0.0, save_merged=True)
     inputs = dict(AutoTokenizer.from_pretrained(spec.model_path)("a good day",
                                                                  return_tensors="pt"))
     probe = _LogitsAtEnd(inputs)
@@ -165,12 +166,14 @@ def test_lora_adapter_saves_and_reloads(tmp_path):
     with torch.inference_mode():
         logits = reloaded(**inputs).logits
     torch.testing.assert_close(logits, probe.logits, atol=1e-5, rtol=1e-4)
-    merged = merge_lora(result.run_dir)
+    merged = final.parent / "merged"  # save_merged=True wrote it at the end of the run
+    assert (merged / "model.safetensors").is_file()
     from workbench.core.modeling import load_model
 
     with torch.inference_mode():
         merged_logits = load_model(merged, task=CLS)(**inputs).logits
     torch.testing.assert_close(merged_logits, probe.logits, atol=1e-4, rtol=1e-3)
+    assert merge_lora(result.run_dir) == merged  # on demand too (replaces the folder)
 
 
 def test_lora_trains_only_adapters_and_head(tmp_path):
@@ -197,3 +200,21 @@ def test_freezing_embeddings_and_layers(tmp_path):
     assert not any(".layer.1." in n for n in frozen)
     with pytest.raises(Exception, match="freeze_layers"):
         build_model(spec.replace(freeze_layers=5), ["neg", "pos"])
+
+
+@pytest.mark.parametrize("changes", [
+    {"optimizer": "adafactor", "scheduler": "cosine", "precision": "bf16",
+     "gradient_checkpointing": True},
+    {"optimizer": "sgd", "grad_accum": 2, "freeze_layers": 1, "freeze_embeddings": True,
+     "scheduler": "polynomial", "weight_decay": 0.01},
+    {"method": "lora", "gradient_checkpointing": True, "scheduler": "constant_with_warmup",
+     "warmup_ratio": 0.5, "lora_target_modules": ["query", "key", "value"]},
+], ids=["adafactor-bf16-ckpt", "sgd-accum-frozen", "lora-ckpt"])
+def test_optimisation_knobs_train(tmp_path, changes):
+    rec = Recorder()
+    result = run_training(tiny_spec(CLS, tmp_path / "run", max_steps=2, eval_split=0.0,
+                                    **changes), rec)
+    assert result.status == "finished", result.message
+    logs = [e for e in rec.events if e.kind == "log"]
+    assert [e.step for e in logs] == [1, 2]
+    assert all(math.isfinite(e.metrics["loss"]) for e in logs)

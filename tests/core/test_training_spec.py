@@ -11,10 +11,9 @@ import pytest
 from tests.core.training_fixtures import data_file, tiny_model, tiny_spec
 from workbench.cli import main
 from workbench.core.errors import InvalidTrainSpecError, TrainingDataError
-from workbench.core.training.data import preview_data, prepare_data
+from workbench.core.training.data import prepare_data, preview_data
 from workbench.core.training.events import TrainEvent
-from workbench.core.training.memory_plan import estimate_training_memory, lr_schedule, \
-    planned_steps
+from workbench.core.training.memory_plan import estimate_training_memory, lr_schedule, planned_steps
 from workbench.core.training.spec import TrainSpec, choices, demo_spec, field_docs
 
 CLS = "sequence-classification"
@@ -177,3 +176,16 @@ def test_cli_bad_spec_exits_1_with_a_message(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no column 'sentiment'" in err and "Traceback" not in err
     assert data_file(CLS).is_file()
+
+
+def test_an_unavailable_device_fails_before_training(tmp_path):
+    import torch
+
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.training.runner import run_training
+
+    if torch.cuda.device_count() > 7:
+        pytest.skip("this machine has 8 GPUs")
+    spec = tiny_spec(CLS, tmp_path / "run", device="cuda:7")
+    with pytest.raises(WorkbenchError, match="cuda:7 is not available"):
+        run_training(spec, lambda e: None)

@@ -53,6 +53,21 @@ def oom_message(spec: TrainSpec, step: int) -> str:
     return (f"Out of memory on {spec.device} at step {step}. To fit: " + "; ".join(tips) + ".")
 
 
+def check_device(spec: TrainSpec) -> None:
+    """Raise a WorkbenchError when spec.device is not usable here (Trainer would fall back)."""
+    import torch
+
+    if spec.device.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(spec.device.split(":")[1]) if ":" in spec.device else 0
+        if index >= count:
+            raise WorkbenchError(
+                f"device: {spec.device} is not available ({count} CUDA GPU(s) visible to "
+                f"torch {torch.__version__}). Choose cpu, or install a CUDA build of torch.")
+    elif spec.device == "mps" and not torch.backends.mps.is_available():
+        raise WorkbenchError("device: mps (Apple GPU) is not available here; choose cpu.")
+
+
 def make_trainer_class():
     """Trainer whose checkpoints are written atomically (staging folder, rename, marker)."""
     from transformers import Trainer
@@ -196,7 +211,12 @@ class TrainingSession:
             self.status(f"model ready: {trainable:,} of {total:,} parameters trainable")
             steps_per_epoch = planned_steps(self.spec.replace(max_steps=-1, num_epochs=1.0),
                                             data.num_train_rows)
-            args = self._training_args(run_dir, data.eval is not None, steps_per_epoch)
+            check_device(self.spec)
+            try:
+                args = self._training_args(run_dir, data.eval is not None, steps_per_epoch)
+            except ValueError as e:  # e.g. bf16 on a GPU without bf16 support
+                raise WorkbenchError(f"transformers rejected the training settings: {e}") \
+                    from None
             total = args.max_steps if args.max_steps > 0 else math.ceil(
                 args.num_train_epochs * steps_per_epoch)
             done = int(self.checkpoint.name.rsplit("-", 1)[1]) if self.checkpoint else 0
@@ -250,6 +270,11 @@ class TrainingSession:
             final_dir = self._save_final(trainer, run_dir, tokenizer)
             if trainer.eval_dataset is not None and callback.last_eval_step != state.global_step:
                 trainer.evaluate()  # reported through callback.on_evaluate
+            if spec.method == "lora" and spec.save_merged:
+                merged = merge_lora(run_dir)
+                self.emit(TrainEvent("status", int(state.global_step), int(state.max_steps),
+                                     float(state.epoch or 0), callback.elapsed(), {},
+                                     f"saved the merged model to {merged}"))
             return self._end("finished", callback, state, run_dir, final_dir,
                              f"Finished at step {state.global_step}; model in {final_dir}.")
         except Exception as e:

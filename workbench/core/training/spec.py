@@ -106,6 +106,8 @@ class TrainSpec:
     """Run folder; empty = runs/<timestamp> in the current directory."""
     stop_on_nan: bool = True
     """Stop the run with a message when the loss or gradient norm becomes NaN or infinite."""
+    save_merged: bool = False
+    """LoRA: also save the adapter merged into a full model (merged/ in the run folder)."""
 
     def __post_init__(self) -> None:
         self.validate()
