@@ -66,15 +66,28 @@ class Series:
         return float(self.y[i])
 
 
+class Ema:
+    """TensorBoard-style exponential moving average with bias correction, extended in place:
+    each redraw smooths only the points added since the last one (O(new), not O(all))."""
+
+    def __init__(self, weight: float):
+        self.weight = weight
+        self.values = Series()
+        self._acc = self._norm = 0.0
+
+    def extend(self, y: np.ndarray) -> np.ndarray:
+        """Smooth y[self.values.n:] and return the smoothed values of all of y."""
+        w = self.weight
+        for v in y[self.values.n:]:
+            self._acc = w * self._acc + (1.0 - w) * float(v)
+            self._norm = w * self._norm + (1.0 - w)
+            self.values.append(0.0, self._acc / self._norm)
+        return self.values.y
+
+
 def ema(values: np.ndarray, weight: float) -> np.ndarray:
-    """TensorBoard-style exponential moving average with bias correction (weight in [0, 1))."""
-    out = np.empty_like(values)
-    acc, norm = 0.0, 0.0
-    for i, v in enumerate(values):
-        acc = weight * acc + (1.0 - weight) * v
-        norm = weight * norm + (1.0 - weight)
-        out[i] = acc / norm
-    return out
+    """The smoothed copy of `values` (weight in [0, 1))."""
+    return Ema(weight).extend(np.asarray(values, dtype=float)).copy()
 
 
 def _finite(value: Any) -> float | None:
@@ -104,7 +117,7 @@ class TrainCurvesView(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.series: dict[str, Series] = {k: Series() for k in self.SERIES}
-        self._smoothed = np.empty(0)
+        self._ema = Ema(0.8)
         self._dirty = False
         self.redraws = 0
 
@@ -171,7 +184,7 @@ class TrainCurvesView(QWidget):
         """Forget every point (a new run starts)."""
         for s in self.series.values():
             s.clear()
-        self._smoothed = np.empty(0)
+        self._ema = Ema(self.smoothing.value())
         self._dirty = True
         self.redraw()
 
@@ -205,10 +218,9 @@ class TrainCurvesView(QWidget):
         self._dirty = False
         self.redraws += 1
         loss = self.series["loss"]
-        if len(self._smoothed) != loss.n:
-            self._smoothed = ema(loss.y, self.smoothing.value())
+        smoothed = self._ema.extend(loss.y)
         self.curves["loss"].setData(loss.x, loss.y)
-        self.curves["loss_smoothed"].setData(loss.x, self._smoothed)
+        self.curves["loss_smoothed"].setData(loss.x, smoothed)
         for key in ("eval_loss", "learning_rate", "grad_norm"):
             self.curves[key].setData(self.series[key].x, self.series[key].y)
         speed = self.series["tokens_per_s"]
@@ -222,8 +234,8 @@ class TrainCurvesView(QWidget):
         self.loss_plot.setLogMode(y=on)
         self.grad_plot.setLogMode(y=on)
 
-    def _on_smoothing_valueChanged(self, _value: float) -> None:
-        self._smoothed = np.empty(0)
+    def _on_smoothing_valueChanged(self, value: float) -> None:
+        self._ema = Ema(value)
         self._dirty = True
         self.redraw()
 
@@ -252,9 +264,10 @@ class TrainCurvesView(QWidget):
             if value is not None:
                 parts.append(fmt.format(value))
         loss = self.series["loss"]
-        if loss.n and len(self._smoothed) == loss.n:
+        smoothed = self._ema.values
+        if loss.n and smoothed.n == loss.n:
             i = int(np.clip(np.searchsorted(loss.x, step), 0, loss.n - 1))
-            parts.insert(2, f"smoothed {self._smoothed[i]:.4g}")
+            parts.insert(2, f"smoothed {smoothed.y[i]:.4g}")
         return " · ".join(parts)
 
 
