@@ -218,3 +218,33 @@ def test_optimisation_knobs_train(tmp_path, changes):
     logs = [e for e in rec.events if e.kind == "log"]
     assert [e.step for e in logs] == [1, 2]
     assert all(math.isfinite(e.metrics["loss"]) for e in logs)
+
+
+def test_save_now_writes_a_checkpoint_at_the_next_step(tmp_path):
+    from workbench.core.training.checkpoints import list_checkpoints
+
+    control = TrainControl()
+    rec = Recorder(lambda e: control.save_now() if e.kind == "log" and e.step == 2 else None)
+    spec = tiny_spec(CLS, tmp_path / "run", max_steps=5, eval_split=0.0, save_steps=1000)
+    result = run_training(spec, rec, control)
+    assert result.status == "finished"
+    saved = [e.step for e in rec.events if e.kind == "checkpoint"]
+    assert saved == [3, 5]  # the requested one, then the final one
+    assert [c.name for c in list_checkpoints(result.run_dir)] == ["checkpoint-3", "checkpoint-5"]
+
+
+def test_cancel_while_paused_stops(tmp_path):
+    control = TrainControl()
+    rec = Recorder(lambda e: control.pause() if e.kind == "log" and e.step == 1 else None)
+    box = {}
+    spec = tiny_spec(CLS, tmp_path / "run", max_steps=20)
+    worker = threading.Thread(target=lambda: box.update(r=run_training(spec, rec, control)))
+    worker.start()
+    deadline = time.monotonic() + 60
+    while not control.is_waiting and worker.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    control.cancel()
+    worker.join(60)
+    assert not worker.is_alive()
+    assert box["r"].status == "cancelled" and rec.events[-1].step <= 2
+    assert "resumed" not in rec.kinds()
