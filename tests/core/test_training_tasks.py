@@ -8,8 +8,8 @@ import math
 import pytest
 
 from tests.core.training_fixtures import Recorder, tiny_spec
-from workbench.core.training.events import EVENT_KINDS, TrainEvent
 from workbench.core.training.evaluate import try_model
+from workbench.core.training.events import EVENT_KINDS, TrainEvent
 from workbench.core.training.runner import run_training
 from workbench.core.training.runs import list_runs, load_run_metrics, read_run
 
@@ -57,6 +57,10 @@ def test_events_arrive_in_order_with_the_schema(trained, task):
         assert {"loss", "learning_rate", "grad_norm", "memory_mb"} <= set(e.metrics)
         assert e.max_steps == 3 and 0 < e.epoch
     assert {"samples_per_s", "tokens_per_s"} <= set(logs[-1].metrics)
+    if task == "sequence-classification":
+        # Toy rows are ~10 tokens long: tokens per sample must be in that range, not padded.
+        per_sample = logs[-1].metrics["tokens_per_s"] / logs[-1].metrics["samples_per_s"]
+        assert 5 < per_sample < 20, per_sample
     times = [e.time for e in rec.events]
     assert times == sorted(times)
     steps = [e.step for e in rec.events]

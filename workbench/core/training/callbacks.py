@@ -37,13 +37,14 @@ class EventCallback(TrainerCallback):
 
     def __init__(self, emit: Callable[[TrainEvent], None], control: Any, task: str,
                  device: str, stop_on_nan: bool, samples_per_step: int,
-                 time_offset: float = 0.0) -> None:
+                 tokens: Any = None, time_offset: float = 0.0) -> None:
         self.emit_fn = emit
         self.ctl = control
         self.task = task
         self.device = device
         self.stop_on_nan = stop_on_nan
         self.samples_per_step = samples_per_step
+        self.tokens = tokens  # a TokenCounter (host-side count of training tokens) or None
         self.time_offset = time_offset
         self.t0 = time.perf_counter()
         self.last_log: tuple[float, int, int] | None = None  # (time, step, tokens seen)
@@ -59,6 +60,9 @@ class EventCallback(TrainerCallback):
         """Seconds since the run (or the resumed session) started."""
         return self.time_offset + time.perf_counter() - self.t0
 
+    def _tokens_seen(self) -> int:
+        return int(self.tokens.tokens) if self.tokens is not None else 0
+
     def event(self, kind: str, state: Any, metrics: dict[str, float] | None = None,
               message: str = "") -> None:
         """Build and emit one TrainEvent at the current step."""
@@ -70,8 +74,7 @@ class EventCallback(TrainerCallback):
     # -- Trainer hooks -------------------------------------------------------------------
     def on_train_begin(self, args, state, control, **kwargs):
         self.max_steps = int(state.max_steps)
-        self.last_log = (time.perf_counter(), int(state.global_step),
-                         int(state.num_input_tokens_seen or 0))
+        self.last_log = (time.perf_counter(), int(state.global_step), self._tokens_seen())
         message = f"resumed from step {state.global_step}" if state.global_step else ""
         self.event("started", state, message=message)
 
@@ -106,7 +109,7 @@ class EventCallback(TrainerCallback):
         if "loss" not in logs and "grad_norm" not in logs:
             return  # eval/train summaries are reported by on_evaluate / the runner
         now, step = time.perf_counter(), int(state.global_step)
-        tokens = int(state.num_input_tokens_seen or 0)
+        tokens = self._tokens_seen()
         metrics = {k: float(v) for k, v in logs.items()
                    if isinstance(v, (int, float)) and k not in _DROPPED}
         if self.last_log is not None and now > self.last_log[0] and step > self.last_log[1]:

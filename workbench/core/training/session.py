@@ -53,6 +53,24 @@ def oom_message(spec: TrainSpec, step: int) -> str:
     return (f"Out of memory on {spec.device} at step {step}. To fit: " + "; ".join(tips) + ".")
 
 
+class TokenCounter:
+    """Counts non-padding input tokens of training batches on the host, before device copy."""
+
+    def __init__(self) -> None:
+        self.tokens = 0
+
+    def wrap(self, collator: Callable[[list], dict]) -> Callable[[list], dict]:
+        """`collator`, counting each batch's tokens as it is built (CPU tensors: no sync)."""
+        def counting(features: list) -> dict:
+            batch = collator(features)
+            mask = batch.get("attention_mask")
+            self.tokens += int(mask.sum()) if mask is not None else int(
+                batch["input_ids"].numel())
+            return batch
+
+        return counting
+
+
 def check_device(spec: TrainSpec) -> None:
     """Raise a WorkbenchError when spec.device is not usable here (Trainer would fall back)."""
     import torch
@@ -78,6 +96,16 @@ def make_trainer_class():
         """transformers.Trainer with crash-safe checkpoint writes."""
 
         workbench_run_dir: Path
+        workbench_tokens: TokenCounter
+
+        def get_train_dataloader(self):
+            # Count training tokens only (the eval loader shares the collator).
+            inner = self.data_collator
+            self.data_collator = self.workbench_tokens.wrap(inner)
+            try:
+                return super().get_train_dataloader()
+            finally:
+                self.data_collator = inner
 
         def _save_checkpoint(self, model, trial):
             staged = staging_dir(self.workbench_run_dir)
@@ -180,7 +208,9 @@ class TrainingSession:
             eval_strategy=eval_strategy, eval_steps=spec.eval_steps or None,
             save_strategy="steps" if spec.save_steps else "epoch",
             save_steps=spec.save_steps or 500,
-            include_num_input_tokens_seen=True, report_to="none", disable_tqdm=True,
+            # Trainer's token count syncs the device every step (.item()); TokenCounter counts
+            # on the host in the collator instead.
+            include_num_input_tokens_seen=False, report_to="none", disable_tqdm=True,
             dataloader_pin_memory=spec.device.startswith("cuda"), label_names=["labels"],
         )
 
@@ -235,6 +265,7 @@ class TrainingSession:
             self.metrics_log.close()
             raise
         trainer.workbench_run_dir = run_dir
+        trainer.workbench_tokens = TokenCounter()
         return self._train(trainer, run_dir, model, tokenizer)
 
     def _train(self, trainer: Any, run_dir: Path, model: Any, tokenizer: Any) -> RunResult:
@@ -243,7 +274,7 @@ class TrainingSession:
         spec = self.spec
         callback = EventCallback(
             self.emit, self.control, spec.task, spec.device, spec.stop_on_nan,
-            samples_per_step=spec.batch_size * spec.grad_accum,
+            samples_per_step=spec.batch_size * spec.grad_accum, tokens=trainer.workbench_tokens,
             time_offset=self.time_offset + time.perf_counter() - self.t0)
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
