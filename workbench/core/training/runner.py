@@ -79,9 +79,9 @@ class TrainControl:
         """Block the calling (training) thread while paused; return at once if not paused."""
         if self._running.is_set():
             return
-        self._paused_at_boundary.set()
         if on_paused is not None:
-            on_paused()
+            on_paused()  # before is_waiting turns True, so waiters see the "paused" event
+        self._paused_at_boundary.set()
         try:
             while not self._running.wait(0.05):
                 pass
