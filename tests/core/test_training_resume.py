@@ -68,8 +68,9 @@ def test_resume_continues_the_step_count_and_follows_the_losses(tmp_path, uninte
     ref_lrs = {e.step: e.metrics["learning_rate"] for e in ref_rec.events if e.kind == "log"}
     assert all(lrs[s] == pytest.approx(ref_lrs[s]) for s in lrs)
     # The run's record shows each step once (the interrupted session's step 5 is replaced).
-    steps = [e.step for e in load_run_metrics(run_dir) if e.kind == "log"]
-    assert steps == [1, 2, 3, 4, 5, 6, 7, 8]
+    record = load_run_metrics(run_dir)
+    assert [e.step for e in record if e.kind == "log"] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert [e.step for e in record] == sorted(e.step for e in record)
     assert read_run(run_dir).status == "finished"
     assert resumed.metrics["eval_loss"] == pytest.approx(reference.metrics["eval_loss"],
                                                          rel=1e-3)

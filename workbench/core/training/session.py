@@ -148,8 +148,9 @@ class TrainingSession:
             self.metrics_log.write(event)
         self.user_emit(event)
 
-    def status(self, message: str, step: int = 0) -> None:
-        """A 'status' event (setup progress) before training starts."""
+    def status(self, message: str) -> None:
+        """A 'status' event (setup progress) before training starts, at the resumed step."""
+        step = int(self.checkpoint.name.rsplit("-", 1)[1]) if self.checkpoint else 0
         self.emit(TrainEvent("status", step, 0, 0.0,
                              self.time_offset + time.perf_counter() - self.t0, {}, message))
 
