@@ -162,7 +162,8 @@ def read_run(run_dir: str | Path) -> RunInfo:
     status, message, step, max_steps = "empty", "", 0, 0
     metrics: dict[str, float] = {}
     for e in events:
-        step, max_steps = max(step, e.step) if e.kind != "started" else e.step, e.max_steps
+        step = e.step if e.kind == "started" else max(step, e.step)
+        max_steps = e.max_steps or max_steps  # setup "status" events do not know it yet
         if e.kind in ("log", "eval"):
             metrics.update(e.metrics)
         if e.kind in FINAL_KINDS:
