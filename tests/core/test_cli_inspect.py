@@ -84,3 +84,18 @@ def test_version(argv, capsys):
         main(argv)
     assert exc.value.code == 0
     assert "workbench" in capsys.readouterr().out
+
+
+def test_load_tokenizer_refuses_a_folder_without_vocabulary(tiny_models):
+    """transformers v5 builds a specials-only tokenizer from a bare config; we say so instead."""
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.modeling import load_tokenizer
+
+    with pytest.raises(WorkbenchError, match="no tokenizer vocabulary"):
+        load_tokenizer(tiny_models["bert"])
+
+
+def test_load_tokenizer_on_the_demo_model(minilm_path):
+    from workbench.core.modeling import load_tokenizer
+
+    assert len(load_tokenizer(minilm_path)) == 30522

@@ -22,6 +22,7 @@ from workbench.core.attention_capture import (
     is_causal_model,
 )
 from workbench.core.errors import CancelledError, WorkbenchError
+from workbench.core.modeling import check_tokenizer
 from workbench.core.units import human_bytes
 
 Progress = Callable[[str], None]
@@ -222,26 +223,11 @@ def compute_attention_from_path(path: str | Path, text: str, pair: str | None = 
     say = progress or (lambda _msg: None)
     say("loading the tokenizer")
     tokenizer = load_tokenizer(path)
-    check_tokenizer(tokenizer)
     _cancelled(cancel)
     say("loading the model")
     model = load_model(path, task=None, device=device, dtype=dtype, attn_implementation="eager")
     return compute_attention(model, tokenizer, text, pair=pair, target=target, layers=layers,
                              progress=progress, cancel=cancel)
-
-
-def check_tokenizer(tokenizer) -> None:
-    """Raise unless the tokenizer has a vocabulary.
-
-    transformers v5 builds an empty tokenizer (special tokens only) from a bare config, so
-    loading one without error proves nothing.
-    """
-    specials = len(set(getattr(tokenizer, "all_special_tokens", ()) or ()))
-    if len(tokenizer) <= specials + 1:
-        raise WorkbenchError(
-            f"This checkpoint has no tokenizer vocabulary (only {len(tokenizer)} special "
-            f"tokens), so text cannot be turned into tokens. Copy its base model's tokenizer "
-            f"files (tokenizer.json or vocab files) into the checkpoint folder.")
 
 
 def _tokenize(model, tokenizer, text, pair, target, enc_dec):

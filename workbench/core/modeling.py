@@ -79,11 +79,27 @@ def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False):
 
     folder = checkpoint_folder(path)
     try:
-        return AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, TypeError, KeyError) as e:
         raise WorkbenchError(
             f"This checkpoint has no usable tokenizer ({e}). Copy the tokenizer files of its "
             f"base model (tokenizer.json, tokenizer_config.json...) into {folder}.") from None
+    check_tokenizer(tokenizer)
+    return tokenizer
+
+
+def check_tokenizer(tokenizer) -> None:
+    """Raise unless the tokenizer has a vocabulary.
+
+    transformers v5 builds an empty tokenizer (special tokens only) from a bare config, so
+    loading one without error proves nothing.
+    """
+    specials = len(set(getattr(tokenizer, "all_special_tokens", ()) or ()))
+    if len(tokenizer) <= specials + 1:
+        raise WorkbenchError(
+            f"This checkpoint has no tokenizer vocabulary (only {len(tokenizer)} special "
+            f"tokens), so text cannot be turned into tokens. Copy its base model's tokenizer "
+            f"files (tokenizer.json or vocab files) into the checkpoint folder.")
 
 
 def demo_checkpoint_path() -> Path:

@@ -29,7 +29,7 @@ def compute_job(cache: ModelCache, path: str | None, device: str, dtype: str, te
 
 
 def _load_and_compute(cache, path, device, dtype, text, pair, target, layers, progress, cancel):
-    from workbench.core.attention import check_tokenizer, compute_attention
+    from workbench.core.attention import compute_attention
     from workbench.core.errors import WorkbenchError
     from workbench.core.modeling import load_model, load_tokenizer
 
@@ -41,8 +41,7 @@ def _load_and_compute(cache, path, device, dtype, text, pair, target, layers, pr
             if not torch.cuda.is_available():
                 raise WorkbenchError("No CUDA device is available here; choose cpu.")
         progress("loading the tokenizer")
-        tokenizer = load_tokenizer(path)
-        check_tokenizer(tokenizer)  # before spending time on the model
+        tokenizer = load_tokenizer(path)  # fails before time is spent on the model
         progress(f"loading the model on {device} ({dtype}, eager attention)")
         cache.clear()  # free the old model before loading the new one
         model = load_model(path, device=device, dtype=dtype, attn_implementation="eager")
