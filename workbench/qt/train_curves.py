@@ -134,6 +134,7 @@ class TrainCurvesView(QWidget):
         super().__init__(parent)
         self.series: dict[str, Series] = {k: Series() for k in self.SERIES}
         self._ema = Ema(0.8)
+        self.max_steps = 0
         self._dirty = False
         self._stale: set[int] = set()  # plots (indexes into self._plots) with undrawn data
         self._turn = 0
@@ -203,15 +204,27 @@ class TrainCurvesView(QWidget):
         for s in self.series.values():
             s.clear()
         self._ema = Ema(self.smoothing.value())
+        self.max_steps = 0
+        for plot in self._plots:
+            plot.enableAutoRange(x=True)
         self._dirty = True
         self.redraw()
 
     def add_events(self, events: Iterable[Any]) -> None:
         """Append the metrics of a batch of TrainEvents; the next timer tick redraws."""
         for event in events:
+            if event.max_steps > self.max_steps:
+                self.set_max_steps(event.max_steps)
             if event.kind not in ("log", "eval"):
                 continue
             self.add_metrics(event.step, event.metrics)
+
+    def set_max_steps(self, max_steps: int) -> None:
+        """Fix every x axis to the planned steps: plots stay aligned while filling up, and the
+        axes need no re-layout at each step (cheaper paints)."""
+        self.max_steps = int(max_steps)
+        for plot in self._plots:
+            plot.setXRange(0, self.max_steps, padding=0.02)
 
     def add_metrics(self, step: float, metrics: dict[str, Any]) -> None:
         """Append one row of metrics at `step` (non-finite values are skipped, not drawn)."""
