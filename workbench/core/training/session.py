@@ -9,6 +9,7 @@ import shutil
 import tempfile
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,21 +55,31 @@ def oom_message(spec: TrainSpec, step: int) -> str:
 
 
 class TokenCounter:
-    """Counts non-padding input tokens of training batches on the host, before device copy."""
+    """Counts non-padding input tokens of training batches on the host, before device copy.
+
+    The data loader builds batches ahead of use (accelerate prefetches one), so counts wait in
+    a queue and are added when the trainer takes the batch for a step (`consume`).
+    """
 
     def __init__(self) -> None:
         self.tokens = 0
+        self._pending: deque[int] = deque()
 
     def wrap(self, collator: Callable[[list], dict]) -> Callable[[list], dict]:
-        """`collator`, counting each batch's tokens as it is built (CPU tensors: no sync)."""
+        """`collator`, noting each batch's token count as it is built (CPU tensors: no sync)."""
         def counting(features: list) -> dict:
             batch = collator(features)
             mask = batch.get("attention_mask")
-            self.tokens += int(mask.sum()) if mask is not None else int(
-                batch["input_ids"].numel())
+            self._pending.append(int(mask.sum()) if mask is not None
+                                 else int(batch["input_ids"].numel()))
             return batch
 
         return counting
+
+    def consume(self) -> None:
+        """Count the oldest built batch as trained on (called once per training micro-step)."""
+        if self._pending:
+            self.tokens += self._pending.popleft()
 
 
 def check_device(spec: TrainSpec) -> None:
@@ -97,6 +108,10 @@ def make_trainer_class():
 
         workbench_run_dir: Path
         workbench_tokens: TokenCounter
+
+        def training_step(self, *args, **kwargs):
+            self.workbench_tokens.consume()
+            return super().training_step(*args, **kwargs)
 
         def get_train_dataloader(self):
             # Count training tokens only (the eval loader shares the collator).
