@@ -179,3 +179,15 @@ def test_process_killed_mid_save_leaves_nothing_resume_would_pick(tmp_path):
     assert result.status == "finished"
     assert next(e for e in rec.events if e.kind == "started").step == 2
     assert not list((run_dir / "checkpoints").glob(".tmp-*"))  # leftovers cleaned on resume
+
+
+def test_only_the_newest_checkpoints_are_kept(tmp_path):
+    spec = tiny_spec(CLS, tmp_path / "run", max_steps=4, save_steps=1, eval_split=0.0,
+                     keep_checkpoints=2)
+    rec = Recorder()
+    result = run_training(spec, rec)
+    assert [e.step for e in rec.events if e.kind == "checkpoint"] == [1, 2, 3, 4]
+    assert [c.name for c in list_checkpoints(result.run_dir)] == ["checkpoint-3",
+                                                                  "checkpoint-4"]
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == [
+        "checkpoint-3", "checkpoint-4"]

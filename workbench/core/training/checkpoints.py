@@ -60,6 +60,23 @@ def commit_checkpoint(staged: Path, run_dir: Path, step: int) -> Path:
     return final
 
 
+def prune_checkpoints(run_dir: str | Path, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` complete checkpoints (0 = keep all); return those gone.
+
+    Each is renamed to a staging name first, so a crash mid-delete leaves nothing that looks
+    like a checkpoint (clean_staging removes the rest later).
+    """
+    if keep <= 0:
+        return []
+    removed = []
+    for old in list_checkpoints(run_dir)[:-keep]:
+        doomed = old.with_name(f"{STAGING_PREFIX}pruned-{old.name}")
+        os.replace(old, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
+        removed.append(old)
+    return removed
+
+
 def is_complete(checkpoint: str | Path) -> bool:
     """True when the folder has our marker and every file it lists with the listed size."""
     folder = Path(checkpoint)

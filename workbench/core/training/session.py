@@ -101,13 +101,18 @@ def make_trainer_class():
     """Trainer whose checkpoints are written atomically (staging folder, rename, marker)."""
     from transformers import Trainer
 
-    from workbench.core.training.checkpoints import commit_checkpoint, staging_dir
+    from workbench.core.training.checkpoints import (
+        commit_checkpoint,
+        prune_checkpoints,
+        staging_dir,
+    )
 
     class WorkbenchTrainer(Trainer):
         """transformers.Trainer with crash-safe checkpoint writes."""
 
         workbench_run_dir: Path
         workbench_tokens: TokenCounter
+        workbench_keep: int = 0
 
         def training_step(self, *args, **kwargs):
             self.workbench_tokens.consume()
@@ -134,6 +139,7 @@ def make_trainer_class():
             commit_checkpoint(staged / f"checkpoint-{self.state.global_step}",
                               self.workbench_run_dir, self.state.global_step)
             shutil.rmtree(staged, ignore_errors=True)
+            prune_checkpoints(self.workbench_run_dir, self.workbench_keep)
 
     return WorkbenchTrainer
 
@@ -282,6 +288,7 @@ class TrainingSession:
             raise
         trainer.workbench_run_dir = run_dir
         trainer.workbench_tokens = TokenCounter()
+        trainer.workbench_keep = self.spec.keep_checkpoints
         return self._train(trainer, run_dir, model, tokenizer)
 
     def _train(self, trainer: Any, run_dir: Path, model: Any, tokenizer: Any) -> RunResult:

@@ -102,6 +102,8 @@ class TrainSpec:
     """Evaluate every N steps; 0 = at the end of each epoch."""
     save_steps: int = 0
     """Write a resumable checkpoint every N steps; 0 = at the end of each epoch."""
+    keep_checkpoints: int = 3
+    """Keep only the newest N complete checkpoints (each holds weights + optimizer); 0 = all."""
     output_dir: str = ""
     """Run folder; empty = runs/<timestamp> in the current directory."""
     stop_on_nan: bool = True
@@ -134,7 +136,7 @@ class TrainSpec:
         for name in positive_ints:
             if int(getattr(self, name)) < 1:
                 bad(name, f"{getattr(self, name)} must be at least 1.")
-        for name in ("freeze_layers", "eval_steps", "save_steps"):
+        for name in ("freeze_layers", "eval_steps", "save_steps", "keep_checkpoints"):
             if int(getattr(self, name)) < 0:
                 bad(name, f"{getattr(self, name)} must be 0 or more.")
         if not 0.0 <= self.lora_dropout < 1.0:
