@@ -110,3 +110,24 @@ def test_try_model_runs_the_trained_model(trained, task, text):
         assert len(answer.scores) == 5 and "[MASK]" not in answer.text
     else:
         assert isinstance(answer.text, str)
+
+
+@pytest.mark.parametrize("task", ["sequence-classification", "causal-lm"])
+def test_evaluate_on_demand_matches_the_end_of_training(trained, task):
+    from workbench.core.training.evaluate import evaluate_run
+
+    result, _ = trained[task]
+    metrics = evaluate_run(result.run_dir)
+    # Same held-out split (seeded) and the saved final weights: the same numbers.
+    assert metrics["eval_loss"] == pytest.approx(result.metrics["eval_loss"], rel=1e-4)
+    key = "eval_accuracy" if task == "sequence-classification" else "perplexity"
+    assert metrics[key] == pytest.approx(result.metrics[key], rel=1e-4)
+
+
+def test_try_model_explains_bad_input(trained, tmp_path):
+    from workbench.core.errors import WorkbenchError
+
+    with pytest.raises(WorkbenchError, match=r"\[MASK\]"):
+        try_model(trained["masked-lm"][0].run_dir, "no mask here")
+    with pytest.raises(WorkbenchError, match="not a run folder"):
+        try_model(tmp_path, "text")
