@@ -1,13 +1,15 @@
 """Benchmark: headless training throughput; the demo fine-tune (wall time, accuracy before/after).
 
-    python tests/bench/bench_training.py [--steps 30] [--skip-demo] [--json]
+    python tests/bench/bench_training.py [--steps 30] [--skip-demo] [--json] [--omp-default]
 
 1. Throughput of the demo spec (MiniLM, batch 16, max_length 48) run headless for --steps
    optimizer steps with no eval/checkpoint in between: steps/s, samples/s, tokens/s between
    the "started" event and the last "log" event (model loading and final save excluded).
 2. The full demo fine-tune (resources/demo_data/demo_spec.json): eval accuracy of MiniLM with a
    fresh (untrained) head, wall time of `run_training`, and eval accuracy/F1 after.
-No asserts: this prints figures. CPU contention from other processes shows up as noise.
+OpenMP waits passively (OMP_WAIT_POLICY=PASSIVE), as `workbench train` sets it, unless
+--omp-default. No asserts: this prints figures. CPU contention from other processes is noise;
+with spinning OpenMP threads it is a 5-10x slowdown on 2 cores (see prefer_passive_openmp).
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+if "--omp-default" not in sys.argv:
+    from workbench.commands.train import prefer_passive_openmp
+
+    prefer_passive_openmp()  # what `workbench train` does; --omp-default measures without it
 
 
 def headless_throughput(spec, extra_callbacks: list | None = None) -> dict:
@@ -88,6 +94,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--skip-demo", action="store_true")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--omp-default", action="store_true",
+                        help="keep OpenMP's default spin-waiting (the CLI sets PASSIVE)")
     args = parser.parse_args()
 
     import torch
@@ -95,6 +103,7 @@ def main() -> None:
     from workbench.core.training.spec import demo_spec
 
     out: dict = {"torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+                 "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
                  "load_avg_1m": os.getloadavg()[0]}
     spec = demo_spec().replace(max_steps=args.steps, logging_steps=5, save_steps=10_000,
                                eval_steps=10_000)
@@ -106,7 +115,8 @@ def main() -> None:
         print(json.dumps(out, indent=2, default=str))
         return
     t = out["throughput"]
-    print(f"machine: {out['cpus']} CPUs, torch threads {out['torch_threads']}, load avg "
+    print(f"machine: {out['cpus']} CPUs, torch threads {out['torch_threads']}, OMP_WAIT_POLICY "
+          f"{out['omp_wait_policy']}, load avg "
           f"{out['load_avg_1m']:.1f} -> {out['load_avg_1m_after']:.1f}")
     print(f"headless throughput (demo spec, {t['steps']} steps, batch {spec.batch_size}): "
           f"{t['steps_per_s']:.2f} steps/s, {t['samples_per_s']:.1f} samples/s, "
