@@ -168,6 +168,8 @@ def test_pause_inspect_resume_and_cancel_from_the_ui(train_view, tiny_classifier
     view.save_on_cancel.setChecked(False)
     view.start_button.click()
     qtbot.waitUntil(lambda: view.curves.series["loss"].n >= 2, timeout=120_000)
+    view.save_now_button.click()  # a resumable checkpoint at the next step
+    qtbot.waitUntil(lambda: "[checkpoint @" in view.progress.log.toPlainText(), timeout=60_000)
     view.pause_button.click()
     qtbot.waitUntil(lambda: view.session.state == "paused", timeout=30_000)
     assert view.pause_button.text() == "Resume"
@@ -192,8 +194,38 @@ def test_pause_inspect_resume_and_cancel_from_the_ui(train_view, tiny_classifier
         view.cancel_button.click()
     result = done.args[0]
     assert result.status == "cancelled"
+    assert list((Path(result.run_dir) / "checkpoints").glob("checkpoint-*"))  # from Save now
     assert view.curves.series["loss"].x[-1] < 400
     assert view.start_button.isEnabled()
+
+
+def test_lora_run_from_the_form_saves_an_adapter(train_view, tiny_classifier_setup, qtbot):
+    view = train_view
+    _fill(view, tiny_classifier_setup, max_steps=3)
+    view.form.set_value("method", "lora")
+    assert view.form.editors["lora_r"].widget.isEnabled()
+    view.form.editors["lora_target_modules"].set_text("query, value")
+    with qtbot.waitSignal(view.runFinished, timeout=180_000) as done:
+        view.start_button.click()
+    result = done.args[0]
+    assert result.status == "finished", result.message
+    assert (Path(result.final_model_dir) / "adapter_config.json").is_file()
+
+
+def test_closing_the_tab_asks_too(train_view, tiny_classifier_setup, qtbot, main_window):
+    from workbench.qt import train_view as module
+
+    view = train_view
+    _fill(view, tiny_classifier_setup, max_steps=400)
+    view.start_button.click()
+    qtbot.waitUntil(lambda: view.curves.series["loss"].n >= 1, timeout=120_000)
+    view.ask_close = lambda: module.CLOSE_KEEP
+    main_window.close_tab(0)
+    assert main_window.tabs.count() == 1 and view.running
+    view.ask_close = lambda: module.CLOSE_SAVE
+    main_window.close_tab(0)
+    assert main_window.tabs.count() == 0
+    assert view.session.result.status == "cancelled"
 
 
 def test_closing_the_window_asks_then_stops_the_run(train_view, tiny_classifier_setup, qtbot,
@@ -287,7 +319,7 @@ def test_bad_data_fails_before_training_with_a_message(train_view, tiny_classifi
     _fill(view, tiny_classifier_setup, max_steps=4, label_column="sentiment")
     view.start_button.click()
     qtbot.waitUntil(lambda: bool(shown), timeout=60_000)
-    title, message, _details = shown[0]
+    _title, message, _details = shown[0]
     assert "sentiment" in message and "label" in message  # names the column and the choices
     qtbot.waitUntil(lambda: view.start_button.isEnabled(), timeout=10_000)
     assert view.curves.series["loss"].n == 0

@@ -237,6 +237,9 @@ class MainWindow(QMainWindow):
         if index < 0:
             return
         tab = self.tabs.widget(index)
+        confirm = getattr(tab, "confirm_close", None)  # e.g. a fine-tune run in progress
+        if confirm and not confirm():
+            return
         self.tabs.removeTab(index)
         tab.shutdown()
         tab.deleteLater()
