@@ -28,6 +28,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# as `workbench train` sets it: spinning OpenMP threads slow training on a busy CPU
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _throughput(events: list, spec) -> float:
@@ -207,6 +209,7 @@ def main() -> int:
                                                         for r in gui), 4),
         "events_per_run": gui[0]["events"], "signal_batches_per_run": gui[0]["batches"],
         "runs": {"headless": headless, "thread": threaded, "gui": gui}, "cpu_count": os.cpu_count(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
     }
     if args.json:
         print(json.dumps(report, indent=2))
