@@ -32,8 +32,16 @@ COMMANDS: dict[str, str] = {
 }
 
 
-def _quiet_libraries() -> None:
-    """No progress bars or download attempts: output must stay parseable and the tool offline."""
+def _prepare_environment() -> None:
+    """Set library defaults before torch loads; a user's own settings always win.
+
+    No progress bars or download attempts: output must stay parseable and the tool offline.
+    Idle OpenMP threads sleep instead of spinning: on a busy CPU, spinning threads wait for a
+    descheduled team-mate (measured on 2 cores at load ~3.5: 0.2-0.5 training steps/s by
+    default, 1.8-2.2 with PASSIVE), and the GUI thread competes with them too.
+    """
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -62,7 +70,7 @@ def _command_parser(name: str, module) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `workbench` script and `python -m workbench`."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    _quiet_libraries()
+    _prepare_environment()
     if argv and argv[0] in COMMANDS:
         return _run_command(argv[0], argv[1:])
     args = _gui_parser().parse_args(argv)

@@ -9,7 +9,8 @@
    fresh (untrained) head, wall time of `run_training`, and eval accuracy/F1 after.
 OpenMP waits passively (OMP_WAIT_POLICY=PASSIVE), as `workbench train` sets it, unless
 --omp-default. No asserts: this prints figures. CPU contention from other processes is noise;
-with spinning OpenMP threads it is a 5-10x slowdown on 2 cores (see prefer_passive_openmp).
+with spinning OpenMP threads it is a 5-10x slowdown on 2 cores
+(see workbench.cli._prepare_environment).
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 if "--omp-default" not in sys.argv:
-    from workbench.commands.train import prefer_passive_openmp
+    from workbench.cli import _prepare_environment
 
-    prefer_passive_openmp()  # what `workbench train` does; --omp-default measures without it
+    _prepare_environment()  # what `workbench` does; --omp-default measures without it
 
 
 def headless_throughput(spec, extra_callbacks: list | None = None) -> dict:

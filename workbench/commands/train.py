@@ -4,22 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 
 from workbench.core.errors import WorkbenchError
-
-
-def prefer_passive_openmp() -> None:
-    """Let idle OpenMP threads sleep instead of spin (unless the user chose otherwise).
-
-    Must run before torch is imported. On a busy CPU, spinning threads wait for a descheduled
-    team-mate: measured here at load ~3.5 on 2 cores, the demo ran 0.22-0.45 steps/s by default
-    and 1.8-2.2 steps/s with OMP_WAIT_POLICY=PASSIVE.
-    """
-    if "torch" not in sys.modules:
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,7 +57,6 @@ def _human(event) -> str:
 
 
 def run(args: argparse.Namespace) -> dict | None:
-    prefer_passive_openmp()
     from workbench.core.training.runner import TrainControl, run_training
 
     if args.extend_epochs and not args.resume:
