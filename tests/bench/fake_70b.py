@@ -141,4 +141,4 @@ if __name__ == "__main__":
 
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/fake-llama70b")
     made = make_fake_llama70b(target)
-    print(made)  # noqa: T201
+    print(made)

@@ -6,15 +6,14 @@ import csv
 import html
 import io
 import json
-import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from workbench.core.atomic import atomic_write_bytes
 from workbench.core.attention import Token
 
 # Viridis at nine evenly spaced stops; interpolated to 256 entries (close to matplotlib's).
@@ -57,31 +56,13 @@ def png_bytes(rgb: np.ndarray) -> bytes:
             + chunk(b"IEND", b""))
 
 
-def write_atomic(path: str | Path, data: bytes) -> Path:
-    """Write bytes to a temp file in the same folder, then rename over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; exports are ordinary user files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def save_png(path: str | Path, matrix: np.ndarray, min_size: int = 512,
              levels: tuple[float, float] = (0.0, 1.0)) -> Path:
     """A heatmap PNG of a 2-D matrix, each cell scaled up to a square of at least 1 pixel."""
     rgb = to_rgb(matrix, levels)
     scale = max(1, -(-min_size // max(rgb.shape[:2])))
     rgb = np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
-    return write_atomic(path, png_bytes(np.ascontiguousarray(rgb)))
+    return atomic_write_bytes(path, png_bytes(np.ascontiguousarray(rgb)))
 
 
 def read_png_size(path: str | Path) -> tuple[int, int]:
@@ -96,7 +77,7 @@ def save_npy(path: str | Path, array: np.ndarray) -> Path:
     """Save an array as .npy, float32 kept as is."""
     buf = io.BytesIO()
     np.save(buf, np.asarray(array), allow_pickle=False)
-    return write_atomic(path, buf.getvalue())
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def save_csv(path: str | Path, matrix: np.ndarray, rows: Sequence[str] | None = None,
@@ -110,7 +91,7 @@ def save_csv(path: str | Path, matrix: np.ndarray, rows: Sequence[str] | None = 
     for i, row in enumerate(m):
         values = ["" if np.isnan(v) else f"{v:.8g}" for v in row.tolist()]
         writer.writerow(([rows[i]] if rows is not None else []) + values)
-    return write_atomic(path, out.getvalue().encode("utf-8"))
+    return atomic_write_bytes(path, out.getvalue().encode("utf-8"))
 
 
 def save_tokens_json(path: str | Path, tokens: Sequence[Token],
@@ -120,7 +101,7 @@ def save_tokens_json(path: str | Path, tokens: Sequence[Token],
     if target_tokens:
         data["target_tokens"] = [t.to_json() for t in target_tokens]
     text = json.dumps(data, ensure_ascii=False, indent=1)
-    return write_atomic(path, text.encode("utf-8"))
+    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def heatmap_svg(matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str], title: str = "",
@@ -169,4 +150,4 @@ def save_svg(path: str | Path, matrix: np.ndarray, rows: Sequence[str], cols: Se
     """Write `heatmap_svg` to a file."""
     cell = 14 if max(np.shape(matrix)) <= 96 else 4
     text = heatmap_svg(matrix, rows, cols, title, cell=cell, levels=levels)
-    return write_atomic(path, text.encode("utf-8"))
+    return atomic_write_bytes(path, text.encode("utf-8"))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -72,14 +70,6 @@ def _link(link: Link) -> str:
 
 def write_svg(path: str | Path, layouts: list[tuple[str, Layout]]) -> Path:
     """Write the SVG atomically (temp file in the same folder, then rename)."""
-    target = Path(path).expanduser()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}-", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(svg_document(layouts))
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    from workbench.core.atomic import atomic_write_text
+
+    return atomic_write_text(path, svg_document(layouts))

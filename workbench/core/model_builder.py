@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core import architecture as arch
+from workbench.core.atomic import atomic_write_text
 from workbench.core.config_rules import ValidationResult, library_check, validate
 from workbench.core.config_schema import ConfigSchema, effective_values, jsonable, schema_for
 from workbench.core.errors import CancelledError, InvalidConfigError, WorkbenchError
@@ -438,20 +439,6 @@ class SavedConfig:
 def config_text(values: dict[str, Any]) -> str:
     """The JSON text written for an edited config (key order kept, as config.json has it)."""
     return json.dumps(jsonable(values), indent=2, ensure_ascii=False) + "\n"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a file via a temporary sibling and a rename, so a crash never leaves half a file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_config(values: dict[str, Any], folder: str | Path) -> SavedConfig:

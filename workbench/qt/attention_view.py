@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -401,12 +399,9 @@ class AttentionView(QWidget):
 
 def _save_grab(widget: QWidget, path: Path) -> Path:
     """Save a widget's pixels as PNG atomically (temp file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    if not widget.grab().save(tmp, "PNG"):
-        Path(tmp).unlink(missing_ok=True)
-        raise OSError(f"Could not write {path}")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    from workbench.core.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        if not widget.grab().save(str(tmp), "PNG"):
+            raise OSError(f"Could not write {path}")
     return path

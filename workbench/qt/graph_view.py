@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer, Signal
@@ -411,15 +409,8 @@ def _covers(node: GraphNode, key: str, path: str) -> bool:
 
 
 def _atomic_write(path: str | Path, paint) -> Path:
-    target = Path(path).expanduser()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}-", suffix=target.suffix,
-                               dir=target.parent)
-    os.close(fd)
-    try:
-        paint(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    from workbench.core.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        paint(str(tmp))
+    return Path(path).expanduser()

@@ -9,8 +9,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from workbench.core.atomic import atomic_write_text, fsync_dir
 from workbench.core.errors import WorkbenchError
-from workbench.core.training.runs import CHECKPOINTS_NAME, atomic_write_text, fsync_dir
+from workbench.core.training.runs import CHECKPOINTS_NAME
 
 MARKER_NAME = "workbench_checkpoint.json"
 STAGING_PREFIX = ".tmp-checkpoint-"

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from workbench.core.atomic import fsync_dir
 from workbench.core.errors import WorkbenchError
 from workbench.core.training.events import TrainEvent
 from workbench.core.training.runner import RunResult, TrainControl
@@ -23,7 +24,6 @@ from workbench.core.training.runs import (
     METRICS_NAME,
     SPEC_NAME,
     MetricsLog,
-    fsync_dir,
     load_run_metrics,
     new_run_dir,
 )

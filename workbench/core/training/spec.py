@@ -198,7 +198,7 @@ class TrainSpec:
 
     def save(self, path: str | Path) -> None:
         """Write the spec as pretty JSON, atomically."""
-        from workbench.core.training.runs import atomic_write_text
+        from workbench.core.atomic import atomic_write_text
 
         atomic_write_text(Path(path), json.dumps(self.to_json(), indent=2) + "\n")
 
