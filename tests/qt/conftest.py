@@ -5,6 +5,17 @@ from __future__ import annotations
 import pytest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _gc_on_the_gui_thread(qapp):
+    """As in the app: cyclic garbage is collected on the GUI thread only (see gc_guard.py)."""
+    from workbench.qt.gc_guard import GuiThreadCollector
+
+    collector = GuiThreadCollector(qapp)
+    collector.start()
+    yield
+    collector.stop()
+
+
 @pytest.fixture(autouse=True)
 def _no_dangling_qthreads(qapp, qtbot):
     """Fail a test that leaves one of the app's QThreads running (napari's idea)."""

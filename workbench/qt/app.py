@@ -13,8 +13,11 @@ def run_gui(path: str | None = None, demo: bool = False) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Transformer Workbench")
     app.setOrganizationName("TransformerWorkbench")
+    from workbench.qt.gc_guard import GuiThreadCollector
     from workbench.qt.main_window import MainWindow
 
+    collector = GuiThreadCollector(app)
+    collector.start()
     window = MainWindow()
     window.show()
     window.start_background_checks()
