@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import gc
 import threading
+from typing import ClassVar
 
 from workbench.qt.gc_guard import GuiThreadCollector
 
 
 class _Cycle:
-    finalised_on: list[str] = []
+    finalised_on: ClassVar[list[str]] = []
 
     def __init__(self):
         self.me = self
