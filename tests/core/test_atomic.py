@@ -19,8 +19,12 @@ def test_write_replaces_and_leaves_no_temp(tmp_path):
 def test_a_failed_write_keeps_the_old_file(tmp_path):
     target = tmp_path / "model.png"
     target.write_bytes(b"old")
-    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
-        tmp.write_bytes(b"half a fi")
-        raise RuntimeError("crash mid-write")
+    def crash_mid_write():
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"half a fi")
+            raise RuntimeError("crash mid-write")
+
+    with pytest.raises(RuntimeError):
+        crash_mid_write()
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["model.png"]
