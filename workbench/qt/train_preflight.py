@@ -149,11 +149,12 @@ class PreflightPanel(QTabWidget):
 
     def _valid_spec(self) -> Any:
         """The form's spec if it validates (quietly: no error display while typing)."""
+        from workbench.core.errors import WorkbenchError
         from workbench.core.training.spec import TrainSpec
 
         try:
             return TrainSpec(**self._form.values())
-        except Exception:
+        except (WorkbenchError, TypeError, ValueError):  # the form shows these on Start
             return None
 
     def _on_data_debounce_timeout(self) -> None:
