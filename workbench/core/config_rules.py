@@ -337,33 +337,6 @@ def library_check(values: dict[str, Any], schema: ConfigSchema):
         cause = e.__cause__ or e.__context__ or e
         return None, [library_issue(cause if str(cause) else e, schema, values)]
     try:
-        with skip_meta_init():
-            return build_meta_model(config), []
+        return build_meta_model(config), []
     except ModelBuildError as e:
         return None, [library_issue(e, schema, values)]
-
-
-def skip_meta_init():
-    """A context in which weight-init calls on meta tensors return at once (a third faster).
-
-    A torch function mode is per thread, unlike transformers' no_init_weights, which patches
-    torch.nn.init for every thread and would skip the init of a real build running meanwhile.
-    """
-    import torch
-    from torch.overrides import TorchFunctionMode
-
-    init = torch.nn.init
-    skip = {getattr(init, n) for n in dir(init) if n.endswith("_") and not n.startswith("_")}
-    skip |= {torch.Tensor.uniform_, torch.Tensor.normal_, torch.Tensor.fill_,
-             torch.Tensor.zero_}
-
-    class SkipMetaInit(TorchFunctionMode):
-        def __torch_function__(self, func, types, args=(), kwargs=None):
-            kwargs = kwargs or {}
-            if func in skip:
-                tensor = args[0] if args else kwargs.get("tensor")
-                if isinstance(tensor, torch.Tensor) and tensor.is_meta:
-                    return tensor  # meta tensors have no values to initialise
-            return func(*args, **kwargs)
-
-    return SkipMetaInit()
