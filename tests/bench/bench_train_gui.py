@@ -61,10 +61,32 @@ def headless_run(spec, in_thread: bool = False) -> dict:
             "wall_s": time.perf_counter() - t0, "events": len(events)}
 
 
+class IntervalRecorder:
+    """A 16 ms QTimer that records the intervals it actually observed (event-loop stalls)."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.intervals: list[float] = []
+        self.last = time.perf_counter()
+        self.timer = QTimer()
+        self.timer.setInterval(16)
+        self.timer.timeout.connect(self._tick)
+
+    def start(self) -> None:
+        self.last = time.perf_counter()
+        self.timer.start()
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.intervals.append((now - self.last) * 1000)
+        self.last = now
+
+
 def gui_run(window, spec) -> dict:
     """The same spec through the Fine-tune view under a real event loop (QEventLoop.exec),
     with a 16 ms QTimer recording its observed intervals once training has started."""
-    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtCore import QEventLoop
     from PySide6.QtWidgets import QApplication
 
     view = window.current_tab().show_view("Fine-tune")
@@ -73,27 +95,15 @@ def gui_run(window, spec) -> dict:
     deadline = time.time() + 60
     while (view.preflight.plan is None or view.preflight.tasks._tasks) and time.time() < deadline:
         QApplication.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents, 50)
-    intervals: list[float] = []
-    last = [0.0]
+    recorder = IntervalRecorder()
     events: list = []
-
-    def tick() -> None:
-        now = time.perf_counter()
-        intervals.append((now - last[0]) * 1000)
-        last[0] = now
-
-    timer = QTimer()
-    timer.setInterval(16)
-    timer.timeout.connect(tick)
-
     cpu = [0.0, 0.0]  # GUI-thread CPU seconds and wall seconds of the training phase
 
     def on_events(batch: list) -> None:
         events.extend(batch)
-        if not timer.isActive() and any(e.kind == "started" for e in batch):
-            last[0] = time.perf_counter()  # measure training, not the model load
-            cpu[:] = [time.thread_time(), last[0]]
-            timer.start()
+        if not recorder.timer.isActive() and any(e.kind == "started" for e in batch):
+            recorder.start()  # measure training, not the model load
+            cpu[:] = [time.thread_time(), recorder.last]
 
     loop = QEventLoop()
     view.runFinished.connect(loop.quit)
@@ -103,7 +113,8 @@ def gui_run(window, spec) -> dict:
     view.session.eventsArrived.connect(on_events)
     view.session.failed.connect(loop.quit)
     loop.exec()
-    timer.stop()
+    recorder.timer.stop()
+    intervals = recorder.intervals
     gui_cpu = (time.thread_time() - cpu[0]) / max(1e-9, time.perf_counter() - cpu[1])
     view.runFinished.disconnect(loop.quit)
     wall = time.perf_counter() - t0
@@ -120,23 +131,13 @@ def idle_intervals(seconds: float) -> list[float]:
     """The same 16 ms timer with nothing training: the machine's own scheduling noise."""
     from PySide6.QtCore import QEventLoop, QTimer
 
-    intervals: list[float] = []
-    last = [time.perf_counter()]
-
-    def tick() -> None:
-        now = time.perf_counter()
-        intervals.append((now - last[0]) * 1000)
-        last[0] = now
-
-    timer = QTimer()
-    timer.setInterval(16)
-    timer.timeout.connect(tick)
+    recorder = IntervalRecorder()
     loop = QEventLoop()
     QTimer.singleShot(int(seconds * 1000), loop.quit)
-    timer.start()
+    recorder.start()
     loop.exec()
-    timer.stop()
-    return intervals
+    recorder.timer.stop()
+    return recorder.intervals
 
 
 def _pct(values: list[float], q: float) -> float:
