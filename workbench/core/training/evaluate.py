@@ -68,6 +68,10 @@ def evaluate_model(spec: TrainSpec, model_path: str | Path | None = None) -> dic
     compute, preprocess = metrics_functions(spec.task)
     import tempfile
 
+    from workbench.core.training.thread_safety import make_trainer_thread_safe
+
+    make_trainer_thread_safe()  # evaluation also runs in a worker thread beside the GUI
+
     with tempfile.TemporaryDirectory() as tmp:
         args = transformers.TrainingArguments(
             output_dir=tmp, per_device_eval_batch_size=spec.batch_size * 2, report_to="none",

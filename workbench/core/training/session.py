@@ -101,6 +101,10 @@ def make_trainer_class():
     """Trainer whose checkpoints are written atomically (staging folder, rename, marker)."""
     from transformers import Trainer
 
+    from workbench.core.training.thread_safety import make_trainer_thread_safe
+
+    make_trainer_thread_safe()  # Trainer runs in a worker thread beside the GUI
+
     from workbench.core.training.checkpoints import (
         commit_checkpoint,
         prune_checkpoints,
