@@ -2,7 +2,8 @@
 
 A collection that happens to trigger in a worker thread (training, attention, model loading all
 allocate heavily there) can finalise Qt objects caught in reference cycles on that thread, and Qt
-may crash when a widget is destroyed off the GUI thread. So automatic collection is switched off
+may crash when a widget is destroyed off the GUI thread. (A preventive guard: the one crash seen
+in the suite had another cause, see workbench/core/training/thread_safety.py.) So automatic collection is switched off
 and a GUI-thread timer collects each generation when its threshold is passed (pyqtgraph's
 GarbageCollector does the same).
 """
