@@ -1,24 +1,35 @@
 """Run Python's cyclic garbage collector only on the GUI thread.
 
-A collection that happens to trigger in a worker thread (training, attention, model loading all
-allocate heavily there) can finalise Qt objects caught in reference cycles on that thread, and Qt
-may crash when a widget is destroyed off the GUI thread. (A preventive guard: the one crash seen
-in the suite had another cause, see workbench/core/training/thread_safety.py.) So automatic collection is switched off
+A collection that runs in a worker thread (training, attention and model loading allocate
+heavily there) can finalise Qt objects caught in reference cycles on that thread, and Qt can
+deadlock or crash when a QObject is destroyed off the GUI thread. Seen here: accelerate's
+`free_memory()` calls `gc.collect()` at the end of `Trainer.train()` in the training thread; it
+destroyed a stale widget there and deadlocked against the GUI thread. So automatic collection is
+switched off, explicit `gc.collect()` calls from other threads are deferred to the GUI thread,
 and a GUI-thread timer collects each generation when its threshold is passed (pyqtgraph's
-GarbageCollector does the same).
+GarbageCollector does the automatic part the same way).
 """
 
 from __future__ import annotations
 
 import gc
+import threading
 
 from PySide6.QtCore import QObject, QTimer
 
 INTERVAL_MS = 500
+_collect = gc.collect  # the interpreter's own, kept before any patching
+
+
+def _collect_on_gui_thread(generation: int = 2) -> int:
+    """gc.collect() as seen by libraries: runs on the GUI (main) thread, deferred elsewhere."""
+    if threading.current_thread() is threading.main_thread():
+        return _collect(generation)
+    return 0  # the GUI thread's timer collects this garbage within INTERVAL_MS
 
 
 class GuiThreadCollector(QObject):
-    """While alive (and started), cyclic garbage is collected on the GUI thread only."""
+    """While started, cyclic garbage is collected on the GUI thread only."""
 
     def __init__(self, parent: QObject | None = None, interval_ms: int = INTERVAL_MS):
         super().__init__(parent)
@@ -29,11 +40,13 @@ class GuiThreadCollector(QObject):
 
     def start(self) -> None:
         gc.disable()
+        gc.collect = _collect_on_gui_thread
         self._timer.start()
 
     def stop(self) -> None:
         """Give collection back to the interpreter."""
         self._timer.stop()
+        gc.collect = _collect
         gc.enable()
 
     def collect_if_due(self) -> None:
@@ -46,4 +59,4 @@ class GuiThreadCollector(QObject):
             else:
                 break
         if generation >= 0:
-            gc.collect(generation)
+            _collect(generation)
