@@ -58,7 +58,7 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def minilm_path() -> Path:
     """The real pretrained all-MiniLM-L6-v2 checkpoint (config, safetensors, tokenizer)."""
-    from workbench.core.modeling import demo_checkpoint_path
+    from workbench.core.model.loading import demo_checkpoint_path
 
     return demo_checkpoint_path()
 

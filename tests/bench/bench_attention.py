@@ -55,7 +55,7 @@ def main() -> None:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from workbench.core.modeling import demo_checkpoint_path, load_model, load_tokenizer
+    from workbench.core.model.loading import demo_checkpoint_path, load_model, load_tokenizer
     from workbench.qt.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])

@@ -33,8 +33,8 @@ def summary(label: str, ms: list[float]) -> str:
 
 
 def bench_core(edits: int) -> None:
-    from workbench.core.config_schema import schema_for
-    from workbench.core.model_builder import analyze
+    from workbench.core.config.schema import schema_for
+    from workbench.core.model.builder import analyze
 
     schema = schema_for(LLAMA3_70B)
     t = time.perf_counter()
@@ -69,8 +69,8 @@ def bench_gui(edits: int) -> None:
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from workbench.qt.config_editor_panel import ConfigEditorPanel
-    from workbench.qt.tasks import TaskRunner
+    from workbench.qt.common.tasks import TaskRunner
+    from workbench.qt.config.editor_panel import ConfigEditorPanel
 
     QApplication.instance() or QApplication(sys.argv)
     runner = TaskRunner()

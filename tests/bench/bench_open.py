@@ -80,8 +80,8 @@ def main() -> None:
     import torch  # noqa: F401
     import transformers  # noqa: F401
 
-    from workbench.core.checkpoint import inspect_checkpoint
-    from workbench.core.modeling import demo_checkpoint_path
+    from workbench.core.checkpoint.inspection import inspect_checkpoint
+    from workbench.core.model.loading import demo_checkpoint_path
 
     print(f"imports (torch, transformers, workbench.core): {time.perf_counter() - t:.2f} s")
     with tempfile.TemporaryDirectory() as tmp:

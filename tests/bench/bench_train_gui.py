@@ -157,7 +157,7 @@ def main() -> int:
     from PySide6.QtCore import QEventLoop, QSettings
     from PySide6.QtWidgets import QApplication
 
-    from workbench.core.modeling import demo_checkpoint_path
+    from workbench.core.model.loading import demo_checkpoint_path
     from workbench.core.training.spec import demo_spec
     from workbench.qt.main_window import MainWindow
 

@@ -24,8 +24,8 @@ def main() -> None:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "resources/screenshots")
     out.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication(sys.argv)
-    from workbench.core.modeling import demo_checkpoint_path
-    from workbench.qt.config_editor_view import open_new_model_dialog
+    from workbench.core.model.loading import demo_checkpoint_path
+    from workbench.qt.config.editor_view import open_new_model_dialog
     from workbench.qt.main_window import MainWindow
 
     def wait(pred, timeout: float = 120) -> None:

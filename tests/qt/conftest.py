@@ -8,7 +8,7 @@ import pytest
 @pytest.fixture(scope="session", autouse=True)
 def _gc_on_the_gui_thread(qapp):
     """As in the app: cyclic garbage is collected on the GUI thread only (see gc_guard.py)."""
-    from workbench.qt.gc_guard import GuiThreadCollector
+    from workbench.qt.common.gc_guard import GuiThreadCollector
 
     collector = GuiThreadCollector(qapp)
     collector.start()
@@ -20,7 +20,7 @@ def _gc_on_the_gui_thread(qapp):
 def _no_dangling_qthreads(qapp, qtbot):
     """Fail a test that leaves one of the app's QThreads running (napari's idea)."""
     yield
-    from workbench.qt.tasks import running_threads
+    from workbench.qt.common.tasks import running_threads
 
     qtbot.waitUntil(lambda: not running_threads(), timeout=15_000)
 

@@ -83,7 +83,7 @@ def test_several_tabs_and_closing_frees_them(qtbot, main_window, tiny_models):
 
 
 def test_no_thread_left_after_closing_mid_open(qtbot, main_window, minilm_path):
-    from workbench.qt.tasks import running_threads
+    from workbench.qt.common.tasks import running_threads
 
     main_window.open_checkpoint(str(minilm_path))
     main_window.close()

@@ -31,9 +31,7 @@ def _layers(value: str | None) -> list[int] | None:
 def run(args: argparse.Namespace) -> dict:
     import numpy as np
 
-    from workbench.core.attention import compute_attention_from_path
-    from workbench.core.attention_export import save_npy, save_png, save_tokens_json
-    from workbench.core.attention_math import (
+    from workbench.core.attention.aggregate import (
         head_entropy,
         masked_future,
         mean_over_heads,
@@ -41,6 +39,8 @@ def run(args: argparse.Namespace) -> dict:
         sink_heads,
         summarize_sinks,
     )
+    from workbench.core.attention.compute import compute_attention_from_path
+    from workbench.core.attention.export import save_npy, save_png, save_tokens_json
 
     maps = compute_attention_from_path(args.path, args.text, pair=args.pair, target=args.target,
                                        layers=_layers(args.layers), device=args.device,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from workbench.core.hf_cache import hub_cache_dir, list_cached_models
+from workbench.core.checkpoint.hf_cache import hub_cache_dir, list_cached_models
 from workbench.core.units import human_bytes
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from workbench.core.architecture import read_config_dict
-from workbench.core.checkpoint import inspect_checkpoint
-from workbench.core.config_rules import parse_assignments
-from workbench.core.config_schema import schema_for, with_edit
+from workbench.core.checkpoint.inspection import inspect_checkpoint
+from workbench.core.config.rules import parse_assignments
+from workbench.core.config.schema import schema_for, with_edit
 from workbench.core.errors import WorkbenchError
-from workbench.core.model_builder import (
+from workbench.core.model.architecture import read_config_dict
+from workbench.core.model.builder import (
     analyze,
     build_from_weights,
     save_config,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from workbench.core.checkpoint import inspect_checkpoint
-from workbench.core.dataflow import DEFAULT_SEQ_LEN, graph_report
+from workbench.core.checkpoint.inspection import inspect_checkpoint
 from workbench.core.errors import WorkbenchError
+from workbench.core.graph.dataflow import DEFAULT_SEQ_LEN, graph_report
 from workbench.core.units import human_count
 
 
@@ -31,13 +31,13 @@ def run(args: argparse.Namespace) -> dict:
     report = graph_report(info.module_tree, info.config, args.seq_len, trace=not args.no_trace)
     data = {"path": info.path, **report.to_json()}
     if args.svg:
-        from workbench.core.graph_layout import (
+        from workbench.core.graph.layout import (
             all_expandable_keys,
             default_expanded,
             layout_dataflow,
             layout_graph,
         )
-        from workbench.core.graph_svg import write_svg
+        from workbench.core.graph.svg import write_svg
 
         keys = (all_expandable_keys(report.root) if args.expand_all
                 else default_expanded(report.root))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from workbench.core.checkpoint import inspect_checkpoint
+from workbench.core.checkpoint.inspection import inspect_checkpoint
 from workbench.core.units import human_bytes, human_count
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 from workbench.commands.config import render_build
-from workbench.core.config_rules import parse_assignments
-from workbench.core.config_schema import schema_for, with_edit
-from workbench.core.model_builder import FAMILIES, analyze, build_new_model, family_values
+from workbench.core.config.rules import parse_assignments
+from workbench.core.config.schema import schema_for, with_edit
+from workbench.core.model.builder import FAMILIES, analyze, build_new_model, family_values
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,8 +29,8 @@ def run(args: argparse.Namespace) -> dict:
         values = with_edit(values, key, value)
     vocab = None
     if args.tokenizer:
-        from workbench.core.modeling import checkpoint_folder
-        from workbench.core.tokenizer_info import read_tokenizer_info
+        from workbench.core.checkpoint.tokenizer_info import read_tokenizer_info
+        from workbench.core.model.loading import checkpoint_folder
 
         tok = read_tokenizer_info(checkpoint_folder(args.tokenizer))
         vocab = tok.vocab_size if tok else None

@@ -13,7 +13,7 @@ def run_gui(path: str | None = None, demo: bool = False) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Transformer Workbench")
     app.setOrganizationName("TransformerWorkbench")
-    from workbench.qt.gc_guard import GuiThreadCollector
+    from workbench.qt.common.gc_guard import GuiThreadCollector
     from workbench.qt.main_window import MainWindow
 
     collector = GuiThreadCollector(app)

@@ -14,18 +14,18 @@ import importlib
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
-from workbench.core.checkpoint import CheckpointInfo
+from workbench.core.checkpoint.inspection import CheckpointInfo
 from workbench.core.units import human_bytes, human_count
-from workbench.qt.json_tree import JsonTreeView
-from workbench.qt.module_tree_view import ModuleTreeView
-from workbench.qt.tasks import TaskRunner
-from workbench.qt.tensor_table import TensorTableView
+from workbench.qt.common.json_tree import JsonTreeView
+from workbench.qt.common.tasks import TaskRunner
+from workbench.qt.inspect.module_tree_view import ModuleTreeView
+from workbench.qt.inspect.tensor_table import TensorTableView
 
 FEATURE_VIEWS: list[tuple[str, str]] = [
-    ("Edit config", "workbench.qt.config_editor_view:ConfigEditorView"),
-    ("Graph", "workbench.qt.graph_view:GraphView"),
-    ("Attention", "workbench.qt.attention_view:AttentionView"),
-    ("Fine-tune", "workbench.qt.train_view:TrainView"),
+    ("Edit config", "workbench.qt.config.editor_view:ConfigEditorView"),
+    ("Graph", "workbench.qt.graph.view:GraphView"),
+    ("Attention", "workbench.qt.attention.view:AttentionView"),
+    ("Fine-tune", "workbench.qt.train.view:TrainView"),
 ]
 
 

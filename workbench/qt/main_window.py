@@ -17,17 +17,17 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.errors import WorkbenchError
-from workbench.qt.browser_dock import BrowserDock
-from workbench.qt.dialogs import show_error
-from workbench.qt.start_page import StartPage
-from workbench.qt.tasks import Task, TaskRunner
+from workbench.qt.browser.dock import BrowserDock
+from workbench.qt.browser.start_page import StartPage
+from workbench.qt.common.dialogs import show_error
+from workbench.qt.common.tasks import Task, TaskRunner
 
 MAX_RECENT = 12
 
 
 def _inspect(path: str, progress=None):
     """Worker-side: import the core lazily so the window shows before torch is loaded."""
-    from workbench.core.checkpoint import inspect_checkpoint
+    from workbench.core.checkpoint.inspection import inspect_checkpoint
 
     return inspect_checkpoint(path, progress=progress)
 
@@ -110,10 +110,10 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Quit", self.close, QKeySequence.Quit)
         self.menus["View"].addAction(self.browser.toggleViewAction())
         self._action(self.menus["Help"], "&About", self._show_about)
-        from workbench.qt.train_actions import install_train_actions
+        from workbench.qt.train.actions import install_train_actions
 
         install_train_actions(self)
-        from workbench.qt.config_editor_view import install_config_actions
+        from workbench.qt.config.editor_view import install_config_actions
 
         install_config_actions(self)
 
@@ -160,7 +160,7 @@ class MainWindow(QMainWindow):
             self.open_checkpoint(path)
 
     def open_demo(self) -> None:
-        from workbench.core.modeling import demo_checkpoint_path
+        from workbench.core.model.loading import demo_checkpoint_path
 
         try:
             self.open_checkpoint(str(demo_checkpoint_path()))

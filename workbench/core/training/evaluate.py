@@ -53,7 +53,7 @@ def evaluate_model(spec: TrainSpec, model_path: str | Path | None = None) -> dic
     """Eval metrics of `model_path` (default: the spec's base model with a fresh, seeded head)."""
     import transformers
 
-    from workbench.core.modeling import load_tokenizer
+    from workbench.core.model.loading import load_tokenizer
     from workbench.core.training.data import make_collator, prepare_data
     from workbench.core.training.model_setup import load_for_task
 
@@ -104,7 +104,7 @@ def load_trained_model(model_dir: str | Path, task: str):
     folder = Path(model_dir)
     if (folder / "adapter_config.json").is_file():
         return _load_adapter(folder, task)
-    from workbench.core.modeling import load_model
+    from workbench.core.model.loading import load_model
 
     return load_model(folder, task=task)
 
@@ -116,7 +116,7 @@ def _load_adapter(folder: Path, task: str):
     import peft
     import transformers
 
-    from workbench.core.modeling import TASK_AUTO_CLASSES
+    from workbench.core.model.loading import TASK_AUTO_CLASSES
 
     try:
         base_path = json.loads((folder / "adapter_config.json").read_text())[
@@ -158,7 +158,7 @@ def try_model(run_dir: str | Path, text: str, max_new_tokens: int = 30,
     """Run the trained model of `run_dir` on `text`: classify, fill [MASK], or generate."""
     import torch
 
-    from workbench.core.modeling import load_tokenizer
+    from workbench.core.model.loading import load_tokenizer
 
     folder, task = _model_dir(run_dir)
     if not text.strip():

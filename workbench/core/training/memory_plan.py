@@ -84,7 +84,7 @@ def _meta_model(spec: TrainSpec, num_labels: int) -> Any:
     import torch
     import transformers
 
-    from workbench.core.modeling import TASK_AUTO_CLASSES, checkpoint_folder
+    from workbench.core.model.loading import TASK_AUTO_CLASSES, checkpoint_folder
 
     config = transformers.AutoConfig.from_pretrained(checkpoint_folder(spec.model_path),
                                                      trust_remote_code=False)

@@ -25,7 +25,7 @@ def load_for_task(spec: TrainSpec, label_names: list[str]):
     import transformers
 
     from workbench.core.errors import ModelBuildError
-    from workbench.core.modeling import TASK_AUTO_CLASSES, checkpoint_folder
+    from workbench.core.model.loading import TASK_AUTO_CLASSES, checkpoint_folder
 
     kwargs: dict[str, Any] = {}
     if label_names:

@@ -245,7 +245,7 @@ class TrainingSession:
         """Set up (raising WorkbenchError on bad spec/data), train, save, and report."""
         import transformers
 
-        from workbench.core.modeling import load_tokenizer
+        from workbench.core.model.loading import load_tokenizer
         from workbench.core.training.data import make_collator, prepare_data
         from workbench.core.training.evaluate import metrics_functions
         from workbench.core.training.memory_plan import planned_steps

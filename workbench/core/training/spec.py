@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import importlib.resources
 import inspect
 import itertools
 import json
@@ -218,7 +219,7 @@ class TrainSpec:
             raise InvalidTrainSpecError(f"Training spec {p} is not valid JSON: {e}") from None
         if isinstance(data, dict):
             if data.get("model_path") == DEMO_MODEL:
-                from workbench.core.modeling import demo_checkpoint_path
+                from workbench.core.model.loading import demo_checkpoint_path
 
                 data["model_path"] = str(demo_checkpoint_path())
             for key in ("model_path", "train_file", "eval_file", "output_dir"):
@@ -285,5 +286,6 @@ def demo_spec(output_dir: str | Path = "") -> TrainSpec:
 
 
 def demo_data_dir() -> Path:
-    """resources/demo_data in the source tree (the demo's train.csv and eval.csv)."""
-    return Path(__file__).resolve().parents[3] / "resources" / "demo_data"
+    """The installed demo data folder (resources/demo_data: train.csv, eval.csv, the spec)."""
+    # The package is installed unzipped (wheel or editable), so the Traversable is a real folder.
+    return Path(str(importlib.resources.files("workbench.resources") / "demo_data"))

@@ -1,0 +1,1 @@
+"""Files the installed program reads (demo data), installed as `workbench.resources`."""

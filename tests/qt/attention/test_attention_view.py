@@ -1,0 +1,233 @@
+"""The Attention tab on real tiny models: selection, hover, clicks, causal masking, export."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from tests.fixtures.attention import tiny_with_tokenizer
+from workbench.core.attention.export import read_png_size
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, minilm_tokenizer_files):
+    root = tmp_path_factory.mktemp("attn_qt_models")
+    out = {f: tiny_with_tokenizer(f, root / f, minilm_tokenizer_files)
+           for f in ("bert", "gpt2", "t5")}
+    out["bert_b"] = tiny_with_tokenizer("bert", root / "bert_b", minilm_tokenizer_files,
+                                        initializer_range=0.2)
+    return out
+
+
+@pytest.fixture
+def no_dialogs(monkeypatch):
+    """Record error dialogs instead of opening modal boxes the test cannot answer."""
+    shown = []
+    monkeypatch.setattr("workbench.qt.attention.view.show_error",
+                        lambda parent, title, message, details="": shown.append(message))
+    return shown
+
+
+def open_view(qtbot, window, path):
+    with qtbot.waitSignal(window.checkpointOpened, timeout=30_000) as opened:
+        window.open_checkpoint(str(path))
+    tab = opened.args[0]
+    return tab, tab.show_view("Attention")
+
+
+def run(qtbot, view, text="The cat sat on the mat.", **fields):
+    view.text_edit.setPlainText(text)
+    for name, value in fields.items():
+        getattr(view, f"{name}_edit").setPlainText(value)
+    with qtbot.waitSignal(view.rendered, timeout=60_000):
+        view.run()
+    return view.maps
+
+
+def test_layer_and_head_change_the_image(qtbot, main_window, models, no_dialogs):
+    _tab, view = open_view(qtbot, main_window, models["bert"])
+    maps = run(qtbot, view)
+    assert maps.maps["self"].shape[:2] == (2, 4)
+    shown = view.heatmap.image.image
+    np.testing.assert_array_equal(shown, maps.matrix("self", 1, 0))  # default: last layer
+    assert shown.dtype == np.float32 and shown.flags.c_contiguous
+    view.select(layer=0, head=3)
+    np.testing.assert_array_equal(view.heatmap.image.image, maps.matrix("self", 0, 3))
+    view.select(mode=1)
+    np.testing.assert_allclose(view.heatmap.image.image, maps.maps["self"][0].mean(0), rtol=1e-6)
+    view.select(mode=3, layer=1)  # rollout: rows sum to 1
+    np.testing.assert_allclose(view.heatmap.image.image.sum(1), 1.0, atol=1e-5)
+    assert not no_dialogs
+
+
+def test_hover_reports_the_weight_under_the_mouse(qtbot, main_window, models):
+    _tab, view = open_view(qtbot, main_window, models["bert"])
+    maps = run(qtbot, view)
+    view.select(layer=0, head=2)
+    qtbot.wait(50)
+    heat = view.heatmap
+    row, col = 3, 1
+    viewport_pos = heat.graphics.mapFromScene(heat.scene_pos_of(row, col))
+    with qtbot.waitSignal(heat.hovered, timeout=5_000) as hovered:
+        QTest.mouseMove(heat.graphics.viewport(), viewport_pos)
+    expected = maps.matrix("self", 0, 2)[row, col]
+    tokens = [t.text for t in maps.tokens]
+    assert hovered.args[0] == f"{tokens[row]} ({row}) -> {tokens[col]} ({col}): {expected:.4f}"
+
+
+def test_grid_click_opens_head_and_token_click_colours(qtbot, main_window, models):
+    _tab, view = open_view(qtbot, main_window, models["bert"])
+    maps = run(qtbot, view)
+    view.views.setCurrentWidget(view.grid)
+    qtbot.wait(50)
+    grid = view.grid
+    pos = grid.graphics.mapFromScene(grid.scene_pos_of(0, 2))  # layer 0, head 2
+    with qtbot.waitSignal(grid.headClicked, timeout=5_000) as clicked:
+        QTest.mouseClick(grid.graphics.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    assert clicked.args == [0, 2]
+    assert view.views.currentWidget() is view.heatmap
+    assert (view.layer, view.head_spin.value()) == (0, 2)
+    np.testing.assert_array_equal(view.heatmap.image.image, maps.matrix("self", 0, 2))
+
+    view.views.setCurrentWidget(view.token_view)
+    tv = view.token_view
+    tv.select_heads([1, 3])
+    qtbot.wait(50)
+    rect = tv.query_strip.token_rect(2)
+    QTest.mouseClick(tv.query_strip, Qt.MouseButton.LeftButton, pos=rect.center())
+    expected = maps.maps["self"][0, [1, 3]].mean(0)[2]
+    np.testing.assert_allclose(tv.key_strip.raw, expected, rtol=1e-6)
+    QTest.mouseClick(tv.key_strip, Qt.MouseButton.LeftButton,
+                     pos=tv.key_strip.token_rect(0).center())
+    np.testing.assert_allclose(tv.query_strip.raw, maps.maps["self"][0, [1, 3]].mean(0)[:, 0],
+                               rtol=1e-6)
+
+
+def test_causal_future_is_masked_not_zero(qtbot, main_window, models):
+    _tab, view = open_view(qtbot, main_window, models["gpt2"])
+    maps = run(qtbot, view, "Once upon a time there was a fox.")
+    assert maps.causal == ("self",)
+    heat = view.heatmap
+    assert heat.causal and not heat.future.polygon().isEmpty()
+    assert heat.hover_text(0, 3).endswith("masked (future)")
+    assert not heat.hover_text(3, 0).endswith("masked (future)")
+    assert heat.future.polygon().containsPoint(_view_pt(0, 3),
+                                               Qt.FillRule.OddEvenFill)
+    assert not heat.future.polygon().containsPoint(_view_pt(3, 0), Qt.FillRule.OddEvenFill)
+    assert not heat.future.polygon().containsPoint(_view_pt(2, 2), Qt.FillRule.OddEvenFill)
+
+
+def _view_pt(row, col):
+    from PySide6.QtCore import QPointF
+
+    return QPointF(col, row)
+
+
+def test_encoder_decoder_kinds(qtbot, main_window, models):
+    _tab, view = open_view(qtbot, main_window, models["t5"])
+    assert view.target_edit.isVisibleTo(view) and not view.pair_edit.isVisibleTo(view)
+    maps = run(qtbot, view, "translate: the house is small", target="das Haus ist klein")
+    assert [view.kind_combo.itemData(i) for i in range(view.kind_combo.count())] == \
+        ["encoder", "decoder", "cross"]
+    view.select(kind="cross", layer=1, head=0)
+    assert view.heatmap.image.image.shape == (len(maps.target_tokens), len(maps.tokens))
+    assert not view.heatmap.causal
+    view.select(kind="decoder")
+    assert view.heatmap.causal
+
+
+def test_chinese_text_tokenizes_and_renders(qtbot, main_window, models):
+    _tab, view = open_view(qtbot, main_window, models["bert"])
+    maps = run(qtbot, view, "今天天气很好")
+    texts = [t.text for t in maps.tokens]
+    assert "天" in texts and len(texts) == 8  # [CLS] + six characters + [SEP]
+    assert view.heatmap.rows == texts
+    assert "天" in view.heatmap.left_axis.tickStrings(range(len(texts)), 1, 1)
+    assert view.heatmap.grab().width() > 0
+
+
+def test_exports_exist_and_reload(qtbot, main_window, models, tmp_path):
+    _tab, view = open_view(qtbot, main_window, models["gpt2"])
+    maps = run(qtbot, view, "A fox jumps.")
+    view.select(layer=1, head=2)
+    view.export("png", tmp_path / "view.png")
+    assert read_png_size(tmp_path / "view.png")[0] > 100
+    view.export("svg", tmp_path / "map.svg")
+    assert (tmp_path / "map.svg").read_text(encoding="utf-8").startswith("<svg")
+    view.export("csv", tmp_path / "map.csv")
+    rows = (tmp_path / "map.csv").read_text(encoding="utf-8").splitlines()[1:]
+    first = [float(v) if v else np.nan for v in rows[-1].split(",")[1:]]
+    np.testing.assert_allclose(first, maps.matrix("self", 1, 2)[-1], rtol=1e-6)
+    assert rows[0].split(",")[-1] == ""  # the future is exported as masked, not 0
+    view.export("npy", tmp_path / "all.npy")
+    np.testing.assert_array_equal(np.load(tmp_path / "all.npy"), maps.maps["self"])
+    view.export("json", tmp_path / "tokens.json")
+    data = json.loads((tmp_path / "tokens.json").read_text(encoding="utf-8"))
+    assert [t["id"] for t in data["tokens"]] == [t.id for t in maps.tokens]
+
+
+def test_compare_two_texts_and_two_checkpoints(qtbot, main_window, models):
+    _tab, view = open_view(qtbot, main_window, models["bert"])
+    maps = run(qtbot, view, "The cat sat on the mat.")
+    view.views.setCurrentWidget(view.compare)
+    cmp = view.compare
+    cmp.text_edit.setPlainText("The dog lay on the rug.")  # same token count
+    with qtbot.waitSignal(cmp.compared, timeout=60_000):
+        cmp.start()
+    a = maps.matrix("self", view.layer, view.head_spin.value())
+    b = cmp.other.matrix("self", view.layer, view.head_spin.value())
+    np.testing.assert_allclose(cmp.diff_map.image.image, a - b, atol=1e-7)
+    view.select(head=3)  # the comparison follows the selection
+    np.testing.assert_allclose(cmp.diff_map.image.image, maps.matrix("self", view.layer, 3)
+                               - cmp.other.matrix("self", view.layer, 3), atol=1e-7)
+
+    open_view(qtbot, main_window, models["bert_b"])
+    main_window.tabs.setCurrentIndex(0)
+    cmp.mode_combo.setCurrentIndex(1)
+    assert cmp.checkpoint_combo.count() == 1
+    with qtbot.waitSignal(cmp.compared, timeout=60_000):
+        cmp.start()
+    assert cmp.other.tokens == maps.tokens
+    assert np.abs(cmp.diff_map.image.image).max() > 0  # different weights, same input
+
+
+def test_missing_tokenizer_is_reported_not_zeros(qtbot, main_window, tiny_models, no_dialogs):
+    _tab, view = open_view(qtbot, main_window, tiny_models["bert"])
+    with qtbot.waitSignal(view.failed, timeout=60_000) as failed:
+        view.run()
+    assert "tokenizer" in failed.args[0]
+    assert no_dialogs == [failed.args[0]]
+    assert view.heatmap.matrix is None and "tokenizer" in view.heatmap.status.text()
+    qtbot.waitUntil(lambda: view.run_button.isEnabled(), timeout=5_000)
+
+
+def test_memory_limit_captures_one_layer_then_fetches_others(qtbot, main_window, models):
+    _tab, view = open_view(qtbot, main_window, models["bert"])
+    view.cache.memory_limit = 1000  # bytes: far below any real input
+    maps = run(qtbot, view)
+    assert maps.layers["self"] == (1,)
+    assert view.notes.isVisibleTo(view) and "only the last layer" in view.notes.text()
+    assert view.layer_combo.itemText(0) == "0 (not captured)"
+    with qtbot.waitSignal(view.rendered, timeout=60_000):
+        view.select(layer=0)  # not captured: runs again for that layer
+    assert view.maps.layers["self"] == (0,) and view.layer == 0
+    full = view.maps  # compare with an unrestricted run of the same text
+    view.cache.memory_limit = None
+    everything = run(qtbot, view)
+    np.testing.assert_array_equal(full.maps["self"][0], everything.maps["self"][0])
+
+
+def test_live_model_in_training_mode(qtbot, main_window, models):
+    from workbench.core.model.loading import load_model, load_tokenizer
+
+    _tab, view = open_view(qtbot, main_window, models["gpt2"])
+    model = load_model(models["gpt2"], attn_implementation="sdpa")
+    model.train()  # as if paused mid-training
+    view.use_model(model, load_tokenizer(models["gpt2"]), "paused training model")
+    maps = run(qtbot, view, "A live model.")
+    assert maps.maps["self"].shape[:2] == (2, 4)
+    assert model.training and model.config._attn_implementation == "sdpa"

@@ -1,0 +1,152 @@
+"""The Graph view on real tiny checkpoints: click, expand, search, stats, dataflow, export."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from safetensors.torch import load_file
+
+from workbench.qt.graph.view import GraphView
+
+
+def _graph(qtbot, window, path) -> GraphView:
+    with qtbot.waitSignal(window.checkpointOpened, timeout=60_000) as blocker:
+        window.open_checkpoint(str(path))
+    tab = blocker.args[0]
+    view = tab.show_view("Graph")
+    assert isinstance(view, GraphView)
+    if view.report is None:
+        with qtbot.waitSignal(view.traced, timeout=60_000):
+            pass
+    return view
+
+
+def _click(qtbot, view: GraphView, key: str, toggle: bool = False) -> None:
+    item = view.scene.items_by_key[key]
+    view.canvas.centerOn(item)
+    box = item.box
+    local = (12, 10) if toggle else (box.w / 2, min(box.h / 2, 40))
+    point = view.canvas.mapFromScene(box.x + local[0], box.y + local[1])
+    qtbot.mouseClick(view.canvas.viewport(), Qt.MouseButton.LeftButton, pos=point)
+
+
+@pytest.fixture
+def llama_view(qtbot, main_window, tiny_models):
+    return _graph(qtbot, main_window, tiny_models["llama"])
+
+
+def test_opens_folded_with_shapes_and_dataflow(llama_view):
+    view = llama_view
+    fold = view.scene.items_by_key["model.layers"].box
+    assert fold.title == "layers: LlamaDecoderLayer × 2" and not fold.expanded
+    assert "1×16×32" in fold.subtitle
+    assert "model.layers.0" not in view.scene.items_by_key
+    assert not view.banner.isVisible()
+    kinds = [b.node.kind for b in view.flow_scene.layout_data.boxes]
+    assert kinds.index("attention") < kinds.index("mlp")
+    assert sum(link.kind == "residual" for link in view.flow_scene.layout_data.links) == 2
+
+
+def test_click_expands_a_fold_and_shows_parameters(qtbot, llama_view):
+    view = llama_view
+    _click(qtbot, view, "model.layers")
+    assert {"model.layers.0", "model.layers.1"} <= set(view.scene.items_by_key)
+    assert view.selected_key == "model.layers"
+    _click(qtbot, view, "model.layers.1")  # a collapsed block: expands and selects
+    assert "model.layers.1.self_attn" in view.scene.items_by_key
+    _click(qtbot, view, "model.layers.1.mlp")
+    _click(qtbot, view, "model.layers.1.mlp.up_proj")
+    table = view.params.table
+    rows = [table.item(r, 0).toolTip() for r in range(table.rowCount())]
+    assert rows == ["model.layers.1.mlp.up_proj.weight"]
+    assert (table.item(0, 1).text(), table.item(0, 2).text(), table.item(0, 3).text()) == \
+        ("64 × 32", "F32", "2,048")
+    _click(qtbot, view, "model.layers", toggle=True)  # the triangle folds it again
+    assert "model.layers.0" not in view.scene.items_by_key
+
+
+def test_selecting_a_parameter_computes_its_stats_in_a_worker(qtbot, llama_view, tiny_models):
+    view = llama_view
+    view.reveal("model.layers.0.self_attn")
+    panel = view.params
+    assert panel.table.rowCount() == 4  # q, k, v, o
+    with qtbot.waitSignal(panel.statsComputed, timeout=30_000) as blocker:
+        panel.table.selectRow(1)
+    stats = blocker.args[0]
+    ref = load_file(tiny_models["llama"] / "model.safetensors")[stats.name].double()
+    assert stats.name == "model.layers.0.self_attn.k_proj.weight"
+    assert stats.mean == pytest.approx(ref.mean().item(), abs=1e-7)
+    _x, y = panel.histogram.getData()
+    assert np.array_equal(y, stats.counts) and y.sum() == ref.numel()
+    assert "std" in panel.stats_label.text()
+
+
+def test_search_highlights_and_jumps(qtbot, llama_view):
+    view = llama_view
+    qtbot.keyClicks(view.search_edit, "k_proj")
+    qtbot.keyClick(view.search_edit, Qt.Key.Key_Return)
+    assert view.matches == ["model.layers.0.self_attn.k_proj", "model.layers.1.self_attn.k_proj"]
+    item = view.scene.items_by_key["model.layers.0.self_attn.k_proj"]
+    assert item.highlighted and item.isSelected()
+    assert view.canvas.viewport().rect().contains(view.canvas.mapFromScene(item.sceneBoundingRect()
+                                                                           .center()))
+    assert view.match_label.text() == "1 of 2"
+    qtbot.keyClick(view.search_edit, Qt.Key.Key_Return)  # next match, inside the other layer
+    assert view.selected_key == "model.layers.1.self_attn.k_proj"
+    assert view.scene.items_by_key["model.layers.1.self_attn.k_proj"].highlighted
+    assert view.search("no_such_module") == [] and view.match_label.text() == "no match"
+
+
+def test_expand_all_and_export(qtbot, llama_view, tmp_path):
+    view = llama_view
+    view.expand_all()
+    assert "model.layers.1.mlp.down_proj" in view.scene.items_by_key
+    svg = view.export_svg(tmp_path / "g.svg")
+    texts = " ".join(t.text or "" for t in ET.parse(svg).getroot().iter()
+                     if t.tag.endswith("text"))
+    assert "LlamaDecoderLayer" in texts
+    png = view.export_png(tmp_path / "g.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_encoder_decoder_shows_cross_attention(qtbot, main_window, tiny_models):
+    view = _graph(qtbot, main_window, tiny_models["bart"])
+    assert any(link.kind == "cross" for link in view.scene.layout_data.links)
+    assert view.flow_combo.count() == 2
+    view.reveal("model.decoder.layers.0.encoder_attn")
+    assert view.flow_combo.currentText().startswith("model.decoder.layers.0")
+    assert any(link.kind == "cross" for link in view.flow_scene.layout_data.links)
+
+
+def test_a_failed_trace_shows_a_banner_and_keeps_the_hierarchy(qtbot, main_window, tmp_path,
+                                                               tiny_models):
+    import shutil
+
+    folder = tmp_path / "weights-only"
+    folder.mkdir()
+    shutil.copy(tiny_models["gpt2"] / "model.safetensors", folder / "model.safetensors")
+    view = _graph(qtbot, main_window, folder)
+    assert view.banner.isVisible() and "Dataflow unavailable" in view.banner.text()
+    assert any(b.node.repeat == 2 for b in view.scene.layout_data.boxes)  # h.0, h.1 fold
+
+
+def test_clicking_a_dataflow_step_jumps_to_its_module(qtbot, llama_view):
+    view = llama_view
+    flow_item = next(i for i in view.flow_scene.items_by_key.values()
+                     if i.box.node.kind == "mlp")
+    view.flow_canvas.centerOn(flow_item)
+    point = view.flow_canvas.mapFromScene(flow_item.sceneBoundingRect().center())
+    qtbot.mouseClick(view.flow_canvas.viewport(), Qt.MouseButton.LeftButton, pos=point)
+    assert view.selected_key == "model.layers.0.mlp"
+    assert view.params.header.text().startswith("<b>model.layers.0.mlp</b>")
+
+
+def test_a_new_input_length_retraces_the_shapes(qtbot, llama_view):
+    view = llama_view
+    view.seq_spin.setValue(7)
+    with qtbot.waitSignal(view.traced, timeout=60_000):
+        view.seq_spin.editingFinished.emit()
+    assert "1×7×32" in view.scene.items_by_key["model.layers"].box.subtitle

@@ -1,0 +1,98 @@
+"""Live curves and progress fed with real TrainEvents (no training needed)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+
+def _event(kind, step, max_steps=100, **metrics):
+    from workbench.core.training.events import TrainEvent
+
+    return TrainEvent(kind=kind, step=step, max_steps=max_steps, epoch=step / 50, time=step * 0.1,
+                      metrics={k: float(v) for k, v in metrics.items()})
+
+
+@pytest.fixture
+def curves(qtbot):
+    from workbench.qt.train.curves import TrainCurvesView
+
+    view = TrainCurvesView()
+    qtbot.addWidget(view)
+    view.resize(900, 600)
+    view.show()  # clip-to-view needs a real view range, which auto-range sets once shown
+    qtbot.waitExposed(view)
+    return view
+
+
+def test_batches_become_curve_points_and_non_finite_values_are_skipped(curves, qtbot):
+    events = [_event("log", s, loss=2.0 / s, learning_rate=1e-3 * (1 - s / 100), grad_norm=s,
+                     tokens_per_s=500) for s in range(1, 11)]
+    events.insert(5, _event("log", 6, loss=math.nan, grad_norm=math.inf))
+    events.append(_event("eval", 10, eval_loss=0.4, eval_accuracy=0.9))
+    events.append(_event("finished", 10, loss=0.2, eval_loss=0.4))  # summary: not a new point
+    curves.add_events(events)
+    curves.redraw()
+    qtbot.wait(50)
+    x, y = curves.curves["loss"].getData()
+    assert list(x) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert np.allclose(y, [2.0 / s for s in range(1, 11)])
+    assert list(curves.curves["eval_loss"].getData()[0]) == [10]
+    assert list(curves.curves["grad_norm"].getData()[1]) == [float(s) for s in range(1, 11)]
+    assert len(curves.curves["tokens_per_s"].getData()[0]) == 10
+
+
+def test_smoothing_is_incremental_and_matches_the_formula(curves):
+    from workbench.qt.train.curves import Ema, ema
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=500)
+    one_shot = ema(values, 0.9)
+    incremental = Ema(0.9)
+    incremental.extend(values[:123])
+    assert np.allclose(incremental.extend(values), one_shot)
+    acc = norm = 0.0  # TensorBoard's debiased EMA, written out
+    for v in values[:3]:
+        acc, norm = 0.9 * acc + 0.1 * v, 0.9 * norm + 0.1
+    assert one_shot[2] == pytest.approx(acc / norm)
+
+    curves.add_events([_event("log", s, loss=float(v)) for s, v in enumerate(values[:50], 1)])
+    curves.redraw()
+    curves.smoothing.setValue(0.5)
+    _, smoothed = curves.curves["loss_smoothed"].getData()
+    assert np.allclose(smoothed, ema(values[:50], 0.5))
+
+
+def test_log_scale_hover_and_large_runs(curves):
+    steps = np.arange(1, 100_001)
+    for s in steps[::1000]:
+        curves.add_metrics(int(s), {"loss": 1.0 / s, "grad_norm": 1.0})
+    curves.add_events([_event("log", int(s), loss=1.0 / s) for s in range(100_001, 100_100)])
+    curves.redraw()
+    curves.log_scale.setChecked(True)
+    assert curves.loss_plot.getAxis("left").logMode
+    text = curves.describe_step(5_000)
+    assert text.startswith("step 5000") and "loss" in text and "smoothed" in text
+    redraws = curves.redraws
+    curves.redraw()  # nothing new: no work
+    assert curves.redraws == redraws
+
+
+def test_progress_bar_eta_and_log(qtbot):
+    from workbench.qt.train.curves import RunProgress
+
+    progress = RunProgress()
+    qtbot.addWidget(progress)
+    progress.reset()
+    progress.add_events([_event("started", 0)])
+    qtbot.wait(30)
+    progress.add_events([_event("log", 10, loss=1.0)])
+    qtbot.wait(30)
+    progress.add_events([_event("log", 20, loss=0.5), _event("eval", 20, eval_loss=0.6)])
+    assert progress.bar.maximum() == 100 and progress.bar.value() == 20
+    assert "ETA" in progress.label.text() and "step 20/100" in progress.label.text()
+    progress.add_events([_event("paused", 20)])
+    assert "paused" in progress.label.text()
+    assert "eval_loss=0.6" in progress.log.toPlainText()

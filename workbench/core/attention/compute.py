@@ -1,0 +1,352 @@
+"""Attention weights of a real model on real text: `compute_attention` -> `AttentionMaps`.
+
+Weights come from the eager attention implementation (sdpa/flash return none). When the returned
+attentions would be large (layers x heads x T^2 x bytes), only selected layers are captured, with
+forward hooks on the attention modules, so the other layers' weights are dropped as they go.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.core.attention.capture import (
+    AttentionCapture,
+    causal_kinds,
+    find_attention_modules,
+    is_causal_model,
+)
+from workbench.core.errors import CancelledError, WorkbenchError
+from workbench.core.model.loading import check_tokenizer
+from workbench.core.units import human_bytes
+
+Progress = Callable[[str], None]
+
+# Past this estimate the returned attentions of every layer are not kept (selected layers only).
+DEFAULT_MEMORY_LIMIT = 1 << 30
+
+
+class AttentionUnavailableError(WorkbenchError):
+    """The model gave no attention weights (a fused kernel, an unsupported architecture...)."""
+
+
+@dataclass(frozen=True)
+class Token:
+    """One token of the input: its text, id, segment and whether it is a special token."""
+
+    text: str
+    id: int
+    special: bool
+    unknown: bool = False
+    segment: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text, "id": self.id, "special": self.special,
+                "unknown": self.unknown, "segment": self.segment}
+
+
+@dataclass(frozen=True)
+class AttentionMaps:
+    """Attention weights per kind ("self", or "encoder"/"decoder"/"cross"), float32 numpy.
+
+    `maps[kind]` has shape (captured layers, heads, T_query, T_key); `layers[kind]` names the
+    model layers those rows are. Query/key tokens of a kind: `axis_tokens(kind)`.
+    """
+
+    model_type: str
+    is_encoder_decoder: bool
+    is_causal: bool  # the main self-attention (or decoder self-attention) masks the future
+    tokens: tuple[Token, ...]  # the input (encoder input for encoder-decoders)
+    target_tokens: tuple[Token, ...]  # decoder input for encoder-decoders, else ()
+    maps: dict[str, np.ndarray]
+    layers: dict[str, tuple[int, ...]]
+    num_layers: dict[str, int]
+    causal: tuple[str, ...]  # the kinds whose upper triangle is masked
+    estimated_bytes: int
+    notes: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The kinds captured, in display order."""
+        return tuple(self.maps)
+
+    @property
+    def partial(self) -> bool:
+        """True when some layers were not captured (memory limit or explicit selection)."""
+        return any(len(self.layers[k]) < self.num_layers[k] for k in self.kinds)
+
+    def num_heads(self, kind: str) -> int:
+        return int(self.maps[kind].shape[1])
+
+    def axis_tokens(self, kind: str) -> tuple[tuple[Token, ...], tuple[Token, ...]]:
+        """(query tokens, key tokens) of a kind: rows attend to columns."""
+        if kind == "decoder":
+            return self.target_tokens, self.target_tokens
+        if kind == "cross":
+            return self.target_tokens, self.tokens
+        return self.tokens, self.tokens
+
+    def matrix(self, kind: str, layer: int, head: int) -> np.ndarray:
+        """One (T_query, T_key) map; `layer` is a model layer index that was captured."""
+        return self.maps[kind][self.layers[kind].index(layer), head]
+
+    def summary(self) -> dict[str, Any]:
+        """Shapes, tokens and notes as JSON-ready data."""
+        return {
+            "model_type": self.model_type, "is_encoder_decoder": self.is_encoder_decoder,
+            "is_causal": self.is_causal, "causal_kinds": list(self.causal),
+            "tokens": [t.to_json() for t in self.tokens],
+            "target_tokens": [t.to_json() for t in self.target_tokens],
+            "shapes": {k: list(v.shape) for k, v in self.maps.items()},
+            "layers": {k: list(v) for k, v in self.layers.items()},
+            "num_layers": dict(self.num_layers), "estimated_bytes": self.estimated_bytes,
+            "notes": list(self.notes),
+        }
+
+
+def tokens_from_ids(tokenizer, ids: Sequence[int], segments: Sequence[int] | None = None
+                    ) -> tuple[Token, ...]:
+    """Tokens with their text and special/unknown flags, as the tokenizer names them."""
+    texts = tokenizer.convert_ids_to_tokens(list(ids))
+    unk = getattr(tokenizer, "unk_token_id", None)
+    special_ids = set(getattr(tokenizer, "all_special_ids", ()) or ()) - {unk}
+    segments = segments if segments is not None else [0] * len(ids)
+    return tuple(Token(text=str(t), id=int(i), special=int(i) in special_ids,
+                       unknown=unk is not None and int(i) == unk, segment=int(s))
+                 for t, i, s in zip(texts, ids, segments, strict=True))
+
+
+def estimate_attention_bytes(num_layers: int, num_heads: int, t_query: int, t_key: int,
+                             bytes_per_value: int = 4) -> int:
+    """Memory of returned attentions: layers x heads x T_query x T_key x bytes."""
+    return num_layers * num_heads * t_query * t_key * bytes_per_value
+
+
+def compute_attention(model, tokenizer, text: str, pair: str | None = None,
+                      target: str | None = None, layers: Sequence[int] | None = None,
+                      progress: Progress | None = None, cancel: threading.Event | None = None,
+                      memory_limit: int = DEFAULT_MEMORY_LIMIT) -> AttentionMaps:
+    """Run `model` (already loaded, possibly mid-training) on `text` and return its attentions.
+
+    `pair` is the second segment of pair models; `target` the decoder text of encoder-decoders.
+    `layers` restricts capture to those layer indices (hooks); None captures all layers unless
+    the estimate passes `memory_limit`, in which case only the last layer is kept (see notes).
+    """
+    import torch
+
+    say = progress or (lambda _msg: None)
+    if tokenizer is None:
+        raise WorkbenchError("This checkpoint has no tokenizer, so text cannot be turned into "
+                             "tokens. Copy its base model's tokenizer files into the folder.")
+    check_tokenizer(tokenizer)
+    if not text or not text.strip():
+        raise WorkbenchError("Type some text to inspect first.")
+    config = model.config
+    enc_dec = bool(getattr(config, "is_encoder_decoder", False))
+    say("tokenizing")
+    inputs, tokens, target_tokens, notes = _tokenize(model, tokenizer, text, pair, target, enc_dec)
+    _check_length(config, len(tokens), len(target_tokens))
+    _check_vocab(model, tokens + target_tokens)
+    modules = find_attention_modules(model)
+    if not modules:
+        raise AttentionUnavailableError(
+            f"No attention layers were found in this {type(model).__name__}, so there are no "
+            f"attention weights to show.")
+    t_src, t_tgt = len(tokens), len(target_tokens)
+    sizes = {"self": (t_src, t_src), "encoder": (t_src, t_src), "decoder": (t_tgt, t_tgt),
+             "cross": (t_tgt, t_src)}
+    value_bytes = 4  # returned as float32
+    estimate = sum(estimate_attention_bytes(len(mods), _heads(config, kind), *sizes[kind],
+                                            value_bytes) for kind, mods in modules.items())
+    selection = _selection(modules, layers, estimate, memory_limit, notes)
+    _cancelled(cancel)
+    device = next(model.parameters()).device
+    inputs = {k: v.to(device) for k, v in inputs.items()}
+    was_training, old_impl = model.training, _attn_implementation(model)
+    capture = AttentionCapture(modules, selection, cancel)
+    try:
+        if old_impl != "eager":
+            _set_eager(model, old_impl)
+        model.eval()
+        say(f"running the model on {t_src + t_tgt} tokens (eager attention)")
+        with torch.no_grad(), capture:
+            model(**inputs)
+    finally:
+        if was_training:
+            model.train()
+        if old_impl not in (None, "eager"):
+            model.set_attn_implementation(old_impl)
+    _cancelled(cancel)
+    say("collecting attention weights")
+    maps, captured = capture.arrays()
+    for kind, arr in maps.items():
+        if arr.size and not np.isfinite(arr).all():
+            notes.append(f"{kind}: the weights contain NaN or infinity (the model is unstable at "
+                         f"this dtype; try float32).")
+    return AttentionMaps(
+        model_type=str(getattr(config, "model_type", "") or type(model).__name__),
+        is_encoder_decoder=enc_dec, is_causal=is_causal_model(model),
+        tokens=tokens, target_tokens=target_tokens, maps=maps, layers=captured,
+        num_layers={k: len(v) for k, v in modules.items() if k in maps},
+        causal=_verified_causal(model, maps, notes), estimated_bytes=estimate,
+        notes=tuple(notes))
+
+
+def _verified_causal(model, maps: dict[str, np.ndarray], notes: list[str]) -> tuple[str, ...]:
+    """The kinds the model type calls causal, kept only if the weights agree (no future)."""
+    kept = []
+    for kind in causal_kinds(model, tuple(maps)):
+        first = maps[kind][0]  # (heads, T, T); one layer is enough to tell
+        future = np.triu(np.ones(first.shape[-2:], dtype=bool), k=1)
+        if future.any() and float(np.abs(first[:, future]).max()) > 1e-6:
+            notes.append(f"{kind}: this model type is causal but its weights reach future "
+                         f"tokens, so the future is not drawn as masked.")
+        else:
+            kept.append(kind)
+    return tuple(kept)
+
+
+def compute_attention_from_path(path: str | Path, text: str, pair: str | None = None,
+                                target: str | None = None, layers: Sequence[int] | None = None,
+                                device: str = "cpu", dtype: str | None = "float32",
+                                progress: Progress | None = None,
+                                cancel: threading.Event | None = None) -> AttentionMaps:
+    """Load a checkpoint (eager attention) and its tokenizer, then `compute_attention`."""
+    from workbench.core.model.loading import load_model, load_tokenizer
+
+    say = progress or (lambda _msg: None)
+    say("loading the tokenizer")
+    tokenizer = load_tokenizer(path)
+    _cancelled(cancel)
+    say("loading the model")
+    model = load_model(path, task=None, device=device, dtype=dtype, attn_implementation="eager")
+    return compute_attention(model, tokenizer, text, pair=pair, target=target, layers=layers,
+                             progress=progress, cancel=cancel)
+
+
+def _tokenize(model, tokenizer, text, pair, target, enc_dec):
+    notes: list[str] = []
+    enc = tokenizer(text, pair, return_tensors="pt") if pair else tokenizer(text,
+                                                                            return_tensors="pt")
+    ids = enc["input_ids"][0].tolist()
+    segments = enc["token_type_ids"][0].tolist() if "token_type_ids" in enc else None
+    if pair and segments is None:
+        notes.append("This tokenizer has no segment ids; the pair was joined as one sequence.")
+    inputs = {"input_ids": enc["input_ids"]}
+    if "attention_mask" in enc:
+        inputs["attention_mask"] = enc["attention_mask"]
+    # Only models with a segment embedding table get segment ids (GPT-2 would embed them as
+    # tokens).
+    if (segments is not None and getattr(model.config, "type_vocab_size", 0)
+            and "token_type_ids" in _forward_args(model)):
+        inputs["token_type_ids"] = enc["token_type_ids"]
+    tokens = tokens_from_ids(tokenizer, ids, segments)
+    target_tokens: tuple[Token, ...] = ()
+    if enc_dec:
+        start = getattr(model.config, "decoder_start_token_id", None)
+        if start is None:
+            start = getattr(model.config, "bos_token_id", 0) or 0
+        if target and target.strip():
+            labels = tokenizer(text_target=target, return_tensors="pt")["input_ids"]
+            dec = _shift_right(labels, int(start))
+        else:
+            import torch
+
+            dec = torch.tensor([[int(start)]])
+            notes.append("No target text: the decoder saw only its start token. Type a target "
+                         "to see decoder and cross-attention over it.")
+        inputs["decoder_input_ids"] = dec
+        target_tokens = tokens_from_ids(tokenizer, dec[0].tolist())
+    return inputs, tokens, target_tokens, notes
+
+
+def _shift_right(labels, start: int):
+    """Teacher forcing: the decoder reads the start token then the target minus its last token."""
+    import torch
+
+    return torch.cat([torch.full_like(labels[:, :1], start), labels[:, :-1]], dim=1)
+
+
+def _forward_args(model) -> set[str]:
+    import inspect
+
+    try:
+        return set(inspect.signature(model.forward).parameters)
+    except (TypeError, ValueError):
+        return set()
+
+
+def _check_length(config, t_src: int, t_tgt: int) -> None:
+    limit = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions",
+                                                                        None)
+    longest = max(t_src, t_tgt)
+    if isinstance(limit, int) and 0 < limit < longest:
+        raise WorkbenchError(f"The input has {longest} tokens but this model reads at most "
+                             f"{limit}. Shorten the text.")
+
+
+def _check_vocab(model, tokens: tuple[Token, ...]) -> None:
+    try:
+        embeddings = model.get_input_embeddings()
+    except (AttributeError, NotImplementedError):
+        return  # no embedding table to check against; the forward will say if ids are bad
+    size = getattr(embeddings, "num_embeddings", None)
+    top = max(t.id for t in tokens)
+    if isinstance(size, int) and top >= size:
+        raise WorkbenchError(f"The tokenizer produced id {top} but the model's vocabulary has "
+                             f"only {size} entries: the tokenizer does not belong to this model. "
+                             f"Use the tokenizer of its base model.")
+
+
+def _heads(config, kind: str) -> int:
+    for key in (("decoder_attention_heads",) if kind in ("decoder", "cross") else ()) + (
+            "encoder_attention_heads", "num_attention_heads", "num_heads", "n_head"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return 1
+
+
+def _selection(modules, layers, estimate, memory_limit, notes) -> dict[str, tuple[int, ...]]:
+    """Which layer indices of each kind to keep."""
+    if layers is not None:
+        chosen = {}
+        for kind, mods in modules.items():
+            keep = tuple(sorted({i if i >= 0 else len(mods) + i for i in layers
+                                 if -len(mods) <= i < len(mods)}))
+            if not keep:
+                raise WorkbenchError(f"No such layer: the model's {kind} attention has "
+                                     f"{len(mods)} layers (0-{len(mods) - 1}).")
+            chosen[kind] = keep
+        return chosen
+    if estimate > memory_limit:
+        notes.append(f"All layers' attention would take {human_bytes(estimate)} (over "
+                     f"{human_bytes(memory_limit)}), so only the last layer was captured. "
+                     f"Choose other layers to inspect them.")
+        return {kind: (len(mods) - 1,) for kind, mods in modules.items()}
+    return {kind: tuple(range(len(mods))) for kind, mods in modules.items()}
+
+
+def _attn_implementation(model) -> str | None:
+    return getattr(model.config, "_attn_implementation", None)
+
+
+def _set_eager(model, old: str | None) -> None:
+    try:
+        model.set_attn_implementation("eager")
+    except (ValueError, AttributeError, NotImplementedError) as e:
+        raise AttentionUnavailableError(
+            f"This model runs attention with '{old}', which returns no weights, and it cannot "
+            f"switch to the eager implementation ({e}). Reload it with "
+            f"attn_implementation='eager'.") from None
+
+
+def _cancelled(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise CancelledError("Attention computation cancelled.")

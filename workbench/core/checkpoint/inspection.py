@@ -1,0 +1,341 @@
+"""Recognise a checkpoint on disk and describe it from headers only (`inspect_checkpoint`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
+
+from workbench.core.checkpoint.name_guess import ArchitectureGuess, guess_architecture
+from workbench.core.checkpoint.pickle_weights import read_pickle_tensors
+from workbench.core.checkpoint.safetensors_header import read_safetensors_header
+from workbench.core.checkpoint.tensors import TensorInfo
+from workbench.core.checkpoint.tokenizer_info import TokenizerInfo, read_tokenizer_info
+from workbench.core.errors import (
+    InvalidConfigError,
+    InvalidIndexError,
+    ModelBuildError,
+    NotACheckpointError,
+    PathNotFoundError,
+)
+from workbench.core.model import architecture as arch
+from workbench.core.model.memory import MemoryEstimate, estimate_memory
+
+ST_INDEX = "model.safetensors.index.json"
+PT_INDEX = "pytorch_model.bin.index.json"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth")
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class AdapterInfo:
+    """A PEFT adapter's own description (adapter_config.json)."""
+
+    peft_type: str | None
+    base_model: str | None
+    task_type: str | None
+    r: int | None
+    alpha: float | None
+    target_modules: tuple[str, ...]
+
+    def to_json(self) -> dict:
+        return {"peft_type": self.peft_type, "base_model": self.base_model,
+                "task_type": self.task_type, "r": self.r, "alpha": self.alpha,
+                "target_modules": list(self.target_modules)}
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """Everything `inspect` learns about a checkpoint; plain data, safe to pass between threads."""
+
+    path: str
+    root: str  # the folder that holds the checkpoint's files
+    format: str
+    model_type: str | None
+    architecture: str | None
+    num_parameters: int
+    num_tensors: int
+    total_bytes: int
+    size_on_disk: int
+    dtypes: dict[str, int]
+    shards: tuple[str, ...]
+    config: dict[str, Any] | None
+    warnings: tuple[str, ...]
+    tensors: tuple[TensorInfo, ...] = ()
+    metadata: dict[str, str] = field(default_factory=dict)
+    tokenizer: TokenizerInfo | None = None
+    adapter: AdapterInfo | None = None
+    guess: ArchitectureGuess | None = None
+    module_tree: arch.ModuleNode | None = None
+    comparison: arch.WeightsComparison | None = None
+    memory: MemoryEstimate | None = None
+    has_weights: bool = True
+    custom_code: bool = False
+
+    def to_json(self, with_tensors: bool = False) -> dict[str, Any]:
+        """The documented `workbench inspect --json` object."""
+        out: dict[str, Any] = {
+            "path": self.path, "format": self.format, "model_type": self.model_type,
+            "architecture": self.architecture, "num_parameters": self.num_parameters,
+            "num_tensors": self.num_tensors, "total_bytes": self.total_bytes,
+            "size_on_disk": self.size_on_disk, "dtypes": self.dtypes, "shards": list(self.shards),
+            "config": self.config, "warnings": list(self.warnings),
+            "metadata": self.metadata,
+            "tokenizer": self.tokenizer.to_json() if self.tokenizer else None,
+            "adapter": self.adapter.to_json() if self.adapter else None,
+            "guess": self.guess.to_json() if self.guess else None,
+            "memory": self.memory.to_json() if self.memory else None,
+            "custom_code": self.custom_code,
+        }
+        if self.comparison:
+            c = self.comparison
+            out["weights_check"] = {"matched": len(c.matched), "missing": list(c.missing),
+                                    "unexpected": list(c.unexpected),
+                                    "mismatched": [[n, list(s), list(e)]
+                                                   for n, s, e in c.mismatched]}
+        if with_tensors:
+            out["tensors"] = [t.to_json() for t in self.tensors]
+        return out
+
+
+def inspect_checkpoint(path: str | Path, *, build_tree: bool = True,
+                       progress: Progress | None = None) -> CheckpointInfo:
+    """Recognise `path` and describe it from headers; weights are never loaded into memory."""
+    report = progress or (lambda _msg: None)
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise PathNotFoundError(f"{p} does not exist. Check the path, or pick the folder with "
+                                f"File > Open.")
+    p = p.resolve()
+    if p.is_file() and p.name == "config.json":
+        p = p.parent
+    report("Reading headers")
+    if p.is_dir():
+        scan = _scan_folder(p)
+    else:
+        scan = _scan_file(p)
+    return _describe(p, scan, build_tree, report)
+
+
+@dataclass
+class _Scan:
+    """What the format-specific readers found, before the architecture is worked out."""
+
+    format: str
+    root: Path
+    tensors: list[TensorInfo]
+    files: list[Path]
+    config: dict[str, Any] | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    adapter: AdapterInfo | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _scan_folder(folder: Path) -> _Scan:
+    if (folder / "adapter_config.json").is_file():
+        return _scan_adapter(folder)
+    config = arch.read_config_dict(folder) if (folder / "config.json").is_file() else None
+    files = [folder / "config.json"] if config is not None else []
+    if (folder / ST_INDEX).is_file():
+        scan = _scan_index(folder / ST_INDEX, "hf-sharded-safetensors")
+    elif (folder / "model.safetensors").is_file():
+        scan = _scan_safetensors(folder / "model.safetensors", "hf-safetensors")
+    elif (folder / PT_INDEX).is_file():
+        scan = _scan_index(folder / PT_INDEX, "hf-sharded-pytorch")
+    elif (folder / "pytorch_model.bin").is_file():
+        scan = _scan_pickle(folder / "pytorch_model.bin", "hf-pytorch")
+    elif len(loose := sorted(folder.glob("*.safetensors"))) == 1:
+        scan = _scan_safetensors(loose[0], "hf-safetensors")
+    elif config is not None:
+        scan = _Scan("hf-config-only", folder, [], [])
+        scan.warnings.append("This folder has config.json but no weights: the architecture and "
+                             "parameter count come from the config alone.")
+    else:
+        raise NotACheckpointError(
+            f"{folder} is not a checkpoint: it has no config.json, no model.safetensors (or "
+            f"shard index) and no pytorch_model.bin. Open a model folder or a weights file.")
+    scan.root = folder
+    scan.config = config
+    scan.files = files + scan.files
+    return scan
+
+
+def _scan_file(path: Path) -> _Scan:
+    name = path.name
+    if name.endswith(".index.json"):
+        kind = "safetensors-index" if ".safetensors." in name else "pytorch-index"
+        scan = _scan_index(path, kind)
+    elif path.suffix == ".safetensors":
+        scan = _scan_safetensors(path, "safetensors")
+    elif path.suffix in PICKLE_SUFFIXES:
+        scan = _scan_pickle(path, "pytorch")
+    else:
+        raise NotACheckpointError(
+            f"{name} is not a checkpoint file. Open a .safetensors, .bin/.pt/.pth, a shard index "
+            f"(*.index.json) or a model folder.")
+    sibling = path.parent / "config.json"
+    if sibling.is_file():
+        try:
+            scan.config = arch.read_config_dict(path.parent)
+            scan.files.insert(0, sibling)
+        except InvalidConfigError as e:
+            scan.warnings.append(f"The neighbouring config.json was ignored: {e}")
+    return scan
+
+
+def _scan_safetensors(path: Path, kind: str) -> _Scan:
+    tensors, metadata = read_safetensors_header(path)
+    return _Scan(kind, path.parent, tensors, [path], metadata=metadata)
+
+
+def _scan_pickle(path: Path, kind: str) -> _Scan:
+    return _Scan(kind, path.parent, read_pickle_tensors(path), [path])
+
+
+def _scan_index(index_path: Path, kind: str) -> _Scan:
+    """Read a shard index and every shard header, refusing unsafe or inconsistent indexes."""
+    folder = index_path.parent
+    try:
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InvalidIndexError(f"{index_path.name} is not valid JSON ({e}). Restore it from "
+                                f"the model's source.") from None
+    weight_map = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise InvalidIndexError(f"{index_path.name} has no 'weight_map'; it is not a shard index.")
+    by_shard: dict[str, set[str]] = {}
+    for tensor, shard in weight_map.items():
+        if not isinstance(shard, str) or not _is_safe_relative(shard):
+            raise InvalidIndexError(
+                f"{index_path.name} points tensor '{tensor}' at '{shard}', outside the "
+                f"checkpoint folder (absolute path or '..'). Refusing to read it: the index may "
+                f"be malicious. Use an index whose shard names are plain file names.")
+        by_shard.setdefault(shard, set()).add(tensor)
+    missing = [s for s in by_shard if not (folder / s).is_file()]
+    if missing:
+        raise InvalidIndexError(
+            f"{len(missing)} shard(s) listed in {index_path.name} are missing from {folder}: "
+            f"{', '.join(sorted(missing)[:3])}. Download the missing files, or re-save the model.")
+
+    tensors: list[TensorInfo] = []
+    metadata: dict[str, str] = {}
+    warnings: list[str] = []
+    for shard in sorted(by_shard):
+        shard_path = folder / shard
+        if shard.endswith(".safetensors"):
+            found, meta = read_safetensors_header(shard_path, shard)
+            metadata = metadata or meta
+        else:
+            found = read_pickle_tensors(shard_path, shard)
+        names = {t.name for t in found}
+        absent = by_shard[shard] - names
+        if absent:
+            raise InvalidIndexError(
+                f"{index_path.name} says {len(absent)} tensor(s) are in {shard}, but that shard "
+                f"does not contain them (e.g. '{sorted(absent)[0]}'). The index and shards are "
+                f"from different versions; re-download them together.")
+        extra = names - by_shard[shard]
+        if extra:
+            warnings.append(f"{shard} holds {len(extra)} tensor(s) the index does not list "
+                            f"(e.g. '{sorted(extra)[0]}'); they are shown but transformers "
+                            f"would not load them.")
+        tensors.extend(t for t in found if t.name in by_shard[shard])
+    declared = (index.get("metadata") or {}).get("total_size")
+    actual = sum(t.nbytes for t in tensors)
+    if isinstance(declared, int | float) and actual and not 0.5 <= declared / actual <= 2:
+        warnings.append(f"The index declares total_size {int(declared):,} bytes but the shards "
+                        f"hold {actual:,} bytes of tensors.")
+    shard_files = [folder / s for s in sorted(by_shard)]
+    scan = _Scan(kind, folder, tensors, [index_path, *shard_files], metadata=metadata)
+    scan.warnings.extend(warnings)
+    return scan
+
+
+def _is_safe_relative(name: str) -> bool:
+    posix, windows = PurePosixPath(name), PureWindowsPath(name)
+    return not (posix.is_absolute() or windows.is_absolute() or windows.drive
+                or ".." in posix.parts or ".." in windows.parts)
+
+
+def _scan_adapter(folder: Path) -> _Scan:
+    try:
+        cfg = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise InvalidConfigError(f"{folder / 'adapter_config.json'} is not valid JSON ({e}).") \
+            from None
+    if (folder / "adapter_model.safetensors").is_file():
+        scan = _scan_safetensors(folder / "adapter_model.safetensors", "peft-adapter")
+    elif (folder / "adapter_model.bin").is_file():
+        scan = _scan_pickle(folder / "adapter_model.bin", "peft-adapter")
+    else:
+        scan = _Scan("peft-adapter", folder, [], [])
+        scan.warnings.append("adapter_config.json found but no adapter_model.safetensors/.bin.")
+    targets = cfg.get("target_modules") or ()
+    scan.adapter = AdapterInfo(
+        cfg.get("peft_type"), cfg.get("base_model_name_or_path"), cfg.get("task_type"),
+        cfg.get("r"), cfg.get("lora_alpha"),
+        (targets,) if isinstance(targets, str) else tuple(targets))
+    scan.files.insert(0, folder / "adapter_config.json")
+    scan.config = cfg
+    return scan
+
+
+def _describe(path: Path, scan: _Scan, build_tree: bool, report: Progress) -> CheckpointInfo:
+    """Combine tensors, config and the meta-built model into a CheckpointInfo."""
+    warnings = list(scan.warnings)
+    tensors = scan.tensors
+    config = scan.config if scan.adapter is None else None
+    model_type = (config or {}).get("model_type")
+    architectures = (config or {}).get("architectures") or []
+    architecture = architectures[0] if architectures else None
+    custom_code = bool(config and config.get("auto_map"))
+    if custom_code:
+        warnings.append("This model ships custom code (auto_map), which was not run; the "
+                        "structure shown comes from the built-in transformers class, if any.")
+
+    tree = comparison = None
+    built_params = 0
+    if config is not None and build_tree:
+        report("Building the model structure on the meta device")
+        try:
+            cfg = arch.config_from_dict(config)
+            model = arch.build_meta_model(cfg)
+            tree = arch.module_tree(model)
+            built_params = tree.num_parameters
+            architecture = architecture or type(model).__name__
+            if tensors:
+                comparison = arch.compare_with_stored(model, tensors)
+                warnings.extend(f"Config/weights mismatch: {w}" for w in comparison.warnings())
+            del model
+        except (InvalidConfigError, ModelBuildError) as e:
+            warnings.append(f"{e} The module tree below comes from the tensor names.")
+    guess = guess_architecture(tensors) if tensors and config is None else None
+    if scan.adapter:
+        model_type = None
+        architecture = f"{scan.adapter.peft_type or 'PEFT'} adapter"
+    elif guess and not architecture:
+        architecture = f"{guess.family} (guessed from tensor names)"
+        model_type = guess.model_type
+    if tree is None and tensors:
+        tree = arch.tree_from_tensor_names(tensors)
+
+    stored_params = sum(t.numel for t in tensors)
+    dtypes: dict[str, int] = {}
+    for t in tensors:
+        dtypes[t.dtype] = dtypes.get(t.dtype, 0) + t.numel
+    num_parameters = stored_params if tensors else built_params
+    shards = tuple(sorted({t.shard for t in tensors}))
+    size_on_disk = sum(f.stat().st_size for f in scan.files if f.is_file())
+    return CheckpointInfo(
+        path=str(path), root=str(scan.root), format=scan.format, model_type=model_type,
+        architecture=architecture, num_parameters=num_parameters, num_tensors=len(tensors),
+        total_bytes=sum(t.nbytes for t in tensors), size_on_disk=size_on_disk, dtypes=dtypes,
+        shards=shards, config=scan.config, warnings=tuple(warnings), tensors=tuple(tensors),
+        metadata=scan.metadata, tokenizer=read_tokenizer_info(scan.root), adapter=scan.adapter,
+        guess=guess, module_tree=tree, comparison=comparison,
+        memory=estimate_memory(num_parameters), has_weights=bool(tensors),
+        custom_code=custom_code,
+    )

@@ -1,0 +1,342 @@
+"""Validation of an edited config: per-field types and ranges, cross-field rules, then transformers.
+
+Every message names the field and says how to fix it; the form shows them inline and the CLI
+prints the same text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from workbench.core.config.schema import ConfigSchema, FieldSpec, effective_values
+from workbench.core.errors import InvalidConfigError, WorkbenchError
+
+# Canonical roles -> candidate field names, first present wins (configs name things differently).
+ROLES: dict[str, tuple[str, ...]] = {
+    "hidden": ("hidden_size", "d_model", "n_embd", "dim"),
+    "heads": ("num_attention_heads", "n_head", "num_heads", "n_heads", "encoder_attention_heads"),
+    "kv_heads": ("num_key_value_heads",),
+    "head_dim": ("head_dim",),
+    "vocab": ("vocab_size",),
+}
+SIZE_PATTERNS = ("vocab_size", "hidden_size", "intermediate_size", "num_attention_heads",
+                 "num_key_value_heads", "num_hidden_layers", "max_position_embeddings", "d_model",
+                 "d_ff", "d_kv", "n_embd", "n_head", "n_layer", "n_positions", "num_heads",
+                 "num_layers", "encoder_layers", "decoder_layers", "encoder_attention_heads",
+                 "decoder_attention_heads", "encoder_ffn_dim", "decoder_ffn_dim", "head_dim",
+                 "n_inner", "embedding_size", "dim", "hidden_dim", "n_layers", "n_heads",
+                 "num_decoder_layers", "num_labels", "type_vocab_size", "sliding_window")
+MAX_SIZE = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem: the field it belongs to (None = the config as a whole) and how to fix it."""
+
+    field: str | None
+    message: str
+    severity: str = "error"  # "error" blocks Save and Build; "warning" only informs
+    related: tuple[str, ...] = ()
+
+    def to_json(self) -> dict:
+        return {"field": self.field, "message": self.message, "severity": self.severity,
+                "related": list(self.related)}
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """All issues of one config; `ok` when none is an error."""
+
+    issues: tuple[Issue, ...] = ()
+
+    @property
+    def errors(self) -> tuple[Issue, ...]:
+        return tuple(i for i in self.issues if i.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[Issue, ...]:
+        return tuple(i for i in self.issues if i.severity != "error")
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def for_field(self, name: str) -> list[Issue]:
+        """Issues shown next to `name` (its own, and cross-field ones that involve it)."""
+        return [i for i in self.issues if i.field == name or name in i.related]
+
+    def raise_if_errors(self) -> None:
+        """Raise InvalidConfigError listing every error, as the CLI reports them."""
+        if self.errors:
+            lines = [i.message for i in self.errors]
+            raise InvalidConfigError(
+                f"{len(lines)} problem(s) in the config: " + " | ".join(lines))
+
+
+# -- text -> value (shared by the form's text fields and `--set key=value`) -----------------------
+def parse_value(spec: FieldSpec | None, text: str) -> Any:
+    """Turn typed text into a value for `spec`: JSON where possible, else the text itself."""
+    stripped = text.strip()
+    if spec is not None and spec.kind == "str" and stripped not in ("null", "None"):
+        return text  # "1" typed into a string field stays a string
+    if stripped in ("None", "") and (spec is None or spec.optional) and spec is not None \
+            and spec.kind != "str":
+        return None
+    try:
+        value = json.loads(stripped)
+    except json.JSONDecodeError:
+        if spec is not None and spec.kind == "json":
+            raise WorkbenchError(f"{spec.name}: not valid JSON ({stripped[:40]!r}). Write JSON, "
+                                 f"e.g. {{\"type\": \"linear\", \"factor\": 2}} or [1, 2].") \
+                from None
+        if stripped in ("True", "False"):
+            return stripped == "True"
+        return text
+    if spec is not None and spec.kind == "float" and isinstance(value, int) \
+            and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def parse_assignments(pairs: list[str], schema: ConfigSchema) -> dict[str, Any]:
+    """`key=value` strings from the command line -> {field: value}, aliases resolved."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InvalidConfigError(f"--set needs key=value, got '{pair}'. Example: "
+                                     f"--set num_hidden_layers=3")
+        spec = schema.get(key)
+        out[spec.name if spec else key] = parse_value(spec, text)
+    return out
+
+
+# -- per-field checks ----------------------------------------------------------------------------
+def check_field(spec: FieldSpec, value: Any) -> list[Issue]:
+    """Type and range problems of one value."""
+    name = spec.name
+    if value is None:
+        if spec.optional:
+            return []
+        return [Issue(name, f"{name} cannot be empty; enter a {spec.type_text} value "
+                            f"(default {spec.default!r}).")]
+    kind = spec.kind
+    if kind == "bool" and not isinstance(value, bool):
+        return [Issue(name, f"{name} must be true or false, not {value!r}.")]
+    if kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+        if isinstance(value, float) and value.is_integer():
+            return [Issue(name, f"{name} must be a whole number: write {int(value)}, not {value}.")]
+        return [Issue(name, f"{name} must be a whole number, not {value!r}.")]
+    if kind == "float" and (isinstance(value, bool) or not isinstance(value, int | float)):
+        return [Issue(name, f"{name} must be a number such as 0.1 or 1e-05, not {value!r}.")]
+    if kind == "str" and not isinstance(value, str):
+        return [Issue(name, f"{name} must be text, not {value!r}.")]
+    if kind == "choice" and value not in spec.choices:
+        options = ", ".join(repr(c) for c in spec.choices)
+        return [Issue(name, f"{name} must be one of {options}; got {value!r}.")]
+    return _range_issues(spec, value)
+
+
+def _range_issues(spec: FieldSpec, value: Any) -> list[Issue]:
+    name, n = spec.name, spec.name.lower()
+    if spec.kind == "int":
+        if n in SIZE_PATTERNS and value < 1:
+            return [Issue(name, f"{name} must be at least 1 (got {value}); sizes, layer and head "
+                                f"counts are positive.")]
+        if n in SIZE_PATTERNS and value > MAX_SIZE:
+            return [Issue(name, f"{name} = {value:,} is beyond what torch can index; use a value "
+                                f"below {MAX_SIZE:,}.")]
+    if spec.kind == "float":
+        if any(k in n for k in ("dropout", "pdrop", "layerdrop")) and not 0 <= value <= 1:
+            return [Issue(name, f"{name} is a probability: use a value from 0 to 1 "
+                                f"(got {value}).")]
+        if (n.endswith(("_eps", "epsilon")) or n == "eps") and value <= 0:
+            return [Issue(name, f"{name} must be a small positive number such as 1e-05 "
+                                f"(got {value}); 0 can divide by zero in normalisation.")]
+        if n in ("initializer_range", "init_std") and value < 0:
+            return [Issue(name, f"{name} is a standard deviation: use 0 or more (got {value}).")]
+    if spec.suggestions and spec.kind == "str" and value not in spec.suggestions:
+        return [Issue(name, f"{name} '{value}' is not an activation transformers knows; choose "
+                            f"one of {', '.join(spec.suggestions[:8])}...", "warning")]
+    return []
+
+
+# -- cross-field rules ----------------------------------------------------------------------------
+def _role(values: dict[str, Any], role: str) -> tuple[str | None, Any]:
+    for name in ROLES[role]:
+        if name in values and values[name] is not None:
+            return name, values[name]
+    return None, None
+
+
+def _ints(*values: Any) -> bool:
+    return all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values)
+
+
+def _near_divisors(n: int, around: int, count: int = 3) -> list[int]:
+    divisors = [d for d in range(1, n + 1) if n % d == 0]
+    return sorted(sorted(divisors, key=lambda d: (abs(d - around), d))[:count])
+
+
+def _near_multiples(m: int, around: int) -> list[int]:
+    low = max(m, around // m * m)
+    return sorted({low, low + m} - {around})
+
+
+def cross_field_issues(values: dict[str, Any], *, tokenizer_vocab_size: int | None = None,
+                       model_type: str | None = None) -> list[Issue]:
+    """Rules that involve several fields, each with a suggestion that would fix it."""
+    issues: list[Issue] = []
+    hidden_name, hidden = _role(values, "hidden")
+    head_dim_name, head_dim = _role(values, "head_dim")
+    kv_name, kv = _role(values, "kv_heads")
+    head_names = [n for n in ROLES["heads"] + ("decoder_attention_heads",)
+                  if isinstance(values.get(n), int)]
+    if model_type == "t5" or "d_kv" in values:
+        head_names = []  # T5 sets the head size with d_kv, hidden need not divide evenly
+    for heads_name in head_names:
+        heads = values[heads_name]
+        if not _ints(hidden, heads) or head_dim is not None:
+            continue
+        if hidden % heads:
+            div = ", ".join(map(str, _near_divisors(hidden, heads)))
+            mult = " or ".join(map(str, _near_multiples(heads, hidden)))
+            issues.append(Issue(
+                hidden_name, f"{hidden_name} ({hidden}) is not divisible by {heads_name} "
+                f"({heads}): each head gets {hidden_name} / {heads_name} dimensions. Set "
+                f"{heads_name} to a divisor such as {div}, or {hidden_name} to {mult}.",
+                related=(heads_name,)))
+    heads_name = head_names[0] if head_names else None
+    heads = values.get(heads_name) if heads_name else None
+    if kv_name and _ints(kv, heads):
+        if kv > heads:
+            issues.append(Issue(kv_name, f"{kv_name} ({kv}) cannot exceed {heads_name} "
+                                f"({heads}); use {heads} or fewer (grouped-query attention "
+                                f"shares each key/value head between query heads).",
+                                related=(heads_name,)))
+        elif heads % kv:
+            div = ", ".join(map(str, _near_divisors(heads, kv)))
+            issues.append(Issue(kv_name, f"{heads_name} ({heads}) is not divisible by {kv_name} "
+                                f"({kv}): every key/value head must serve the same number of "
+                                f"query heads. Set {kv_name} to {div}.", related=(heads_name,)))
+    if head_dim_name and _ints(head_dim, heads, hidden) and head_dim * heads != hidden:
+        derived = hidden // heads if hidden % heads == 0 else "?"
+        issues.append(Issue(head_dim_name, f"{head_dim_name} ({head_dim}) x {heads_name} "
+                            f"({heads}) = {head_dim * heads}, not {hidden_name} ({hidden}): "
+                            f"attention projects to {head_dim * heads} and back. Clear "
+                            f"{head_dim_name} to derive {derived} or keep it if that is intended.",
+                            "warning",
+                            related=(heads_name, hidden_name)))
+    rotary = any(k in values for k in ("rope_parameters", "rope_theta", "rope_scaling"))
+    per_head = head_dim if head_dim is not None else (
+        hidden // heads if _ints(hidden, heads) and hidden % heads == 0 else None)
+    if rotary and isinstance(per_head, int) and per_head % 2:
+        issues.append(Issue(head_dim_name or hidden_name, f"The head size is {per_head}, but "
+                            f"rotary position embeddings rotate pairs of dimensions: choose "
+                            f"sizes that give an even head size (e.g. head_dim {per_head + 1}).",
+                            related=tuple(n for n in (heads_name, hidden_name) if n)))
+    issues += _token_issues(values, tokenizer_vocab_size)
+    issues += _window_issues(values)
+    return issues
+
+
+def _token_issues(values: dict[str, Any], tokenizer_vocab_size: int | None) -> list[Issue]:
+    issues: list[Issue] = []
+    vocab_name, vocab = _role(values, "vocab")
+    for name, value in values.items():
+        if not name.endswith(("token_id", "token_ids")) or value is None:
+            continue
+        ids = value if isinstance(value, list) else [value]
+        for tid in ids:
+            if not isinstance(tid, int) or isinstance(tid, bool):
+                issues.append(Issue(name, f"{name} must be a token id (a whole number) or a "
+                                    f"list of them, not {tid!r}."))
+            elif tid < 0:
+                issues.append(Issue(name, f"{name} ({tid}) is negative; token ids start at 0. "
+                                    f"Clear it (None) if the model has no such token."))
+            elif _ints(vocab) and tid >= vocab:
+                issues.append(Issue(name, f"{name} ({tid}) is outside the vocabulary "
+                                    f"({vocab_name} = {vocab}, ids 0..{vocab - 1}). Set "
+                                    f"{vocab_name} to at least {tid + 1} or choose another id.",
+                                    related=(vocab_name,)))
+    if tokenizer_vocab_size and _ints(vocab) and tokenizer_vocab_size > vocab:
+        issues.append(Issue(vocab_name, f"The attached tokenizer has {tokenizer_vocab_size:,} "
+                            f"tokens but {vocab_name} is {vocab:,}: ids from {vocab:,} up would "
+                            f"index past the embedding table. Set {vocab_name} to at least "
+                            f"{tokenizer_vocab_size:,}."))
+    return issues
+
+
+def _window_issues(values: dict[str, Any]) -> list[Issue]:
+    window = values.get("sliding_window")
+    use = values.get("use_sliding_window", True)
+    positions = values.get("max_position_embeddings")
+    if use and _ints(window, positions) and window > positions:
+        return [Issue("sliding_window", f"sliding_window ({window}) is longer than "
+                      f"max_position_embeddings ({positions}), so it never limits attention; "
+                      f"lower it or turn use_sliding_window off.", "warning",
+                      related=("max_position_embeddings",))]
+    return []
+
+
+# -- the library's word ---------------------------------------------------------------------------
+_FIELD_IN_MESSAGE = re.compile(r"[Ff]ield '(\w+)'")
+
+
+def library_issue(error: Exception, schema: ConfigSchema,
+                  values: dict[str, Any] | None = None) -> Issue:
+    """A transformers/torch exception as an Issue, attached to the field it names if any."""
+    text = str(error)
+    # transformers prefixes the wrapped message with its own; keep the last line that says what.
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    detail = lines[-1] if lines else type(error).__name__
+    match = _FIELD_IN_MESSAGE.search(text)
+    name = match.group(1) if match else None
+    if name is None:
+        hits = [f.name for f in schema.fields if re.search(rf"\b{re.escape(f.name)}\b", text)]
+        name = hits[0] if len(hits) == 1 else None
+    if name is None and values:
+        # e.g. KeyError: 'foo' from an unknown activation name: point at the field holding it
+        hits = [k for k, v in values.items()
+                if isinstance(v, str) and len(v) > 1 and f"'{v}'" in text]
+        name = hits[0] if len(hits) == 1 else None
+    return Issue(name, f"transformers rejects this config: {detail}")
+
+
+def validate(values: dict[str, Any], schema: ConfigSchema, *,
+             tokenizer_vocab_size: int | None = None) -> ValidationResult:
+    """Fast checks (no torch): every field's type and range plus the cross-field rules."""
+    shown = effective_values(values, schema)
+    issues: list[Issue] = []
+    for spec in schema.fields:
+        issues += check_field(spec, shown.get(spec.name))
+    typed_ok = {i.field for i in issues if i.severity == "error"}
+    clean = {k: v for k, v in shown.items() if k not in typed_ok}
+    issues += cross_field_issues(clean, tokenizer_vocab_size=tokenizer_vocab_size,
+                                 model_type=schema.model_type)
+    return ValidationResult(tuple(issues))
+
+
+def library_check(values: dict[str, Any], schema: ConfigSchema):
+    """Let transformers build the config and the model on the meta device: (model, issues)."""
+    from workbench.core.errors import ModelBuildError
+    from workbench.core.model.architecture import build_meta_model, config_from_dict
+
+    if schema.config_class is None:
+        return None, [Issue(None, f"transformers does not know model_type "
+                                  f"'{values.get('model_type')}': the config can be edited and "
+                                  f"saved, but no model can be built or estimated from it.",
+                            "warning")]
+    try:
+        config = config_from_dict(values)
+    except InvalidConfigError as e:
+        cause = e.__cause__ or e.__context__ or e
+        return None, [library_issue(cause if str(cause) else e, schema, values)]
+    try:
+        return build_meta_model(config), []
+    except ModelBuildError as e:
+        return None, [library_issue(e, schema, values)]

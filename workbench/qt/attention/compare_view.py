@@ -1,0 +1,183 @@
+"""Compare attention: another text on this model, or this text on another open checkpoint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.qt.common.heatmap import AttentionHeatmap
+
+
+def diverging_lut(n: int = 256) -> np.ndarray:
+    """Blue - white - red (n, 3) uint8, for differences centred on zero."""
+    x = np.linspace(-1, 1, n)
+    r = np.where(x < 0, 1 + x, 1.0)
+    b = np.where(x > 0, 1 - x, 1.0)
+    g = 1 - np.abs(x)
+    return np.round(np.stack([r, g, b], axis=1) * 255).astype(np.uint8)
+
+
+def compare_job(other_path: str, text: str, pair, target, progress=None, cancel=None):
+    """Worker side: the same input on another checkpoint (loaded for this comparison only)."""
+    from workbench.core.attention.compute import compute_attention_from_path
+
+    return compute_attention_from_path(other_path, text, pair=pair, target=target,
+                                       progress=progress, cancel=cancel)
+
+
+class CompareView(QWidget):
+    """A | B | A - B at the main view's current kind, layer and head (or aggregation)."""
+
+    compared = Signal()
+
+    def __init__(self, owner, parent=None):
+        super().__init__(parent)
+        self.owner = owner  # the AttentionView
+        self.other = None  # AttentionMaps of B
+        self.other_label = ""
+        self.task = None
+        self.mode_combo = QComboBox()
+        self.mode_combo.addItems(["Another text on this model",
+                                  "This text on another open checkpoint"])
+        self.mode_combo.currentIndexChanged.connect(self._on_mode_combo_currentIndexChanged)
+        self.text_edit = QPlainTextEdit("The quick brown fox leaps over the lazy dog.")
+        self.text_edit.setFixedHeight(40)
+        self.checkpoint_combo = QComboBox()
+        self.checkpoint_combo.setVisible(False)
+        self.run_button = QPushButton("Compare")
+        self.run_button.clicked.connect(self._on_run_button_clicked)
+        self.status = QLabel("Run the main input first, then compare.")
+        self.status.setWordWrap(True)
+        self.a_map, self.b_map, self.diff_map = AttentionHeatmap(), AttentionHeatmap(), \
+            AttentionHeatmap()
+        lut = diverging_lut()
+        self.diff_map.image.setLookupTable(lut)
+        self.diff_map.colorbar.setColorMap(pg.ColorMap(np.linspace(0, 1, len(lut)), lut))
+        self.diff_map.hover_template = "{row} ({i}) -> {col} ({j}): A - B = {value}"
+        splitter = QSplitter()
+        for w in (self.a_map, self.b_map, self.diff_map):
+            splitter.addWidget(w)
+        top = QHBoxLayout()
+        top.addWidget(self.mode_combo)
+        top.addWidget(self.checkpoint_combo, 1)
+        top.addWidget(self.run_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.text_edit)
+        layout.addWidget(self.status)
+        layout.addWidget(splitter, 1)
+
+    def showEvent(self, event) -> None:
+        self.refresh_checkpoints()
+        super().showEvent(event)
+
+    def other_tabs(self) -> list:
+        """The other CheckpointTabs open in the main window."""
+        window = self.owner.window()
+        tabs = getattr(window, "tabs", None)
+        if tabs is None:
+            return []
+        return [tabs.widget(i) for i in range(tabs.count())
+                if tabs.widget(i) is not self.owner.tab]
+
+    def refresh_checkpoints(self) -> None:
+        current = self.checkpoint_combo.currentData()
+        self.checkpoint_combo.clear()
+        for tab in self.other_tabs():
+            self.checkpoint_combo.addItem(tab.title, tab.info.root)
+        if current:
+            self.checkpoint_combo.setCurrentIndex(max(0, self.checkpoint_combo.findData(current)))
+
+    def _on_mode_combo_currentIndexChanged(self, index: int) -> None:
+        self.text_edit.setVisible(index == 0)
+        self.checkpoint_combo.setVisible(index == 1)
+        self.refresh_checkpoints()
+
+    def _on_run_button_clicked(self) -> None:
+        self.start()
+
+    def start(self):
+        """Compute B in a worker; returns the Task (None if it cannot start)."""
+        from workbench.qt.attention.jobs import compute_job
+
+        owner = self.owner
+        if owner.maps is None:
+            self.status.setText("Run the main input first.")
+            return None
+        pair = owner.pair_edit.toPlainText().strip() or None
+        target = owner.target_edit.toPlainText().strip() or None
+        if self.mode_combo.currentIndex() == 0:
+            if owner.cache.model is None:
+                self.status.setText("Run the main input first.")
+                return None
+            self.other_label = "B: the other text"
+            job = (compute_job, owner.cache, None, "", "", self.text_edit.toPlainText(), pair,
+                   target, None)
+        else:
+            path = self.checkpoint_combo.currentData()
+            if not path:
+                self.status.setText("Open another checkpoint in a tab (e.g. the same model "
+                                    "after fine-tuning) to compare with it.")
+                return None
+            self.other_label = f"B: {self.checkpoint_combo.currentText()}"
+            job = (compare_job, path, owner.text_edit.toPlainText(), pair, target)
+        self.run_button.setEnabled(False)
+        self.status.setText("computing B...")
+        self.task = owner.tab.runner.start(
+            *job, on_success=self._on_job_succeeded, on_error=self._on_job_failed,
+            on_progress=lambda msg: self.status.setText(msg + "..."))
+        self.task.finished.connect(lambda: self.run_button.setEnabled(True))
+        return self.task
+
+    def _on_job_succeeded(self, maps) -> None:
+        self.other = maps
+        self.refresh()
+        self.compared.emit()
+
+    def _on_job_failed(self, message: str, _details: str) -> None:
+        self.status.setText(f"Could not compute B: {message}")
+
+    def refresh(self) -> None:
+        """Redraw A, B and A - B at the owner's current selection."""
+        owner = self.owner
+        if owner.maps is None or self.other is None:
+            return
+        a, a_title, causal = owner.current_matrix(owner.maps)
+        b, b_title, _ = owner.current_matrix(self.other)
+        if a is None or b is None:
+            self.status.setText(f"Nothing to compare here: {a_title if a is None else b_title}")
+            return
+        qa, ka = (tuple(t.text for t in s) for s in owner.maps.axis_tokens(owner.kind))
+        qb, kb = (tuple(t.text for t in s) for s in self.other.axis_tokens(owner.kind))
+        self.a_map.set_matrix(a, qa, ka, title=f"A: {a_title}", causal=causal)
+        self.b_map.set_matrix(b, qb, kb, title=f"{self.other_label}: {b_title}", causal=causal)
+        if a.shape != b.shape:
+            self.diff_map.clear(f"No difference map: A has {a.shape[0]} x {a.shape[1]} tokens, "
+                                f"B has {b.shape[0]} x {b.shape[1]}. Use inputs that tokenize to "
+                                f"the same length.")
+            self.status.setText("Different token counts: side by side only.")
+            return
+        diff = a.astype(np.float32) - b.astype(np.float32)
+        span = float(np.abs(diff).max()) or 1e-6
+        labels_q = qa if qa == qb else tuple(f"{x}|{y}" for x, y in zip(qa, qb, strict=True))
+        labels_k = ka if ka == kb else tuple(f"{x}|{y}" for x, y in zip(ka, kb, strict=True))
+        self.diff_map.set_matrix(diff, labels_q, labels_k, levels=(-span, span),
+                                 title=f"A - B (largest |difference| {span:.4f})", causal=causal)
+        self.status.setText(f"Same layer and head on both; red: A attends more, blue: B does. "
+                            f"Largest difference {span:.4f}.")
+
+    def shutdown(self) -> None:
+        if self.task is not None and self.task.running:
+            self.task.cancel()
+        self.other = None

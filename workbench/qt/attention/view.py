@@ -1,0 +1,407 @@
+"""The "Attention" tab: type text, run the model once, explore heads, layers and aggregations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.qt.attention.grid import AttentionGrid
+from workbench.qt.attention.jobs import ModelCache, compute_job
+from workbench.qt.attention.summary import AttentionSummary
+from workbench.qt.attention.token_view import TokenStrip, TokenView
+from workbench.qt.common.dialogs import show_error
+from workbench.qt.common.heatmap import AttentionHeatmap
+
+KIND_TITLES = {"self": "Self-attention", "encoder": "Encoder self-attention",
+               "decoder": "Decoder self-attention", "cross": "Cross-attention"}
+MAP_MODES = ("Single head", "Mean over heads", "Max over heads", "Rollout (up to this layer)")
+
+
+class AttentionView(QWidget):
+    """Input, run controls, and the heatmap / grid / tokens / summary / compare views."""
+
+    rendered = Signal()  # every view shows the latest result
+    failed = Signal(str)
+
+    def __init__(self, tab, parent=None):
+        super().__init__(parent)
+        self.tab = tab
+        self.path: str | None = tab.info.root if tab is not None else None
+        config = (tab.info.config or {}) if tab is not None else {}
+        self.enc_dec = bool(config.get("is_encoder_decoder"))
+        self.cache = ModelCache()
+        self.maps = None
+        self.task = None
+        self._pending_layers = None
+        self._build_inputs()
+        self._build_selectors()
+        self.heatmap = AttentionHeatmap()
+        self.grid = AttentionGrid()
+        self.grid.headClicked.connect(self._on_grid_headClicked)
+        self.token_view = TokenView()
+        self.summary = AttentionSummary()
+        from workbench.qt.attention.compare_view import CompareView
+
+        self.compare = CompareView(self)
+        self.views = QTabWidget()
+        for widget, title in ((self.heatmap, "Heatmap"), (self.grid, "All heads"),
+                              (self.token_view, "Tokens"), (self.summary, "Summary"),
+                              (self.compare, "Compare")):
+            self.views.addTab(widget, title)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.inputs)
+        layout.addWidget(self.notes)
+        layout.addWidget(self.tokens_strip)
+        layout.addWidget(self.ids_label)
+        layout.addLayout(self.selectors)
+        layout.addWidget(self.views, 1)
+        self._set_enabled_selectors(False)
+
+    # -- building ---------------------------------------------------------------------------------
+    def _build_inputs(self) -> None:
+        self.inputs = QWidget()
+        form = QFormLayout(self.inputs)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.text_edit = QPlainTextEdit("The quick brown fox jumps over the lazy dog.")
+        self.text_edit.setFixedHeight(62)
+        self.pair_edit = QPlainTextEdit()
+        self.pair_edit.setPlaceholderText("optional: a second segment (sentence pairs)")
+        self.pair_edit.setFixedHeight(34)
+        self.target_edit = QPlainTextEdit()
+        self.target_edit.setPlaceholderText("the decoder's text (e.g. a translation)")
+        self.target_edit.setFixedHeight(34)
+        form.addRow("Source text" if self.enc_dec else "Text", self.text_edit)
+        if self.enc_dec:
+            form.addRow("Target text", self.target_edit)
+        else:
+            form.addRow("Second segment", self.pair_edit)
+        row = QHBoxLayout()
+        self.device_combo = QComboBox()
+        self.device_combo.setEditable(True)
+        self.device_combo.addItems(["cpu", "cuda", "cuda:1", "mps"])
+        self.dtype_combo = QComboBox()
+        self.dtype_combo.addItems(["float32", "bfloat16", "float16"])
+        self.run_button = QPushButton("Run")
+        self.run_button.setDefault(True)
+        self.run_button.clicked.connect(self._on_run_button_clicked)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setVisible(False)
+        self.cancel_button.clicked.connect(self._on_cancel_button_clicked)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)
+        self.progress.setMaximumWidth(120)
+        self.progress.setVisible(False)
+        self.status = QLabel("The model loads on the first run and stays loaded for this tab.")
+        for w in (QLabel("Device"), self.device_combo, QLabel("DType"), self.dtype_combo,
+                  self.run_button, self.cancel_button, self.progress, self.status):
+            row.addWidget(w)
+        row.addStretch()
+        form.addRow(row)
+        self.notes = QLabel()
+        self.notes.setWordWrap(True)
+        self.notes.setStyleSheet("color: #b35900")
+        self.notes.setVisible(False)
+        self.tokens_strip = TokenStrip()
+        self.tokens_strip.setToolTip("Tokens; special tokens have dashed borders.")
+        self.ids_label = QLabel()
+        self.ids_label.setWordWrap(True)
+        self.ids_label.setStyleSheet("color: #666")
+
+    def _build_selectors(self) -> None:
+        self.selectors = QHBoxLayout()
+        self.kind_combo = QComboBox()
+        self.layer_combo = QComboBox()
+        self.mode_combo = QComboBox()
+        self.mode_combo.addItems(MAP_MODES)
+        self.head_spin = QSpinBox()
+        self.scale_combo = QComboBox()
+        self.scale_combo.addItems(["Scale: 0 to max", "Scale: 0 to 1"])
+        self.export_button = QToolButton()
+        self.export_button.setText("Export")
+        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.export_button)
+        menu.addAction("Current view as PNG...", lambda: self._export_dialog("png"))
+        menu.addAction("Current map as SVG...", lambda: self._export_dialog("svg"))
+        menu.addAction("Current map as CSV...", lambda: self._export_dialog("csv"))
+        menu.addAction("All layers and heads as .npy...", lambda: self._export_dialog("npy"))
+        menu.addAction("Tokens as JSON...", lambda: self._export_dialog("json"))
+        self.export_button.setMenu(menu)
+        for label, widget in (("Attention", self.kind_combo), ("Layer", self.layer_combo),
+                              ("Map", self.mode_combo), ("Head", self.head_spin),
+                              (None, self.scale_combo), (None, self.export_button)):
+            if label:
+                self.selectors.addWidget(QLabel(label))
+            self.selectors.addWidget(widget)
+        self.selectors.addStretch()
+        self.kind_combo.currentIndexChanged.connect(self._on_kind_combo_currentIndexChanged)
+        for sig in (self.layer_combo.currentIndexChanged, self.mode_combo.currentIndexChanged,
+                    self.head_spin.valueChanged, self.scale_combo.currentIndexChanged):
+            sig.connect(self._on_selection_changed)
+
+    def _set_enabled_selectors(self, enabled: bool) -> None:
+        for w in (self.kind_combo, self.layer_combo, self.mode_combo, self.head_spin,
+                  self.scale_combo, self.export_button):
+            w.setEnabled(enabled)
+
+    # -- running ----------------------------------------------------------------------------------
+    def use_model(self, model, tokenizer, label: str = "live model") -> None:
+        """Inspect an already-loaded model (e.g. one paused in training) instead of loading."""
+        self.cache.key, self.cache.model, self.cache.tokenizer = ("live", label), model, tokenizer
+        self.path = None
+        self.status.setText(f"Using the {label}.")
+
+    def run(self, layers=None):
+        """Start computing attention for the current inputs; returns the Task."""
+        if self.task is not None and self.task.running:
+            return self.task
+        text = self.text_edit.toPlainText()
+        pair = self.pair_edit.toPlainText().strip() or None
+        target = self.target_edit.toPlainText().strip() or None
+        self._pending_layers = layers
+        self.run_button.setEnabled(False)
+        self.cancel_button.setVisible(True)
+        self.progress.setVisible(True)
+        self.task = self.tab.runner.start(
+            compute_job, self.cache, self.path, self.device_combo.currentText().strip(),
+            self.dtype_combo.currentText(), text, pair, target, layers,
+            on_success=self._on_job_succeeded, on_error=self._on_job_failed,
+            on_progress=lambda msg: self.status.setText(msg + "..."))
+        self.task.finished.connect(self._on_task_finished)
+        return self.task
+
+    def _on_run_button_clicked(self) -> None:
+        self.run()
+
+    def _on_cancel_button_clicked(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+        self.status.setText("Cancelled.")
+
+    def _on_task_finished(self) -> None:
+        self.run_button.setEnabled(True)
+        self.cancel_button.setVisible(False)
+        self.progress.setVisible(False)
+
+    def _on_job_failed(self, message: str, details: str) -> None:
+        self.status.setText("Failed: see the message.")
+        self.failed.emit(message)
+        self.heatmap.clear(message)
+        show_error(self, "Attention", message, details)
+
+    def _on_job_succeeded(self, maps) -> None:
+        self.maps = maps
+        from workbench.core.units import human_bytes
+
+        self.status.setText(f"{len(maps.tokens) + len(maps.target_tokens)} tokens, "
+                            f"{', '.join(f'{k} {tuple(v.shape)}' for k, v in maps.maps.items())}"
+                            f"; all layers' attention: {human_bytes(maps.estimated_bytes)}")
+        self.notes.setText("\n".join(maps.notes))
+        self.notes.setVisible(bool(maps.notes))
+        self.tokens_strip.set_tokens(maps.tokens + maps.target_tokens)
+        ids = " ".join(str(t.id) for t in maps.tokens)
+        self.ids_label.setText(f"ids: {ids[:400]}{' ...' if len(ids) > 400 else ''}")
+        keep = self.kind_combo.currentData()
+        for combo in (self.kind_combo, self.layer_combo):
+            combo.blockSignals(True)
+        self.kind_combo.clear()
+        for kind in maps.kinds:
+            self.kind_combo.addItem(KIND_TITLES[kind], kind)
+        if keep in maps.kinds:
+            self.kind_combo.setCurrentIndex(maps.kinds.index(keep))
+        self.kind_combo.setVisible(len(maps.kinds) > 1)
+        for combo in (self.kind_combo, self.layer_combo):
+            combo.blockSignals(False)
+        self._set_enabled_selectors(True)
+        self._fill_layers()
+        self.render_all()
+
+    # -- selection --------------------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        return self.kind_combo.currentData() or (self.maps.kinds[0] if self.maps else "self")
+
+    @property
+    def layer(self) -> int:
+        return int(self.layer_combo.currentData() or 0)
+
+    def _fill_layers(self) -> None:
+        maps, kind = self.maps, self.kind
+        previous = self.layer_combo.currentData()
+        self.layer_combo.blockSignals(True)
+        self.layer_combo.clear()
+        for i in range(maps.num_layers[kind]):
+            self.layer_combo.addItem(f"{i}" + ("" if i in maps.layers[kind] else
+                                               " (not captured)"), i)
+        index = self.layer_combo.findData(previous if previous in maps.layers[kind]
+                                          else maps.layers[kind][-1])
+        self.layer_combo.setCurrentIndex(max(index, 0))
+        self.layer_combo.blockSignals(False)
+        self.head_spin.blockSignals(True)
+        self.head_spin.setRange(0, maps.num_heads(kind) - 1)
+        self.head_spin.blockSignals(False)
+
+    def _on_kind_combo_currentIndexChanged(self, _index: int) -> None:
+        if self.maps is not None and self.kind in self.maps.kinds:
+            self._fill_layers()
+            self.render_all()
+
+    def _on_selection_changed(self, *_args) -> None:
+        if self.maps is None:
+            return
+        if self.layer not in self.maps.layers[self.kind]:
+            self.run(layers=[self.layer])  # captured only some layers (memory): fetch this one
+            return
+        self.head_spin.setEnabled(self.mode_combo.currentIndex() == 0)
+        self.render_current(keep_view=True)
+        self.token_view.set_data(self.maps.maps[self.kind][self._layer_pos()],
+                                 *self.maps.axis_tokens(self.kind), self.head_spin.value())
+        self.compare.refresh()
+
+    def _on_grid_headClicked(self, layer: int, head: int) -> None:
+        self.mode_combo.setCurrentIndex(0)
+        self.layer_combo.setCurrentIndex(self.layer_combo.findData(layer))
+        self.head_spin.setValue(head)
+        self.views.setCurrentWidget(self.heatmap)
+
+    def _layer_pos(self) -> int:
+        return self.maps.layers[self.kind].index(self.layer)
+
+    def select(self, kind: str | None = None, layer: int | None = None, head: int | None = None,
+               mode: int | None = None) -> None:
+        """Programmatic selection (tests, compare, scripting)."""
+        if kind is not None:
+            self.kind_combo.setCurrentIndex(self.kind_combo.findData(kind))
+        if mode is not None:
+            self.mode_combo.setCurrentIndex(mode)
+        if layer is not None:
+            self.layer_combo.setCurrentIndex(self.layer_combo.findData(layer))
+        if head is not None:
+            self.head_spin.setValue(head)
+
+    def current_matrix(self, maps=None) -> tuple[np.ndarray | None, str, bool]:
+        """(matrix or None, title or reason, causal) for the current selection of `maps`."""
+        from workbench.core.attention.aggregate import rollout_layers
+
+        maps = maps or self.maps
+        kind, layer, mode = self.kind, self.layer, self.mode_combo.currentIndex()
+        if maps is None or kind not in maps.maps or layer not in maps.layers[kind]:
+            return None, "Layer not captured.", False
+        stack = maps.maps[kind]
+        pos = maps.layers[kind].index(layer)
+        causal = kind in maps.causal
+        where = f"{KIND_TITLES[kind]}, layer {layer}"
+        if mode == 0:
+            head = min(self.head_spin.value(), stack.shape[1] - 1)
+            return stack[pos, head], f"{where}, head {head}", causal
+        if mode == 1:
+            return stack[pos].mean(axis=0), f"{where}, mean over heads", causal
+        if mode == 2:
+            return stack[pos].max(axis=0), f"{where}, max over heads", causal
+        if kind == "cross" or len(maps.layers[kind]) != maps.num_layers[kind]:
+            return None, ("Rollout needs every layer of a self-attention stack; this "
+                          "selection has none or only some layers."), False
+        return rollout_layers(stack[:pos + 1])[-1], f"{where}, rollout of layers 0-{layer}", causal
+
+    def render_current(self, keep_view: bool = False) -> None:
+        matrix, title, causal = self.current_matrix()
+        if matrix is None:
+            self.heatmap.clear(title)
+            return
+        rows, cols = (tuple(t.text for t in side) for side in self.maps.axis_tokens(self.kind))
+        levels = (0.0, 1.0) if self.scale_combo.currentIndex() == 1 else None
+        self.heatmap.set_matrix(matrix, rows, cols, levels=levels, title=title,
+                                keep_view=keep_view, causal=causal)
+
+    def render_all(self) -> None:
+        """Draw every view from `self.maps`, then emit `rendered`."""
+        maps, kind = self.maps, self.kind
+        self.head_spin.setEnabled(self.mode_combo.currentIndex() == 0)
+        self.render_current()
+        self.grid.set_maps(maps.maps[kind], maps.layers[kind], kind in maps.causal)
+        self.token_view.set_data(maps.maps[kind][self._layer_pos()], *maps.axis_tokens(kind),
+                                 self.head_spin.value())
+        self.summary.set_maps(maps, kind)
+        self.compare.refresh()
+        self.rendered.emit()
+
+    # -- export -----------------------------------------------------------------------------------
+    def export(self, kind: str, path: str | Path) -> Path:
+        """Write the current view/map/tokens: kind is png, svg, csv, npy or json."""
+        from workbench.core.attention.aggregate import masked_future
+        from workbench.core.attention.export import (
+            save_csv,
+            save_npy,
+            save_svg,
+            save_tokens_json,
+        )
+
+        path = Path(path)
+        if kind == "png":
+            return _save_grab(self.views.currentWidget(), path)
+        if kind == "npy":
+            return save_npy(path, self.maps.maps[self.kind])
+        if kind == "json":
+            return save_tokens_json(path, self.maps.tokens, self.maps.target_tokens)
+        matrix, title, causal = self.current_matrix()
+        if matrix is None:
+            from workbench.core.errors import WorkbenchError
+
+            raise WorkbenchError(title)
+        matrix = masked_future(matrix) if causal else matrix
+        rows, cols = ([t.text for t in side] for side in self.maps.axis_tokens(self.kind))
+        if kind == "svg":
+            return save_svg(path, matrix, rows, cols, title=title, levels=self.heatmap.levels)
+        return save_csv(path, matrix, rows, cols)
+
+    def _export_dialog(self, kind: str) -> None:
+        if self.maps is None:
+            return
+        filters = {"png": "PNG image (*.png)", "svg": "SVG image (*.svg)", "csv": "CSV (*.csv)",
+                   "npy": "NumPy array (*.npy)", "json": "JSON (*.json)"}
+        name = f"attention_{self.kind}_L{self.layer}.{kind}" if kind != "json" else "tokens.json"
+        path, _ = QFileDialog.getSaveFileName(self, "Export", name, filters[kind])
+        if not path:
+            return
+        from workbench.core.errors import WorkbenchError
+
+        try:
+            self.export(kind, path)
+        except (WorkbenchError, OSError) as e:
+            show_error(self, "Export failed", str(e))
+        else:
+            self.status.setText(f"Wrote {path}")
+
+    def shutdown(self) -> None:
+        """Cancel a running job and drop the model."""
+        if self.task is not None and self.task.running:
+            self.task.cancel()
+        self.compare.shutdown()
+        self.cache.clear()
+
+
+def _save_grab(widget: QWidget, path: Path) -> Path:
+    """Save a widget's pixels as PNG atomically (temp file, then rename)."""
+    from workbench.core.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        if not widget.grab().save(str(tmp), "PNG"):
+            raise OSError(f"Could not write {path}")
+    return path

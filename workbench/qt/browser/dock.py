@@ -1,0 +1,175 @@
+"""The checkpoint browser dock: file system (checkpoints marked), HF cache and recent items."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QDir, QModelIndex, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileSystemModel,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QTabWidget,
+    QTreeView,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.core.units import human_bytes
+
+CHECKPOINT_MARKERS = ("config.json", "model.safetensors", "model.safetensors.index.json",
+                      "pytorch_model.bin", "adapter_config.json")
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+def looks_like_checkpoint(path: Path) -> bool:
+    """Cheap check (a few stat calls) used to mark items in the file tree."""
+    if path.is_dir():
+        return any((path / m).is_file() for m in CHECKPOINT_MARKERS)
+    return path.suffix in WEIGHT_SUFFIXES or path.name.endswith(".index.json")
+
+
+class CheckpointFileModel(QFileSystemModel):
+    """A file system model that shows checkpoint folders and weight files in bold blue."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._marks: dict[str, bool] = {}
+
+    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
+        if index.column() == 0 and role in (Qt.ItemDataRole.FontRole,
+                                            Qt.ItemDataRole.ForegroundRole):
+            path = self.filePath(index)
+            mark = self._marks.get(path)
+            if mark is None:
+                mark = self._marks[path] = looks_like_checkpoint(Path(path))
+            if mark:
+                if role == Qt.ItemDataRole.FontRole:
+                    font = QFont()
+                    font.setBold(True)
+                    return font
+                return QBrush(QColor(25, 90, 170))
+        return super().data(index, role)
+
+
+class BrowserDock(QDockWidget):
+    """Emits `openRequested(path)` when the user picks a checkpoint anywhere in the dock."""
+
+    openRequested = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__("Checkpoints", parent)
+        self.setObjectName("BrowserDock")
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._make_files_tab(), "Files")
+        self.tabs.addTab(self._make_cache_tab(), "HF cache")
+        self.recent_list = QListWidget()
+        self.recent_list.itemActivated.connect(
+            lambda item: self.openRequested.emit(item.data(Qt.ItemDataRole.UserRole)))
+        self.tabs.addTab(self.recent_list, "Recent")
+        self.setWidget(self.tabs)
+
+    def _make_files_tab(self) -> QWidget:
+        self.fs_model = CheckpointFileModel(self)
+        self.fs_model.setFilter(
+            QDir.Filter.AllDirs | QDir.Filter.Files | QDir.Filter.NoDotAndDotDot)
+        self.fs_model.setRootPath(QDir.rootPath())
+        self.file_tree = QTreeView()
+        self.file_tree.setModel(self.fs_model)
+        for col in (1, 2, 3):
+            self.file_tree.hideColumn(col)
+        self.file_tree.setHeaderHidden(True)
+        self.file_tree.setSortingEnabled(True)
+        self.file_tree.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.file_tree.setRootIndex(self.fs_model.index(QDir.rootPath()))
+        home = self.fs_model.index(QDir.homePath())
+        self.file_tree.setCurrentIndex(home)
+        self.file_tree.scrollTo(home)
+        self.file_tree.activated.connect(self._on_file_tree_activated)
+        hint = QLabel("Bold blue items are checkpoints: double-click to open.")
+        hint.setWordWrap(True)
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(hint)
+        layout.addWidget(self.file_tree)
+        return box
+
+    def _on_file_tree_activated(self, index: QModelIndex) -> None:
+        path = Path(self.fs_model.filePath(index))
+        if looks_like_checkpoint(path):
+            self.openRequested.emit(str(path))
+
+    def show_path(self, path: str) -> None:
+        """Select `path` in the file tree, expanding its parent folders."""
+        index = self.fs_model.index(path)
+        if not index.isValid():
+            return
+        parent = index.parent()
+        while parent.isValid():
+            self.file_tree.expand(parent)
+            parent = parent.parent()
+        self.file_tree.setCurrentIndex(index)
+        self.file_tree.scrollTo(index)
+
+    # -- HF cache ------------------------------------------------------------------------------
+    def _make_cache_tab(self) -> QWidget:
+        self.cache_tree = QTreeWidget()
+        self.cache_tree.setHeaderLabels(["Repository", "Size", "Last used"])
+        self.cache_tree.setColumnWidth(0, 220)
+        self.cache_tree.itemActivated.connect(
+            lambda item, _col: self.openRequested.emit(item.data(0, Qt.ItemDataRole.UserRole)))
+        self.cache_status = QLabel("Not scanned yet.")
+        self.cache_status.setWordWrap(True)
+        refresh = QPushButton("Scan cache")
+        refresh.clicked.connect(self.refresh_cache)
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.cache_status)
+        layout.addWidget(self.cache_tree)
+        layout.addWidget(refresh)
+        return box
+
+    def refresh_cache(self) -> None:
+        """Scan the HF cache (a directory walk: run in a worker by the owner's runner)."""
+        from workbench.core.checkpoint.hf_cache import hub_cache_dir, list_cached_models
+
+        runner = getattr(self.parent(), "runner", None)
+        self.cache_status.setText(f"Scanning {hub_cache_dir()} ...")
+        if runner is None:
+            self._show_cache(list_cached_models())
+        else:
+            runner.start(list_cached_models, on_success=self._show_cache,
+                         on_error=lambda msg, _d: self.cache_status.setText(msg))
+
+    def _show_cache(self, models) -> None:
+        from workbench.core.checkpoint.hf_cache import hub_cache_dir
+
+        self.cache_tree.clear()
+        for m in models:
+            used = time.strftime("%Y-%m-%d %H:%M", time.localtime(m.last_accessed))
+            item = QTreeWidgetItem([m.repo_id, human_bytes(m.size_on_disk), used])
+            item.setData(0, Qt.ItemDataRole.UserRole, m.snapshot_path)
+            item.setToolTip(0, f"{m.snapshot_path}\nrevisions: {', '.join(m.revisions)}")
+            self.cache_tree.addTopLevelItem(item)
+        self.cache_status.setText(
+            f"{len(models)} model(s) in {hub_cache_dir()}. Double-click one to open it."
+            if models else f"No models cached in {hub_cache_dir()} (set HF_HOME or HF_HUB_CACHE "
+                           f"to use another cache).")
+
+    # -- recent ----------------------------------------------------------------------------------
+    def set_recent(self, paths: list[str]) -> None:
+        self.recent_list.clear()
+        for p in paths:
+            item = QListWidgetItem(Path(p).name or p)
+            item.setToolTip(p)
+            item.setData(Qt.ItemDataRole.UserRole, p)
+            self.recent_list.addItem(item)

@@ -1,0 +1,341 @@
+"""A form generated from a ConfigSchema: one row per field, a widget chosen by the field's type."""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QLocale, Signal
+from PySide6.QtGui import QDoubleValidator
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QCompleter,
+    QDialog,
+    QDialogButtonBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QScrollArea,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.core.config.rules import Issue, ValidationResult, parse_value
+from workbench.core.config.schema import ConfigSchema, FieldSpec, to_json_text
+from workbench.core.errors import WorkbenchError
+
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+ERROR_COLOR, WARNING_COLOR, CHANGED_BG = "#c62828", "#b35900", "#fff3c4"
+
+
+@dataclass
+class FieldRow:
+    """The widgets of one field."""
+
+    spec: FieldSpec
+    label: QLabel
+    editor: QWidget
+    none_box: QCheckBox | None
+    default_label: QLabel
+    reset: QToolButton
+    message: QLabel
+    group: QGroupBox
+
+
+class JsonEditDialog(QDialog):
+    """A multi-line JSON editor that refuses to close on invalid JSON."""
+
+    def __init__(self, name: str, text: str, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle(f"Edit {name} as JSON")
+        self.resize(520, 380)
+        self.edit = QPlainTextEdit()
+        self.edit.setPlainText(text)
+        self.error = QLabel()
+        self.error.setStyleSheet(f"color:{ERROR_COLOR}")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self._on_buttons_accepted)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.edit)
+        layout.addWidget(self.error)
+        layout.addWidget(buttons)
+        self.value: Any = None
+
+    def _on_buttons_accepted(self) -> None:
+        try:
+            self.value = json.loads(self.edit.toPlainText() or "null")
+        except json.JSONDecodeError as e:
+            self.error.setText(f"Not valid JSON: {e.msg} (line {e.lineno}, column {e.colno}).")
+            return
+        self.accept()
+
+
+class ConfigForm(QScrollArea):
+    """Grouped rows of editors; emits `edited(name, value)` for every user change."""
+
+    edited = Signal(str, object)
+    parseErrorsChanged = Signal()
+
+    def __init__(self, schema: ConfigSchema, parent=None):
+        super().__init__(parent)
+        self.schema = schema
+        self.rows: dict[str, FieldRow] = {}
+        self.parse_errors: dict[str, str] = {}
+        self._shown: dict[str, Any] = {}
+        self._original: dict[str, Any] = {}
+        self._issues: dict[str, list[Issue]] = {}
+        self.setWidgetResizable(True)
+        inner = QWidget()
+        self._layout = QVBoxLayout(inner)
+        self.groups: dict[str, QGroupBox] = {}
+        for group, specs in schema.grouped().items():
+            box = QGroupBox(f"{group} ({len(specs)})")
+            grid = QGridLayout(box)
+            grid.setColumnStretch(1, 1)
+            for i, spec in enumerate(specs):
+                self.rows[spec.name] = self._make_row(spec, grid, 2 * i, box)
+            self.groups[group] = box
+            self._layout.addWidget(box)
+        self._layout.addStretch()
+        self.setWidget(inner)
+
+    # -- construction ----------------------------------------------------------------------------
+    def _make_row(self, spec: FieldSpec, grid: QGridLayout, row: int, box: QGroupBox) -> FieldRow:
+        tip = (f"<b>{html.escape(spec.name)}</b> <i>({html.escape(spec.type_text)})</i><br>"
+               f"{html.escape(spec.doc) or 'No description in the config class.'}<br>"
+               f"Default: <code>{html.escape(to_json_text(spec.default))}</code>")
+        label = QLabel(spec.name)
+        label.setMinimumWidth(230)  # the same column edge in every group
+        label.setToolTip(tip)
+        editor = self._make_editor(spec)
+        editor.setToolTip(tip)
+        cell = QWidget()
+        cell_layout = QHBoxLayout(cell)
+        cell_layout.setContentsMargins(0, 0, 0, 0)
+        cell_layout.addWidget(editor, 1)
+        none_box = None
+        if spec.optional and spec.kind in ("bool", "int", "float", "str"):
+            none_box = QCheckBox("None")
+            none_box.setToolTip("No value: transformers derives or ignores it")
+            none_box.toggled.connect(lambda on, s=spec: self._on_none_box_toggled(s, on))
+            cell_layout.addWidget(none_box)
+        if spec.kind == "json":
+            more = QToolButton()
+            more.setText("{ }")
+            more.setToolTip("Edit as JSON in a larger editor")
+            more.clicked.connect(lambda _=False, s=spec: self._on_json_button_clicked(s))
+            cell_layout.addWidget(more)
+        default_label = QLabel(f"default {_short(spec.default)}")
+        default_label.setStyleSheet("color:#888")
+        reset = QToolButton()
+        reset.setText("\u21ba")
+        reset.setToolTip(f"Reset to default ({_short(spec.default)})")
+        reset.clicked.connect(lambda _=False, s=spec: self.edited.emit(s.name, s.default))
+        message = QLabel()
+        message.setWordWrap(True)
+        message.hide()
+        grid.addWidget(label, row, 0)
+        grid.addWidget(cell, row, 1)
+        grid.addWidget(default_label, row, 2)
+        grid.addWidget(reset, row, 3)
+        grid.addWidget(message, row + 1, 1, 1, 3)
+        return FieldRow(spec, label, editor, none_box, default_label, reset, message, box)
+
+    def _make_editor(self, spec: FieldSpec) -> QWidget:
+        name = spec.name
+        if spec.kind == "bool":
+            w = QCheckBox()
+            w.toggled.connect(lambda on: self.edited.emit(name, bool(on)))
+        elif spec.kind == "int":
+            w = QSpinBox()
+            w.setRange(INT_MIN, INT_MAX)
+            w.setKeyboardTracking(False)  # one edit per commit, not per keystroke
+            w.setGroupSeparatorShown(True)
+            w.valueChanged.connect(lambda v: self.edited.emit(name, int(v)))
+        elif spec.kind == "choice":
+            w = QComboBox()
+            for choice in spec.choices:
+                w.addItem(str(choice), choice)
+            if spec.optional:
+                w.addItem("None", None)
+            w.activated.connect(lambda i, w=w: self.edited.emit(name, w.itemData(i)))
+        else:  # float, str, json: text, parsed on commit
+            w = QLineEdit()
+            if spec.kind == "float":
+                validator = QDoubleValidator(w)
+                validator.setNotation(QDoubleValidator.Notation.ScientificNotation)
+                validator.setLocale(QLocale.c())  # config files use a decimal point
+                w.setValidator(validator)
+            if spec.suggestions:
+                w.setCompleter(QCompleter(list(spec.suggestions), w))
+            w.editingFinished.connect(lambda s=spec, w=w: self._on_text_committed(s, w))
+        return w
+
+    # -- user edits --------------------------------------------------------------------------------
+    def _on_text_committed(self, spec: FieldSpec, w: QLineEdit) -> None:
+        text = w.text()
+        if text == self._display_text(spec, self._shown.get(spec.name)):
+            return  # focus left without a change
+        try:
+            value = parse_value(spec, text)
+        except WorkbenchError as e:
+            self.parse_errors[spec.name] = str(e)
+            self._refresh_message(spec.name)
+            self.parseErrorsChanged.emit()
+            return
+        if spec.kind == "float" and isinstance(value, str):
+            self.parse_errors[spec.name] = (f"{spec.name} must be a number such as 0.1 or "
+                                            f"1e-05, not {text!r}.")
+            self._refresh_message(spec.name)
+            self.parseErrorsChanged.emit()
+            return
+        self._clear_parse_error(spec.name)
+        self.edited.emit(spec.name, value)
+
+    def _on_none_box_toggled(self, spec: FieldSpec, on: bool) -> None:
+        row = self.rows[spec.name]
+        row.editor.setEnabled(not on)
+        if on and self._shown.get(spec.name) is not None:
+            self.edited.emit(spec.name, None)
+        elif not on and self._shown.get(spec.name) is None:
+            self.edited.emit(spec.name, self._editor_value(row) if spec.default is None
+                             else spec.default)
+
+    def _on_json_button_clicked(self, spec: FieldSpec) -> None:
+        dialog = JsonEditDialog(spec.name, to_json_text(self._shown.get(spec.name), 2), self)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self._clear_parse_error(spec.name)
+            self.edited.emit(spec.name, dialog.value)
+
+    def _clear_parse_error(self, name: str) -> None:
+        if self.parse_errors.pop(name, None) is not None:
+            self._refresh_message(name)
+            self.parseErrorsChanged.emit()
+
+    def _editor_value(self, row: FieldRow) -> Any:
+        w, kind = row.editor, row.spec.kind
+        if kind == "bool":
+            return w.isChecked()
+        if kind == "int":
+            return w.value()
+        if kind == "choice":
+            return w.currentData()
+        try:
+            return parse_value(row.spec, w.text())
+        except WorkbenchError:
+            return None
+
+    # -- showing state -----------------------------------------------------------------------------
+    def set_values(self, shown: dict[str, Any], original: dict[str, Any] | None = None) -> None:
+        """Show these values (no `edited` signals); highlight those that differ from original."""
+        if original is not None:
+            self._original = dict(original)
+        self._shown = dict(shown)
+        for name, row in self.rows.items():
+            self._show_value(row, shown.get(name))
+            changed = not _same(shown.get(name), self._original.get(name))
+            row.label.setText(f"\u25cf {name}" if changed else name)
+            row.label.setStyleSheet(f"background:{CHANGED_BG}; font-weight:bold" if changed
+                                    else "")
+            row.reset.setEnabled(not _same(shown.get(name), row.spec.default))
+
+    def _show_value(self, row: FieldRow, value: Any) -> None:
+        w, spec = row.editor, row.spec
+        w.blockSignals(True)
+        try:
+            if spec.kind == "bool":
+                w.setChecked(bool(value))
+            elif spec.kind == "int":
+                w.setValue(value if isinstance(value, int) and INT_MIN <= value <= INT_MAX else 0)
+            elif spec.kind == "choice":
+                index = w.findData(value)
+                w.setCurrentIndex(index if index >= 0 else -1)
+            else:
+                w.setText(self._display_text(spec, value))
+                w.setCursorPosition(0)
+        finally:
+            w.blockSignals(False)
+        if row.none_box is not None:
+            row.none_box.blockSignals(True)
+            row.none_box.setChecked(value is None)
+            row.none_box.blockSignals(False)
+            w.setEnabled(value is not None)
+
+    @staticmethod
+    def _display_text(spec: FieldSpec, value: Any) -> str:
+        if spec.kind == "str":
+            return "" if value is None else str(value)
+        if spec.kind == "float":
+            return "" if value is None else repr(float(value)) if isinstance(
+                value, int | float) else str(value)
+        return to_json_text(value)
+
+    def set_issues(self, result: ValidationResult) -> None:
+        """Show each issue under the field(s) it concerns; clear the others."""
+        self._issues = {name: result.for_field(name) for name in self.rows}
+        for name in self.rows:
+            self._refresh_message(name)
+
+    def _refresh_message(self, name: str) -> None:
+        row = self.rows[name]
+        issues = list(self._issues.get(name, []))
+        texts = []
+        if name in self.parse_errors:
+            texts.append((self.parse_errors[name], "error"))
+        texts += [(i.message, i.severity) for i in issues]
+        if not texts:
+            row.message.hide()
+            row.editor.setStyleSheet("")
+            return
+        worst = "error" if any(s == "error" for _t, s in texts) else "warning"
+        color = ERROR_COLOR if worst == "error" else WARNING_COLOR
+        row.message.setText("\n".join(("\u2716 " if s == "error" else "\u26a0 ") + t
+                                       for t, s in texts))
+        row.message.setStyleSheet(f"color:{color}")
+        row.message.show()
+        row.editor.setStyleSheet(f"border: 1px solid {color}" if worst == "error" else "")
+
+    def message_for(self, name: str) -> str:
+        """The inline message shown under a field ('' when none)."""
+        row = self.rows[name]
+        return row.message.text() if not row.message.isHidden() else ""
+
+    def set_filter(self, text: str) -> int:
+        """Show only fields whose name or help contains `text`; return how many are shown."""
+        needle = text.strip().lower()
+        shown = 0
+        visible_groups: set[str] = set()
+        for row in self.rows.values():
+            match = not needle or needle in row.spec.name.lower() or needle in row.spec.doc.lower()
+            for w in (row.label, row.editor.parentWidget(), row.default_label, row.reset):
+                w.setVisible(match)
+            row.message.setVisible(match and bool(row.message.text()) and (
+                row.spec.name in self.parse_errors or bool(self._issues.get(row.spec.name))))
+            if match:
+                shown += 1
+                visible_groups.add(row.spec.group)
+        for group, box in self.groups.items():
+            box.setVisible(group in visible_groups)
+        return shown
+
+    def is_row_visible(self, name: str) -> bool:
+        return not self.rows[name].label.isHidden()
+
+
+def _same(a: Any, b: Any) -> bool:
+    return to_json_text(a) == to_json_text(b)
+
+
+def _short(value: Any, limit: int = 24) -> str:
+    text = to_json_text(value)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"

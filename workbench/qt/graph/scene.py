@@ -1,0 +1,196 @@
+"""Draw a core Layout with QGraphicsItems, and a zoomable QGraphicsView to look at it."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPen, QPolygonF
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsView
+
+from workbench.core.graph.layout import KIND_COLORS, LINK_COLORS, Box, Layout, Link
+
+TOGGLE_W = 22  # the expand/collapse triangle at the left of a box's title line
+_FONT = QFont()
+_FONT.setPointSizeF(8.5)
+_SUB_FONT = QFont()
+_SUB_FONT.setPointSizeF(7.5)
+
+
+class NodeItem(QGraphicsItem):
+    """One box: kind colour, title, parameters and shape; thicker border for an "x N" fold."""
+
+    def __init__(self, box: Box):
+        super().__init__()
+        self.box = box
+        self.highlighted = False
+        self.setPos(box.x, box.y)
+        self.setZValue(box.depth)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.setToolTip(f"{box.key}\n{box.title}\n{box.subtitle}")
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(-2, -2, self.box.w + 12, self.box.h + 12)
+
+    def paint(self, painter: QPainter, _option, _widget=None) -> None:
+        b = self.box
+        fill = QColor(KIND_COLORS.get(b.node.kind, KIND_COLORS["other"]))
+        if b.expanded:
+            fill = QColor("#fafafa") if b.depth == 0 else QColor(fill.red(), fill.green(),
+                                                                  fill.blue(), 60)
+        pen = QPen(QColor("#546e7a"), 2.5 if b.node.repeat > 1 else 1.0)
+        if not b.node.called:
+            pen.setStyle(Qt.PenStyle.DashLine)
+        if self.isSelected():
+            pen = QPen(QColor("#1976d2"), 3)
+        if self.highlighted:
+            pen = QPen(QColor("#f9a825"), 4)
+        painter.setPen(pen)
+        painter.setBrush(QBrush(fill))
+        if b.node.repeat > 1 and not b.expanded:  # a stack of cards: N blocks behind this one
+            for offset in (8, 4):
+                painter.drawRoundedRect(QRectF(offset, offset, b.w, b.h), 6, 6)
+        painter.drawRoundedRect(QRectF(0, 0, b.w, b.h), 6, 6)
+        # Level of detail: text is unreadable below ~35 % zoom and costs most of the paint time.
+        if painter.worldTransform().m11() < 0.35:
+            return
+        painter.setPen(QColor("#212121"))
+        painter.setFont(_FONT)
+        text_x = TOGGLE_W if b.expandable else 10
+        if b.expandable:
+            painter.drawText(QRectF(6, 4, 16, 18), Qt.AlignmentFlag.AlignLeft,
+                             "▾" if b.expanded else "▸")
+        painter.drawText(QRectF(text_x, 4, b.w - text_x - 6, 16),
+                         Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, b.title)
+        painter.setPen(QColor("#555555"))
+        painter.setFont(_SUB_FONT)
+        painter.drawText(QRectF(text_x, 20, b.w - text_x - 6, 14),
+                         Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, b.subtitle)
+
+    def on_toggle(self, scene_pos: QPointF) -> bool:
+        """True when `scene_pos` is on the expand/collapse triangle."""
+        p = self.mapFromScene(scene_pos)
+        return self.box.expandable and p.x() < TOGGLE_W and p.y() < 24
+
+
+class LinkItem(QGraphicsItem):
+    """An arrow along a core Link's points."""
+
+    def __init__(self, link: Link):
+        super().__init__()
+        self.link = link
+        self.setZValue(1000)  # arrows stay visible over nested boxes
+        path = QPainterPath(QPointF(*link.points[0]))
+        for x, y in link.points[1:]:
+            path.lineTo(x, y)
+        self._path = path
+        self._rect = path.boundingRect().adjusted(-8, -8, 8, 8)
+
+    def boundingRect(self) -> QRectF:
+        return self._rect
+
+    def paint(self, painter: QPainter, _option, _widget=None) -> None:
+        color = QColor(LINK_COLORS.get(self.link.kind, LINK_COLORS["flow"]))
+        pen = QPen(color, 1.6)
+        if self.link.kind == "cross":
+            pen.setStyle(Qt.PenStyle.DashLine)
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawPath(self._path)
+        (x0, y0), (x1, y1) = self.link.points[-2], self.link.points[-1]
+        d = QPointF(x1 - x0, y1 - y0)
+        length = max((d.x() ** 2 + d.y() ** 2) ** 0.5, 1e-6)
+        u = QPointF(d.x() / length, d.y() / length)
+        n = QPointF(-u.y(), u.x())
+        tip = QPointF(x1, y1)
+        painter.setBrush(color)
+        painter.drawPolygon(QPolygonF([tip, tip - u * 8 + n * 4, tip - u * 8 - n * 4]))
+        if self.link.label and painter.worldTransform().m11() >= 0.35:
+            painter.setFont(_SUB_FONT)
+            x, y = self.link.points[0] if self.link.kind == "cross" else self.link.points[1]
+            painter.drawText(QPointF(x + 4, y - 4), self.link.label)
+
+
+class GraphScene(QGraphicsScene):
+    """Holds the items of one Layout; `show_layout` replaces them all."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.items_by_key: dict[str, NodeItem] = {}
+        self.layout_data: Layout | None = None
+        self.setBackgroundBrush(QColor("white"))
+
+    def show_layout(self, layout: Layout) -> None:
+        self.clear()
+        self.items_by_key = {}
+        self.layout_data = layout
+        for box in layout.boxes:
+            item = NodeItem(box)
+            self.addItem(item)
+            self.items_by_key[box.key] = item
+        for link in layout.links:
+            self.addItem(LinkItem(link))
+        self.setSceneRect(QRectF(-40, -40, layout.width + 80, layout.height + 80))
+
+    def node_at(self, pos: QPointF) -> NodeItem | None:
+        """The innermost box under a scene position."""
+        hits = [i for i in self.items(pos) if isinstance(i, NodeItem)]
+        return max(hits, key=lambda i: i.box.depth) if hits else None
+
+    def set_highlight(self, keys: set[str]) -> None:
+        for key, item in self.items_by_key.items():
+            on = key in keys
+            if item.highlighted != on:
+                item.highlighted = on
+                item.update()
+
+
+class GraphCanvas(QGraphicsView):
+    """Pan by dragging, zoom with the wheel (around the cursor), fit on demand."""
+
+    nodeClicked = Signal(object, bool)  # NodeItem, clicked on the expand toggle
+    nodeDoubleClicked = Signal(object)
+
+    def __init__(self, scene: GraphScene, parent=None):
+        super().__init__(scene, parent)
+        self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing)
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
+        self.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontSavePainterState)
+        self._press: QPointF | None = None
+
+    @property
+    def zoom(self) -> float:
+        return self.transform().m11()
+
+    def zoom_by(self, factor: float) -> None:
+        new = min(max(self.zoom * factor, 0.02), 4.0)
+        self.scale(new / self.zoom, new / self.zoom)
+
+    def fit(self) -> None:
+        rect = self.scene().itemsBoundingRect()
+        if not rect.isEmpty():
+            self.fitInView(rect.adjusted(-20, -20, 20, 20), Qt.AspectRatioMode.KeepAspectRatio)
+            if self.zoom > 1.0:
+                self.zoom_by(1.0 / self.zoom)
+
+    def wheelEvent(self, event) -> None:
+        self.zoom_by(1.15 if event.angleDelta().y() > 0 else 1 / 1.15)
+
+    def mousePressEvent(self, event) -> None:
+        self._press = event.position()
+        super().mousePressEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:
+        super().mouseReleaseEvent(event)
+        moved = self._press is not None and (event.position() - self._press).manhattanLength() > 4
+        if event.button() == Qt.MouseButton.LeftButton and not moved:
+            pos = self.mapToScene(event.position().toPoint())
+            item = self.scene().node_at(pos)
+            if item is not None:
+                self.nodeClicked.emit(item, item.on_toggle(pos))
+        self._press = None
+
+    def mouseDoubleClickEvent(self, event) -> None:
+        item = self.scene().node_at(self.mapToScene(event.position().toPoint()))
+        if item is not None:
+            self.nodeDoubleClicked.emit(item)

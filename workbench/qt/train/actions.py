@@ -1,0 +1,44 @@
+"""Menu actions of the fine-tuning studio (kept light: nothing heavy is imported at start-up)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtGui import QAction
+
+from workbench.core.errors import WorkbenchError
+from workbench.qt.common.dialogs import show_error
+
+
+def install_train_actions(window: Any) -> None:
+    """Add Tools > "Fine-tune demo" to the main window."""
+    action = QAction("&Fine-tune Demo", window)
+    action.setToolTip("Open the demo model with the demo dataset, ready to train")
+    action.triggered.connect(lambda: open_finetune_demo(window))
+    window.menus["Tools"].addAction(action)
+    window.finetune_demo_action = action
+
+
+def open_finetune_demo(window: Any) -> None:
+    """Open (or focus) the demo model and fill its Fine-tune view with the demo spec."""
+    from workbench.core.model.loading import demo_checkpoint_path
+
+    try:
+        path = str(demo_checkpoint_path())
+    except WorkbenchError as e:
+        show_error(window, "Demo model not installed", str(e))
+        return
+
+    def show(tab: Any) -> None:
+        view = tab.show_view("Fine-tune")
+        if view is not None:
+            view.load_demo()
+
+    def on_opened(tab: Any) -> None:
+        window.checkpointOpened.disconnect(on_opened)
+        show(tab)
+
+    window.checkpointOpened.connect(on_opened)
+    if window.open_checkpoint(path) is None:  # already open: the tab is in front now
+        window.checkpointOpened.disconnect(on_opened)
+        show(window.current_tab())

@@ -1,0 +1,319 @@
+"""After a run: the summary (eval loss, perplexity, accuracy, F1), a "try it" box, and a look at
+the attention of the live model while a run is paused."""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.qt.common.dialogs import show_error
+
+EVAL_METRICS = ("eval_loss", "perplexity", "eval_accuracy", "eval_f1")
+TRAIN_METRICS = ("loss", "learning_rate", "grad_norm", "samples_per_s", "tokens_per_s",
+                 "memory_mb")
+TRY_HINTS = {"sequence-classification": "Type a sentence to classify",
+             "token-classification": "Type a sentence to tag",
+             "masked-lm": "Type text with [MASK] (or <mask>) to fill",
+             "causal-lm": "Type the start of a text to continue",
+             "seq2seq": "Type an input text to transform"}
+
+
+def _try(run_dir: str, text: str) -> Any:
+    """Worker: run the run's trained model on `text` (classify, fill-mask or generate)."""
+    from workbench.core.training.evaluate import try_model
+
+    return try_model(run_dir, text)
+
+
+def _evaluate_base(spec: Any) -> dict[str, float]:
+    """Worker: eval metrics of the base model on the run's eval data (for before/after)."""
+    from workbench.core.training.evaluate import evaluate_model
+
+    return evaluate_model(spec)
+
+
+def format_try_result(result: Any) -> str:
+    """Readable text for whatever try_model returned (predictions, fills or generated text)."""
+    if hasattr(result, "scores") and hasattr(result, "text"):
+        lines = [str(result.text)]
+        lines += [f"  {label}: {p:.1%}" for label, p in result.scores]
+        return "\n".join(lines)
+    if hasattr(result, "to_json"):
+        result = result.to_json()
+    elif hasattr(result, "__dataclass_fields__"):
+        import dataclasses
+
+        result = dataclasses.asdict(result)
+    if isinstance(result, str):
+        return result
+    if isinstance(result, dict):
+        lines = []
+        for k, v in result.items():
+            if isinstance(v, list) and v and isinstance(v[0], dict):
+                lines.append(f"{k}:")
+                lines += ["  " + ", ".join(f"{a}={_fmt(b)}" for a, b in item.items())
+                          for item in v]
+            else:
+                lines.append(f"{k}: {_fmt(v)}")
+        return "\n".join(lines)
+    if isinstance(result, list):
+        return "\n".join(format_try_result(r) for r in result)
+    return str(result)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+class RunSummaryView(QWidget):
+    """How the last run ended, its evaluation metrics, and a box to try the trained model."""
+
+    def __init__(self, runner: Any, parent: QWidget | None = None):
+        super().__init__(parent)
+        from workbench.qt.train.worker import TaskGroup
+
+        self.runner = runner
+        self.tasks = TaskGroup(runner)
+        self.result: Any = None
+        self.spec: Any = None
+        self.before: dict[str, float] | None = None
+        self.task_name = ""
+        self.label = QLabel("No run yet. Start one from the Setup page.")
+        self.label.setTextFormat(Qt.TextFormat.RichText)
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.input = QLineEdit()
+        self.input.setPlaceholderText("Finish a run to try its model here")
+        self.input.returnPressed.connect(self._on_try_button_clicked)
+        self.try_button = QPushButton("Try it")
+        self.try_button.clicked.connect(self._on_try_button_clicked)
+        self.output = QPlainTextEdit()
+        self.output.setReadOnly(True)
+        self.output.setMaximumHeight(160)
+        self.last_output = ""
+        self.evaluate_button = QPushButton("Evaluate the base model")
+        self.evaluate_button.setToolTip("The same eval data on the model before fine-tuning "
+                                        "(new heads freshly initialised), for comparison")
+        self.evaluate_button.clicked.connect(self._on_evaluate_button_clicked)
+        self.evaluate_button.setEnabled(False)
+        row = QHBoxLayout()
+        row.addWidget(self.input, 1)
+        row.addWidget(self.try_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.label)
+        layout.addWidget(self.evaluate_button, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(QLabel("<b>Try it</b>"))
+        layout.addLayout(row)
+        layout.addWidget(self.output)
+        layout.addStretch()
+        self._set_try_enabled(False)
+
+    def show_result(self, result: Any, spec: Any) -> None:
+        """Show a RunResult of a run of `spec`."""
+        same_data = self.spec is not None and (self.spec.model_path, self.spec.train_file,
+                                               self.spec.eval_file) == (
+            spec.model_path, spec.train_file, spec.eval_file)
+        if not same_data:
+            self.before = None
+        self.result, self.spec, self.task_name = result, spec, spec.task
+        self.label.setText(summary_html(result, spec, self.before))
+        self.evaluate_button.setEnabled(True)
+        ready = bool(result.final_model_dir)
+        self._set_try_enabled(ready)
+        self.input.setPlaceholderText(TRY_HINTS.get(spec.task, "Type some text") if ready
+                                      else "This run saved no final model to try")
+
+    def _on_evaluate_button_clicked(self) -> None:
+        self.evaluate_button.setEnabled(False)
+        self.evaluate_button.setText("Evaluating the base model...")
+        task = self.tasks.start(_evaluate_base, self.spec, on_success=self._on_base_evaluated,
+                                on_error=lambda m, d: show_error(self, "Evaluation failed", m, d))
+        task.finished.connect(self._on_evaluate_task_finished)
+
+    def _on_evaluate_task_finished(self) -> None:
+        self.evaluate_button.setEnabled(True)
+        self.evaluate_button.setText("Evaluate the base model")
+
+    def _on_base_evaluated(self, metrics: dict[str, float]) -> None:
+        self.before = with_perplexity(dict(metrics), self.spec.task)
+        self.label.setText(summary_html(self.result, self.spec, self.before))
+
+    def _set_try_enabled(self, on: bool) -> None:
+        self.input.setEnabled(on)
+        self.try_button.setEnabled(on)
+
+    def _on_try_button_clicked(self) -> None:
+        text = self.input.text().strip()
+        if not text or self.result is None or not self.result.final_model_dir:
+            return
+        self.try_button.setEnabled(False)
+        self.output.setPlainText("Running the trained model...")
+        task = self.tasks.start(_try, self.result.run_dir, text,
+                                 on_success=self._on_try_succeeded, on_error=self._on_try_failed)
+        task.finished.connect(lambda: self.try_button.setEnabled(True))
+
+    def _on_try_succeeded(self, result: Any) -> None:
+        self.last_output = format_try_result(result)
+        self.output.setPlainText(self.last_output)
+
+    def _on_try_failed(self, message: str, details: str) -> None:
+        self.last_output = ""
+        self.output.setPlainText(f"Could not run the model: {message}")
+        if details:
+            show_error(self, "Try it failed", message, details)
+
+
+def summary_html(result: Any, spec: Any, before: dict[str, float] | None = None) -> str:
+    """The run summary: status, folders, evaluation (beside the base model's, when measured)
+    and the last training log values."""
+    e = html.escape
+    colour = {"finished": "#2e7d32", "cancelled": "#b35900", "failed": "#b00020"}.get(
+        result.status, "#333")
+    metrics = with_perplexity(dict(result.metrics or {}), spec.task)
+    evals = [k for k in EVAL_METRICS if k in metrics]
+    head = "<tr><th align='left' style='padding-right:16px'>metric</th>" + (
+        "<th align='right' style='padding-right:16px'>base model</th>" if before else "") + \
+        "<th align='right'>fine-tuned</th></tr>"
+    rows = "".join(
+        f"<tr><td style='padding-right:16px'>{e(k)}</td>"
+        + (f"<td align='right' style='padding-right:16px'>{_fmt(before[k])}</td>" if before
+           and k in before else "<td></td>" if before else "")
+        + f"<td align='right'><b>{_fmt(metrics[k])}</b></td></tr>" for k in evals)
+    train = [k for k in TRAIN_METRICS if k in metrics]
+    train_rows = " · ".join(f"{e(k)} {_fmt(metrics[k])}" for k in train)
+    evaluation = (f"<h3>Evaluation</h3><table cellspacing='2'>{head}{rows}</table>" if evals
+                  else "<p>No evaluation ran (no eval data).</p>")
+    return (f"<h2 style='color:{colour}'>Run {e(result.status)}</h2>"
+            + (f"<p>{e(result.message)}</p>" if result.message else "")
+            + f"<p>{e(spec.task)} · {e(spec.method)} · {e(spec.model_path)}</p>"
+            f"<p>Run folder: {e(result.run_dir)}<br>Final model: "
+            f"{e(result.final_model_dir or 'none (resume from a checkpoint in the Runs page)')}"
+            f"</p>{evaluation}" + (f"<p style='color:#555'>Last training log: {train_rows}</p>"
+                                   if train_rows else ""))
+
+
+def with_perplexity(metrics: dict[str, float], task: str) -> dict[str, float]:
+    """Add perplexity = exp(eval loss) for language-model tasks when it is missing."""
+    if "perplexity" not in metrics and task in ("causal-lm", "masked-lm", "seq2seq") \
+            and "eval_loss" in metrics:
+        loss = float(metrics["eval_loss"])
+        metrics["perplexity"] = float(np.exp(loss)) if loss < 700 else float("inf")
+    return metrics
+
+
+# -- attention of the live model -------------------------------------------------------------------
+def inspect_live_attention(view: Any, session: Any, text: str | None = None) -> Any:
+    """Compute attention on the paused run's model in a worker; the Task, or None if impossible."""
+    if importlib.util.find_spec("workbench.core.attention.compute") is None:
+        QMessageBox.information(view, "Attention", "The attention module is not installed in "
+                                "this build, so the live model cannot be inspected.")
+        return None
+    control = session.control if session is not None else None
+    if control is None or not control.is_paused or control.live_model is None:
+        QMessageBox.information(view, "Attention", "Pause the run first: the model can only be "
+                                "inspected while training waits at a step boundary.")
+        return None
+    if control.live_tokenizer is None:
+        QMessageBox.information(view, "Attention", "The running model has no tokenizer.")
+        return None
+    if text is None:
+        text, ok = QInputDialog.getText(view, "Inspect attention on the live model",
+                                        "Text:", text="The movie was surprisingly good.")
+        if not ok or not text.strip():
+            return None
+    from workbench.core.attention.compute import compute_attention
+
+    dialog = LiveAttentionDialog(view)
+    view.attention_dialog = dialog
+    return view.tasks.start(compute_attention, control.live_model, control.live_tokenizer,
+                             text, on_success=dialog.show_maps,
+                             on_error=lambda m, d: show_error(view, "Attention failed", m, d))
+
+
+class LiveAttentionDialog(QDialog):
+    """A heatmap of one layer and head (or the head mean) of AttentionMaps."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Attention of the live model (paused run)")
+        self.resize(640, 600)
+        self.maps: Any = None
+        self.kind = QComboBox()
+        self.layer = QSpinBox()
+        self.head = QComboBox()
+        self.plot = pg.PlotWidget()
+        self.plot.setBackground("w")
+        self.plot.invertY(True)
+        self.plot.setAspectLocked(True)
+        self.image = pg.ImageItem()
+        self.image.setLookupTable(pg.colormap.get("viridis").getLookupTable(nPts=256))
+        self.plot.addItem(self.image)
+        self.notes = QLabel()
+        self.notes.setWordWrap(True)
+        row = QHBoxLayout()
+        for label, w in (("kind", self.kind), ("layer", self.layer), ("head", self.head)):
+            row.addWidget(QLabel(label))
+            row.addWidget(w)
+        row.addStretch()
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.notes)
+        for w in (self.kind, self.head):
+            w.currentIndexChanged.connect(self._on_selector_changed)
+        self.layer.valueChanged.connect(self._on_selector_changed)
+
+    def show_maps(self, maps: Any) -> None:
+        self.maps = maps
+        self.kind.blockSignals(True)
+        self.kind.clear()
+        self.kind.addItems(list(maps.kinds))
+        self.kind.blockSignals(False)
+        self.notes.setText(" ".join(maps.notes))
+        self._on_selector_changed()
+        self.show()
+
+    def _on_selector_changed(self, *_args) -> None:
+        if self.maps is None or not self.kind.currentText():
+            return
+        kind = self.kind.currentText()
+        layers = self.maps.layers[kind]
+        self.layer.blockSignals(True)
+        self.layer.setRange(min(layers), max(layers))
+        if self.layer.value() not in layers:
+            self.layer.setValue(layers[-1])
+        self.layer.blockSignals(False)
+        heads = self.maps.num_heads(kind)
+        if self.head.count() != heads + 1:
+            self.head.blockSignals(True)
+            self.head.clear()
+            self.head.addItems(["mean"] + [str(h) for h in range(heads)])
+            self.head.blockSignals(False)
+        layer = self.layer.value() if self.layer.value() in layers else layers[-1]
+        stack = self.maps.maps[kind][layers.index(layer)]  # (heads, T_query, T_key)
+        h = self.head.currentIndex()
+        matrix = stack.mean(axis=0) if h <= 0 else stack[h - 1]
+        # ImageItem takes (x, y) = (key, query): transpose so rows are queries
+        self.image.setImage(np.ascontiguousarray(matrix.T, dtype=np.float32), levels=(0.0, 1.0))
+        queries, keys = self.maps.axis_tokens(kind)
+        self.plot.getAxis("bottom").setTicks([[(i + 0.5, t.text) for i, t in enumerate(keys)]])
+        self.plot.getAxis("left").setTicks([[(i + 0.5, t.text) for i, t in enumerate(queries)]])

@@ -1,0 +1,337 @@
+"""The Fine-tune view: setup form, live curves and controls, run summary and the runs list.
+
+Training runs in a TrainSession (a QThread fed back to the GUI in batches). Pause stops at a step
+boundary and keeps the model in memory, so the attention of the live model can be inspected;
+Cancel stops within a step, optionally writing a checkpoint; closing the window asks first.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.core.errors import WorkbenchError
+from workbench.qt.common.dialogs import show_error
+from workbench.qt.train.curves import RunProgress, TrainCurvesView
+from workbench.qt.train.form import TrainForm
+from workbench.qt.train.preflight import PreflightPanel
+from workbench.qt.train.summary import RunSummaryView
+
+CLOSE_SAVE, CLOSE_DISCARD, CLOSE_KEEP = "save", "discard", "keep"
+
+
+def _detect_devices() -> list[str]:
+    """cpu, each CUDA GPU and MPS when present (imports torch: run in a worker)."""
+    import torch
+
+    devices = ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+class TrainView(QWidget):
+    """Fine-tune the tab's checkpoint: set up, launch, watch, control and review runs."""
+
+    runFinished = Signal(object)  # RunResult
+    stateChanged = Signal(str)
+
+    def __init__(self, tab: Any, parent: QWidget | None = None):
+        super().__init__(parent)
+        from workbench.qt.train.worker import TaskGroup
+
+        self.tab, self.runner = tab, tab.runner
+        self.tasks = TaskGroup(self.runner)
+        self._closed = False
+        self.session = None
+        self._attention_task = None
+        self.last_result: Any = None
+
+        self.form = TrainForm()
+        self.form.set_value("model_path", str(getattr(tab.info, "root", "") or tab.info.path))
+        self.form.set_module_tree(getattr(tab.info, "module_tree", None))
+        self.preflight = PreflightPanel(self.runner)
+        self.form.changed.connect(self._on_form_changed)
+        self.form.dataFileChanged.connect(self._on_form_dataFileChanged)
+        self.preflight.columnsLoaded.connect(self.form.set_columns)
+
+        self.curves = TrainCurvesView()
+        self.progress = RunProgress()
+        self.summary = RunSummaryView(self.runner)
+        from workbench.qt.train.runs_view import RunsView
+
+        self.runs = RunsView(self.runner)
+        self.runs.resumeRequested.connect(self._on_runs_resumeRequested)
+
+        self.pages = QTabWidget()
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.form)
+        setup = QSplitter(Qt.Orientation.Horizontal)
+        setup.addWidget(scroll)
+        setup.addWidget(self.preflight)
+        setup.setSizes([620, 480])
+        live = QSplitter(Qt.Orientation.Vertical)
+        live.addWidget(self.curves)
+        live.addWidget(self.progress)
+        live.setSizes([560, 200])
+        self.pages.addTab(setup, "Setup")
+        self.pages.addTab(live, "Training")
+        self.pages.addTab(self.summary, "Summary")
+        self.pages.addTab(self.runs, "Runs")
+
+        self.demo_button = QPushButton("Load demo data")
+        self.demo_button.setToolTip("Fill the form with the bundled demo dataset and settings")
+        self.demo_button.clicked.connect(self.load_demo)
+        self.load_button = QPushButton("Open spec...")
+        self.load_button.clicked.connect(self._on_load_button_clicked)
+        self.save_spec_button = QPushButton("Save spec...")
+        self.save_spec_button.clicked.connect(self._on_save_spec_button_clicked)
+        self.start_button = QPushButton("Start")
+        self.start_button.setDefault(True)
+        self.start_button.clicked.connect(self._on_start_button_clicked)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.clicked.connect(self._on_pause_button_clicked)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self._on_cancel_button_clicked)
+        self.save_on_cancel = QCheckBox("save checkpoint on cancel")
+        self.save_on_cancel.setChecked(True)
+        self.save_now_button = QPushButton("Save now")
+        self.save_now_button.setToolTip("Write a resumable checkpoint at the next step")
+        self.save_now_button.clicked.connect(self._on_save_now_button_clicked)
+        self.attention_button = QPushButton("Inspect attention on live model")
+        self.attention_button.setToolTip("While paused: attention maps of the model being trained")
+        self.attention_button.clicked.connect(self._on_attention_button_clicked)
+        self.state_label = QLabel("Idle")
+        bar = QHBoxLayout()
+        for w in (self.demo_button, self.load_button, self.save_spec_button):
+            bar.addWidget(w)
+        bar.addStretch()
+        for w in (self.state_label, self.start_button, self.pause_button, self.cancel_button,
+                  self.save_on_cancel, self.save_now_button, self.attention_button):
+            bar.addWidget(w)
+        layout = QVBoxLayout(self)
+        layout.addLayout(bar)
+        layout.addWidget(self.pages, 1)
+        self._sync_buttons("idle")
+        self.tasks.start(_detect_devices, on_success=self.form.set_devices)
+        self._on_form_changed()
+
+    # -- setup -------------------------------------------------------------------------------------
+    def load_demo(self) -> None:
+        """Fill the form with the demo dataset and settings (MiniLM classification)."""
+        from workbench.core.training.spec import demo_spec
+
+        try:
+            spec = demo_spec()
+        except WorkbenchError as e:
+            show_error(self, "Demo data unavailable", str(e))
+            return
+        # fine-tune the checkpoint this tab shows when it is the demo model, else the demo model
+        self.form.set_spec(spec)
+        self.pages.setCurrentIndex(0)
+
+    def _on_form_changed(self) -> None:
+        self.preflight.schedule_update(self.form)
+
+    def _on_form_dataFileChanged(self, path: str) -> None:
+        self.preflight.set_data_file(path, self.form)
+
+    def _on_load_button_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open training spec", "", "JSON (*.json)")
+        if not path:
+            return
+        from workbench.core.training.spec import TrainSpec
+
+        try:
+            self.form.set_spec(TrainSpec.load(path))
+        except WorkbenchError as e:
+            show_error(self, "Could not open the spec", str(e))
+
+    def _on_save_spec_button_clicked(self) -> None:
+        spec = self.form.spec()
+        if spec is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save training spec", "spec.json",
+                                              "JSON (*.json)")
+        if path:
+            try:
+                spec.save(path)
+            except (OSError, WorkbenchError) as e:
+                show_error(self, "Could not save the spec", str(e))
+
+    # -- run control -------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.session is not None and self.session.running
+
+    def start(self, resume_from: str | None = None, extend_epochs: float = 0.0,
+              spec: Any = None) -> bool:
+        """Validate the form (or use `spec`) and start a run; False if the form is invalid."""
+        if self.running:
+            return False
+        spec = spec or self.form.spec()
+        if spec is None:
+            self.pages.setCurrentIndex(0)
+            return False
+        if not spec.output_dir and resume_from is None:
+            spec = spec.replace(output_dir=str(self.runs.root / time.strftime("%Y%m%d-%H%M%S")))
+        from workbench.qt.train.worker import TrainSession
+
+        self.session = TrainSession(spec, resume_from=resume_from, extend_epochs=extend_epochs,
+                                    parent=self)
+        self.session.eventsArrived.connect(self._on_session_eventsArrived)
+        self.session.finished.connect(self._on_session_finished)
+        self.session.failed.connect(self._on_session_failed)
+        self.session.stateChanged.connect(self._sync_buttons)
+        self.curves.clear()
+        if resume_from:
+            from workbench.core.training.runs import load_run_metrics
+
+            run_dir = resume_from if (Path(resume_from) / "spec.json").is_file() \
+                else str(Path(resume_from).parent.parent)
+            self.curves.add_events(load_run_metrics(run_dir))
+        self.progress.reset()
+        self.progress.log.appendPlainText(
+            f"Starting: {spec.task}, {spec.method}, {Path(spec.model_path).name} -> "
+            f"{spec.output_dir or '(resumed run)'}")
+        self.session.start()
+        self.pages.setCurrentIndex(1)
+        return True
+
+    def _on_start_button_clicked(self) -> None:
+        self.start()
+
+    def _on_pause_button_clicked(self) -> None:
+        if not self.running:
+            return
+        if self.session.state in ("paused", "pausing"):
+            self.session.resume()
+        else:
+            self.session.pause()
+
+    def _on_cancel_button_clicked(self) -> None:
+        if self.running:
+            self.session.cancel(save_checkpoint=self.save_on_cancel.isChecked())
+
+    def _on_save_now_button_clicked(self) -> None:
+        if self.running:
+            self.session.save_now()
+            self.progress.log.appendPlainText("Checkpoint requested at the next step.")
+
+    def _on_session_eventsArrived(self, events: list) -> None:
+        self.curves.add_events(events)
+        self.progress.add_events(events)
+
+    def _on_session_finished(self, result: Any) -> None:
+        self.last_result = result
+        if self._closed:
+            return
+        self.progress.log.appendPlainText(
+            f"Run {result.status}: {result.message or ''} ({result.run_dir})")
+        self.curves.redraw()
+        self.summary.show_result(result, self.session.spec)
+        self.runs.refresh()
+        if result.status == "failed":
+            show_error(self, "Training failed", result.message or "The run failed.")
+        elif result.status == "finished":
+            self.pages.setCurrentWidget(self.summary)
+        self.runFinished.emit(result)
+
+    def _on_session_failed(self, message: str, details: str) -> None:
+        if self._closed:
+            return
+        self.progress.log.appendPlainText(f"Could not train: {message}")
+        self.pages.setCurrentIndex(0 if not details else 1)
+        show_error(self, "Training could not start" if not details else "Training failed",
+                   message, details)
+
+    def _sync_buttons(self, state: str) -> None:
+        busy = state != "idle"
+        self.start_button.setEnabled(not busy)
+        self.demo_button.setEnabled(not busy)
+        self.load_button.setEnabled(not busy)
+        self.pause_button.setEnabled(state in ("running", "paused", "pausing"))
+        self.pause_button.setText("Resume" if state in ("paused", "pausing") else "Pause")
+        self.cancel_button.setEnabled(busy and state != "stopping")
+        self.save_now_button.setEnabled(state in ("running", "paused"))
+        self.attention_button.setEnabled(state == "paused" and self._attention_task is None)
+        self.state_label.setText({"idle": "Idle", "running": "Training", "pausing":
+                                  "Pausing at the next step...", "paused": "Paused",
+                                  "stopping": "Stopping..."}.get(state, state))
+        self.stateChanged.emit(state)
+
+    # -- attention on the live model ---------------------------------------------------------------
+    def _on_attention_button_clicked(self) -> None:
+        from workbench.qt.train.summary import inspect_live_attention
+
+        self._attention_task = inspect_live_attention(self, self.session)
+        if self._attention_task is not None:
+            self.pause_button.setEnabled(False)  # no resuming while a forward pass reads it
+            self._attention_task.finished.connect(self._on_attention_task_finished)
+        self._sync_buttons(self.session.state if self.session else "idle")
+
+    def _on_attention_task_finished(self) -> None:
+        self._attention_task = None
+        self._sync_buttons(self.session.state if self.session else "idle")
+
+    # -- runs --------------------------------------------------------------------------------------
+    def _on_runs_resumeRequested(self, run_dir: str, extend_epochs: float) -> None:
+        from workbench.core.training.spec import TrainSpec
+
+        try:
+            spec = TrainSpec.load(Path(run_dir) / "spec.json")
+        except WorkbenchError as e:
+            show_error(self, "Cannot resume this run", str(e))
+            return
+        self.start(resume_from=run_dir, extend_epochs=extend_epochs, spec=spec)
+
+    # -- closing -----------------------------------------------------------------------------------
+    def ask_close(self) -> str:
+        """Ask what to do with the run in progress: CLOSE_SAVE, CLOSE_DISCARD or CLOSE_KEEP."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Training in progress")
+        box.setText("A fine-tuning run is in progress. Stop it and close?")
+        save = box.addButton("Stop and save checkpoint", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Stop without saving", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton("Keep training", QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        clicked = box.clickedButton()
+        return CLOSE_SAVE if clicked is save else CLOSE_DISCARD if clicked is discard \
+            else CLOSE_KEEP
+
+    def confirm_close(self) -> bool:
+        """True if the window may close (the run, if any, was stopped cleanly)."""
+        if not self.running:
+            return True
+        choice = self.ask_close()
+        if choice == CLOSE_KEEP:
+            return False
+        self.session.shutdown(save_checkpoint=choice == CLOSE_SAVE)
+        return True
+
+    def shutdown(self) -> None:
+        """Cancel any run and join its thread (the tab or window is closing)."""
+        self._closed = True
+        if self.session is not None:
+            self.session.shutdown(save_checkpoint=False)
+        for part in (self.tasks, self.preflight.tasks, self.runs.tasks, self.summary.tasks):
+            part.cancel_all()
+        self.preflight.shutdown()
