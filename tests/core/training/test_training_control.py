@@ -169,9 +169,10 @@ def test_lora_adapter_saves_and_reloads(tmp_path):
     merged = final.parent / "merged"  # save_merged=True wrote it at the end of the run
     assert (merged / "model.safetensors").is_file()
     from workbench.core.model.loading import load_model
+    from workbench.core.training.tasks import task_info
 
     with torch.inference_mode():
-        merged_logits = load_model(merged, task=CLS)(**inputs).logits
+        merged_logits = load_model(merged, auto_class=task_info(CLS).auto_class)(**inputs).logits
     torch.testing.assert_close(merged_logits, probe.logits, atol=1e-4, rtol=1e-3)
     assert merge_lora(result.run_dir) == merged  # on demand too (replaces the folder)
 

@@ -225,7 +225,7 @@ def compute_attention_from_path(path: str | Path, text: str, pair: str | None = 
     tokenizer = load_tokenizer(path)
     _cancelled(cancel)
     say("loading the model")
-    model = load_model(path, task=None, device=device, dtype=dtype, attn_implementation="eager")
+    model = load_model(path, device=device, dtype=dtype, attn_implementation="eager")
     return compute_attention(model, tokenizer, text, pair=pair, target=target, layers=layers,
                              progress=progress, cancel=cancel)
 

@@ -7,16 +7,6 @@ from typing import Any
 
 from workbench.core.errors import MissingDependencyError, ModelBuildError, WorkbenchError
 
-# Task name -> Auto class name in transformers. `None` means "the class in config.architectures".
-TASK_AUTO_CLASSES: dict[str, str] = {
-    "base": "AutoModel",
-    "sequence-classification": "AutoModelForSequenceClassification",
-    "token-classification": "AutoModelForTokenClassification",
-    "causal-lm": "AutoModelForCausalLM",
-    "masked-lm": "AutoModelForMaskedLM",
-    "seq2seq": "AutoModelForSeq2SeqLM",
-}
-
 
 def checkpoint_folder(path: str | Path) -> Path:
     """The folder holding config.json for `path` (a folder, or a file inside one)."""
@@ -43,10 +33,11 @@ def resolve_dtype(dtype: str | None):
             from None
 
 
-def load_model(path: str | Path, *, task: str | None = None, device: str = "cpu",
+def load_model(path: str | Path, *, auto_class: str | None = None, device: str = "cpu",
                dtype: str | None = "float32", attn_implementation: str | None = None,
                trust_remote_code: bool = False, **kwargs: Any):
-    """Load a model with its weights for `task` (None: the class named in the config).
+    """Load a model with its weights through `auto_class` (a transformers Auto class name, e.g.
+    `task_info(task).auto_class` of core.training.tasks; None: the class named in the config).
 
     `trust_remote_code` is always passed explicitly: left unset, transformers would prompt on
     stdin, which a GUI cannot answer.
@@ -54,7 +45,7 @@ def load_model(path: str | Path, *, task: str | None = None, device: str = "cpu"
     import transformers
 
     folder = checkpoint_folder(path)
-    if task is None:
+    if auto_class is None:
         from workbench.core.model.architecture import (
             config_from_dict,
             model_class_for,
@@ -63,10 +54,7 @@ def load_model(path: str | Path, *, task: str | None = None, device: str = "cpu"
 
         cls = model_class_for(config_from_dict(read_config_dict(folder)))
     else:
-        if task not in TASK_AUTO_CLASSES:
-            raise WorkbenchError(f"Unknown task '{task}'; choose one of "
-                                 f"{', '.join(TASK_AUTO_CLASSES)}.")
-        cls = getattr(transformers, TASK_AUTO_CLASSES[task])
+        cls = getattr(transformers, auto_class)
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     try:

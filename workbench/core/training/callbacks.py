@@ -11,8 +11,8 @@ from typing import Any
 from transformers import TrainerCallback
 
 from workbench.core.training.events import TrainEvent
+from workbench.core.training.perplexity import with_perplexity
 
-LM_TASKS = ("causal-lm", "masked-lm", "seq2seq")
 # Trainer's own running totals; the callback reports per-interval rates instead.
 _DROPPED = {"epoch", "num_input_tokens_seen", "train_runtime", "train_tokens_per_second",
             "eval_runtime", "eval_samples_per_second", "eval_steps_per_second"}
@@ -135,9 +135,7 @@ class EventCallback(TrainerCallback):
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         metrics = {k: float(v) for k, v in (metrics or {}).items()
                    if isinstance(v, (int, float)) and k not in _DROPPED}
-        if self.task in LM_TASKS and "eval_loss" in metrics:
-            loss = metrics["eval_loss"]
-            metrics["perplexity"] = math.exp(loss) if loss < 700 else float("inf")
+        with_perplexity(metrics, self.task)
         self.last_eval_step = int(state.global_step)
         self.last_metrics.update(metrics)
         self.event("eval", state, metrics)

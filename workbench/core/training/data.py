@@ -10,10 +10,10 @@ import numpy as np
 
 from workbench.core.errors import TrainingDataError
 from workbench.core.training.spec import TrainSpec
+from workbench.core.training.tasks import Task, task_info
 
 BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".txt": "text",
             ".parquet": "parquet"}
-CLASSIFICATION_TASKS = ("sequence-classification", "token-classification")
 
 
 def load_table(path: str | Path):
@@ -48,13 +48,9 @@ def list_columns(path: str | Path) -> list[str]:
 
 
 def _require_columns(table, spec: TrainSpec, name: str) -> None:
-    needed = {"text_column": spec.text_column}
-    if spec.task in CLASSIFICATION_TASKS:
-        needed["label_column"] = spec.label_column
-    if spec.text_pair_column:
-        needed["text_pair_column"] = spec.text_pair_column
-    if spec.task == "seq2seq":
-        needed["target_column"] = spec.target_column or ""
+    # the columns the task reads (its registry entry); the pair column only when one is set
+    needed = {setting: getattr(spec, setting) or "" for setting in task_info(spec.task).columns
+              if setting != "text_pair_column" or spec.text_pair_column}
     for setting, column in needed.items():
         if column not in table.column_names:
             raise TrainingDataError(
@@ -68,7 +64,7 @@ def _words(value: Any) -> list[str]:
 
 def _label_values(table, spec: TrainSpec) -> list[Any]:
     column = table[spec.label_column]
-    if spec.task == "token-classification":
+    if spec.task == Task.TOKEN_CLASSIFICATION:
         return [tag for row in column for tag in _words(row)]
     return list(column)
 
@@ -119,7 +115,7 @@ def preview_data(spec: TrainSpec, tokenizer: Any = None, max_rows: int = 20,
             warnings.append(f"{truncated:.0%} of rows are longer than max_length "
                             f"{spec.max_length} tokens and will be truncated.")
     label_counts: dict[str, int] = {}
-    if spec.task in CLASSIFICATION_TASKS and spec.label_column in table.column_names:
+    if task_info(spec.task).classifies and spec.label_column in table.column_names:
         values, seen = np.unique([str(v) for v in _label_values(table, spec)],
                                  return_counts=True)
         label_counts = {str(v): int(c) for v, c in zip(values, seen, strict=True)}
@@ -160,7 +156,7 @@ def prepare_data(spec: TrainSpec, tokenizer: Any) -> PreparedData:
     """Load, check and tokenize the data for `spec.task`; raise TrainingDataError on bad data."""
     train, evalset = load_splits(spec)
     label_names: list[str] = []
-    if spec.task in CLASSIFICATION_TASKS:
+    if task_info(spec.task).classifies:
         label_names = label_names_for(_label_values(train, spec), Path(spec.train_file).name)
         if len(label_names) < 2:
             raise TrainingDataError(
@@ -223,22 +219,22 @@ def _encoder(spec: TrainSpec, tokenizer: Any, label_ids: dict[str, int]):
         return tokenizer(strings(batch[text]), text_target=strings(batch[spec.target_column]),
                          truncation=True, max_length=max_len)
 
-    return {"sequence-classification": sequence_classification,
-            "token-classification": token_classification, "causal-lm": language_modeling,
-            "masked-lm": language_modeling, "seq2seq": seq2seq}[spec.task]
+    return {Task.SEQUENCE_CLASSIFICATION: sequence_classification,
+            Task.TOKEN_CLASSIFICATION: token_classification, Task.CAUSAL_LM: language_modeling,
+            Task.MASKED_LM: language_modeling, Task.SEQ2SEQ: seq2seq}[spec.task]
 
 
 def make_collator(spec: TrainSpec, tokenizer: Any, model: Any):
     """The transformers data collator that pads (and masks, for masked LM) batches."""
     import transformers as tf
 
-    if spec.task == "sequence-classification":
+    if spec.task == Task.SEQUENCE_CLASSIFICATION:
         return tf.DataCollatorWithPadding(tokenizer)
-    if spec.task == "token-classification":
+    if spec.task == Task.TOKEN_CLASSIFICATION:
         return tf.DataCollatorForTokenClassification(tokenizer)
-    if spec.task == "causal-lm":
+    if spec.task == Task.CAUSAL_LM:
         return tf.DataCollatorForLanguageModeling(tokenizer, mlm=False)
-    if spec.task == "masked-lm":
+    if spec.task == Task.MASKED_LM:
         if tokenizer.mask_token is None:
             raise TrainingDataError("Masked LM needs a tokenizer with a mask token; this one "
                                     "has none. Choose causal-lm for this model.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,10 +9,10 @@ from typing import Any
 import numpy as np
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.training.perplexity import with_perplexity
 from workbench.core.training.runs import FINAL_NAME, load_run_spec
 from workbench.core.training.spec import TrainSpec
-
-CLASSIFICATION_TASKS = ("sequence-classification", "token-classification")
+from workbench.core.training.tasks import Task, auto_model_class, task_info
 
 
 def accuracy_f1(predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -34,7 +33,7 @@ def accuracy_f1(predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]
 
 def metrics_functions(task: str):
     """(compute_metrics, preprocess_logits_for_metrics) for Trainer, or (None, None) for LMs."""
-    if task not in CLASSIFICATION_TASKS:
+    if not task_info(task).classifies:
         return None, None  # eval_loss (and perplexity, added by the callback) is the metric
 
     def preprocess(logits: Any, labels: Any):
@@ -85,9 +84,7 @@ def evaluate_model(spec: TrainSpec, model_path: str | Path | None = None) -> dic
         trainer.remove_callback(PrinterCallback)  # it prints dicts to stdout
         metrics = {k: float(v) for k, v in trainer.evaluate().items()
                    if isinstance(v, (int, float))}
-    if spec.task not in CLASSIFICATION_TASKS and "eval_loss" in metrics:
-        metrics["perplexity"] = math.exp(min(metrics["eval_loss"], 700.0))
-    return metrics
+    return with_perplexity(metrics, spec.task)
 
 
 def evaluate_run(run_dir: str | Path) -> dict[str, float]:
@@ -106,7 +103,7 @@ def load_trained_model(model_dir: str | Path, task: str):
         return _load_adapter(folder, task)
     from workbench.core.model.loading import load_model
 
-    return load_model(folder, task=task)
+    return load_model(folder, auto_class=task_info(task).auto_class)
 
 
 def _load_adapter(folder: Path, task: str):
@@ -116,15 +113,13 @@ def _load_adapter(folder: Path, task: str):
     import peft
     import transformers
 
-    from workbench.core.model.loading import TASK_AUTO_CLASSES
-
     try:
         base_path = json.loads((folder / "adapter_config.json").read_text())[
             "base_model_name_or_path"]
         # config.json next to the adapter carries the head's labels (num_labels, id2label).
         kwargs = {"config": transformers.AutoConfig.from_pretrained(folder)} \
             if (folder / "config.json").is_file() else {}
-        auto = getattr(transformers, TASK_AUTO_CLASSES[task])
+        auto = auto_model_class(task)
         base = auto.from_pretrained(base_path, trust_remote_code=False,
                                     ignore_mismatched_sizes=True, **kwargs)
         return peft.PeftModel.from_pretrained(base, str(folder)).eval()
@@ -167,13 +162,13 @@ def try_model(run_dir: str | Path, text: str, max_new_tokens: int = 30,
     model = load_trained_model(folder, task)
     config = model.config
     with torch.inference_mode():
-        if task == "sequence-classification":
+        if task == Task.SEQUENCE_CLASSIFICATION:
             enc = tokenizer(text, return_tensors="pt", truncation=True)
             probs = model(**enc).logits.softmax(-1)[0]  # (num_labels,)
             scores = sorted(((config.id2label[i], float(p)) for i, p in enumerate(probs)),
                             key=lambda s: -s[1])
             return TryResult(task, scores[0][0], scores)
-        if task == "token-classification":
+        if task == Task.TOKEN_CLASSIFICATION:
             words = text.split()
             enc = tokenizer(words, is_split_into_words=True, return_tensors="pt",
                             truncation=True)
@@ -184,7 +179,7 @@ def try_model(run_dir: str | Path, text: str, max_new_tokens: int = 30,
                     seen.add(word_id)
                     tags.append(f"{words[word_id]}/{config.id2label[ids[pos]]}")
             return TryResult(task, " ".join(tags))
-        if task == "masked-lm":
+        if task == Task.MASKED_LM:
             mask = tokenizer.mask_token
             if mask not in text:
                 raise WorkbenchError(f"Put {mask} where the model should fill in a word.")
@@ -199,6 +194,6 @@ def try_model(run_dir: str | Path, text: str, max_new_tokens: int = 30,
         enc = {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask")}
         out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
                              pad_token_id=tokenizer.pad_token_id)
-        if task == "causal-lm":
+        if task == Task.CAUSAL_LM:
             out = out[:, enc["input_ids"].shape[1]:]  # only the continuation
         return TryResult(task, tokenizer.decode(out[0], skip_special_tokens=True))

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from workbench.core.training.spec import TrainSpec
+from workbench.core.training.tasks import auto_model_class, task_info
 
 _BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 
@@ -84,28 +85,29 @@ def _meta_model(spec: TrainSpec, num_labels: int) -> Any:
     import torch
     import transformers
 
-    from workbench.core.model.loading import TASK_AUTO_CLASSES, checkpoint_folder
+    from workbench.core.model.loading import checkpoint_folder
 
     config = transformers.AutoConfig.from_pretrained(checkpoint_folder(spec.model_path),
                                                      trust_remote_code=False)
-    if spec.task in ("sequence-classification", "token-classification"):
+    if task_info(spec.task).classifies:
         config.num_labels = max(2, num_labels)
-    auto = getattr(transformers, TASK_AUTO_CLASSES[spec.task])
+    auto = auto_model_class(spec.task)
     with torch.device("meta"):
         return auto.from_config(config, trust_remote_code=False)
 
 
 def _lora_trainable(model: Any, spec: TrainSpec) -> int:
+    from workbench.core.training.lora_targets import matches
     from workbench.core.training.model_setup import default_lora_targets
 
-    targets = set(spec.lora_target_modules or default_lora_targets(model))
+    targets = spec.lora_target_modules or default_lora_targets(model)
     count = 0
     for name, module in model.named_modules():
-        if name.rsplit(".", 1)[-1] in targets and hasattr(module, "weight"):
+        if matches(targets, name) and hasattr(module, "weight"):
             rows, cols = module.weight.shape[:2]
             count += spec.lora_r * (rows + cols)
     head = getattr(model, "classifier", None) or getattr(model, "score", None)
-    if head is not None and spec.task in ("sequence-classification", "token-classification"):
+    if head is not None and task_info(spec.task).classifies:
         count += sum(p.numel() for p in head.parameters())
     return count
 
@@ -137,7 +139,7 @@ def estimate_training_memory(spec: TrainSpec, num_labels: int = 2) -> MemoryPlan
     else:
         activations = int(layers * per_layer)
     vocab = int(getattr(config, "vocab_size", 0) or 0)
-    if spec.task in ("causal-lm", "masked-lm", "seq2seq"):
+    if not task_info(spec.task).classifies:
         activations += b * s * vocab * 4 * 2  # fp32 logits and their gradient
     need = weights + gradients + states + activations
     available = device_memory(spec.device)

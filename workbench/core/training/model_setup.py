@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from workbench.core.errors import MissingDependencyError, WorkbenchError
+from workbench.core.training.lora_targets import (
+    default_targets,
+    leaf_names,
+    linear_paths,
+    model_modules,
+)
 from workbench.core.training.spec import TrainSpec
-
-# Fallback LoRA targets by module-name convention when peft has no default for the model type.
-_FALLBACK_TARGETS = (["q_proj", "v_proj"], ["query", "value"], ["c_attn"], ["q", "v"],
-                     ["qkv_proj"], ["Wqkv"])
-_PEFT_TASK_TYPES = {"sequence-classification": "SEQ_CLS", "token-classification": "TOKEN_CLS",
-                    "causal-lm": "CAUSAL_LM", "seq2seq": "SEQ_2_SEQ_LM", "masked-lm": None}
+from workbench.core.training.tasks import auto_model_class, task_info
 
 
 def load_for_task(spec: TrainSpec, label_names: list[str]):
@@ -22,10 +23,9 @@ def load_for_task(spec: TrainSpec, label_names: list[str]):
     save them too instead of losing them on reload.
     """
     import torch
-    import transformers
 
     from workbench.core.errors import ModelBuildError
-    from workbench.core.model.loading import TASK_AUTO_CLASSES, checkpoint_folder
+    from workbench.core.model.loading import checkpoint_folder
 
     kwargs: dict[str, Any] = {}
     if label_names:
@@ -36,7 +36,7 @@ def load_for_task(spec: TrainSpec, label_names: list[str]):
     # The new head's random init must depend on the seed only, for reproducible runs.
     torch.manual_seed(spec.seed)
     folder = checkpoint_folder(spec.model_path)
-    auto = getattr(transformers, TASK_AUTO_CLASSES[spec.task])
+    auto = auto_model_class(spec.task)
     try:
         model, info = auto.from_pretrained(folder, dtype=torch.float32, trust_remote_code=False,
                                            output_loading_info=True, **kwargs)
@@ -50,28 +50,13 @@ def load_for_task(spec: TrainSpec, label_names: list[str]):
 
 
 def linear_module_names(model: Any) -> list[str]:
-    """Distinct leaf names of the model's Linear (and GPT-2 Conv1D) layers: LoRA candidates."""
-    names = set()
-    for full_name, module in model.named_modules():
-        kind = type(module).__name__
-        if kind in ("Linear", "Conv1D") and full_name:
-            names.add(full_name.rsplit(".", 1)[-1])
-    return sorted(names)
+    """Distinct leaf names of the model's layers LoRA can adapt (Linear, Conv1D...)."""
+    return leaf_names(linear_paths(model_modules(model)))
 
 
-def default_lora_targets(model: Any) -> list[str]:
-    """peft's default targets for this model type, else the first naming convention present."""
-    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as mapping
-
-    model_type = getattr(model.config, "model_type", "")
-    if model_type in mapping:
-        return list(mapping[model_type])
-    present = set(linear_module_names(model))
-    for targets in _FALLBACK_TARGETS:
-        if set(targets) <= present:
-            return list(targets)
-    raise WorkbenchError(f"No default LoRA target modules are known for '{model_type}'. Choose "
-                         f"some in lora_target_modules from: {', '.join(sorted(present))}.")
+def default_lora_targets(model: Any) -> tuple[str, ...] | str:
+    """What LoRA adapts in `model` when the spec names nothing (see core.training.lora_targets)."""
+    return default_targets(getattr(model.config, "model_type", ""), model_modules(model))
 
 
 def _layer_list(model: Any):
@@ -111,7 +96,7 @@ def apply_lora(model: Any, spec: TrainSpec):
     except ImportError:
         raise MissingDependencyError("LoRA needs peft: `pip install peft`.") from None
     targets = spec.lora_target_modules or default_lora_targets(model)
-    missing = set(targets) - set(linear_module_names(model))
+    missing = set() if isinstance(targets, str) else set(targets) - set(linear_module_names(model))
     if missing:
         raise WorkbenchError(
             f"lora_target_modules: {', '.join(sorted(missing))} not found in the model. "
@@ -120,8 +105,9 @@ def apply_lora(model: Any, spec: TrainSpec):
     new_modules = sorted({name.rsplit(".", 1)[0] for name in
                           getattr(model, "workbench_new_weights", [])})
     config = LoraConfig(r=spec.lora_r, lora_alpha=spec.lora_alpha,
-                        lora_dropout=spec.lora_dropout, target_modules=list(targets),
-                        task_type=_PEFT_TASK_TYPES[spec.task],
+                        lora_dropout=spec.lora_dropout,
+                        target_modules=targets if isinstance(targets, str) else list(targets),
+                        task_type=task_info(spec.task).peft_task_type,
                         modules_to_save=new_modules or None)
     return get_peft_model(model, config)
 

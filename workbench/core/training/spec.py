@@ -10,19 +10,58 @@ import itertools
 import json
 import math
 import textwrap
+import typing
 from dataclasses import dataclass
+from enum import Enum, StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import InvalidTrainSpecError
+from workbench.core.training.tasks import Task
 
-TASKS = ["sequence-classification", "token-classification", "causal-lm", "masked-lm", "seq2seq"]
-METHODS = ["full", "lora"]
-OPTIMIZERS = ["adamw_torch", "adafactor", "sgd"]
-SCHEDULERS = ["linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
-              "constant_with_warmup", "inverse_sqrt"]
-PRECISIONS = ["fp32", "bf16", "fp16"]
+
+class Method(StrEnum):
+    """How the weights are trained."""
+
+    FULL = "full"
+    LORA = "lora"
+
+
+class Optimizer(StrEnum):
+    """Optimizer names as transformers' TrainingArguments spells them."""
+
+    ADAMW_TORCH = "adamw_torch"
+    ADAFACTOR = "adafactor"
+    SGD = "sgd"
+
+
+class Scheduler(StrEnum):
+    """Learning-rate schedules as transformers' TrainingArguments spells them."""
+
+    LINEAR = "linear"
+    COSINE = "cosine"
+    COSINE_WITH_RESTARTS = "cosine_with_restarts"
+    POLYNOMIAL = "polynomial"
+    CONSTANT = "constant"
+    CONSTANT_WITH_WARMUP = "constant_with_warmup"
+    INVERSE_SQRT = "inverse_sqrt"
+
+
+class Precision(StrEnum):
+    """Numeric precision of training."""
+
+    FP32 = "fp32"
+    BF16 = "bf16"
+    FP16 = "fp16"
+
+
+# The values of each choice type, for callers that want plain lists.
+TASKS = [t.value for t in Task]
+METHODS = [m.value for m in Method]
+OPTIMIZERS = [o.value for o in Optimizer]
+SCHEDULERS = [s.value for s in Scheduler]
+PRECISIONS = [p.value for p in Precision]
 SPEC_VERSION = 1
 DEMO_MODEL = "@demo"  # model_path in a spec file meaning the bundled demo checkpoint
 
@@ -33,7 +72,7 @@ class TrainSpec:
 
     model_path: str
     """Folder of the Hugging Face checkpoint to fine-tune (config.json + weights + tokenizer)."""
-    task: str
+    task: Task
     """What to train the model for; the matching head is created or resized as needed."""
     train_file: str
     """Training data: a CSV, JSON, JSONL, TXT or Parquet file."""
@@ -51,7 +90,7 @@ class TrainSpec:
     """Column holding the target text (seq2seq only)."""
     max_length: int = 128
     """Longest input in tokens; longer inputs are truncated."""
-    method: str = "full"
+    method: Method = Method.FULL
     """Full fine-tuning updates every weight; LoRA trains small low-rank adapters only."""
     lora_r: int = 8
     """LoRA rank: the width of the low-rank update (higher = more capacity, more memory)."""
@@ -65,7 +104,7 @@ class TrainSpec:
     """Keep the input embeddings fixed (full fine-tuning)."""
     freeze_layers: int = 0
     """Keep the first N transformer layers fixed (full fine-tuning)."""
-    optimizer: str = "adamw_torch"
+    optimizer: Optimizer = Optimizer.ADAMW_TORCH
     """Optimizer: AdamW, Adafactor (less memory) or plain SGD."""
     learning_rate: float = 5e-5
     """Peak learning rate (reached after warmup)."""
@@ -75,7 +114,7 @@ class TrainSpec:
     """AdamW first-moment decay."""
     adam_beta2: float = 0.999
     """AdamW second-moment decay."""
-    scheduler: str = "linear"
+    scheduler: Scheduler = Scheduler.LINEAR
     """How the learning rate changes over the run after warmup."""
     warmup_ratio: float = 0.0
     """Fraction of the steps spent ramping the learning rate up from 0."""
@@ -91,7 +130,7 @@ class TrainSpec:
     """Gradients are clipped to this global norm; 0 = no clipping."""
     seed: int = 42
     """Random seed for weights of new heads, shuffling and dropout."""
-    precision: str = "fp32"
+    precision: Precision = Precision.FP32
     """Numeric precision of training: fp32, bf16 or fp16 mixed precision (device permitting)."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: less memory, about 30% slower."""
@@ -120,10 +159,12 @@ class TrainSpec:
         def bad(name: str, why: str) -> None:
             raise InvalidTrainSpecError(f"Training setting '{name}': {why}")
 
-        for name, options in choices().items():
+        for name, kind in _choice_types().items():
             value = getattr(self, name)
-            if value not in options:
-                bad(name, f"'{value}' is not one of {', '.join(options)}.")
+            try:  # plain strings (forms, JSON) become the field's enum member
+                setattr(self, name, kind(value))
+            except (ValueError, TypeError):
+                bad(name, f"'{value}' is not one of {', '.join(m.value for m in kind)}.")
         if not str(self.model_path).strip():
             bad("model_path", "choose the checkpoint folder to fine-tune.")
         if not str(self.train_file).strip():
@@ -257,8 +298,15 @@ def _coerce(name: str, type_text: str, value: Any) -> Any:
 
 def choices() -> dict[str, list[str]]:
     """Fields that take one of a fixed set of values -> the allowed values (for combo boxes)."""
-    return {"task": list(TASKS), "method": list(METHODS), "optimizer": list(OPTIMIZERS),
-            "scheduler": list(SCHEDULERS), "precision": list(PRECISIONS)}
+    return {name: [m.value for m in kind] for name, kind in _choice_types().items()}
+
+
+@cache
+def _choice_types() -> dict[str, type[Enum]]:
+    """Fields whose type is an Enum -> that type (read from the annotations: one owner)."""
+    hints = typing.get_type_hints(TrainSpec)
+    return {f.name: hints[f.name] for f in dataclasses.fields(TrainSpec)
+            if isinstance(hints[f.name], type) and issubclass(hints[f.name], Enum)}
 
 
 @cache
