@@ -48,6 +48,14 @@ def make_tiny_model(family: str, folder: Path, seed: int = 0) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _log_folder(tmp_path_factory) -> Path:
+    """The suite logs into a temporary folder, never into the user's state folder."""
+    folder = tmp_path_factory.mktemp("logs")
+    os.environ["WORKBENCH_LOG_DIR"] = str(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
     """{family: folder} for tiny BERT, GPT-2, Llama, T5 and BART checkpoints (no tokenizer)."""

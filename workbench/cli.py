@@ -94,8 +94,13 @@ def _run_command(name: str, argv: list[str]) -> int:
     except Exception as e:
         if args.debug:
             traceback.print_exc()
-        return _fail(f"unexpected {type(e).__name__}: {e} (run again with --debug for details)",
-                     want_json)
+        from workbench.core.logs import log_unexpected
+
+        log = log_unexpected(f"workbench {name}: unexpected {type(e).__name__}: {e}",
+                             traceback.format_exc())
+        where = f"traceback in {log}; " if log else ""
+        return _fail(f"unexpected {type(e).__name__}: {e} ({where}run again with --debug for "
+                     f"details)", want_json)
     if data is not None:
         if want_json:
             print(json.dumps(data, indent=2, default=str))

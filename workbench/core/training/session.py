@@ -344,6 +344,9 @@ class TrainingSession:
             else:
                 message = (f"Training failed at step {state.global_step}: "
                            f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=8)}")
+                from workbench.core.logs import log_unexpected
+
+                log_unexpected(message.split("\n", 1)[0], traceback.format_exc())
             return self._end("failed", callback, state, run_dir, None, message)
         finally:
             self.control.live_model = self.control.live_tokenizer = None
