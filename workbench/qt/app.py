@@ -18,6 +18,7 @@ def run_gui(path: str | None = None, demo: bool = False) -> int:
 
     collector = GuiThreadCollector(app)
     collector.start()
+    install_excepthook()
     window = MainWindow()
     window.show()
     window.start_background_checks()
@@ -26,3 +27,25 @@ def run_gui(path: str | None = None, demo: bool = False) -> int:
     elif path:
         QTimer.singleShot(0, lambda: window.open_checkpoint(path))
     return app.exec()
+
+
+def install_excepthook() -> None:
+    """Log exceptions that escape a Qt slot (PySide hands them to sys.excepthook), then chain.
+
+    Without it their traceback only reaches a terminal the user of a desktop app never sees.
+    """
+    previous = sys.excepthook
+
+    def hook(kind, value, tb) -> None:
+        import traceback
+
+        from workbench.core.logs import log_unexpected
+
+        log_unexpected(f"Unhandled {kind.__name__} in the GUI: {value}",
+                       "".join(traceback.format_exception(kind, value, tb)))
+        previous(kind, value, tb)
+
+    if getattr(sys.excepthook, "workbench_hook", False):
+        return
+    hook.workbench_hook = True  # type: ignore[attr-defined]
+    sys.excepthook = hook

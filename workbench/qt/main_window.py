@@ -109,6 +109,8 @@ class MainWindow(QMainWindow):
                      QKeySequence.Close)
         self._action(file_menu, "&Quit", self.close, QKeySequence.Quit)
         self.menus["View"].addAction(self.browser.toggleViewAction())
+        self.open_log_action = self._action(self.menus["Help"], "Open &Log Folder",
+                                            self.open_log_folder)
         self._action(self.menus["Help"], "&About", self._show_about)
         from workbench.qt.train.actions import install_train_actions
 
@@ -291,6 +293,20 @@ class MainWindow(QMainWindow):
             self.close_tab(0)
         self.runner.shutdown()
         super().closeEvent(event)
+
+    def open_log_folder(self) -> Path:
+        """Show the log folder in the file manager (created if needed); returns it."""
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
+
+        from workbench.core.logs import log_dir, setup_logging
+
+        # core's folder, not QStandardPaths: the CLI (no Qt) must write to the same place
+        setup_logging()
+        folder = log_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        return folder
 
     def _show_about(self) -> None:
         from PySide6.QtWidgets import QMessageBox

@@ -231,3 +231,29 @@ def test_live_model_in_training_mode(qtbot, main_window, models):
     maps = run(qtbot, view, "A live model.")
     assert maps.maps["self"].shape[:2] == (2, 4)
     assert model.training and model.config._attn_implementation == "sdpa"
+
+
+def test_expensive_rollout_is_computed_in_a_worker(qtbot, main_window, models, no_dialogs):
+    """A long input's rollout is computed off the GUI thread, by core, and then drawn."""
+    import dataclasses
+
+    from workbench.core.attention.aggregate import MapMode, rollout_layers
+    from workbench.core.attention.compute import Token
+
+    _tab, view = open_view(qtbot, main_window, models["bert"])
+    maps = run(qtbot, view)
+    t = 400  # 2 layers x 4 heads x 400^2: rollout costs ~1.3e8 multiply-adds
+    rng = np.random.default_rng(0)
+    weights = rng.random((2, maps.num_heads("self"), t, t), dtype=np.float32)
+    weights /= weights.sum(-1, keepdims=True)
+    view.maps = dataclasses.replace(
+        maps, maps={"self": weights}, tokens=tuple(Token(f"t{i}", i, False) for i in range(t)))
+    view.select(mode=MapMode.MEAN, layer=1)  # cheap: drawn at once
+    np.testing.assert_allclose(view.heatmap.image.image, weights[1].mean(0), rtol=1e-5)
+    with qtbot.waitSignal(view.matrixShown, timeout=60_000):
+        view.select(mode=MapMode.ROLLOUT)
+        assert view.matrix_task is not None and view.matrix_task.running is True
+        assert view.heatmap.status.text() == "Computing..."
+    np.testing.assert_allclose(view.heatmap.image.image, rollout_layers(weights)[-1], rtol=1e-5)
+    assert "rollout of layers 0-1" in view.heatmap.status.text()
+    assert no_dialogs == []

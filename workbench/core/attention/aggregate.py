@@ -4,8 +4,74 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
 
 import numpy as np
+
+
+class MapMode(StrEnum):
+    """How one heatmap is made from a layer's heads."""
+
+    HEAD = "head"  # one head's map
+    MEAN = "mean"  # the mean over the layer's heads
+    MAX = "max"  # the largest weight of any head
+    ROLLOUT = "rollout"  # attention rollout from the first layer up to this one
+
+
+MODE_TITLES = {MapMode.HEAD: "Single head", MapMode.MEAN: "Mean over heads",
+               MapMode.MAX: "Max over heads", MapMode.ROLLOUT: "Rollout (up to this layer)"}
+KIND_TITLES = {"self": "Self-attention", "encoder": "Encoder self-attention",
+               "decoder": "Decoder self-attention", "cross": "Cross-attention"}
+
+
+@dataclass(frozen=True)
+class MapSelection:
+    """One heatmap to show: which kind, layer, mode and head of AttentionMaps."""
+
+    kind: str
+    layer: int
+    mode: MapMode = MapMode.HEAD
+    head: int = 0
+
+
+def selection_cost(maps: Any, selection: MapSelection) -> int:
+    """Rough number of multiply-adds `select_map` does (to choose inline vs. a worker)."""
+    stack = maps.maps.get(selection.kind)
+    if stack is None:
+        return 0
+    _captured, heads, rows, cols = stack.shape
+    if selection.mode == MapMode.HEAD:
+        return rows * cols
+    if selection.mode == MapMode.ROLLOUT:
+        layers = selection.layer + 1
+        return layers * (heads * rows * cols + rows * rows * cols)  # fusion + a T^3 product
+    return heads * rows * cols
+
+
+def select_map(maps: Any, selection: MapSelection) -> tuple[np.ndarray | None, str, bool]:
+    """(matrix or None, title or the reason there is none, causal) of one selection.
+
+    `maps` is an AttentionMaps; the matrix is (T_query, T_key) float32.
+    """
+    kind, layer, mode = selection.kind, selection.layer, MapMode(selection.mode)
+    if maps is None or kind not in maps.maps or layer not in maps.layers[kind]:
+        return None, "Layer not captured.", False
+    stack = maps.maps[kind]  # (captured layers, heads, T_query, T_key)
+    pos = maps.layers[kind].index(layer)
+    causal = kind in maps.causal
+    where = f"{KIND_TITLES.get(kind, kind)}, layer {layer}"
+    if mode == MapMode.HEAD:
+        head = min(max(selection.head, 0), stack.shape[1] - 1)
+        return stack[pos, head], f"{where}, head {head}", causal
+    if mode == MapMode.MEAN:
+        return mean_over_heads(stack[pos:pos + 1])[0], f"{where}, mean over heads", causal
+    if mode == MapMode.MAX:
+        return max_over_heads(stack[pos:pos + 1])[0], f"{where}, max over heads", causal
+    if kind == "cross" or len(maps.layers[kind]) != maps.num_layers[kind]:
+        return None, ("Rollout needs every layer of a self-attention stack; this "
+                      "selection has none or only some layers."), False
+    return rollout_layers(stack[:pos + 1])[-1], f"{where}, rollout of layers 0-{layer}", causal
 
 
 def mean_over_heads(maps: np.ndarray) -> np.ndarray:

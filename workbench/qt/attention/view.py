@@ -1,4 +1,9 @@
-"""The "Attention" tab: type text, run the model once, explore heads, layers and aggregations."""
+"""The "Attention" tab: type text, run the model once, explore heads, layers and aggregations.
+
+The view draws and dispatches: what a selection shows (one head, the mean or max over heads,
+rollout) is computed by core.attention.aggregate.select_map, inline when cheap and in a worker
+when not (rollout over many layers of a long input would freeze the window).
+"""
 
 from __future__ import annotations
 
@@ -23,6 +28,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.core.attention.aggregate import (
+    KIND_TITLES,
+    MODE_TITLES,
+    MapMode,
+    MapSelection,
+    select_map,
+    selection_cost,
+)
 from workbench.qt.attention.grid import AttentionGrid
 from workbench.qt.attention.jobs import ModelCache, compute_job
 from workbench.qt.attention.summary import AttentionSummary
@@ -30,15 +43,15 @@ from workbench.qt.attention.token_view import TokenStrip, TokenView
 from workbench.qt.common.dialogs import show_error
 from workbench.qt.common.heatmap import AttentionHeatmap
 
-KIND_TITLES = {"self": "Self-attention", "encoder": "Encoder self-attention",
-               "decoder": "Decoder self-attention", "cross": "Cross-attention"}
-MAP_MODES = ("Single head", "Mean over heads", "Max over heads", "Rollout (up to this layer)")
+# Selections costing more multiply-adds than this (~10-20 ms of numpy here) go to a worker.
+INLINE_COST = 20_000_000
 
 
 class AttentionView(QWidget):
     """Input, run controls, and the heatmap / grid / tokens / summary / compare views."""
 
     rendered = Signal()  # every view shows the latest result
+    matrixShown = Signal()  # the heatmap shows the current selection
     failed = Signal(str)
 
     def __init__(self, tab, parent=None):
@@ -50,6 +63,7 @@ class AttentionView(QWidget):
         self.cache = ModelCache()
         self.maps = None
         self.task = None
+        self.matrix_task = None  # the worker computing an expensive selection, if any
         self._pending_layers = None
         self._build_inputs()
         self._build_selectors()
@@ -130,7 +144,8 @@ class AttentionView(QWidget):
         self.kind_combo = QComboBox()
         self.layer_combo = QComboBox()
         self.mode_combo = QComboBox()
-        self.mode_combo.addItems(MAP_MODES)
+        for mode, title in MODE_TITLES.items():
+            self.mode_combo.addItem(title, mode.value)
         self.head_spin = QSpinBox()
         self.scale_combo = QComboBox()
         self.scale_combo.addItems(["Scale: 0 to max", "Scale: 0 to 1"])
@@ -269,14 +284,14 @@ class AttentionView(QWidget):
         if self.layer not in self.maps.layers[self.kind]:
             self.run(layers=[self.layer])  # captured only some layers (memory): fetch this one
             return
-        self.head_spin.setEnabled(self.mode_combo.currentIndex() == 0)
+        self.head_spin.setEnabled(self.mode == MapMode.HEAD)
         self.render_current(keep_view=True)
         self.token_view.set_data(self.maps.maps[self.kind][self._layer_pos()],
                                  *self.maps.axis_tokens(self.kind), self.head_spin.value())
         self.compare.refresh()
 
     def _on_grid_headClicked(self, layer: int, head: int) -> None:
-        self.mode_combo.setCurrentIndex(0)
+        self.mode_combo.setCurrentIndex(self.mode_combo.findData(MapMode.HEAD.value))
         self.layer_combo.setCurrentIndex(self.layer_combo.findData(layer))
         self.head_spin.setValue(head)
         self.views.setCurrentWidget(self.heatmap)
@@ -284,13 +299,23 @@ class AttentionView(QWidget):
     def _layer_pos(self) -> int:
         return self.maps.layers[self.kind].index(self.layer)
 
+    @property
+    def mode(self) -> MapMode:
+        return MapMode(self.mode_combo.currentData() or MapMode.HEAD)
+
+    def selection(self) -> MapSelection:
+        """What the selectors ask for."""
+        return MapSelection(self.kind, self.layer, self.mode, self.head_spin.value())
+
     def select(self, kind: str | None = None, layer: int | None = None, head: int | None = None,
-               mode: int | None = None) -> None:
-        """Programmatic selection (tests, compare, scripting)."""
+               mode: MapMode | str | int | None = None) -> None:
+        """Programmatic selection (tests, compare, scripting); `mode` a MapMode or its index."""
         if kind is not None:
             self.kind_combo.setCurrentIndex(self.kind_combo.findData(kind))
-        if mode is not None:
+        if isinstance(mode, int):
             self.mode_combo.setCurrentIndex(mode)
+        elif mode is not None:
+            self.mode_combo.setCurrentIndex(self.mode_combo.findData(MapMode(mode).value))
         if layer is not None:
             self.layer_combo.setCurrentIndex(self.layer_combo.findData(layer))
         if head is not None:
@@ -298,42 +323,45 @@ class AttentionView(QWidget):
 
     def current_matrix(self, maps=None) -> tuple[np.ndarray | None, str, bool]:
         """(matrix or None, title or reason, causal) for the current selection of `maps`."""
-        from workbench.core.attention.aggregate import rollout_layers
-
-        maps = maps or self.maps
-        kind, layer, mode = self.kind, self.layer, self.mode_combo.currentIndex()
-        if maps is None or kind not in maps.maps or layer not in maps.layers[kind]:
-            return None, "Layer not captured.", False
-        stack = maps.maps[kind]
-        pos = maps.layers[kind].index(layer)
-        causal = kind in maps.causal
-        where = f"{KIND_TITLES[kind]}, layer {layer}"
-        if mode == 0:
-            head = min(self.head_spin.value(), stack.shape[1] - 1)
-            return stack[pos, head], f"{where}, head {head}", causal
-        if mode == 1:
-            return stack[pos].mean(axis=0), f"{where}, mean over heads", causal
-        if mode == 2:
-            return stack[pos].max(axis=0), f"{where}, max over heads", causal
-        if kind == "cross" or len(maps.layers[kind]) != maps.num_layers[kind]:
-            return None, ("Rollout needs every layer of a self-attention stack; this "
-                          "selection has none or only some layers."), False
-        return rollout_layers(stack[:pos + 1])[-1], f"{where}, rollout of layers 0-{layer}", causal
+        return select_map(maps or self.maps, self.selection())
 
     def render_current(self, keep_view: bool = False) -> None:
-        matrix, title, causal = self.current_matrix()
+        """Draw the current selection: now when cheap, else when a worker computed it."""
+        if self.matrix_task is not None and self.matrix_task.running:
+            self.matrix_task.cancel()  # a newer selection wins; the old result is dropped
+        self.matrix_task = None
+        selection = self.selection()
+        if selection_cost(self.maps, selection) <= INLINE_COST:
+            self._show_matrix(selection, *select_map(self.maps, selection), keep_view=keep_view)
+            return
+        self.heatmap.status.setText("Computing...")
+        maps = self.maps
+        self.matrix_task = self.tab.runner.start(
+            select_map, maps, selection,
+            on_success=lambda result: self._on_matrix_computed(maps, selection, result,
+                                                               keep_view),
+            on_error=self._on_job_failed)
+
+    def _on_matrix_computed(self, maps, selection: MapSelection, result, keep_view: bool) -> None:
+        if maps is self.maps and selection == self.selection():  # else the user moved on
+            self._show_matrix(selection, *result, keep_view=keep_view)
+
+    def _show_matrix(self, selection: MapSelection, matrix, title: str, causal: bool,
+                     keep_view: bool = False) -> None:
         if matrix is None:
             self.heatmap.clear(title)
-            return
-        rows, cols = (tuple(t.text for t in side) for side in self.maps.axis_tokens(self.kind))
-        levels = (0.0, 1.0) if self.scale_combo.currentIndex() == 1 else None
-        self.heatmap.set_matrix(matrix, rows, cols, levels=levels, title=title,
-                                keep_view=keep_view, causal=causal)
+        else:
+            rows, cols = (tuple(t.text for t in side)
+                          for side in self.maps.axis_tokens(selection.kind))
+            levels = (0.0, 1.0) if self.scale_combo.currentIndex() == 1 else None
+            self.heatmap.set_matrix(matrix, rows, cols, levels=levels, title=title,
+                                    keep_view=keep_view, causal=causal)
+        self.matrixShown.emit()
 
     def render_all(self) -> None:
         """Draw every view from `self.maps`, then emit `rendered`."""
         maps, kind = self.maps, self.kind
-        self.head_spin.setEnabled(self.mode_combo.currentIndex() == 0)
+        self.head_spin.setEnabled(self.mode == MapMode.HEAD)
         self.render_current()
         self.grid.set_maps(maps.maps[kind], maps.layers[kind], kind in maps.causal)
         self.token_view.set_data(maps.maps[kind][self._layer_pos()], *maps.axis_tokens(kind),
@@ -391,8 +419,9 @@ class AttentionView(QWidget):
 
     def shutdown(self) -> None:
         """Cancel a running job and drop the model."""
-        if self.task is not None and self.task.running:
-            self.task.cancel()
+        for task in (self.task, self.matrix_task):
+            if task is not None and task.running:
+                task.cancel()
         self.compare.shutdown()
         self.cache.clear()
 

@@ -1,14 +1,15 @@
 """A form generated from a dataclass: one editor per field, chosen from the field's type.
 
 The type -> widget table follows magicgui: bool -> check box, int -> spin box, float -> line edit
-with a validator (so 5e-05 stays readable), str with choices -> combo box, str -> line edit,
-Optional[X] -> X's editor where empty means None, lists -> comma-separated text. Unknown types
-fall back to JSON text and never raise while the form is built.
+with a validator (so 5e-05 stays readable), str with choices, Literal or Enum -> combo box,
+str -> line edit, Optional[X] -> X's editor where empty means None, lists -> comma-separated
+text. Unknown types fall back to JSON text and never raise while the form is built.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 import re
 import types
@@ -179,6 +180,8 @@ class ChoiceEditor(FieldEditor):
         return self.widget.currentData()
 
     def set_value(self, value: Any) -> None:
+        if isinstance(value, enum.Enum):  # items hold the plain values
+            value = value.value
         index = self.widget.findData(value)
         if index < 0:  # a value outside the declared choices stays visible, not lost
             self.widget.addItem(str(value), value)
@@ -204,6 +207,8 @@ def editor_for(name: str, hint: Any, choices: list[str] | None = None) -> FieldE
     inner, optional = unwrap_optional(hint)
     if typing.get_origin(inner) is typing.Literal:
         choices = choices or [str(a) for a in typing.get_args(inner)]
+    if isinstance(inner, type) and issubclass(inner, enum.Enum):
+        choices = choices or [member.value for member in inner]
     if choices:
         return ChoiceEditor(name, choices, optional)
     if inner is bool:

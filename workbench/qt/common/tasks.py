@@ -1,8 +1,9 @@
 """Run long work off the GUI thread: `TaskRunner.start(fn, ...)` with progress, cancel and join.
 
-The function runs in a QThread; its result or error comes back to callbacks on the GUI thread
-through queued signals. Functions that accept `progress` / `cancel` keyword arguments receive a
-message callback and a `threading.Event` (set when the user cancels).
+The function runs in a QThread inside a FunctionWorker (the app's one worker class); its result
+or error comes back to callbacks on the GUI thread through queued signals. Functions that accept
+`progress` / `cancel` keyword arguments receive a message callback and a `threading.Event` (set
+when the user cancels). A TaskGroup remembers the tasks one view started, to drop them on close.
 """
 
 from __future__ import annotations
@@ -40,17 +41,26 @@ def running_threads() -> list[QThread]:
     return alive
 
 
-class _Worker(QObject):
-    """Lives in the worker thread; runs the function once and reports by signals."""
+class FunctionWorker(QObject):
+    """Lives in a worker thread; runs one function once and reports how it ended by signals.
+
+    The app's one worker: TaskRunner wraps every background job in it, and the training
+    session (qt/train/worker.py) runs `run_training` in it. An unexpected exception becomes
+    `failed(message, traceback)` and is written to the log (core.logs), never a crash.
+    """
 
     progressed = Signal(str)
     succeeded = Signal(object)
     failed = Signal(str, str)  # user message, details (traceback for unexpected errors)
     done = Signal()
 
-    def __init__(self, fn: Callable, args: tuple, kwargs: dict, cancel: threading.Event):
+    def __init__(self, fn: Callable, args: tuple = (), kwargs: dict | None = None,
+                 cancel: threading.Event | None = None, memory_hint: str = ""):
         super().__init__()
-        self._fn, self._args, self._kwargs, self._cancel = fn, args, kwargs, cancel
+        self._fn, self._args, self._kwargs = fn, args, dict(kwargs or {})
+        self._cancel = cancel if cancel is not None else threading.Event()
+        self._memory_hint = memory_hint
+        self.result: Any = None  # also kept here: readable after the thread ended
 
     @Slot()
     def run(self) -> None:
@@ -64,12 +74,24 @@ class _Worker(QObject):
             result = self._fn(*self._args, **kwargs)
         except WorkbenchError as e:
             self.failed.emit(str(e), "")
+        except MemoryError:
+            self._fail_unexpected(f"Out of memory. {self._memory_hint}".strip())
         except Exception as e:  # shown with its traceback under "Details", never a crash
-            self.failed.emit(f"Unexpected {type(e).__name__}: {e}", traceback.format_exc())
+            self._fail_unexpected(f"Unexpected {type(e).__name__}: {e}")
         else:
+            self.result = result
             self.succeeded.emit(result)
         finally:
             self.done.emit()
+            # quit from this thread, so a GUI-thread wait() never waits on a queued quit
+            QThread.currentThread().quit()
+
+    def _fail_unexpected(self, message: str) -> None:
+        from workbench.core.logs import log_unexpected
+
+        details = traceback.format_exc()
+        log_unexpected(message, details)
+        self.failed.emit(message, details)
 
 
 def _parameters(fn: Callable) -> set[str]:
@@ -117,14 +139,14 @@ class TaskRunner(QObject):
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self._threads: dict[QThread, tuple[_Worker, Task]] = {}
+        self._threads: dict[QThread, tuple[FunctionWorker, Task]] = {}
 
     def start(self, fn: Callable, *args: Any, on_success: Callable[[Any], None] | None = None,
               on_error: Callable[[str, str], None] | None = None,
               on_progress: Callable[[str], None] | None = None, **kwargs: Any) -> Task:
         """Run `fn(*args, **kwargs)` in a new thread; callbacks run on the GUI thread."""
         task = Task(on_success, on_error, self)
-        worker = _Worker(fn, args, kwargs, task.cancel_event)
+        worker = FunctionWorker(fn, args, kwargs, task.cancel_event)
         thread = tracked_thread()
         worker.moveToThread(thread)
         worker.progressed.connect(task.progressed)
@@ -133,7 +155,6 @@ class TaskRunner(QObject):
         worker.succeeded.connect(task._succeeded)
         worker.failed.connect(task._failed)
         worker.done.connect(task._done)
-        worker.done.connect(thread.quit)
         thread.started.connect(worker.run)
         thread.finished.connect(self._on_thread_finished)
         self._threads[thread] = (worker, task)
@@ -160,3 +181,24 @@ class TaskRunner(QObject):
             thread.quit()
         for thread in list(self._threads):
             thread.wait(timeout_ms)
+
+
+class TaskGroup:
+    """The tasks a view started on the shared runner, so its shutdown can drop their callbacks."""
+
+    def __init__(self, runner: TaskRunner):
+        self.runner = runner
+        self._tasks: list[Task] = []
+
+    def start(self, fn: Callable, *args: Any, **kwargs: Any) -> Task:
+        """runner.start(...), remembered until it finishes."""
+        task = self.runner.start(fn, *args, **kwargs)
+        self._tasks.append(task)
+        task.finished.connect(lambda t=task: self._tasks.remove(t) if t in self._tasks else None)
+        return task
+
+    def cancel_all(self) -> None:
+        """Cancel every task still running: their success/error callbacks will not run."""
+        for task in list(self._tasks):
+            task.cancel()
+        self._tasks.clear()

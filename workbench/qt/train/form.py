@@ -1,9 +1,10 @@
 """The fine-tuning setup form, generated from TrainSpec's fields, docs and choices.
 
-Every dataclass field gets an editor from the type table in dataclass_form; a few fields get a
-richer editor (file pickers, column pickers filled from the data file, LoRA target modules
-picked from the model's module names). Fields are grouped Task / Data / Method / Optimisation /
-Run; a field no group names still gets an editor, under Run.
+Every dataclass field gets an editor from the type table in dataclass_form (the StrEnum choice
+fields become combo boxes); a few fields get a richer editor (file pickers, column pickers filled
+from the data file, LoRA target modules picked from the model's module names, with the defaults
+core.training.lora_targets says training uses). Fields are grouped Task / Data / Method /
+Optimisation / Run; a field no group names still gets an editor, under Run.
 """
 
 from __future__ import annotations
@@ -54,10 +55,6 @@ GROUPS: dict[str, tuple[str, ...]] = {
 COLUMN_FIELDS = ("text_column", "text_pair_column", "label_column", "target_column")
 LORA_FIELDS = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules")
 DATA_FILTER = "Data files (*.csv *.json *.jsonl *.txt *.parquet);;All files (*)"
-# Attention projections LoRA adapts by default, by the names architectures give them.
-DEFAULT_LORA_NAMES = ("q_proj", "v_proj", "query", "value", "c_attn", "q", "v", "q_lin",
-                      "v_lin", "query_key_value", "qkv_proj", "Wqkv")
-LINEAR_CLASSES = ("Linear", "Conv1D", "Linear8bitLt", "Linear4bit")
 
 
 class PathEditor(TextEditor):
@@ -153,6 +150,7 @@ class ModulesEditor(ListEditor):
         row.addWidget(self.button)
         self.candidates: list[str] = []
         self.defaults: list[str] = []
+        self.default_pattern = ""  # peft's regex default for some model types
         self.menu.aboutToShow.connect(self._on_menu_aboutToShow)
         return box
 
@@ -165,12 +163,19 @@ class ModulesEditor(ListEditor):
     def on_changed(self, slot) -> None:
         self.edit.textEdited.connect(lambda _t: slot())
 
-    def set_candidates(self, names: list[str], defaults: list[str]) -> None:
-        """The module names to offer and the ones LoRA uses when none are chosen."""
-        self.candidates, self.defaults = names, defaults
-        if defaults:
-            self.edit.setPlaceholderText(f"default: {', '.join(defaults)}")
-        self.button.setEnabled(bool(names))
+    def set_choice(self, choice: Any) -> None:
+        """Offer a core LoraChoice: its candidates, and the defaults training uses."""
+        self.candidates = list(choice.candidates)
+        pattern = isinstance(choice.defaults, str)
+        self.default_pattern = choice.defaults if pattern else ""
+        self.defaults = [] if pattern else list(choice.defaults)
+        if pattern:
+            self.edit.setPlaceholderText(f"default: modules matching {choice.defaults}")
+        elif self.defaults:
+            self.edit.setPlaceholderText(f"default: {', '.join(self.defaults)}")
+        else:
+            self.edit.setPlaceholderText(choice.error or "default for the architecture")
+        self.button.setEnabled(bool(self.candidates))
 
     def _on_menu_aboutToShow(self) -> None:
         self.menu.clear()
@@ -190,37 +195,25 @@ class ModulesEditor(ListEditor):
         self.edit.textEdited.emit(self.edit.text())
 
 
-def lora_candidates(module_tree: Any) -> tuple[list[str], list[str]]:
-    """(names of the linear layers inside the model's blocks, the default LoRA targets)."""
-    if module_tree is None:
-        return [], []
-    names: list[str] = []
-    for node in module_tree.walk():
-        if node.class_name in LINEAR_CLASSES and node.name and not node.children:
-            # skip heads and embeddings-level projections outside numbered blocks
-            if any(part.isdigit() for part in node.path.split(".")) and node.name not in names:
-                names.append(node.name)
-    defaults = [n for n in names if n in DEFAULT_LORA_NAMES]
-    return names, defaults
-
-
 class TrainForm(QWidget):
     """The TrainSpec form: `spec()` builds and validates it, showing errors next to the field."""
 
     changed = Signal()  # any edit
     dataFileChanged = Signal(str)  # the train file path, when it changes
+    loraChoiceShown = Signal(object)  # the LoraChoice now offered for lora_target_modules
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        from workbench.core.training.spec import TrainSpec, choices, field_docs
+        from workbench.core.training.spec import TrainSpec, field_docs
 
         self.spec_class = TrainSpec
-        docs, options = field_docs(), choices()
-        hints = field_hints(TrainSpec)
+        docs = field_docs()
+        hints = field_hints(TrainSpec)  # choice fields are StrEnums: their editors are combos
         self.fields = [f.name for f in dataclasses.fields(TrainSpec)]
         self.editors: dict[str, FieldEditor] = {}
+        self.lora_task: Any = None
         for name in self.fields:
-            self.editors[name] = self._editor(name, hints[name], options.get(name))
+            self.editors[name] = self._editor(name, hints[name])
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet("color:#b00020;font-weight:bold")
@@ -262,7 +255,7 @@ class TrainForm(QWidget):
             editor.on_changed(lambda n=name: self._on_editor_changed(n))
         self._sync_method()
 
-    def _editor(self, name: str, hint: Any, options: list[str] | None) -> FieldEditor:
+    def _editor(self, name: str, hint: Any) -> FieldEditor:
         if name in ("train_file", "eval_file"):
             return PathEditor(name, optional=name == "eval_file")
         if name == "model_path":
@@ -275,7 +268,7 @@ class TrainForm(QWidget):
             return ComboTextEditor(name)
         if name == "lora_target_modules":
             return ModulesEditor(name, optional=True)
-        return editor_for(name, hint, options)
+        return editor_for(name, hint)
 
     # -- values ----------------------------------------------------------------------------------
     def values(self) -> dict[str, Any]:
@@ -336,10 +329,30 @@ class TrainForm(QWidget):
     def set_devices(self, devices: list[str]) -> None:
         self.editors["device"].set_items(devices)
 
-    def set_module_tree(self, module_tree: Any) -> None:
-        """Offer the model's linear layers as LoRA targets, defaults marked."""
-        names, defaults = lora_candidates(module_tree)
-        self.editors["lora_target_modules"].set_candidates(names, defaults)
+    def set_module_tree(self, module_tree: Any, model_type: str | None = None,
+                        runner: Any = None) -> Any:
+        """Offer the model's linear layers as LoRA targets, with the defaults training uses.
+
+        core.training.lora_targets decides (it imports peft, hence torch: so in a worker on
+        `runner` when one is given); returns that Task, or None when computed here.
+        """
+        if module_tree is None:
+            return None
+        from workbench.core.training.lora_targets import lora_choice, tree_modules
+
+        def choose() -> Any:
+            return lora_choice(model_type, tree_modules(module_tree))
+
+        if runner is None:
+            self.set_lora_choice(choose())
+            return None
+        self.lora_task = runner.start(choose, on_success=self.set_lora_choice)
+        return self.lora_task
+
+    def set_lora_choice(self, choice: Any) -> None:
+        """Show a core LoraChoice in the LoRA target modules editor."""
+        self.editors["lora_target_modules"].set_choice(choice)
+        self.loraChoiceShown.emit(choice)
 
     def _on_editor_changed(self, name: str) -> None:
         if name == "method":

@@ -86,7 +86,7 @@ class PreflightPanel(QTabWidget):
         self.plan: dict[str, Any] | None = None
         self._tokenizers: dict[str, Any] = {}
         self._form: Any = None
-        from workbench.qt.train.worker import TaskGroup
+        from workbench.qt.common.tasks import TaskGroup
 
         self.tasks = TaskGroup(runner)
 

@@ -54,7 +54,7 @@ class RunsView(QWidget):
                  parent: QWidget | None = None):
         super().__init__(parent)
         from workbench.core.training.runs import default_runs_root
-        from workbench.qt.train.worker import TaskGroup
+        from workbench.qt.common.tasks import TaskGroup
 
         self.runner = runner
         self.tasks = TaskGroup(runner)

@@ -7,8 +7,6 @@ import html
 import importlib.util
 from typing import Any
 
-import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
@@ -25,16 +23,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.core.training.perplexity import with_perplexity
+from workbench.core.training.tasks import task_info
 from workbench.qt.common.dialogs import show_error
+from workbench.qt.common.heatmap import AttentionHeatmap
 
 EVAL_METRICS = ("eval_loss", "perplexity", "eval_accuracy", "eval_f1")
 TRAIN_METRICS = ("loss", "learning_rate", "grad_norm", "samples_per_s", "tokens_per_s",
                  "memory_mb")
-TRY_HINTS = {"sequence-classification": "Type a sentence to classify",
-             "token-classification": "Type a sentence to tag",
-             "masked-lm": "Type text with [MASK] (or <mask>) to fill",
-             "causal-lm": "Type the start of a text to continue",
-             "seq2seq": "Type an input text to transform"}
 
 
 def _try(run_dir: str, text: str) -> Any:
@@ -89,7 +85,7 @@ class RunSummaryView(QWidget):
 
     def __init__(self, runner: Any, parent: QWidget | None = None):
         super().__init__(parent)
-        from workbench.qt.train.worker import TaskGroup
+        from workbench.qt.common.tasks import TaskGroup
 
         self.runner = runner
         self.tasks = TaskGroup(runner)
@@ -139,7 +135,7 @@ class RunSummaryView(QWidget):
         self.evaluate_button.setEnabled(True)
         ready = bool(result.final_model_dir)
         self._set_try_enabled(ready)
-        self.input.setPlaceholderText(TRY_HINTS.get(spec.task, "Type some text") if ready
+        self.input.setPlaceholderText(task_info(spec.task).try_hint if ready
                                       else "This run saved no final model to try")
 
     def _on_evaluate_button_clicked(self) -> None:
@@ -211,15 +207,6 @@ def summary_html(result: Any, spec: Any, before: dict[str, float] | None = None)
                                    if train_rows else ""))
 
 
-def with_perplexity(metrics: dict[str, float], task: str) -> dict[str, float]:
-    """Add perplexity = exp(eval loss) for language-model tasks when it is missing."""
-    if "perplexity" not in metrics and task in ("causal-lm", "masked-lm", "seq2seq") \
-            and "eval_loss" in metrics:
-        loss = float(metrics["eval_loss"])
-        metrics["perplexity"] = float(np.exp(loss)) if loss < 700 else float("inf")
-    return metrics
-
-
 # -- attention of the live model -------------------------------------------------------------------
 def inspect_live_attention(view: Any, session: Any, text: str | None = None) -> Any:
     """Compute attention on the paused run's model in a worker; the Task, or None if impossible."""
@@ -250,7 +237,11 @@ def inspect_live_attention(view: Any, session: Any, text: str | None = None) -> 
 
 
 class LiveAttentionDialog(QDialog):
-    """A heatmap of one layer and head (or the head mean) of AttentionMaps."""
+    """A heatmap of one layer and head (or the head mean) of AttentionMaps.
+
+    The app's common heatmap (qt/common/heatmap.py: the export colour map, token axes, hover,
+    the grey causal future) draws what core.attention.aggregate.select_map computes.
+    """
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -260,13 +251,7 @@ class LiveAttentionDialog(QDialog):
         self.kind = QComboBox()
         self.layer = QSpinBox()
         self.head = QComboBox()
-        self.plot = pg.PlotWidget()
-        self.plot.setBackground("w")
-        self.plot.invertY(True)
-        self.plot.setAspectLocked(True)
-        self.image = pg.ImageItem()
-        self.image.setLookupTable(pg.colormap.get("viridis").getLookupTable(nPts=256))
-        self.plot.addItem(self.image)
+        self.heatmap = AttentionHeatmap()
         self.notes = QLabel()
         self.notes.setWordWrap(True)
         row = QHBoxLayout()
@@ -276,7 +261,7 @@ class LiveAttentionDialog(QDialog):
         row.addStretch()
         layout = QVBoxLayout(self)
         layout.addLayout(row)
-        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.heatmap, 1)
         layout.addWidget(self.notes)
         for w in (self.kind, self.head):
             w.currentIndexChanged.connect(self._on_selector_changed)
@@ -295,6 +280,8 @@ class LiveAttentionDialog(QDialog):
     def _on_selector_changed(self, *_args) -> None:
         if self.maps is None or not self.kind.currentText():
             return
+        from workbench.core.attention.aggregate import MapMode, MapSelection, select_map
+
         kind = self.kind.currentText()
         layers = self.maps.layers[kind]
         self.layer.blockSignals(True)
@@ -309,11 +296,13 @@ class LiveAttentionDialog(QDialog):
             self.head.addItems(["mean"] + [str(h) for h in range(heads)])
             self.head.blockSignals(False)
         layer = self.layer.value() if self.layer.value() in layers else layers[-1]
-        stack = self.maps.maps[kind][layers.index(layer)]  # (heads, T_query, T_key)
         h = self.head.currentIndex()
-        matrix = stack.mean(axis=0) if h <= 0 else stack[h - 1]
-        # ImageItem takes (x, y) = (key, query): transpose so rows are queries
-        self.image.setImage(np.ascontiguousarray(matrix.T, dtype=np.float32), levels=(0.0, 1.0))
+        selection = MapSelection(kind, layer, MapMode.MEAN if h <= 0 else MapMode.HEAD,
+                                 max(h - 1, 0))
+        matrix, title, causal = select_map(self.maps, selection)
+        if matrix is None:
+            self.heatmap.clear(title)
+            return
         queries, keys = self.maps.axis_tokens(kind)
-        self.plot.getAxis("bottom").setTicks([[(i + 0.5, t.text) for i, t in enumerate(keys)]])
-        self.plot.getAxis("left").setTicks([[(i + 0.5, t.text) for i, t in enumerate(queries)]])
+        self.heatmap.set_matrix(matrix, [t.text for t in queries], [t.text for t in keys],
+                                levels=(0.0, 1.0), title=title, causal=causal)

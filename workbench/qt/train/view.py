@@ -54,7 +54,7 @@ class TrainView(QWidget):
 
     def __init__(self, tab: Any, parent: QWidget | None = None):
         super().__init__(parent)
-        from workbench.qt.train.worker import TaskGroup
+        from workbench.qt.common.tasks import TaskGroup
 
         self.tab, self.runner = tab, tab.runner
         self.tasks = TaskGroup(self.runner)
@@ -65,7 +65,9 @@ class TrainView(QWidget):
 
         self.form = TrainForm()
         self.form.set_value("model_path", str(getattr(tab.info, "root", "") or tab.info.path))
-        self.form.set_module_tree(getattr(tab.info, "module_tree", None))
+        # the LoRA defaults come from core (it imports peft): computed in a worker
+        self.form.set_module_tree(getattr(tab.info, "module_tree", None),
+                                  getattr(tab.info, "model_type", None), runner=self.tasks)
         self.preflight = PreflightPanel(self.runner)
         self.form.changed.connect(self._on_form_changed)
         self.form.dataFileChanged.connect(self._on_form_dataFileChanged)

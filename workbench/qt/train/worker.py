@@ -1,4 +1,5 @@
-"""Run `run_training` in a QThread and hand its events to the GUI thread in batches.
+"""Run `run_training` in a QThread (in the common FunctionWorker) and hand its events to the GUI
+thread in batches.
 
 The training thread only appends TrainEvents to a locked list (no Qt call per event); a QTimer on
 the GUI thread drains the list ~15 times a second and re-emits one `eventsArrived(list)` per
@@ -8,13 +9,11 @@ drain. So a run that logs every step costs the GUI one signal per tick, never on
 from __future__ import annotations
 
 import threading
-import traceback
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
-from workbench.core.errors import WorkbenchError
-from workbench.qt.common.tasks import tracked_thread
+from workbench.qt.common.tasks import FunctionWorker, tracked_thread
 
 DRAIN_MS = 66  # ~15 Hz
 
@@ -37,41 +36,17 @@ class EventBuffer:
         return items
 
 
-class _TrainJob(QObject):
-    """Lives in the training thread: calls run_training once and reports how it ended."""
+OUT_OF_MEMORY_HINT = ("Lower the batch size or max length, use LoRA, gradient checkpointing "
+                      "or bf16.")
 
-    succeeded = Signal(object)  # RunResult
-    failed = Signal(str, str)  # user message, details (traceback for unexpected errors)
 
-    def __init__(self, spec: Any, control: Any, buffer: EventBuffer, resume_from: str | None,
-                 extend_epochs: float, train_fn: Any = None):
-        super().__init__()
-        self._spec, self._control, self._buffer = spec, control, buffer
-        self._resume_from, self._extend_epochs = resume_from, extend_epochs
-        self._train_fn = train_fn
-        self.result: Any = None  # also kept here: read after the thread ended, not via signal
-
-    @Slot()
-    def run(self) -> None:
-        try:
-            train = self._train_fn
-            if train is None:
-                from workbench.core.training.runner import run_training as train
-            result = train(self._spec, self._buffer.append, control=self._control,
-                           resume_from=self._resume_from, extend_epochs=self._extend_epochs)
-        except WorkbenchError as e:
-            self.failed.emit(str(e), "")
-        except MemoryError:
-            self.failed.emit("Out of memory. Lower the batch size or max length, use LoRA, "
-                             "gradient checkpointing or bf16.", traceback.format_exc())
-        except Exception as e:  # shown with its traceback under "Details", never a crash
-            self.failed.emit(f"Unexpected {type(e).__name__}: {e}", traceback.format_exc())
-        else:
-            self.result = result
-            self.succeeded.emit(result)
-        finally:
-            # quit from this thread so a GUI-thread wait() never waits on a queued quit
-            self.thread().quit()
+def _train(spec: Any, control: Any, emit: Any, resume_from: str | None, extend_epochs: float,
+           train_fn: Any = None) -> Any:
+    """Training-thread side: run_training (or a stand-in train_fn of the same signature)."""
+    if train_fn is None:
+        from workbench.core.training.runner import run_training as train_fn
+    return train_fn(spec, emit, control=control, resume_from=resume_from,
+                    extend_epochs=extend_epochs)
 
 
 class TrainSession(QObject):
@@ -96,8 +71,10 @@ class TrainSession(QObject):
         self.batches = 0
         self.state = "idle"
         self._thread: QThread | None = None
-        self._job = _TrainJob(spec, self.control, self.buffer, resume_from, extend_epochs,
-                              train_fn)
+        # the app's one worker class runs training too (see qt/common/tasks.py)
+        self._job = FunctionWorker(
+            _train, (spec, self.control, self.buffer.append, resume_from, extend_epochs,
+                     train_fn), memory_hint=OUT_OF_MEMORY_HINT)
         self._timer = QTimer(self)
         self._timer.setInterval(drain_ms)
         self._timer.timeout.connect(self.drain)
@@ -205,24 +182,3 @@ class TrainSession(QObject):
         if state != self.state:
             self.state = state
             self.stateChanged.emit(state)
-
-
-class TaskGroup:
-    """The tasks a view started on the shared runner, so its shutdown can drop their callbacks."""
-
-    def __init__(self, runner: Any):
-        self.runner = runner
-        self._tasks: list[Any] = []
-
-    def start(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """runner.start(...), remembered until it finishes."""
-        task = self.runner.start(fn, *args, **kwargs)
-        self._tasks.append(task)
-        task.finished.connect(lambda t=task: self._tasks.remove(t) if t in self._tasks else None)
-        return task
-
-    def cancel_all(self) -> None:
-        """Cancel every task still running: their success/error callbacks will not run."""
-        for task in list(self._tasks):
-            task.cancel()
-        self._tasks.clear()
