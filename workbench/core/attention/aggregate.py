@@ -93,13 +93,16 @@ def rollout_layers(maps: np.ndarray, head_fusion: str = "mean") -> np.ndarray:
     if maps.ndim != 4 or maps.shape[-1] != maps.shape[-2]:
         raise ValueError(f"rollout needs self-attention maps (layers, heads, T, T), got "
                          f"{maps.shape}")
-    fused = maps.astype(np.float64)
-    fused = fused.max(axis=1) if head_fusion == "max" else fused.mean(axis=1)  # (L, T, T)
-    t = fused.shape[-1]
-    out = np.empty(fused.shape, dtype=np.float32)
+    layers, _heads, t, _ = maps.shape
+    out = np.empty((layers, t, t), dtype=np.float32)
     joint = np.eye(t)
-    for layer, a in enumerate(fused):
-        a = a + np.eye(t)  # the residual stream carries each token to itself
+    for layer in range(layers):
+        # fuse one layer at a time: a float64 copy of the whole stack would be 8 bytes x L x H x
+        # T^2 (140 MB for MiniLM at 493 tokens) for the same numbers
+        heads = maps[layer]  # (H, T, T)
+        a = (heads.max(axis=0).astype(np.float64) if head_fusion == "max"
+             else heads.mean(axis=0, dtype=np.float64))
+        a += np.eye(t)  # the residual stream carries each token to itself
         a /= a.sum(axis=-1, keepdims=True)
         joint = a @ joint
         out[layer] = joint
