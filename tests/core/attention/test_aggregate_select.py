@@ -54,3 +54,15 @@ def test_unavailable_selections_say_why():
     with pytest.raises(ValueError, match="average"):
         MapMode("average")
     assert rollout_layers(_maps().maps["self"], "max").shape == (3, 7, 7)
+
+
+def test_comparison_diff_and_mismatched_shapes():
+    from workbench.core.attention.aggregate import compare_selection
+
+    a, b = _maps(), _maps(t=7)
+    b.maps["self"][:] = np.flip(b.maps["self"], -1)
+    result = compare_selection(a, b, MapSelection("self", 1, MapMode.MEAN))
+    np.testing.assert_allclose(result.diff, result.a - result.b)
+    assert result.span == pytest.approx(float(np.abs(result.a - result.b).max()))
+    other = compare_selection(a, _maps(t=5), MapSelection("self", 1))
+    assert other.diff is None and other.a.shape == (7, 7) and other.b.shape == (5, 5)

@@ -257,3 +257,34 @@ def test_expensive_rollout_is_computed_in_a_worker(qtbot, main_window, models, n
     np.testing.assert_allclose(view.heatmap.image.image, rollout_layers(weights)[-1], rtol=1e-5)
     assert "rollout of layers 0-1" in view.heatmap.status.text()
     assert no_dialogs == []
+
+
+def test_expensive_comparison_is_computed_in_a_worker(qtbot, main_window, models, no_dialogs):
+    """Compare follows the selection; a long input's rollout diff is computed off the GUI."""
+    import dataclasses
+
+    from workbench.core.attention.aggregate import MapMode, rollout_layers
+    from workbench.core.attention.compute import Token
+
+    _tab, view = open_view(qtbot, main_window, models["bert"])
+    maps = run(qtbot, view)
+    t = 400
+    rng = np.random.default_rng(0)
+
+    def stack():
+        w = rng.random((2, maps.num_heads("self"), t, t), dtype=np.float32)
+        return w / w.sum(-1, keepdims=True)
+
+    tokens = tuple(Token(f"t{i}", i, False) for i in range(t))
+    a, b = stack(), stack()
+    view.maps = dataclasses.replace(maps, maps={"self": a}, tokens=tokens)
+    view.select(mode=MapMode.HEAD, layer=1)
+    cmp = view.compare
+    cmp.other = dataclasses.replace(maps, maps={"self": b}, tokens=tokens)
+    view.select(mode=MapMode.ROLLOUT)
+    assert cmp.diff_task is not None and cmp.diff_task.running is True
+    qtbot.waitUntil(lambda: not cmp.diff_task.running, timeout=60_000)
+    qtbot.waitUntil(lambda: "Largest difference" in cmp.status.text(), timeout=10_000)
+    np.testing.assert_allclose(cmp.diff_map.image.image,
+                               rollout_layers(a)[-1] - rollout_layers(b)[-1], atol=1e-6)
+    assert no_dialogs == []

@@ -84,6 +84,30 @@ def max_over_heads(maps: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(maps.max(axis=1), dtype=np.float32)
 
 
+@dataclass(frozen=True)
+class MapComparison:
+    """The same selection on two AttentionMaps (A and B) and, when the shapes agree, A - B."""
+
+    a: np.ndarray | None
+    a_title: str
+    b: np.ndarray | None
+    b_title: str
+    causal: bool
+    diff: np.ndarray | None = None  # float32 A - B, None when A or B is missing or shapes differ
+    span: float = 0.0  # the largest |A - B| (the symmetric colour range of the diff)
+
+
+def compare_selection(a_maps: Any, b_maps: Any, selection: MapSelection) -> MapComparison:
+    """select_map on both sides, and their difference."""
+    a, a_title, causal = select_map(a_maps, selection)
+    b, b_title, _ = select_map(b_maps, selection)
+    if a is None or b is None or a.shape != b.shape:
+        return MapComparison(a, a_title, b, b_title, causal)
+    diff = a.astype(np.float32) - b.astype(np.float32)
+    span = float(np.abs(diff).max()) if diff.size else 0.0
+    return MapComparison(a, a_title, b, b_title, causal, diff, span)
+
+
 def rollout_layers(maps: np.ndarray, head_fusion: str = "mean") -> np.ndarray:
     """Attention rollout after each layer (Abnar & Zuidema 2020), (layers, T, T).
 

@@ -47,6 +47,7 @@ class CompareView(QWidget):
         self.other = None  # AttentionMaps of B
         self.other_label = ""
         self.task = None
+        self.diff_task = None  # a worker computing an expensive comparison, if any
         self.mode_combo = QComboBox()
         self.mode_combo.addItems(["Another text on this model",
                                   "This text on another open checkpoint"])
@@ -149,35 +150,60 @@ class CompareView(QWidget):
         self.status.setText(f"Could not compute B: {message}")
 
     def refresh(self) -> None:
-        """Redraw A, B and A - B at the owner's current selection."""
+        """Redraw A, B and A - B at the owner's current selection (core computes them: here
+        when cheap, in a worker when not)."""
+        from workbench.core.attention.aggregate import compare_selection, selection_cost
+        from workbench.qt.attention.view import INLINE_COST
+
         owner = self.owner
         if owner.maps is None or self.other is None:
             return
-        a, a_title, causal = owner.current_matrix(owner.maps)
-        b, b_title, _ = owner.current_matrix(self.other)
-        if a is None or b is None:
-            self.status.setText(f"Nothing to compare here: {a_title if a is None else b_title}")
+        if self.diff_task is not None and self.diff_task.running:
+            self.diff_task.cancel()  # a newer selection wins
+        self.diff_task = None
+        a_maps, b_maps, selection = owner.maps, self.other, owner.selection()
+        cost = selection_cost(a_maps, selection) + selection_cost(b_maps, selection)
+        if cost <= INLINE_COST:
+            self._show(a_maps, b_maps, selection.kind, compare_selection(a_maps, b_maps,
+                                                                         selection))
             return
-        qa, ka = (tuple(t.text for t in s) for s in owner.maps.axis_tokens(owner.kind))
-        qb, kb = (tuple(t.text for t in s) for s in self.other.axis_tokens(owner.kind))
-        self.a_map.set_matrix(a, qa, ka, title=f"A: {a_title}", causal=causal)
-        self.b_map.set_matrix(b, qb, kb, title=f"{self.other_label}: {b_title}", causal=causal)
-        if a.shape != b.shape:
+        self.status.setText("Computing A, B and A - B...")
+
+        def shown(result) -> None:
+            if a_maps is owner.maps and b_maps is self.other \
+                    and selection == owner.selection():  # else the user moved on
+                self._show(a_maps, b_maps, selection.kind, result)
+
+        self.diff_task = owner.tab.runner.start(compare_selection, a_maps, b_maps, selection,
+                                                on_success=shown, on_error=self._on_job_failed)
+
+    def _show(self, a_maps, b_maps, kind: str, result) -> None:
+        a, b, causal = result.a, result.b, result.causal
+        if a is None or b is None:
+            self.status.setText(f"Nothing to compare here: "
+                                f"{result.a_title if a is None else result.b_title}")
+            return
+        qa, ka = (tuple(t.text for t in s) for s in a_maps.axis_tokens(kind))
+        qb, kb = (tuple(t.text for t in s) for s in b_maps.axis_tokens(kind))
+        self.a_map.set_matrix(a, qa, ka, title=f"A: {result.a_title}", causal=causal)
+        self.b_map.set_matrix(b, qb, kb, title=f"{self.other_label}: {result.b_title}",
+                              causal=causal)
+        if result.diff is None:
             self.diff_map.clear(f"No difference map: A has {a.shape[0]} x {a.shape[1]} tokens, "
                                 f"B has {b.shape[0]} x {b.shape[1]}. Use inputs that tokenize to "
                                 f"the same length.")
             self.status.setText("Different token counts: side by side only.")
             return
-        diff = a.astype(np.float32) - b.astype(np.float32)
-        span = float(np.abs(diff).max()) or 1e-6
+        span = result.span or 1e-6
         labels_q = qa if qa == qb else tuple(f"{x}|{y}" for x, y in zip(qa, qb, strict=True))
         labels_k = ka if ka == kb else tuple(f"{x}|{y}" for x, y in zip(ka, kb, strict=True))
-        self.diff_map.set_matrix(diff, labels_q, labels_k, levels=(-span, span),
+        self.diff_map.set_matrix(result.diff, labels_q, labels_k, levels=(-span, span),
                                  title=f"A - B (largest |difference| {span:.4f})", causal=causal)
         self.status.setText(f"Same layer and head on both; red: A attends more, blue: B does. "
                             f"Largest difference {span:.4f}.")
 
     def shutdown(self) -> None:
-        if self.task is not None and self.task.running:
-            self.task.cancel()
+        for task in (self.task, self.diff_task):
+            if task is not None and task.running:
+                task.cancel()
         self.other = None
