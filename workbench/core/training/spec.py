@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import InvalidTrainSpecError
-from workbench.core.training.tasks import Task
+from workbench.core.training.tasks import Task, task_info
 
 
 class Method(StrEnum):
@@ -171,8 +171,8 @@ class TrainSpec:
             bad("train_file", "choose a CSV, JSON, JSONL, TXT or Parquet file.")
         if not 0.0 <= self.eval_split < 1.0:
             bad("eval_split", f"{self.eval_split} must be in [0, 1).")
-        if self.task == "seq2seq" and not self.target_column:
-            bad("target_column", "seq2seq needs the column holding the target text.")
+        if "target_column" in task_info(self.task).columns and not self.target_column:
+            bad("target_column", f"{self.task} needs the column holding the target text.")
         positive_ints = ("max_length", "batch_size", "grad_accum", "lora_r", "lora_alpha",
                          "logging_steps")
         for name in positive_ints:
