@@ -288,3 +288,18 @@ def test_expensive_comparison_is_computed_in_a_worker(qtbot, main_window, models
     np.testing.assert_allclose(cmp.diff_map.image.image,
                                rollout_layers(a)[-1] - rollout_layers(b)[-1], atol=1e-6)
     assert no_dialogs == []
+
+
+def test_grid_and_summary_are_made_in_the_worker(qtbot, main_window, models):
+    """The worker that ran the model also made the mosaic, entropy and sinks the views draw."""
+    from workbench.core.attention.aggregate import head_entropy
+    from workbench.core.attention.overview import cached_overview, mosaic_rgb
+
+    _tab, view = open_view(qtbot, main_window, models["gpt2"])
+    maps = run(qtbot, view)
+    overview = cached_overview(maps, "self")
+    assert overview is not None and overview.stack is maps.maps["self"]
+    np.testing.assert_array_equal(overview.mosaic, mosaic_rgb(maps.maps["self"], True))
+    np.testing.assert_array_equal(view.grid.image.image, overview.mosaic)
+    np.testing.assert_allclose(view.summary.entropy, head_entropy(maps.maps["self"]))
+    assert view.summary.sinks.text() == overview.sinks_text

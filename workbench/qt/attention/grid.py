@@ -2,68 +2,12 @@
 
 from __future__ import annotations
 
-import functools
-import math
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from workbench.core.attention.export import MASKED_RGB, colormap_lut
-
-THUMB = 64  # thumbnail side in pixels
-GAP = 4
-GAP_RGB = (255, 255, 255)
-
-
-def thumbnails(maps: np.ndarray, side: int = THUMB
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(L, H, Tq, Tk) -> (L, H, side, side) float32 thumbnails, plus (side, side) bool masks of
-    pixels wholly in the future of a causal map and of pixels outside a small map.
-
-    Larger maps are reduced by block max (keeps thin diagonals visible), smaller ones enlarged
-    by repetition; all tiles at once, no Python loop over heads.
-    """
-    n_l, n_h, rows, cols = maps.shape
-    fy, fx = max(1, math.ceil(rows / side)), max(1, math.ceil(cols / side))
-    data = maps
-    if fy > 1 or fx > 1:
-        pr, pc = math.ceil(rows / fy) * fy, math.ceil(cols / fx) * fx
-        if (pr, pc) != (rows, cols):
-            data = np.zeros((n_l, n_h, pr, pc), dtype=np.float32)
-            data[..., :rows, :cols] = maps
-        # Strided slices + elementwise max: a multi-axis reduce over tiny blocks is ~10x slower.
-        data = functools.reduce(np.maximum, (data[..., k::fx] for k in range(fx)))
-        data = functools.reduce(np.maximum, (data[..., k::fy, :] for k in range(fy)))
-    r, c = data.shape[-2:]
-    k = max(1, side // max(r, c))  # whole pixels per cell: uneven cells would look like stripes
-    ys, xs = np.arange(side) // k, np.arange(side) // k
-    outside = (ys[:, None] >= r) | (xs[None, :] >= c)  # left blank (gap colour)
-    ys, xs = np.minimum(ys, r - 1), np.minimum(xs, c - 1)
-    thumbs = data[:, :, ys][:, :, :, xs]
-    # A block is future-only when its last query row is before its first key column.
-    future = ((ys[:, None] + 1) * fy - 1) < (xs[None, :] * fx)
-    return np.ascontiguousarray(thumbs, dtype=np.float32), future, outside
-
-
-def mosaic_rgb(maps: np.ndarray, causal: bool) -> np.ndarray:
-    """(L, H, Tq, Tk) -> one RGB image of L rows x H columns of thumbnails, each scaled to its
-    own largest weight (so weak heads stay readable); masked future grey, gaps white."""
-    n_layers, n_heads = maps.shape[:2]
-    thumbs, future, outside = thumbnails(maps)
-    top = thumbs.max(axis=(2, 3), keepdims=True)
-    scaled = thumbs / np.where(top > 0, top, 1.0)
-    rgb = colormap_lut()[np.clip(np.round(scaled * 255), 0, 255).astype(np.intp)]  # L,H,S,S,3
-    if causal:
-        rgb[:, :, future] = MASKED_RGB
-    rgb[:, :, outside] = GAP_RGB
-    step = THUMB + GAP
-    tiles = np.empty((n_layers, n_heads, step, step, 3), dtype=np.uint8)
-    tiles[:] = GAP_RGB
-    tiles[:, :, :THUMB, :THUMB] = rgb
-    out = tiles.transpose(0, 2, 1, 3, 4).reshape(n_layers * step, n_heads * step, 3)
-    return np.ascontiguousarray(out[:-GAP, :-GAP])
+from workbench.core.attention.overview import GAP, THUMB, mosaic_rgb
 
 
 class AttentionGrid(QWidget):
@@ -94,10 +38,15 @@ class AttentionGrid(QWidget):
         self.graphics.scene().sigMouseClicked.connect(self._on_scene_mouseClicked)
         self.graphics.scene().sigMouseMoved.connect(self._on_scene_mouseMoved)
 
-    def set_maps(self, maps: np.ndarray, layers: tuple[int, ...], causal: bool) -> None:
-        """Show (L, H, Tq, Tk) maps; `layers` are the model layer numbers of the rows."""
+    def set_maps(self, maps: np.ndarray, layers: tuple[int, ...], causal: bool,
+                 rgb: np.ndarray | None = None) -> None:
+        """Show (L, H, Tq, Tk) maps; `layers` are the model layer numbers of the rows.
+
+        `rgb`: their mosaic, when a worker already made it (core.attention.overview).
+        """
         self.layers, self.n_heads = tuple(layers), maps.shape[1]
-        rgb = mosaic_rgb(maps, causal)
+        if rgb is None:
+            rgb = mosaic_rgb(maps, causal)
         self.image.setImage(rgb, autoLevels=False, levels=(0, 255))
         step = THUMB + GAP
         centre = THUMB / 2

@@ -22,10 +22,14 @@ class ModelCache:
 
 def compute_job(cache: ModelCache, path: str | None, device: str, dtype: str, text: str,
                 pair: str | None, target: str | None, layers, progress=None, cancel=None):
-    """Worker side: load (once per device/dtype) then compute attention."""
+    """Worker side: load (once per device/dtype), compute attention and its overviews (the
+    thumbnail mosaic, entropy and sink heads: drawn, not computed, on the GUI thread)."""
+    from workbench.core.attention.overview import attach_overviews
+
     with cache.lock:
-        return _load_and_compute(cache, path, device, dtype, text, pair, target, layers,
+        maps = _load_and_compute(cache, path, device, dtype, text, pair, target, layers,
                                  progress, cancel)
+    return attach_overviews(maps)
 
 
 def _load_and_compute(cache, path, device, dtype, text, pair, target, layers, progress, cancel):

@@ -28,15 +28,16 @@ class AttentionSummary(QWidget):
         self.entropy = None
 
     def set_maps(self, maps, kind: str) -> None:
-        from workbench.core.attention.aggregate import head_entropy, sink_heads, summarize_sinks
+        """Show the overview of one kind: the worker's, else computed here (small inputs)."""
+        from workbench.core.attention.overview import cached_overview, kind_overview
 
+        overview = cached_overview(maps, kind) or kind_overview(maps, kind, with_mosaic=False)
         stack = maps.maps[kind]
-        self.entropy = head_entropy(stack)  # (L, H)
+        self.entropy = overview.entropy  # (L, H)
         _queries, keys = maps.axis_tokens(kind)
         top = math.log(max(len(keys), 2))
         self.entropy_map.set_matrix(self.entropy, [str(i) for i in maps.layers[kind]],
                                     [str(h) for h in range(stack.shape[1])], levels=(0.0, top),
                                     title=f"entropy of {kind} attention (max possible "
                                           f"{top:.2f} nats)")
-        sinks = sink_heads(stack, [t.special for t in keys], layers=maps.layers[kind])
-        self.sinks.setText(summarize_sinks(sinks, stack.shape[0] * stack.shape[1]))
+        self.sinks.setText(overview.sinks_text)

@@ -36,6 +36,7 @@ from workbench.core.attention.aggregate import (
     select_map,
     selection_cost,
 )
+from workbench.core.attention.overview import cached_overview
 from workbench.qt.attention.grid import AttentionGrid
 from workbench.qt.attention.jobs import ModelCache, compute_job
 from workbench.qt.attention.summary import AttentionSummary
@@ -363,7 +364,9 @@ class AttentionView(QWidget):
         maps, kind = self.maps, self.kind
         self.head_spin.setEnabled(self.mode == MapMode.HEAD)
         self.render_current()
-        self.grid.set_maps(maps.maps[kind], maps.layers[kind], kind in maps.causal)
+        overview = cached_overview(maps, kind)  # made by the worker that ran the model
+        self.grid.set_maps(maps.maps[kind], maps.layers[kind], kind in maps.causal,
+                           rgb=overview.mosaic if overview is not None else None)
         self.token_view.set_data(maps.maps[kind][self._layer_pos()], *maps.axis_tokens(kind),
                                  self.head_spin.value())
         self.summary.set_maps(maps, kind)
