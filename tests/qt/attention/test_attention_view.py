@@ -178,6 +178,7 @@ def test_compare_two_texts_and_two_checkpoints(qtbot, main_window, models):
     cmp.text_edit.setPlainText("The dog lay on the rug.")  # same token count
     with qtbot.waitSignal(cmp.compared, timeout=60_000):
         cmp.start()
+    assert "overviews" not in cmp.other.extra  # B's grid is never shown: not computed
     a = maps.matrix("self", view.layer, view.head_spin.value())
     b = cmp.other.matrix("self", view.layer, view.head_spin.value())
     np.testing.assert_allclose(cmp.diff_map.image.image, a - b, atol=1e-7)

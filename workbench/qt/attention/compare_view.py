@@ -135,9 +135,10 @@ class CompareView(QWidget):
             job = (compare_job, path, owner.text_edit.toPlainText(), pair, target)
         self.run_button.setEnabled(False)
         self.status.setText("computing B...")
+        extra = {"overviews": False} if job[0] is not compare_job else {}  # B's are not shown
         self.task = owner.tab.runner.start(
             *job, on_success=self._on_job_succeeded, on_error=self._on_job_failed,
-            on_progress=lambda msg: self.status.setText(msg + "..."))
+            on_progress=lambda msg: self.status.setText(msg + "..."), **extra)
         self.task.finished.connect(lambda: self.run_button.setEnabled(True))
         return self.task
 

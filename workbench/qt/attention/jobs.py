@@ -21,7 +21,8 @@ class ModelCache:
 
 
 def compute_job(cache: ModelCache, path: str | None, device: str, dtype: str, text: str,
-                pair: str | None, target: str | None, layers, progress=None, cancel=None):
+                pair: str | None, target: str | None, layers, progress=None, cancel=None,
+                overviews: bool = True):
     """Worker side: load (once per device/dtype), compute attention and its overviews (the
     thumbnail mosaic, entropy and sink heads: drawn, not computed, on the GUI thread)."""
     from workbench.core.attention.overview import attach_overviews
@@ -29,7 +30,7 @@ def compute_job(cache: ModelCache, path: str | None, device: str, dtype: str, te
     with cache.lock:
         maps = _load_and_compute(cache, path, device, dtype, text, pair, target, layers,
                                  progress, cancel)
-    return attach_overviews(maps)
+    return attach_overviews(maps) if overviews else maps
 
 
 def _load_and_compute(cache, path, device, dtype, text, pair, target, layers, progress, cancel):
