@@ -50,6 +50,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
                      "grad_accum", "max_grad_norm"),
     "Run": ("seed", "precision", "gradient_checkpointing", "device", "logging_steps",
             "eval_steps", "save_steps", "output_dir", "stop_on_nan"),
+    "Launch": ("launch",),
 }
 COLUMN_FIELDS = ("text_column", "text_pair_column", "label_column", "target_column")
 LORA_FIELDS = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules")
@@ -233,6 +234,14 @@ class TrainForm(QWidget):
         for title, names in GROUPS.items():
             extra = [n for n in self.fields if n not in placed and n not in
                      {x for g in GROUPS.values() for x in g}] if title == "Run" else []
+            if title == "Launch":
+                box = QGroupBox(title)
+                QVBoxLayout(box).addWidget(self.editors["launch"].widget)
+                self.editors["launch"].widget.setToolTip(docs.get("launch", ""))
+                placed.add("launch")
+                self.groups[title] = box
+                right.addWidget(box)
+                continue
             box = QGroupBox(title)
             form = QFormLayout(box)
             for name in [n for n in names if n in self.editors] + extra:
@@ -275,6 +284,10 @@ class TrainForm(QWidget):
             return ComboTextEditor(name)
         if name == "lora_target_modules":
             return ModulesEditor(name, optional=True)
+        if name == "launch":
+            from workbench.qt.train.launch_panel import LaunchEditor
+
+            return LaunchEditor(name)
         return editor_for(name, hint, options)
 
     # -- values ----------------------------------------------------------------------------------
@@ -340,6 +353,14 @@ class TrainForm(QWidget):
         """Offer the model's linear layers as LoRA targets, defaults marked."""
         names, defaults = lora_candidates(module_tree)
         self.editors["lora_target_modules"].set_candidates(names, defaults)
+
+    def update_launch_command(self) -> None:
+        """Show the launch command of the form's current spec (nothing while it is invalid)."""
+        try:
+            spec = self.spec_class(**self.values())
+        except (WorkbenchError, FieldValueError, TypeError, ValueError):
+            spec = None
+        self.editors["launch"].show_command_for(spec)
 
     def _on_editor_changed(self, name: str) -> None:
         if name == "method":

@@ -149,6 +149,7 @@ class TrainView(QWidget):
 
     def _on_form_changed(self) -> None:
         self.preflight.schedule_update(self.form)
+        self.form.update_launch_command()
 
     def _on_form_dataFileChanged(self, path: str) -> None:
         self.preflight.set_data_file(path, self.form)
@@ -192,6 +193,8 @@ class TrainView(QWidget):
             return False
         if not spec.output_dir and resume_from is None:
             spec = spec.replace(output_dir=str(self.runs.root / time.strftime("%Y%m%d-%H%M%S")))
+        if spec.launch.mode == "processes":
+            return self._start_processes(spec, resume_from, extend_epochs)
         from workbench.qt.train.worker import TrainSession
 
         self.session = TrainSession(spec, resume_from=resume_from, extend_epochs=extend_epochs,
@@ -213,6 +216,21 @@ class TrainView(QWidget):
             f"{spec.output_dir or '(resumed run)'}")
         self.session.start()
         self.pages.setCurrentIndex(1)
+        return True
+
+    def _start_processes(self, spec: Any, resume_from: str | None,
+                         extend_epochs: float) -> bool:
+        """Launch the run as processes (accelerate) and follow it in a run monitor window."""
+        from workbench.core.training.process_run import ProcessRun
+        from workbench.qt.train.run_monitor import open_run
+
+        try:
+            run = (ProcessRun.resume(resume_from, spec.launch, extend_epochs=extend_epochs)
+                   if resume_from else ProcessRun.start(spec, spec.launch))
+        except WorkbenchError as e:
+            show_error(self, "Cannot launch the run", str(e))
+            return False
+        self.process_monitor = open_run(self.window(), run.run_dir, process_run=run)
         return True
 
     def _on_start_button_clicked(self) -> None:
