@@ -180,7 +180,7 @@ def accelerate_config_yaml(train_spec, launch: LaunchSpec) -> str:
             "MULTI_CPU" if not on_gpu else
             {"ddp": "MULTI_GPU", "fsdp": "FSDP", "deepspeed": "DEEPSPEED"}[launch.strategy])
     precision = {"bf16": "bf16", "fp16": "fp16"}.get(train_spec.precision, "no")
-    lines = [f"compute_environment: LOCAL_MACHINE", f"distributed_type: {kind}",
+    lines = ["compute_environment: LOCAL_MACHINE", f"distributed_type: {kind}",
              f"num_machines: {launch.num_machines}",
              f"num_processes: {launch.num_processes * launch.num_machines}",
              f"machine_rank: {launch.machine_rank}",
@@ -200,8 +200,8 @@ def launch_script(train_spec, launch: LaunchSpec, spec_path: str | Path) -> str:
     argv = launch_command(train_spec, launch, spec_path, python="python")
     rank_at = argv.index("--machine_rank") + 1
     argv[rank_at] = "__RANK__"
-    command = shlex.join(argv).replace("__RANK__", '"${MACHINE_RANK:-%d}"'
-                                       % launch.machine_rank)
+    rank = '"${MACHINE_RANK:-' + str(launch.machine_rank) + '}"'
+    command = shlex.join(argv).replace("__RANK__", rank)
     gpus = f'export CUDA_VISIBLE_DEVICES="{launch.gpu_ids}"\n' if launch.gpu_ids else ""
     return ("#!/usr/bin/env bash\n"
             "# Written by Transformer Workbench: starts this machine's training processes.\n"
