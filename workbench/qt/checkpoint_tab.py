@@ -52,13 +52,10 @@ class CheckpointTab(QTabWidget):
 
     @property
     def title(self) -> str:
-        """The folder or file name; generic names ("model", a snapshot hash) get their parent."""
-        from pathlib import Path
+        """The name people know it by (an HF cache snapshot: its repo id; see display_name)."""
+        from workbench.core.checkpoint.hf_cache import display_name
 
-        path = Path(self.info.path)
-        generic = path.name in ("model", "snapshots", "checkpoint", "final") or (
-            len(path.name) == 40 and all(c in "0123456789abcdef" for c in path.name))
-        return f"{path.parent.name}/{path.name}" if generic else path.name
+        return display_name(self.info.path)
 
     def show_view(self, title: str) -> QWidget | None:
         """Switch to (and build, if needed) the view with this tab title."""

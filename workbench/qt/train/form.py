@@ -240,7 +240,7 @@ class TrainForm(QWidget):
                 self.editors["launch"].widget.setToolTip(docs.get("launch", ""))
                 placed.add("launch")
                 self.groups[title] = box
-                right.addWidget(box)
+                left.addWidget(box)
                 continue
             box = QGroupBox(title)
             form = QFormLayout(box)
