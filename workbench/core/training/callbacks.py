@@ -83,7 +83,7 @@ class EventCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         ctl = self.ctl
         on_paused = functools.partial(self.event, "paused", state)
-        on_resumed = functools.partial(self.event, "resumed", state)
+        on_resumed = functools.partial(self._resumed, state)
         if self.sync is not None:
             save_now, _ = self.sync.step_boundary(ctl, on_paused, on_resumed)
         else:
@@ -99,6 +99,11 @@ class EventCallback(TrainerCallback):
         if self.nan_message:
             control.should_training_stop = True
             control.should_save = False
+
+    def _resumed(self, state: Any) -> None:
+        # The next rate interval starts now: time spent paused is not training time.
+        self.last_log = (time.perf_counter(), int(state.global_step), self._tokens_seen())
+        self.event("resumed", state)
 
     def on_epoch_end(self, args, state, control, **kwargs):
         # DefaultFlowCallback (called before us) asks for eval/save at epoch ends; a cancelled
