@@ -56,3 +56,14 @@ def test_file_tree_starts_at_home_and_expands_only_the_opened_path(main_window, 
     assert tree.isExpanded(model.index(str(second.parent)))
     assert not tree.isExpanded(model.index(str(first.parent)))
     shutil.rmtree(tmp_path / "a")
+
+
+def test_overview_shows_parameters_and_stored_buffers_apart(qtbot, main_window, minilm_path):
+    from workbench.qt.checkpoint_tab import _parameters_text
+
+    main_window.open_checkpoint(str(minilm_path))
+    qtbot.waitUntil(lambda: main_window.tabs.count() >= 1, timeout=TIMEOUT)
+    info = main_window.tabs.currentWidget().info
+    text = _parameters_text(info)
+    assert text.startswith("22.7") and "22,713,216" in text
+    assert f"{info.num_parameters:,} stored elements (+512" in text  # position_ids, I64

@@ -124,8 +124,7 @@ def overview_html(info: CheckpointInfo) -> str:
         ("Architecture", info.architecture or "unknown"),
         ("Model type", info.model_type or "unknown"),
         ("Format", info.format),
-        ("Parameters", f"{human_count(info.num_parameters)} ({info.num_parameters:,})"
-         + ("" if info.has_weights else " from the config; no weights stored")),
+        ("Parameters", _parameters_text(info)),
         ("Tensors", f"{info.num_tensors:,} ({human_bytes(info.total_bytes)} of data)"),
         ("Size on disk", human_bytes(info.size_on_disk)),
         ("DTypes", ", ".join(f"{k}: {human_count(v)}" for k, v in info.dtypes.items()) or "-"),
@@ -162,3 +161,17 @@ def overview_html(info: CheckpointInfo) -> str:
                  else "<p style='color:#2e7d32'>No warnings.</p>")
     return (f"<h2>{e(info.architecture or 'Checkpoint')}</h2><p style='color:#666'>{e(info.path)}"
             f"</p><table cellspacing='4'>{body}</table>{warn_html}")
+
+
+def _parameters_text(info) -> str:
+    """Model parameters, and stored elements apart when they differ (buffers such as
+    position_ids are stored but are not parameters; tied weights are stored once)."""
+    stored = f"{human_count(info.num_parameters)} ({info.num_parameters:,})"
+    if not info.has_weights:
+        return stored + " from the config; no weights stored"
+    tree = info.module_tree
+    if tree is None or tree.num_parameters == info.num_parameters:
+        return stored
+    model = tree.num_parameters
+    return (f"{human_count(model)} ({model:,}) in the model · {info.num_parameters:,} stored "
+            f"elements ({info.num_parameters - model:+,}: buffers, tied or unused tensors)")
