@@ -67,3 +67,20 @@ def test_overview_shows_parameters_and_stored_buffers_apart(qtbot, main_window, 
     text = _parameters_text(info)
     assert text.startswith("22.7") and "22,713,216" in text
     assert f"{info.num_parameters:,} stored elements (+512" in text  # position_ids, I64
+
+
+def test_revert_arrow_restores_the_checkpoints_value_not_the_class_default(
+        qtbot, main_window, tiny_models):
+    main_window.open_checkpoint(str(tiny_models["bert"]))
+    qtbot.waitUntil(lambda: main_window.tabs.count() >= 1, timeout=TIMEOUT)
+    view = main_window.tabs.currentWidget().show_view("Edit config")
+    qtbot.waitUntil(lambda: view.panel.ready, timeout=TIMEOUT)
+    panel, row = view.panel, view.panel.form.rows["intermediate_size"]
+    assert not row.reset.isEnabled()  # nothing to revert yet
+    row.editor.setValue(96)
+    assert panel.values["intermediate_size"] == 96 and row.reset.isEnabled()
+    row.reset.click()
+    assert panel.values["intermediate_size"] == 64  # the checkpoint's, not BERT's 3072
+    row.default_label.click()
+    assert panel.values["intermediate_size"] == 3072  # the class default, on request
+    qtbot.waitUntil(lambda: panel.ready, timeout=TIMEOUT)
