@@ -47,3 +47,30 @@ def test_rate_after_resume_excludes_the_pause():
     callback._resumed(state)
     assert callback.last_log[0] >= before and callback.last_log[1] == 5
     assert sent[-1].kind == "resumed"
+
+
+def test_form_shows_sentinels_in_words_and_the_unused_eval_split(qtbot, tmp_path):
+    from tests.fixtures.training import tiny_spec
+    from workbench.qt.train.form import TrainForm
+
+    form = TrainForm()
+    qtbot.addWidget(form)
+    form.set_spec(tiny_spec("sequence-classification", tmp_path, max_steps=-1, eval_steps=0))
+    assert form.editors["max_steps"].widget.text() == "from epochs"
+    assert form.editors["eval_steps"].widget.text() == "each epoch"
+    assert form.editors["eval_split"].widget.isEnabled()
+    form.set_value("eval_file", str(tmp_path / "eval.csv"))
+    assert not form.editors["eval_split"].widget.isEnabled()
+    assert form.spec().max_steps == -1  # the words stand for the value the spec keeps
+
+
+def test_runs_are_named_by_model_task_and_time_in_the_user_data_folder(tmp_path,
+                                                                         monkeypatch):
+    from tests.fixtures.training import tiny_spec
+    from workbench.core.training.runs import default_runs_root, run_name
+
+    spec = tiny_spec("sequence-classification", tmp_path, method="lora")
+    assert run_name(spec).endswith("-model-bert-sequence-classification-lora")
+    monkeypatch.delenv("WORKBENCH_RUNS_DIR", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert default_runs_root() == tmp_path / "data" / "transformer-workbench" / "runs"

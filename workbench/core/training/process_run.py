@@ -67,7 +67,7 @@ class ProcessRun:
     def start(cls, train_spec, launch: LaunchSpec, env: dict | None = None) -> ProcessRun:
         """Check the launch, create the run folder, write the launch files, start it."""
         preflight(train_spec, launch, _cuda_devices())
-        run_dir = new_run_dir(train_spec.output_dir)
+        run_dir = new_run_dir(train_spec.output_dir, train_spec)
         if (run_dir / "metrics.jsonl").exists() or (run_dir / "spec.json").exists():
             raise WorkbenchError(f"{run_dir} already holds a training run. Resume it, or choose "
                                  f"an empty output folder for a new run.")

@@ -212,7 +212,7 @@ class TrainingSession:
             if self.extend_epochs > 0:
                 spec = spec.replace(num_epochs=spec.num_epochs + self.extend_epochs)
         else:
-            run_dir = new_run_dir(self.spec.output_dir)
+            run_dir = new_run_dir(self.spec.output_dir, self.spec)
             if self.rank.is_main and ((run_dir / METRICS_NAME).exists()
                                       or (run_dir / SPEC_NAME).exists()):
                 raise WorkbenchError(

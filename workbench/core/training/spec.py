@@ -107,7 +107,8 @@ class TrainSpec:
     keep_checkpoints: int = 3
     """Keep only the newest N complete checkpoints (each holds weights + optimizer); 0 = all."""
     output_dir: str = ""
-    """Run folder; empty = runs/<timestamp> in the current directory."""
+    """Run folder; empty = <runs folder>/<time>-<model>-<task> (the runs folder is
+    ~/.local/share/transformer-workbench/runs, or $WORKBENCH_RUNS_DIR)."""
     stop_on_nan: bool = True
     """Stop the run with a message when the loss or gradient norm becomes NaN or infinite."""
     save_merged: bool = False

@@ -52,6 +52,10 @@ GROUPS: dict[str, tuple[str, ...]] = {
             "eval_steps", "save_steps", "output_dir", "stop_on_nan"),
     "Launch": ("launch",),
 }
+# Fields whose lowest value means "not set": shown in words, not as the raw number.
+SENTINELS = {"max_steps": (-1, "from epochs"), "eval_steps": (0, "each epoch"),
+             "save_steps": (0, "each epoch"), "keep_checkpoints": (0, "all"),
+             "freeze_layers": (0, "none")}
 COLUMN_FIELDS = ("text_column", "text_pair_column", "label_column", "target_column")
 LORA_FIELDS = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules")
 DATA_FILTER = "Data files (*.csv *.json *.jsonl *.txt *.parquet);;All files (*)"
@@ -288,7 +292,12 @@ class TrainForm(QWidget):
             from workbench.qt.train.launch_panel import LaunchEditor
 
             return LaunchEditor(name)
-        return editor_for(name, hint, options)
+        editor = editor_for(name, hint, options)
+        if name in SENTINELS:
+            lowest, words = SENTINELS[name]
+            editor.widget.setMinimum(lowest)
+            editor.widget.setSpecialValueText(words)
+        return editor
 
     # -- values ----------------------------------------------------------------------------------
     def values(self) -> dict[str, Any]:
@@ -315,6 +324,7 @@ class TrainForm(QWidget):
             if name in data:
                 editor.set_value(data[name])
         self._sync_method()
+        self._sync_eval_split()
         self.clear_error()
         self.changed.emit()
         self.dataFileChanged.emit(str(data.get("train_file") or ""))
@@ -365,9 +375,19 @@ class TrainForm(QWidget):
     def _on_editor_changed(self, name: str) -> None:
         if name == "method":
             self._sync_method()
+        if name == "eval_file":
+            self._sync_eval_split()
         if name == "train_file":
             self.dataFileChanged.emit(self.editors[name].text())
         self.changed.emit()
+
+    def _sync_eval_split(self) -> None:
+        # The split only applies without an eval file; say so rather than show a live 0.1.
+        has_file = bool(self.editors["eval_file"].text().strip())
+        self.editors["eval_split"].widget.setEnabled(not has_file)
+        self.editors["eval_split"].widget.setToolTip(
+            "Not used: the eval file is used for evaluation." if has_file
+            else "Fraction of the training rows held out for evaluation.")
 
     def _sync_method(self) -> None:
         lora = self.editors["method"].value() == "lora"

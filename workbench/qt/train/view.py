@@ -7,7 +7,6 @@ Cancel stops within a step, optionally writing a checkpoint; closing the window 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +191,9 @@ class TrainView(QWidget):
             self.pages.setCurrentIndex(0)
             return False
         if not spec.output_dir and resume_from is None:
-            spec = spec.replace(output_dir=str(self.runs.root / time.strftime("%Y%m%d-%H%M%S")))
+            from workbench.core.training.runs import run_name
+
+            spec = spec.replace(output_dir=str(self.runs.root / run_name(spec)))
         if spec.launch.mode == "processes":
             return self._start_processes(spec, resume_from, extend_epochs)
         from workbench.qt.train.worker import TrainSession
