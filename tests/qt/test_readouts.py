@@ -84,3 +84,20 @@ def test_revert_arrow_restores_the_checkpoints_value_not_the_class_default(
     row.default_label.click()
     assert panel.values["intermediate_size"] == 3072  # the class default, on request
     qtbot.waitUntil(lambda: panel.ready, timeout=TIMEOUT)
+
+
+def test_no_view_widens_a_1024_window(qtbot, main_window, minilm_path):
+    from PySide6.QtWidgets import QApplication
+
+    main_window.resize(1024, 700)
+    main_window.open_checkpoint(str(minilm_path))
+    qtbot.waitUntil(lambda: main_window.tabs.count() >= 1, timeout=TIMEOUT)
+    tab = main_window.tabs.currentWidget()
+    for name in ("Fine-tune", "Graph", "Attention", "Edit config"):
+        tab.show_view(name)
+        QApplication.processEvents()
+        assert main_window.width() == 1024, name
+    view = tab.views["Fine-tune"]
+    view.state_label.setText("Pausing at the next step... " * 4)  # long state text
+    QApplication.processEvents()
+    assert main_window.width() == 1024

@@ -119,9 +119,8 @@ class BrowserDock(QDockWidget):
             return
         target = Path(path)
         if not target.is_relative_to(self.tree_root):
-            # Outside the shown folder: show from its grandparent, so its siblings are visible.
-            self.set_tree_root(str(target.parent.parent if target.parent.parent != target.parent
-                                   else target.parent))
+            # Outside the shown folder: show the folder holding it, with its siblings.
+            self.set_tree_root(str(target.parent))
         self.file_tree.collapseAll()
         parent = index.parent()
         while parent.isValid():

@@ -12,12 +12,13 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -56,6 +57,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
 SENTINELS = {"max_steps": (-1, "from epochs"), "eval_steps": (0, "each epoch"),
              "save_steps": (0, "each epoch"), "keep_checkpoints": (0, "all"),
              "freeze_layers": (0, "none")}
+ONE_COLUMN_BELOW = 760  # form width (px) under which the groups stack in one column
 COLUMN_FIELDS = ("text_column", "text_pair_column", "label_column", "target_column")
 LORA_FIELDS = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules")
 DATA_FILTER = "Data files (*.csv *.json *.jsonl *.txt *.parquet);;All files (*)"
@@ -233,8 +235,7 @@ class TrainForm(QWidget):
 
         placed: set[str] = set()
         self.groups: dict[str, QGroupBox] = {}
-        columns = QHBoxLayout()
-        left, right = QVBoxLayout(), QVBoxLayout()
+        left, right = [], []
         for title, names in GROUPS.items():
             extra = [n for n in self.fields if n not in placed and n not in
                      {x for g in GROUPS.values() for x in g}] if title == "Run" else []
@@ -244,7 +245,7 @@ class TrainForm(QWidget):
                 self.editors["launch"].widget.setToolTip(docs.get("launch", ""))
                 placed.add("launch")
                 self.groups[title] = box
-                left.addWidget(box)
+                left.append(box)
                 continue
             box = QGroupBox(title)
             form = QFormLayout(box)
@@ -257,14 +258,15 @@ class TrainForm(QWidget):
                 form.addRow(label, editor.widget)
                 placed.add(name)
             self.groups[title] = box
-            (left if title in ("Task", "Data", "Method") else right).addWidget(box)
-        left.addStretch()
-        right.addStretch()
-        columns.addLayout(left, 1)
-        columns.addLayout(right, 1)
+            (left if title in ("Task", "Data", "Method") else right).append(box)
+        self._columns = (left, right)
+        self._grid = QGridLayout()
+        self._two_columns: bool | None = None
+        self._arrange(two_columns=True)
         layout = QVBoxLayout(self)
         layout.addWidget(self.error_label)
-        layout.addLayout(columns)
+        layout.addLayout(self._grid)
+        layout.addStretch()
 
         for f in dataclasses.fields(TrainSpec):  # start from the dataclass defaults
             if f.default is not dataclasses.MISSING:
@@ -274,6 +276,34 @@ class TrainForm(QWidget):
         for name, editor in self.editors.items():
             editor.on_changed(lambda n=name: self._on_editor_changed(n))
         self._sync_method()
+
+    def _arrange(self, two_columns: bool) -> None:
+        """Groups in two columns, or in one when the form is too narrow for two."""
+        if two_columns == self._two_columns:
+            return
+        self._two_columns = two_columns
+        left, right = self._columns
+        for box in (*left, *right):
+            self._grid.removeWidget(box)
+        if two_columns:
+            for column, boxes in enumerate((left, right)):
+                for row, box in enumerate(boxes):
+                    self._grid.addWidget(box, row, column, Qt.AlignmentFlag.AlignTop)
+        else:
+            for row, box in enumerate((*left, *right)):
+                self._grid.addWidget(box, row, 0, Qt.AlignmentFlag.AlignTop)
+
+    def resizeEvent(self, event) -> None:
+        # One column below the width two columns need, instead of a horizontal scroll.
+        self._arrange(event.size().width() >= ONE_COLUMN_BELOW)
+        super().resizeEvent(event)
+
+    def minimumSizeHint(self):
+        hint = super().minimumSizeHint()
+        one = max(box.minimumSizeHint().width() for box in (*self._columns[0],
+                                                                *self._columns[1]))
+        hint.setWidth(one + 20)
+        return hint
 
     def _editor(self, name: str, hint: Any, options: list[str] | None) -> FieldEditor:
         if name in ("train_file", "eval_file"):

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -118,15 +119,23 @@ class TrainView(QWidget):
         self.attention_button.setToolTip("While paused: attention maps of the model being trained")
         self.attention_button.clicked.connect(self._on_attention_button_clicked)
         self.state_label = QLabel("Idle")
-        bar = QHBoxLayout()
+        # A state text of any length must not reflow the bar or widen the window.
+        self.state_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.state_label.setMinimumWidth(150)
+        # Two rows, so the view fits a 1024-pixel window beside the browser dock.
+        files = QHBoxLayout()
         for w in (self.demo_button, self.load_button, self.save_spec_button):
-            bar.addWidget(w)
-        bar.addStretch()
-        for w in (self.state_label, self.start_button, self.pause_button, self.cancel_button,
+            files.addWidget(w)
+        files.addStretch()
+        files.addWidget(self.state_label, 1)
+        controls = QHBoxLayout()
+        for w in (self.start_button, self.pause_button, self.cancel_button,
                   self.save_on_cancel, self.save_now_button, self.attention_button):
-            bar.addWidget(w)
+            controls.addWidget(w)
+        controls.addStretch()
         layout = QVBoxLayout(self)
-        layout.addLayout(bar)
+        layout.addLayout(files)
+        layout.addLayout(controls)
         layout.addWidget(self.pages, 1)
         self._sync_buttons("idle")
         self.tasks.start(_detect_devices, on_success=self.form.set_devices)
