@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Runs started without an output folder go to the user's data folder: keep tests out of it.
+os.environ.setdefault("WORKBENCH_RUNS_DIR", tempfile.mkdtemp(prefix="wb-test-runs-"))
 
 TINY = {"hidden_size": 32, "num_attention_heads": 4, "intermediate_size": 64}
 

@@ -79,10 +79,14 @@ def run(args: argparse.Namespace) -> dict | None:
               file=sys.stderr, flush=True)
         control.cancel(save_checkpoint=True)
 
-    signal.signal(signal.SIGINT, on_interrupt)
+    from workbench.core.training.distributed import rank_info
+
+    # With several processes only the main rank decides when to stop (and tells the others at
+    # the next step), so a Ctrl-C reaching every rank cannot stop them at different steps.
+    signal.signal(signal.SIGINT, on_interrupt if rank_info().is_main else signal.SIG_IGN)
     try:
         result = run_training(spec, emit, control, resume_from=args.resume,
-                              extend_epochs=args.extend_epochs)
+                              extend_epochs=args.extend_epochs, watch_control_file=True)
     finally:
         signal.signal(signal.SIGINT, previous)
     if result.status == "failed":

@@ -52,13 +52,10 @@ class CheckpointTab(QTabWidget):
 
     @property
     def title(self) -> str:
-        """The folder or file name; generic names ("model", a snapshot hash) get their parent."""
-        from pathlib import Path
+        """The name people know it by (an HF cache snapshot: its repo id; see display_name)."""
+        from workbench.core.checkpoint.hf_cache import display_name
 
-        path = Path(self.info.path)
-        generic = path.name in ("model", "snapshots", "checkpoint", "final") or (
-            len(path.name) == 40 and all(c in "0123456789abcdef" for c in path.name))
-        return f"{path.parent.name}/{path.name}" if generic else path.name
+        return display_name(self.info.path)
 
     def show_view(self, title: str) -> QWidget | None:
         """Switch to (and build, if needed) the view with this tab title."""
@@ -127,8 +124,7 @@ def overview_html(info: CheckpointInfo) -> str:
         ("Architecture", info.architecture or "unknown"),
         ("Model type", info.model_type or "unknown"),
         ("Format", info.format),
-        ("Parameters", f"{human_count(info.num_parameters)} ({info.num_parameters:,})"
-         + ("" if info.has_weights else " from the config; no weights stored")),
+        ("Parameters", _parameters_text(info)),
         ("Tensors", f"{info.num_tensors:,} ({human_bytes(info.total_bytes)} of data)"),
         ("Size on disk", human_bytes(info.size_on_disk)),
         ("DTypes", ", ".join(f"{k}: {human_count(v)}" for k, v in info.dtypes.items()) or "-"),
@@ -165,3 +161,17 @@ def overview_html(info: CheckpointInfo) -> str:
                  else "<p style='color:#2e7d32'>No warnings.</p>")
     return (f"<h2>{e(info.architecture or 'Checkpoint')}</h2><p style='color:#666'>{e(info.path)}"
             f"</p><table cellspacing='4'>{body}</table>{warn_html}")
+
+
+def _parameters_text(info) -> str:
+    """Model parameters, and stored elements apart when they differ (buffers such as
+    position_ids are stored but are not parameters; tied weights are stored once)."""
+    stored = f"{human_count(info.num_parameters)} ({info.num_parameters:,})"
+    if not info.has_weights:
+        return stored + " from the config; no weights stored"
+    tree = info.module_tree
+    if tree is None or tree.num_parameters == info.num_parameters:
+        return stored
+    model = tree.num_parameters
+    return (f"{human_count(model)} ({model:,}) in the model · {info.num_parameters:,} stored "
+            f"elements ({info.num_parameters - model:+,}: buffers, tied or unused tensors)")

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QTabWidget,
 )
 
+from workbench.core.checkpoint.hf_cache import display_name
 from workbench.core.errors import WorkbenchError
 from workbench.qt.browser.dock import BrowserDock
 from workbench.qt.browser.start_page import StartPage
@@ -211,7 +212,11 @@ class MainWindow(QMainWindow):
 
     def _on_inspect_failed(self, path: str, message: str, details: str) -> None:
         self.openFailed.emit(message)
-        show_error(self, f"Could not open {Path(path).name}", message, details)
+        # For a path that does not exist the message names it; a title made of its last part
+        # ("exist" of /does/not/exist) would only confuse.
+        title = (f"Could not open {display_name(path)}" if Path(path).exists()
+                 else "Could not open the checkpoint")
+        show_error(self, title, message, details)
 
     def _on_task_finished(self, path: str) -> None:
         self._opening.pop(path, None)
@@ -269,7 +274,8 @@ class MainWindow(QMainWindow):
         self.browser.set_recent(paths)
         self.recent_menu.clear()
         for p in paths:
-            self.recent_menu.addAction(p, lambda p=p: self.open_checkpoint(p))
+            self.recent_menu.addAction(f"{display_name(p)}    ({p})",
+                                       lambda p=p: self.open_checkpoint(p))
         self.recent_menu.setEnabled(bool(paths))
 
     # -- drag and drop, close -------------------------------------------------------------------

@@ -53,3 +53,22 @@ def list_cached_models(cache_dir: Path | None = None) -> list[CachedModel]:
             repo.repo_id, tuple(r.commit_hash for r in revs), tuple(refs), repo.size_on_disk,
             repo.last_accessed, str(revs[0].snapshot_path)))
     return sorted(models, key=lambda m: m.last_accessed, reverse=True)
+
+
+_GENERIC_NAMES = ("model", "snapshots", "checkpoint", "final", "merged")
+
+
+def display_name(path: str | Path) -> str:
+    """How to name a checkpoint for people: the repo id for an HF cache snapshot
+    (`models--org--name/snapshots/<hash>` -> "org/name"), else the folder or file name, with its
+    parent for generic names ("model", "final", a commit hash)."""
+    parts = Path(path).parts
+    for i, part in enumerate(parts[:-2]):
+        if part.startswith("models--") and parts[i + 1] == "snapshots":
+            repo_id = part[len("models--"):].replace("--", "/")
+            rest = "/".join(parts[i + 3:])
+            return f"{repo_id}/{rest}" if rest else repo_id
+    p = Path(path)
+    generic = p.name in _GENERIC_NAMES or (
+        len(p.name) == 40 and all(c in "0123456789abcdef" for c in p.name))
+    return f"{p.parent.name}/{p.name}" if generic and p.parent.name else p.name or str(p)

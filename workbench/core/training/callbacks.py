@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -37,8 +38,9 @@ class EventCallback(TrainerCallback):
 
     def __init__(self, emit: Callable[[TrainEvent], None], control: Any, task: str,
                  device: str, stop_on_nan: bool, samples_per_step: int,
-                 tokens: Any = None, time_offset: float = 0.0) -> None:
+                 tokens: Any = None, time_offset: float = 0.0, sync: Any = None) -> None:
         self.emit_fn = emit
+        self.sync = sync  # a distributed.ControlSync when other ranks must stay in step
         self.ctl = control
         self.task = task
         self.device = device
@@ -80,9 +82,14 @@ class EventCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         ctl = self.ctl
-        ctl.wait_while_paused(on_paused=lambda: self.event("paused", state),
-                              on_resumed=lambda: self.event("resumed", state))
-        if ctl.take_save_request():
+        on_paused = functools.partial(self.event, "paused", state)
+        on_resumed = functools.partial(self._resumed, state)
+        if self.sync is not None:
+            save_now, _ = self.sync.step_boundary(ctl, on_paused, on_resumed)
+        else:
+            ctl.wait_while_paused(on_paused=on_paused, on_resumed=on_resumed)
+            save_now = ctl.take_save_request()
+        if save_now:
             control.should_save = True
         if ctl.is_cancelled:
             self.stopped_by_user = True
@@ -92,6 +99,11 @@ class EventCallback(TrainerCallback):
         if self.nan_message:
             control.should_training_stop = True
             control.should_save = False
+
+    def _resumed(self, state: Any) -> None:
+        # The next rate interval starts now: time spent paused is not training time.
+        self.last_log = (time.perf_counter(), int(state.global_step), self._tokens_seen())
+        self.event("resumed", state)
 
     def on_epoch_end(self, args, state, control, **kwargs):
         # DefaultFlowCallback (called before us) asks for eval/save at epoch ends; a cancelled

@@ -40,6 +40,13 @@ def staging_dir(run_dir: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=root))
 
 
+def shared_staging_dir(run_dir: Path, step: int) -> Path:
+    """The staging folder all ranks of a multi-process run write checkpoint `step` into."""
+    staged = Path(run_dir) / CHECKPOINTS_NAME / f"{STAGING_PREFIX}step-{step}"
+    staged.mkdir(parents=True, exist_ok=True)
+    return staged
+
+
 def commit_checkpoint(staged: Path, run_dir: Path, step: int) -> Path:
     """Move a fully written checkpoint from `staged` to checkpoints/checkpoint-<step>, then mark it.
 

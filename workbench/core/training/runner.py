@@ -74,6 +74,10 @@ class TrainControl:
             return True
         return False
 
+    def wait_for_change(self, timeout: float) -> None:
+        """Block up to `timeout` seconds, returning early on resume or cancel."""
+        self._running.wait(timeout)
+
     def wait_while_paused(self, on_paused: Callable[[], None] | None = None,
                           on_resumed: Callable[[], None] | None = None) -> None:
         """Block the calling (training) thread while paused; return at once if not paused."""
@@ -104,16 +108,20 @@ class RunResult:
 
 def run_training(spec: TrainSpec, emit: Callable[[TrainEvent], None],
                  control: TrainControl | None = None, resume_from: str | None = None,
-                 extend_epochs: float = 0.0, *, extra_callbacks: list | None = None) -> RunResult:
+                 extend_epochs: float = 0.0, *, extra_callbacks: list | None = None,
+                 watch_control_file: bool = False) -> RunResult:
     """Train `spec` with transformers' Trainer, sending TrainEvents to `emit` (on this thread).
 
     `resume_from` is a run folder (its newest complete checkpoint is used) or a checkpoint
     folder; `extend_epochs` adds epochs on top of the spec's when resuming. Bad specs or data
     raise WorkbenchError before training starts; failures during training (NaN, OOM, errors)
-    end with a "failed" event and a RunResult with status "failed".
+    end with a "failed" event and a RunResult with status "failed". With
+    `watch_control_file`, commands written to the run folder's control file (see
+    control_file.py) pause, resume, cancel or checkpoint the run, as `control` does.
     """
     from workbench.core.training.session import TrainingSession
 
     session = TrainingSession(spec, emit, control or TrainControl(), resume_from=resume_from,
-                              extend_epochs=extend_epochs, extra_callbacks=extra_callbacks)
+                              extend_epochs=extend_epochs, extra_callbacks=extra_callbacks,
+                              watch_control_file=watch_control_file)
     return session.run()

@@ -19,17 +19,32 @@ MERGED_NAME = "merged"
 
 
 def default_runs_root() -> Path:
-    """Where runs go when the spec names no output_dir: $WORKBENCH_RUNS_DIR or ./runs."""
-    return Path(os.environ.get("WORKBENCH_RUNS_DIR") or Path.cwd() / "runs")
+    """Where runs go when the spec names no output_dir: $WORKBENCH_RUNS_DIR, else the user's
+    data folder (~/.local/share/transformer-workbench/runs), never the current directory."""
+    from workbench.core.app_dirs import data_dir
+
+    return Path(os.environ.get("WORKBENCH_RUNS_DIR") or data_dir() / "runs")
 
 
-def new_run_dir(output_dir: str = "") -> Path:
-    """The run folder for a new run (created): `output_dir`, or runs/<timestamp>."""
+def run_name(spec) -> str:
+    """A run folder name that says what the run is: <time>-<model>-<task>[-lora]."""
+    model = Path(str(spec.model_path).rstrip("/")).name or "model"
+    if model in ("model", "final", "merged"):
+        model = Path(str(spec.model_path).rstrip("/")).parent.name or model
+    parts = [time.strftime("%Y%m%d-%H%M%S"), model, spec.task]
+    if getattr(spec, "method", "full") != "full":
+        parts.append(spec.method)
+    safe = "-".join(parts)
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in safe)[:120]
+
+
+def new_run_dir(output_dir: str = "", spec=None) -> Path:
+    """The run folder for a new run (created): `output_dir`, or <runs root>/<run_name(spec)>."""
     if output_dir:
         run_dir = Path(output_dir).expanduser().resolve()
     else:
         root = default_runs_root()
-        stamp = time.strftime("%Y%m%d-%H%M%S")
+        stamp = run_name(spec) if spec is not None else time.strftime("%Y%m%d-%H%M%S")
         run_dir = root / stamp
         n = 1
         while run_dir.exists():

@@ -16,6 +16,7 @@ from typing import Any
 
 from workbench.core.atomic import fsync_dir
 from workbench.core.errors import WorkbenchError
+from workbench.core.training.distributed import barrier, open_rank_log, rank_info
 from workbench.core.training.events import TrainEvent
 from workbench.core.training.runner import RunResult, TrainControl
 from workbench.core.training.runs import (
@@ -108,6 +109,7 @@ def make_trainer_class():
     from workbench.core.training.checkpoints import (
         commit_checkpoint,
         prune_checkpoints,
+        shared_staging_dir,
         staging_dir,
     )
 
@@ -132,7 +134,12 @@ def make_trainer_class():
                 self.data_collator = inner
 
         def _save_checkpoint(self, model, trial):
-            staged = staging_dir(self.workbench_run_dir)
+            distributed = self.args.world_size > 1
+            step = self.state.global_step
+            # Every rank writes its RNG state into the checkpoint, so with several processes
+            # they share one staging folder (named by step); the main rank commits it.
+            staged = (shared_staging_dir(self.workbench_run_dir, step) if distributed
+                      else staging_dir(self.workbench_run_dir))
             original = self.args.output_dir
             # Trainer writes <output_dir>/checkpoint-N; point it at the staging folder.
             self.args.output_dir = str(staged)
@@ -140,10 +147,14 @@ def make_trainer_class():
                 super()._save_checkpoint(model, trial)
             finally:
                 self.args.output_dir = original
-            commit_checkpoint(staged / f"checkpoint-{self.state.global_step}",
-                              self.workbench_run_dir, self.state.global_step)
-            shutil.rmtree(staged, ignore_errors=True)
-            prune_checkpoints(self.workbench_run_dir, self.workbench_keep)
+            if distributed:
+                self.accelerator.wait_for_everyone()
+            if self.args.process_index == 0:
+                commit_checkpoint(staged / f"checkpoint-{step}", self.workbench_run_dir, step)
+                shutil.rmtree(staged, ignore_errors=True)
+                prune_checkpoints(self.workbench_run_dir, self.workbench_keep)
+            if distributed:
+                self.accelerator.wait_for_everyone()
 
     return WorkbenchTrainer
 
@@ -153,8 +164,11 @@ class TrainingSession:
 
     def __init__(self, spec: TrainSpec, emit: Callable[[TrainEvent], None],
                  control: TrainControl, resume_from: str | None = None,
-                 extend_epochs: float = 0.0, extra_callbacks: list | None = None) -> None:
+                 extend_epochs: float = 0.0, extra_callbacks: list | None = None,
+                 watch_control_file: bool = False) -> None:
         spec.validate()
+        self.rank = rank_info()
+        self.watch_control_file = watch_control_file
         self.spec = spec
         self.user_emit = emit
         self.control = control
@@ -183,9 +197,14 @@ class TrainingSession:
     def _prepare_run_dir(self) -> Path:
         from workbench.core.training.checkpoints import clean_staging, resolve_resume
 
+        if self.rank.is_distributed and not (self.resume_from or self.spec.output_dir):
+            raise WorkbenchError("A run over several processes needs an explicit output folder "
+                                 "(every rank must write to the same run folder): set "
+                                 "output_dir or pass --output-dir.")
         if self.resume_from:
             run_dir, self.checkpoint = resolve_resume(self.resume_from)
-            clean_staging(run_dir)
+            if self.rank.is_main:
+                clean_staging(run_dir)
             step = int(self.checkpoint.name.rsplit("-", 1)[1])
             past = [e for e in load_run_metrics(run_dir) if e.step <= step]
             self.time_offset = max((e.time for e in past), default=0.0)
@@ -193,13 +212,17 @@ class TrainingSession:
             if self.extend_epochs > 0:
                 spec = spec.replace(num_epochs=spec.num_epochs + self.extend_epochs)
         else:
-            run_dir = new_run_dir(self.spec.output_dir)
-            if (run_dir / METRICS_NAME).exists() or (run_dir / SPEC_NAME).exists():
+            run_dir = new_run_dir(self.spec.output_dir, self.spec)
+            if self.rank.is_main and ((run_dir / METRICS_NAME).exists()
+                                      or (run_dir / SPEC_NAME).exists()):
                 raise WorkbenchError(
                     f"{run_dir} already holds a training run. Resume it, or choose an empty "
                     f"output folder for a new run.")
             spec = self.spec.replace(output_dir=str(run_dir))
-        spec.save(run_dir / SPEC_NAME)
+        if self.rank.is_main:
+            spec.save(run_dir / SPEC_NAME)
+        if self.rank.is_distributed:
+            self._rank_log = open_rank_log(run_dir, self.rank)
         self.spec = spec
         return run_dir
 
@@ -238,6 +261,11 @@ class TrainingSession:
             # on the host in the collator instead.
             include_num_input_tokens_seen=False, report_to="none", disable_tqdm=True,
             dataloader_pin_memory=spec.device.startswith("cuda"), label_names=["labels"],
+            # With several processes Trainer multiplies the loss by their number, expecting the
+            # model to divide a summed token loss by the global token count. Sequence
+            # classification losses are batch means that ignore that count, so the scaling
+            # would double the gradients (and the logged loss) on 2 ranks: measured here.
+            average_tokens_across_devices=spec.task != "sequence-classification",
         )
 
     # -- run --------------------------------------------------------------------------------
@@ -253,7 +281,12 @@ class TrainingSession:
 
         transformers.utils.logging.disable_progress_bar()
         run_dir = self._prepare_run_dir()
-        self.metrics_log = MetricsLog(run_dir)
+        if self.rank.is_main:  # the other ranks' events go to their logs/rank-N.log only
+            self.metrics_log = MetricsLog(run_dir)
+        if self.rank.is_main and self.watch_control_file:
+            from workbench.core.training.control_file import ControlFileWatcher
+
+            self._watcher = ControlFileWatcher(run_dir, self.control).start()
         try:
             self.status("loading tokenizer and data")
             tokenizer = load_tokenizer(self.spec.model_path)
@@ -288,7 +321,7 @@ class TrainingSession:
                                                                         model),
                 compute_metrics=compute_metrics, preprocess_logits_for_metrics=preprocess)
         except BaseException:
-            self.metrics_log.close()
+            self._close_logs()
             raise
         trainer.workbench_run_dir = run_dir
         trainer.workbench_tokens = TokenCounter()
@@ -302,7 +335,8 @@ class TrainingSession:
         callback = EventCallback(
             self.emit, self.control, spec.task, spec.device, spec.stop_on_nan,
             samples_per_step=spec.batch_size * spec.grad_accum, tokens=trainer.workbench_tokens,
-            time_offset=self.time_offset + time.perf_counter() - self.t0)
+            time_offset=self.time_offset + time.perf_counter() - self.t0,
+            sync=_control_sync(spec.device) if self.rank.is_distributed else None)
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
         # Trainer prints log dicts to stdout, which would corrupt the CLI's JSON event stream.
@@ -328,7 +362,7 @@ class TrainingSession:
             final_dir = self._save_final(trainer, run_dir, tokenizer)
             if trainer.eval_dataset is not None and callback.last_eval_step != state.global_step:
                 trainer.evaluate()  # reported through callback.on_evaluate
-            if spec.method == "lora" and spec.save_merged:
+            if spec.method == "lora" and spec.save_merged and self.rank.is_main:
                 merged = merge_lora(run_dir)
                 self.emit(TrainEvent("status", int(state.global_step), int(state.max_steps),
                                      float(state.epoch or 0), callback.elapsed(), {},
@@ -354,8 +388,13 @@ class TrainingSession:
             del trainer, model
             gc.collect()
             _empty_device_cache(spec.device)
-            if self.metrics_log is not None:
-                self.metrics_log.close()
+            self._close_logs()
+
+    def _close_logs(self) -> None:
+        if self.metrics_log is not None:
+            self.metrics_log.close()
+        if getattr(self, "_watcher", None) is not None:
+            self._watcher.stop()
 
     def _end(self, status: str, callback: Any, state: Any, run_dir: Path,
              final_dir: Path | None, message: str) -> RunResult:
@@ -370,8 +409,20 @@ class TrainingSession:
     def _save_final(self, trainer: Any, run_dir: Path, tokenizer: Any) -> Path:
         """Write final/ (weights as safetensors + tokenizer; LoRA: the adapter) atomically."""
         final = run_dir / FINAL_NAME
-        staged = Path(tempfile.mkdtemp(prefix=".tmp-final-", dir=run_dir))
-        trainer.save_model(str(staged))  # safetensors; a PeftModel saves just its adapter
+        if self.rank.is_distributed:
+            # Every rank takes part in save_model (FSDP gathers shards), so all need one path.
+            staged = run_dir / ".tmp-final-distributed"
+            if self.rank.is_main:
+                shutil.rmtree(staged, ignore_errors=True)
+                staged.mkdir()
+            barrier()
+            trainer.save_model(str(staged))  # writes on the main rank only
+            if not self.rank.is_main:
+                barrier()
+                return final
+        else:
+            staged = Path(tempfile.mkdtemp(prefix=".tmp-final-", dir=run_dir))
+            trainer.save_model(str(staged))  # safetensors; a PeftModel saves just its adapter
         if self.spec.method == "lora":
             # The base config with this run's head (labels), so the adapter reloads as trained.
             trainer.model.get_base_model().config.save_pretrained(str(staged))
@@ -381,6 +432,8 @@ class TrainingSession:
                 with path.open("rb") as f:
                     os.fsync(f.fileno())
         _replace_dir(staged, final)
+        if self.rank.is_distributed:
+            barrier()
         self.emit(TrainEvent("status", int(trainer.state.global_step),
                              int(trainer.state.max_steps), float(trainer.state.epoch or 0),
                              self.time_offset + time.perf_counter() - self.t0, {},
@@ -418,6 +471,12 @@ def merge_lora(run_dir: str | Path) -> Path:
             shutil.copy2(adapter / name, staged / name)
     _replace_dir(staged, run / MERGED_NAME)
     return run / MERGED_NAME
+
+
+def _control_sync(device: str):
+    from workbench.core.training.distributed import ControlSync
+
+    return ControlSync(device)
 
 
 def _empty_device_cache(device: str) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import InvalidTrainSpecError
+from workbench.core.training.launch import LaunchSpec
 from workbench.core.training.tasks import Task, task_info
 
 
@@ -145,11 +146,14 @@ class TrainSpec:
     keep_checkpoints: int = 3
     """Keep only the newest N complete checkpoints (each holds weights + optimizer); 0 = all."""
     output_dir: str = ""
-    """Run folder; empty = runs/<timestamp> in the current directory."""
+    """Run folder; empty = <runs folder>/<time>-<model>-<task> (the runs folder is
+    ~/.local/share/transformer-workbench/runs, or $WORKBENCH_RUNS_DIR)."""
     stop_on_nan: bool = True
     """Stop the run with a message when the loss or gradient norm becomes NaN or infinite."""
     save_merged: bool = False
     """LoRA: also save the adapter merged into a full model (merged/ in the run folder)."""
+    launch: LaunchSpec = dataclasses.field(default_factory=LaunchSpec)
+    """Where to train: in this window, or as processes (several GPUs or machines)."""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -207,6 +211,9 @@ class TrainSpec:
         if self.lora_target_modules is not None and not all(
                 isinstance(m, str) and m for m in self.lora_target_modules):
             bad("lora_target_modules", "must be a list of module names (or empty for default).")
+        if not isinstance(self.launch, LaunchSpec):
+            bad("launch", "must be launch settings (an object).")
+        self.launch.validate()
 
     def replace(self, **changes: Any) -> TrainSpec:
         """A validated copy with `changes` applied."""
@@ -233,8 +240,10 @@ class TrainSpec:
         missing = [n for n in ("model_path", "task", "train_file") if n not in data]
         if missing:
             raise InvalidTrainSpecError(f"The training spec lacks {', '.join(missing)}.")
+        if "launch" in data:
+            data["launch"] = LaunchSpec.from_json(data["launch"])
         for f in dataclasses.fields(cls):
-            if f.name in data and data[f.name] is not None:
+            if f.name in data and data[f.name] is not None and f.name != "launch":
                 data[f.name] = _coerce(f.name, f.type, data[f.name])
         return cls(**data)
 
@@ -311,7 +320,13 @@ def _choice_types() -> dict[str, type[Enum]]:
 
 @cache
 def _docs() -> dict[str, str]:
-    tree = ast.parse(textwrap.dedent(inspect.getsource(TrainSpec)))
+    return attribute_docs(TrainSpec)
+
+
+@cache
+def attribute_docs(cls: type) -> dict[str, str]:
+    """Field name -> the docstring written under it in the dataclass `cls` (litgpt style)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     body = tree.body[0].body  # type: ignore[attr-defined]
     docs: dict[str, str] = {}
     for node, nxt in itertools.pairwise(body):

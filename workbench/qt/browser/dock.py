@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.core.checkpoint.hf_cache import display_name
 from workbench.core.units import human_bytes
 
 CHECKPOINT_MARKERS = ("config.json", "model.safetensors", "model.safetensors.index.json",
@@ -88,10 +89,9 @@ class BrowserDock(QDockWidget):
         self.file_tree.setHeaderHidden(True)
         self.file_tree.setSortingEnabled(True)
         self.file_tree.sortByColumn(0, Qt.SortOrder.AscendingOrder)
-        self.file_tree.setRootIndex(self.fs_model.index(QDir.rootPath()))
-        home = self.fs_model.index(QDir.homePath())
-        self.file_tree.setCurrentIndex(home)
-        self.file_tree.scrollTo(home)
+        # Start in the home folder (not the file-system root); show_path moves the root up
+        # when a checkpoint opened elsewhere.
+        self.set_tree_root(QDir.homePath())
         self.file_tree.activated.connect(self._on_file_tree_activated)
         hint = QLabel("Bold blue items are checkpoints: double-click to open.")
         hint.setWordWrap(True)
@@ -107,11 +107,21 @@ class BrowserDock(QDockWidget):
         if looks_like_checkpoint(path):
             self.openRequested.emit(str(path))
 
+    def set_tree_root(self, folder: str) -> None:
+        """Show the file tree from `folder` down."""
+        self.tree_root = str(Path(folder))
+        self.file_tree.setRootIndex(self.fs_model.index(self.tree_root))
+
     def show_path(self, path: str) -> None:
-        """Select `path` in the file tree, expanding its parent folders."""
+        """Select `path` in the file tree with only its own parent folders expanded."""
         index = self.fs_model.index(path)
         if not index.isValid():
             return
+        target = Path(path)
+        if not target.is_relative_to(self.tree_root):
+            # Outside the shown folder: show the folder holding it, with its siblings.
+            self.set_tree_root(str(target.parent))
+        self.file_tree.collapseAll()
         parent = index.parent()
         while parent.isValid():
             self.file_tree.expand(parent)
@@ -169,7 +179,7 @@ class BrowserDock(QDockWidget):
     def set_recent(self, paths: list[str]) -> None:
         self.recent_list.clear()
         for p in paths:
-            item = QListWidgetItem(Path(p).name or p)
+            item = QListWidgetItem(display_name(p))
             item.setToolTip(p)
             item.setData(Qt.ItemDataRole.UserRole, p)
             self.recent_list.addItem(item)

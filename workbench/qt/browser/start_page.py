@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -14,6 +12,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from workbench.core.checkpoint.hf_cache import display_name
 
 
 class StartPage(QWidget):
@@ -59,6 +59,6 @@ class StartPage(QWidget):
             item.setFlags(Qt.ItemFlag.NoItemFlags)
             self.recent.addItem(item)
         for p in paths:
-            item = QListWidgetItem(f"{Path(p).name}    {p}")
+            item = QListWidgetItem(f"{display_name(p)}    {p}")
             item.setData(Qt.ItemDataRole.UserRole, p)
             self.recent.addItem(item)

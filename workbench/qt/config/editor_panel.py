@@ -211,6 +211,9 @@ class ConfigEditorPanel(QWidget):
         self.analysis = analysis
         self._analysed_generation = generation
         self.last_latency_ms = (time.perf_counter() - self._edit_time) * 1000
+        if not analysis.changes and analysis.estimate is not None:
+            # Unedited: this is the original model's size, whatever was passed in.
+            self.original_parameters = analysis.estimate.num_parameters
         self.form.set_issues(analysis.validation)
         outside = [i for i in analysis.validation.issues
                    if i.field is None or i.field not in self.form.rows]

@@ -58,7 +58,10 @@ class ConfigEditorView(QWidget):
         self.panel = ConfigEditorPanel(
             self.info.config, self.runner, stored=self.info.tensors,
             tokenizer_vocab_size=tok.vocab_size if tok else None,
-            original_parameters=self.info.num_parameters or None)
+            # The original model's parameters (the meta model of the stored config), not the
+            # stored element count: buffers such as position_ids are stored but not parameters.
+            original_parameters=(self.info.module_tree.num_parameters
+                                 if self.info.module_tree is not None else None))
         stack = self.panel.undo_stack
         self.toolbar = QToolBar()
         self.undo_action = stack.createUndoAction(self, "Undo")

@@ -44,7 +44,7 @@ class FieldRow:
     label: QLabel
     editor: QWidget
     none_box: QCheckBox | None
-    default_label: QLabel
+    default_label: QToolButton
     reset: QToolButton
     message: QLabel
     group: QGroupBox
@@ -135,12 +135,19 @@ class ConfigForm(QScrollArea):
             more.setToolTip("Edit as JSON in a larger editor")
             more.clicked.connect(lambda _=False, s=spec: self._on_json_button_clicked(s))
             cell_layout.addWidget(more)
-        default_label = QLabel(f"default {_short(spec.default)}")
+        # "default X" applies the config class's default; the arrow reverts to the
+        # checkpoint's own value (what a user undoing an edit means).
+        default_label = QToolButton()
+        default_label.setText(f"default {_short(spec.default)}")
+        default_label.setAutoRaise(True)
         default_label.setStyleSheet("color:#888")
+        default_label.setToolTip(f"Use the class default ({_short(spec.default)})")
+        default_label.clicked.connect(lambda _=False, s=spec: self.edited.emit(s.name, s.default))
         reset = QToolButton()
         reset.setText("\u21ba")
-        reset.setToolTip(f"Reset to default ({_short(spec.default)})")
-        reset.clicked.connect(lambda _=False, s=spec: self.edited.emit(s.name, s.default))
+        reset.setToolTip("Revert to the checkpoint's value")
+        reset.clicked.connect(lambda _=False, s=spec: self.edited.emit(
+            s.name, self._original.get(s.name)))
         message = QLabel()
         message.setWordWrap(True)
         message.hide()
@@ -247,7 +254,10 @@ class ConfigForm(QScrollArea):
             row.label.setText(f"\u25cf {name}" if changed else name)
             row.label.setStyleSheet(f"background:{CHANGED_BG}; font-weight:bold" if changed
                                     else "")
-            row.reset.setEnabled(not _same(shown.get(name), row.spec.default))
+            row.reset.setEnabled(changed)
+            row.reset.setToolTip(f"Revert to the checkpoint's value "
+                                 f"({_short(self._original.get(name))})")
+            row.default_label.setEnabled(not _same(shown.get(name), row.spec.default))
 
     def _show_value(self, row: FieldRow, value: Any) -> None:
         w, spec = row.editor, row.spec

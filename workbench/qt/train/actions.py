@@ -11,7 +11,17 @@ from workbench.qt.common.dialogs import show_error
 
 
 def install_train_actions(window: Any) -> None:
-    """Add Tools > "Fine-tune demo" to the main window."""
+    """Add Tools > "Fine-tune demo" and File > "Open Run..." to the main window."""
+    from PySide6.QtGui import QKeySequence
+
+    open_run = QAction("Open &Run...", window)
+    open_run.setToolTip("Follow a training run folder live (started here, in a terminal or on "
+                        "another machine)")
+    open_run.setShortcut(QKeySequence("Ctrl+Shift+R"))
+    open_run.triggered.connect(lambda: _open_run(window))
+    window.menus["File"].addAction(open_run)
+    window.open_run_action = open_run
+
     action = QAction("&Fine-tune Demo", window)
     action.setToolTip("Open the demo model with the demo dataset, ready to train")
     action.triggered.connect(lambda: open_finetune_demo(window))
@@ -42,3 +52,9 @@ def open_finetune_demo(window: Any) -> None:
     if window.open_checkpoint(path) is None:  # already open: the tab is in front now
         window.checkpointOpened.disconnect(on_opened)
         show(window.current_tab())
+
+
+def _open_run(window: Any) -> None:
+    from workbench.qt.train.run_monitor import open_run_dialog
+
+    open_run_dialog(window)

@@ -125,6 +125,29 @@ class _TimedGraphics(pg.GraphicsLayoutWidget):
         self.paint_seconds += time.perf_counter() - start
 
 
+class ReadableAxis(pg.AxisItem):
+    """Tick labels with as many digits as the tick spacing needs (1.38, not 1.383147954940798);
+    very large or small values in compact scientific form."""
+
+    def tickStrings(self, values, scale, spacing):
+        if self.logMode:
+            return super().tickStrings(values, scale, spacing)
+        return [tick_label(v * scale, spacing * scale) for v in values]
+
+
+def tick_label(value: float, spacing: float) -> str:
+    """One tick's text: digits down to the tick spacing's, no float noise."""
+    if value == 0:
+        return "0"
+    magnitude = abs(value)
+    if magnitude >= 1e5 or magnitude < 1e-3:
+        digits = max(1, min(6, math.ceil(math.log10(magnitude / spacing)) + 1)) \
+            if spacing > 0 else 3
+        return f"{value:.{digits}g}"
+    decimals = max(0, min(8, -math.floor(math.log10(spacing)))) if spacing > 0 else 2
+    return f"{value:.{decimals}f}"
+
+
 class TrainCurvesView(QWidget):
     """Four linked plots fed by TrainEvents: loss (raw, smoothed, eval), LR, grad norm, speed."""
 
@@ -194,7 +217,8 @@ class TrainCurvesView(QWidget):
         self._timer.start()
 
     def _plot(self, title: str, row: int, col: int) -> pg.PlotItem:
-        plot = self.graphics.addPlot(row=row, col=col, title=title)
+        plot = self.graphics.addPlot(row=row, col=col, title=title,
+                                     axisItems={"left": ReadableAxis("left")})
         plot.setLabel("bottom", "step")  # no grid: its lines double the cost of each repaint
         return plot
 
@@ -354,7 +378,7 @@ class RunProgress(QWidget):
         self.bar = QProgressBar()
         self.bar.setRange(0, 1)
         self.bar.setValue(0)
-        self.bar.setFormat("%v / %m steps")
+        self.bar.setFormat("no run yet")  # not "0 / 1 steps": nothing is planned yet
         self.label = QLabel("Not started.")
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
@@ -375,6 +399,7 @@ class RunProgress(QWidget):
     def reset(self) -> None:
         self.bar.setRange(0, 1)
         self.bar.setValue(0)
+        self.bar.setFormat("starting")
         self.label.setText("Starting...")
         self._rate_points.clear()
         self._started = time.monotonic()
@@ -402,6 +427,7 @@ class RunProgress(QWidget):
             return
         if last.max_steps and last.max_steps > 0:
             self.bar.setRange(0, int(last.max_steps))
+            self.bar.setFormat("%v / %m steps")
         self.bar.setValue(int(min(last.step, self.bar.maximum())))
         if self._paused_at is None:
             self._rate_points.append((now, float(last.step)))
@@ -412,6 +438,8 @@ class RunProgress(QWidget):
         elapsed = now - self._started - self._paused_total
         text = f"step {event.step}/{event.max_steps} · epoch {event.epoch:.2f} · " \
                f"elapsed {format_duration(elapsed)}"
+        if event.kind in ("finished", "cancelled", "failed"):
+            return text + f" · {event.kind}"  # no ETA once nothing more will run
         if self._paused_at is not None:
             return text + " · paused"
         if len(self._rate_points) >= 2 and event.max_steps:

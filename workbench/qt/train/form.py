@@ -13,12 +13,13 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -51,7 +52,13 @@ GROUPS: dict[str, tuple[str, ...]] = {
                      "grad_accum", "max_grad_norm"),
     "Run": ("seed", "precision", "gradient_checkpointing", "device", "logging_steps",
             "eval_steps", "save_steps", "output_dir", "stop_on_nan"),
+    "Launch": ("launch",),
 }
+# Fields whose lowest value means "not set": shown in words, not as the raw number.
+SENTINELS = {"max_steps": (-1, "from epochs"), "eval_steps": (0, "each epoch"),
+             "save_steps": (0, "each epoch"), "keep_checkpoints": (0, "all"),
+             "freeze_layers": (0, "none")}
+ONE_COLUMN_BELOW = 760  # form width (px) under which the groups stack in one column
 COLUMN_FIELDS = ("text_column", "text_pair_column", "label_column", "target_column")
 LORA_FIELDS = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules")
 DATA_FILTER = "Data files (*.csv *.json *.jsonl *.txt *.parquet);;All files (*)"
@@ -221,11 +228,18 @@ class TrainForm(QWidget):
 
         placed: set[str] = set()
         self.groups: dict[str, QGroupBox] = {}
-        columns = QHBoxLayout()
-        left, right = QVBoxLayout(), QVBoxLayout()
+        left, right = [], []
         for title, names in GROUPS.items():
             extra = [n for n in self.fields if n not in placed and n not in
                      {x for g in GROUPS.values() for x in g}] if title == "Run" else []
+            if title == "Launch":
+                box = QGroupBox(title)
+                QVBoxLayout(box).addWidget(self.editors["launch"].widget)
+                self.editors["launch"].widget.setToolTip(docs.get("launch", ""))
+                placed.add("launch")
+                self.groups[title] = box
+                left.append(box)
+                continue
             box = QGroupBox(title)
             form = QFormLayout(box)
             for name in [n for n in names if n in self.editors] + extra:
@@ -237,14 +251,15 @@ class TrainForm(QWidget):
                 form.addRow(label, editor.widget)
                 placed.add(name)
             self.groups[title] = box
-            (left if title in ("Task", "Data", "Method") else right).addWidget(box)
-        left.addStretch()
-        right.addStretch()
-        columns.addLayout(left, 1)
-        columns.addLayout(right, 1)
+            (left if title in ("Task", "Data", "Method") else right).append(box)
+        self._columns = (left, right)
+        self._grid = QGridLayout()
+        self._two_columns: bool | None = None
+        self._arrange(two_columns=True)
         layout = QVBoxLayout(self)
         layout.addWidget(self.error_label)
-        layout.addLayout(columns)
+        layout.addLayout(self._grid)
+        layout.addStretch()
 
         for f in dataclasses.fields(TrainSpec):  # start from the dataclass defaults
             if f.default is not dataclasses.MISSING:
@@ -254,6 +269,34 @@ class TrainForm(QWidget):
         for name, editor in self.editors.items():
             editor.on_changed(lambda n=name: self._on_editor_changed(n))
         self._sync_method()
+
+    def _arrange(self, two_columns: bool) -> None:
+        """Groups in two columns, or in one when the form is too narrow for two."""
+        if two_columns == self._two_columns:
+            return
+        self._two_columns = two_columns
+        left, right = self._columns
+        for box in (*left, *right):
+            self._grid.removeWidget(box)
+        if two_columns:
+            for column, boxes in enumerate((left, right)):
+                for row, box in enumerate(boxes):
+                    self._grid.addWidget(box, row, column, Qt.AlignmentFlag.AlignTop)
+        else:
+            for row, box in enumerate((*left, *right)):
+                self._grid.addWidget(box, row, 0, Qt.AlignmentFlag.AlignTop)
+
+    def resizeEvent(self, event) -> None:
+        # One column below the width two columns need, instead of a horizontal scroll.
+        self._arrange(event.size().width() >= ONE_COLUMN_BELOW)
+        super().resizeEvent(event)
+
+    def minimumSizeHint(self):
+        hint = super().minimumSizeHint()
+        one = max(box.minimumSizeHint().width() for box in (*self._columns[0],
+                                                                *self._columns[1]))
+        hint.setWidth(one + 20)
+        return hint
 
     def _editor(self, name: str, hint: Any) -> FieldEditor:
         if name in ("train_file", "eval_file"):
@@ -268,7 +311,16 @@ class TrainForm(QWidget):
             return ComboTextEditor(name)
         if name == "lora_target_modules":
             return ModulesEditor(name, optional=True)
-        return editor_for(name, hint)
+        if name == "launch":
+            from workbench.qt.train.launch_panel import LaunchEditor
+
+            return LaunchEditor(name)
+        editor = editor_for(name, hint)
+        if name in SENTINELS:
+            lowest, words = SENTINELS[name]
+            editor.widget.setMinimum(lowest)
+            editor.widget.setSpecialValueText(words)
+        return editor
 
     # -- values ----------------------------------------------------------------------------------
     def values(self) -> dict[str, Any]:
@@ -295,6 +347,7 @@ class TrainForm(QWidget):
             if name in data:
                 editor.set_value(data[name])
         self._sync_method()
+        self._sync_eval_split()
         self.clear_error()
         self.changed.emit()
         self.dataFileChanged.emit(str(data.get("train_file") or ""))
@@ -354,12 +407,30 @@ class TrainForm(QWidget):
         self.editors["lora_target_modules"].set_choice(choice)
         self.loraChoiceShown.emit(choice)
 
+    def update_launch_command(self) -> None:
+        """Show the launch command of the form's current spec (nothing while it is invalid)."""
+        try:
+            spec = self.spec_class(**self.values())
+        except (WorkbenchError, FieldValueError, TypeError, ValueError):
+            spec = None
+        self.editors["launch"].show_command_for(spec)
+
     def _on_editor_changed(self, name: str) -> None:
         if name == "method":
             self._sync_method()
+        if name == "eval_file":
+            self._sync_eval_split()
         if name == "train_file":
             self.dataFileChanged.emit(self.editors[name].text())
         self.changed.emit()
+
+    def _sync_eval_split(self) -> None:
+        # The split only applies without an eval file; say so rather than show a live 0.1.
+        has_file = bool(self.editors["eval_file"].text().strip())
+        self.editors["eval_split"].widget.setEnabled(not has_file)
+        self.editors["eval_split"].widget.setToolTip(
+            "Not used: the eval file is used for evaluation." if has_file
+            else "Fraction of the training rows held out for evaluation.")
 
     def _sync_method(self) -> None:
         lora = self.editors["method"].value() == "lora"

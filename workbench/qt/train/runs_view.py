@@ -159,6 +159,9 @@ class RunsView(QWidget):
         if not runs:
             self.info.setText("No runs in this folder yet. Finished and interrupted runs "
                               "appear here.")
+        elif self.selected_run() is None:  # else the selection's details stay shown
+            self.info.setText(f"{len(runs)} run(s). Select one to see its curves; tick several "
+                              f"to compare them.")
         self._sync_buttons(self.selected_run())
 
     def selected_run(self) -> Any:

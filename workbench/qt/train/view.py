@@ -7,7 +7,6 @@ Cancel stops within a step, optionally writing a checkpoint; closing the window 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -121,15 +121,23 @@ class TrainView(QWidget):
         self.attention_button.setToolTip("While paused: attention maps of the model being trained")
         self.attention_button.clicked.connect(self._on_attention_button_clicked)
         self.state_label = QLabel("Idle")
-        bar = QHBoxLayout()
+        # A state text of any length must not reflow the bar or widen the window.
+        self.state_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.state_label.setMinimumWidth(150)
+        # Two rows, so the view fits a 1024-pixel window beside the browser dock.
+        files = QHBoxLayout()
         for w in (self.demo_button, self.load_button, self.save_spec_button):
-            bar.addWidget(w)
-        bar.addStretch()
-        for w in (self.state_label, self.start_button, self.pause_button, self.cancel_button,
+            files.addWidget(w)
+        files.addStretch()
+        files.addWidget(self.state_label, 1)
+        controls = QHBoxLayout()
+        for w in (self.start_button, self.pause_button, self.cancel_button,
                   self.save_on_cancel, self.save_now_button, self.attention_button):
-            bar.addWidget(w)
+            controls.addWidget(w)
+        controls.addStretch()
         layout = QVBoxLayout(self)
-        layout.addLayout(bar)
+        layout.addLayout(files)
+        layout.addLayout(controls)
         layout.addWidget(self.pages, 1)
         self._sync_buttons("idle")
         self.tasks.start(_detect_devices, on_success=self.form.set_devices)
@@ -151,6 +159,7 @@ class TrainView(QWidget):
 
     def _on_form_changed(self) -> None:
         self.preflight.schedule_update(self.form)
+        self.form.update_launch_command()
 
     def _on_form_dataFileChanged(self, path: str) -> None:
         self.preflight.set_data_file(path, self.form)
@@ -193,7 +202,11 @@ class TrainView(QWidget):
             self.pages.setCurrentIndex(0)
             return False
         if not spec.output_dir and resume_from is None:
-            spec = spec.replace(output_dir=str(self.runs.root / time.strftime("%Y%m%d-%H%M%S")))
+            from workbench.core.training.runs import run_name
+
+            spec = spec.replace(output_dir=str(self.runs.root / run_name(spec)))
+        if spec.launch.mode == "processes":
+            return self._start_processes(spec, resume_from, extend_epochs)
         from workbench.qt.train.worker import TrainSession
 
         self.session = TrainSession(spec, resume_from=resume_from, extend_epochs=extend_epochs,
@@ -215,6 +228,21 @@ class TrainView(QWidget):
             f"{spec.output_dir or '(resumed run)'}")
         self.session.start()
         self.pages.setCurrentIndex(1)
+        return True
+
+    def _start_processes(self, spec: Any, resume_from: str | None,
+                         extend_epochs: float) -> bool:
+        """Launch the run as processes (accelerate) and follow it in a run monitor window."""
+        from workbench.core.training.process_run import ProcessRun
+        from workbench.qt.train.run_monitor import open_run
+
+        try:
+            run = (ProcessRun.resume(resume_from, spec.launch, extend_epochs=extend_epochs)
+                   if resume_from else ProcessRun.start(spec, spec.launch))
+        except WorkbenchError as e:
+            show_error(self, "Cannot launch the run", str(e))
+            return False
+        self.process_monitor = open_run(self.window(), run.run_dir, process_run=run)
         return True
 
     def _on_start_button_clicked(self) -> None:

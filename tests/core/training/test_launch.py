@@ -1,0 +1,137 @@
+"""The launch command, script and checks; the control file; following a growing run folder."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+
+import pytest
+
+from workbench.core.errors import InvalidTrainSpecError
+from workbench.core.training.control_file import ControlFileWatcher, send_command
+from workbench.core.training.events import TrainEvent
+from workbench.core.training.follow import RunFollower
+from workbench.core.training.launch import (
+    LaunchSpec,
+    accelerate_config_yaml,
+    launch_command,
+    launch_script,
+    preflight,
+)
+from workbench.core.training.runner import TrainControl
+from workbench.core.training.spec import TrainSpec
+
+
+def _spec(**changes) -> TrainSpec:
+    base = dict(model_path="m", task="sequence-classification", train_file="t.csv")
+    base.update(changes)
+    return TrainSpec(**base)
+
+
+def test_cpu_command_uses_torchrun_launcher_and_workbench_train():
+    argv = launch_command(_spec(), LaunchSpec(mode="processes", num_processes=2), "s.json",
+                          python="python")
+    assert argv[:3] == ["python", "-m", "accelerate.commands.launch"]
+    assert "--multi_gpu" in argv and "--cpu" not in argv  # --cpu would start one process
+    assert argv[argv.index("--num_processes") + 1] == "2"
+    assert argv[-4:] == ["workbench", "train", "s.json", "--json-events"]
+
+
+def test_gpu_strategies_and_several_machines():
+    spec = _spec(device="cuda", precision="bf16")
+    launch = LaunchSpec(mode="processes", num_processes=4, strategy="fsdp", num_machines=2,
+                        machine_rank=1, main_address="10.0.0.5", main_port=29999,
+                        gpu_ids="0,1,2,3")
+    argv = launch_command(spec, launch, "s.json")
+    assert "--use_fsdp" in argv and argv[argv.index("--num_processes") + 1] == "8"
+    assert argv[argv.index("--mixed_precision") + 1] == "bf16"
+    assert argv[argv.index("--main_process_ip") + 1] == "10.0.0.5"
+    assert argv[argv.index("--gpu_ids") + 1] == "0,1,2,3"
+    yaml = accelerate_config_yaml(spec, launch)
+    assert "distributed_type: FSDP" in yaml and "num_machines: 2" in yaml
+    script = launch_script(spec, launch, "s.json")
+    assert 'MACHINE_RANK:-1' in script and 'CUDA_VISIBLE_DEVICES="0,1,2,3"' in script
+
+
+@pytest.mark.parametrize(("spec", "launch", "reason"), [
+    (_spec(), LaunchSpec(mode="processes", strategy="fsdp"), "on the CPU use ddp"),
+    (_spec(device="cuda", method="lora"), LaunchSpec(mode="processes", strategy="fsdp"),
+     "FSDP with LoRA"),
+    (_spec(device="cuda"), LaunchSpec(mode="processes", num_processes=3), "3 processes need"),
+])
+def test_preflight_refuses_what_cannot_work(spec, launch, reason):
+    with pytest.raises(InvalidTrainSpecError, match=reason):
+        preflight(spec, launch, cuda_devices=2)
+
+
+def test_preflight_refuses_a_port_in_use():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with pytest.raises(InvalidTrainSpecError, match=f"Port {port} is already in use"):
+            preflight(_spec(), LaunchSpec(mode="processes", main_port=port), cuda_devices=0)
+
+
+def test_launch_settings_round_trip_in_the_spec_and_are_validated():
+    spec = _spec(launch=LaunchSpec(mode="processes", num_processes=3))
+    again = TrainSpec.from_json(json.loads(json.dumps(spec.to_json())))
+    assert again.launch == spec.launch
+    with pytest.raises(InvalidTrainSpecError, match="machine_rank"):
+        TrainSpec.from_json(dict(spec.to_json(), launch={"num_machines": 2, "machine_rank": 2}))
+    with pytest.raises(InvalidTrainSpecError, match="Unknown launch setting"):
+        TrainSpec.from_json(dict(spec.to_json(), launch={"nodes": 2}))
+
+
+def test_control_file_commands_reach_the_train_control(tmp_path):
+    send_command(tmp_path, "pause")  # older than the watcher: ignored
+    control = TrainControl()
+    watcher = ControlFileWatcher(tmp_path, control)
+    assert watcher.poll_once() is None and not control.is_paused
+    send_command(tmp_path, "pause")
+    assert watcher.poll_once() == "pause" and control.is_paused
+    send_command(tmp_path, "resume")
+    assert watcher.poll_once() == "resume" and not control.is_paused
+    send_command(tmp_path, "save")
+    assert watcher.poll_once() == "save" and control.take_save_request()
+    send_command(tmp_path, "cancel")
+    assert watcher.poll_once() == "cancel" and control.is_cancelled and control.save_on_cancel
+
+
+def test_follower_reads_only_complete_lines_as_the_file_grows(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    follower = RunFollower(tmp_path, stalled_after_s=60)
+    assert follower.poll() == [] and follower.status().state == "waiting"
+    started = TrainEvent("started", 0, 10, 0.0, 0.1)
+    log = TrainEvent("log", 1, 10, 0.1, 0.2, {"loss": 1.5})
+    line = log.to_json()
+    with path.open("w") as f:
+        f.write(started.to_json() + "\n" + line[:10])  # a writer mid-line
+    assert follower.poll() == [started]
+    with path.open("a") as f:
+        f.write(line[10:] + "\n" + "{broken\n")
+    assert follower.poll() == [log]
+    assert follower.status().state == "live"
+    assert follower.status(now=follower._last_seen + 3600).state == "stalled"
+    with path.open("a") as f:
+        f.write(TrainEvent("failed", 1, 10, 0.1, 0.3, message="boom").to_json() + "\n")
+    follower.poll()
+    status = follower.status()
+    assert status.state == "failed" and status.message == "boom"
+
+
+def test_watcher_thread_applies_commands_while_running(tmp_path):
+    control = TrainControl()
+    watcher = ControlFileWatcher(tmp_path, control).start()
+    try:
+        send_command(tmp_path, "pause")
+        done = threading.Event()
+        for _ in range(50):
+            if control.is_paused:
+                done.set()
+                break
+            threading.Event().wait(0.05)
+        assert done.is_set()
+    finally:
+        watcher.stop()

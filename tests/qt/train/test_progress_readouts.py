@@ -1,0 +1,76 @@
+"""The progress line and axes read true in every state (before, during, after a run)."""
+
+from __future__ import annotations
+
+from workbench.core.training.events import TrainEvent
+
+
+def test_progress_before_during_and_after_a_cancelled_run(qtbot):
+    from workbench.qt.train.curves import RunProgress
+
+    progress = RunProgress()
+    qtbot.addWidget(progress)
+    assert progress.bar.format() == "no run yet"  # not "0 / 1 steps"
+    progress.reset()
+    events = [TrainEvent("log", s, 100, s / 100, s * 0.1, {"loss": 1.0}) for s in range(1, 6)]
+    progress.add_events(events[:2])
+    progress.add_events(events[2:])
+    assert progress.bar.text() == "5 / 100 steps"
+    progress.add_events([TrainEvent("cancelled", 5, 100, 0.05, 0.6)])
+    assert progress.label.text().endswith("· cancelled") and "ETA" not in progress.label.text()
+
+
+def test_axis_ticks_have_the_digits_their_spacing_needs():
+    from workbench.qt.train.curves import tick_label
+
+    assert tick_label(1.383147954940798, 0.005) == "1.383"
+    assert tick_label(1.4, 0.1) == "1.4"
+    assert tick_label(0.00002, 0.000005) == "2e-05"
+    assert tick_label(250_000.0, 50_000.0) == "2.5e+05"
+    assert tick_label(0.0, 0.1) == "0"
+
+
+def test_rate_after_resume_excludes_the_pause():
+    import time
+
+    from transformers import TrainerState
+
+    from workbench.core.training.callbacks import EventCallback
+    from workbench.core.training.runner import TrainControl
+
+    sent = []
+    callback = EventCallback(sent.append, TrainControl(), "sequence-classification", "cpu",
+                             True, samples_per_step=8)
+    callback.last_log = (time.perf_counter() - 3600.0, 5, 0)  # logged an hour ago, then paused
+    state = TrainerState(global_step=5, max_steps=10)
+    before = time.perf_counter()
+    callback._resumed(state)
+    assert callback.last_log[0] >= before and callback.last_log[1] == 5
+    assert sent[-1].kind == "resumed"
+
+
+def test_form_shows_sentinels_in_words_and_the_unused_eval_split(qtbot, tmp_path):
+    from tests.fixtures.training import tiny_spec
+    from workbench.qt.train.form import TrainForm
+
+    form = TrainForm()
+    qtbot.addWidget(form)
+    form.set_spec(tiny_spec("sequence-classification", tmp_path, max_steps=-1, eval_steps=0))
+    assert form.editors["max_steps"].widget.text() == "from epochs"
+    assert form.editors["eval_steps"].widget.text() == "each epoch"
+    assert form.editors["eval_split"].widget.isEnabled()
+    form.set_value("eval_file", str(tmp_path / "eval.csv"))
+    assert not form.editors["eval_split"].widget.isEnabled()
+    assert form.spec().max_steps == -1  # the words stand for the value the spec keeps
+
+
+def test_runs_are_named_by_model_task_and_time_in_the_user_data_folder(tmp_path,
+                                                                         monkeypatch):
+    from tests.fixtures.training import tiny_spec
+    from workbench.core.training.runs import default_runs_root, run_name
+
+    spec = tiny_spec("sequence-classification", tmp_path, method="lora")
+    assert run_name(spec).endswith("-model-bert-sequence-classification-lora")
+    monkeypatch.delenv("WORKBENCH_RUNS_DIR", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert default_runs_root() == tmp_path / "data" / "transformer-workbench" / "runs"

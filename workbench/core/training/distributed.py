@@ -1,0 +1,141 @@
+"""A run spread over several processes: which rank this is, per-rank logs, and control sync.
+
+Processes are started by `accelerate launch` (or torchrun), which sets RANK / WORLD_SIZE /
+LOCAL_RANK. Only the main process (rank 0) writes the run folder's record (spec.json,
+metrics.jsonl, checkpoints, final/); every rank logs to logs/rank-N.log.
+
+Pause, resume, cancel and "save now" are decided by the main process (from its TrainControl,
+which the control file feeds) and broadcast to every rank at each step boundary, so all ranks
+stop, wait or save at the same step and none waits forever in a collective.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+LOGS_NAME = "logs"
+# While paused, the main process sends a heartbeat this often so the other ranks, blocked in
+# the broadcast, never reach the process group's timeout (30 min by default).
+PAUSE_HEARTBEAT_S = 0.5
+
+
+@dataclass(frozen=True)
+class RankInfo:
+    """This process's place in a multi-process run (rank 0 of 1 when run alone)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        """True for the process that writes the run folder."""
+        return self.rank == 0
+
+    @property
+    def is_distributed(self) -> bool:
+        """True when there are other ranks to keep in step."""
+        return self.world_size > 1
+
+
+def rank_info() -> RankInfo:
+    """Read the launcher's environment (accelerate and torchrun both set these)."""
+    def number(name: str, default: int) -> int:
+        try:
+            return int(os.environ.get(name, default))
+        except ValueError:
+            return default
+
+    return RankInfo(number("RANK", 0), number("WORLD_SIZE", 1), number("LOCAL_RANK", 0))
+
+
+def rank_log_path(run_dir: str | Path, rank: int) -> Path:
+    """logs/rank-N.log in the run folder."""
+    return Path(run_dir) / LOGS_NAME / f"rank-{rank}.log"
+
+
+def open_rank_log(run_dir: str | Path, info: RankInfo):
+    """Send this rank's Python log records (and, off the main rank, stdout/stderr) to its file.
+
+    The main rank keeps its console (the launcher shows it); the other ranks' output would only
+    interleave with it, so it goes to their log alone. Returns the open file.
+    """
+    path = rank_log_path(run_dir, info.rank)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log = path.open("a", encoding="utf-8", buffering=1)
+    handler = logging.StreamHandler(log)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    if not info.is_main:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+    log.write(f"--- rank {info.rank} of {info.world_size} (pid {os.getpid()}) started "
+              f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+    return log
+
+
+# Flags broadcast from rank 0 at every step boundary.
+_CANCEL, _SAVE_ON_CANCEL, _SAVE_NOW, _PAUSED = 1, 2, 4, 8
+
+
+class ControlSync:
+    """Keeps every rank's TrainControl equal to the main rank's at step boundaries."""
+
+    def __init__(self, device: str) -> None:
+        import torch
+
+        self._torch = torch
+        self._device = device if device.startswith("cuda") else "cpu"
+        self.is_main = rank_info().is_main
+
+    def _broadcast(self, flags: int) -> int:
+        import torch.distributed as dist
+
+        box = self._torch.tensor([flags], dtype=self._torch.int64, device=self._device)
+        dist.broadcast(box, src=0)
+        return int(box.item())  # a host sync: once per step, on a one-element tensor
+
+    def _main_flags(self, ctl: Any, save_now: bool) -> int:
+        return ((_CANCEL if ctl.is_cancelled else 0)
+                | (_SAVE_ON_CANCEL if ctl.save_on_cancel else 0)
+                | (_SAVE_NOW if save_now else 0)
+                | (_PAUSED if ctl.is_paused else 0))
+
+    def step_boundary(self, ctl: Any, on_paused=None, on_resumed=None) -> tuple[bool, bool]:
+        """Agree on this step's decision; wait together while paused.
+
+        Returns (save_now, cancelled) as decided by the main rank. On the other ranks the
+        local TrainControl is set to match, so later checks see the same state.
+        """
+        save_now = ctl.take_save_request() if self.is_main else False
+        flags = self._broadcast(self._main_flags(ctl, save_now) if self.is_main else 0)
+        if flags & _PAUSED:
+            if on_paused is not None:
+                on_paused()
+            while flags & _PAUSED:
+                if self.is_main:
+                    ctl.wait_for_change(PAUSE_HEARTBEAT_S)
+                    flags = self._broadcast(self._main_flags(ctl, False))
+                else:
+                    flags = self._broadcast(0)
+            if on_resumed is not None and not flags & _CANCEL:
+                on_resumed()
+        if not self.is_main and flags & _CANCEL and not ctl.is_cancelled:
+            ctl.cancel(save_checkpoint=bool(flags & _SAVE_ON_CANCEL))
+        return bool(flags & _SAVE_NOW), bool(flags & _CANCEL)
+
+
+def barrier() -> None:
+    """Wait for every rank (no-op when not distributed)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()

@@ -1,0 +1,204 @@
+"""Start a run as processes (`accelerate launch ... workbench train`), control it, end it.
+
+The launcher gets a session (process group) of its own, so ending the run reaches every rank
+and nothing outlives it. Pause / resume / save / a clean cancel go through the run folder's
+control file; only when the processes do not stop in time are they terminated by signal.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.training.control_file import send_command
+from workbench.core.training.distributed import LOGS_NAME, rank_log_path
+from workbench.core.training.launch import (
+    LaunchSpec,
+    launch_command,
+    preflight,
+    write_launch_files,
+)
+from workbench.core.training.runs import new_run_dir
+
+LAUNCH_SPEC_NAME = "launch-spec.json"
+LAUNCHER_LOG_NAME = "launcher.log"
+_ROOT_CAUSE = re.compile(r"rank\s*:\s*(\d+).*?exitcode\s*:\s*(-?\d+)", re.S)
+
+
+@dataclass(frozen=True)
+class RankFailure:
+    """Which rank failed first, how, its last log lines, and what to do."""
+
+    rank: int | None
+    exit_code: int
+    last_lines: list[str]
+    advice: str
+
+    def message(self) -> str:
+        """A message for the user: who failed, why, what to do."""
+        who = f"Rank {self.rank}" if self.rank is not None else "The launcher"
+        how = (f"was killed by signal {-self.exit_code}" if self.exit_code < 0
+               else f"exited with status {self.exit_code}")
+        tail = "\n".join(self.last_lines[-8:])
+        return f"{who} {how}. {self.advice}" + (f"\nLast log lines:\n{tail}" if tail else "")
+
+
+def _cuda_devices() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+class ProcessRun:
+    """One multi-process run: its folder, the launcher process and how to steer it."""
+
+    def __init__(self, run_dir: Path, process: subprocess.Popen, command: list[str]) -> None:
+        self.run_dir = run_dir
+        self.process = process
+        self.command = command
+
+    @classmethod
+    def start(cls, train_spec, launch: LaunchSpec, env: dict | None = None) -> ProcessRun:
+        """Check the launch, create the run folder, write the launch files, start it."""
+        preflight(train_spec, launch, _cuda_devices())
+        run_dir = new_run_dir(train_spec.output_dir, train_spec)
+        if (run_dir / "metrics.jsonl").exists() or (run_dir / "spec.json").exists():
+            raise WorkbenchError(f"{run_dir} already holds a training run. Resume it, or choose "
+                                 f"an empty output folder for a new run.")
+        spec = train_spec.replace(output_dir=str(run_dir))
+        spec_path = run_dir / LAUNCH_SPEC_NAME
+        spec.save(spec_path)
+        write_launch_files(spec, launch, run_dir, spec_path)
+        return cls.launch(run_dir, launch_command(spec, launch, spec_path), env)
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, launch: LaunchSpec, env: dict | None = None,
+               extend_epochs: float = 0.0) -> ProcessRun:
+        """Continue a run from its newest complete checkpoint with `launch`'s processes."""
+        from workbench.core.training.runs import load_run_spec
+
+        run = Path(run_dir)
+        spec = load_run_spec(run)
+        preflight(spec, launch, _cuda_devices())
+        command = launch_command(spec, launch, run / LAUNCH_SPEC_NAME)
+        at = command.index("train") + 1
+        command[at:at + 1] = ["--resume", str(run)]
+        if extend_epochs:
+            command += ["--extend-epochs", str(extend_epochs)]
+        return cls.launch(run, command, env)
+
+    @classmethod
+    def launch(cls, run_dir: Path, command: list[str], env: dict | None = None) -> ProcessRun:
+        """Start `command` in a new session, its output in logs/launcher.log."""
+        logs = run_dir / LOGS_NAME
+        logs.mkdir(parents=True, exist_ok=True)
+        full_env = dict(os.environ if env is None else env)
+        full_env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        with (logs / LAUNCHER_LOG_NAME).open("ab") as log:
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
+                                       stderr=subprocess.STDOUT, env=full_env,
+                                       start_new_session=True)
+        return cls(run_dir, process, command)
+
+    # -- control ----------------------------------------------------------------------------
+    def send(self, command: str) -> None:
+        """pause / resume / save / cancel, through the control file."""
+        send_command(self.run_dir, command)
+
+    def poll(self) -> int | None:
+        """The launcher's exit status, or None while it runs."""
+        return self.process.poll()
+
+    def terminate(self, grace_s: float = 10.0) -> None:
+        """End every process of the run now: SIGTERM to the group, SIGKILL after `grace_s`."""
+        pgid = self.process.pid  # start_new_session: the launcher leads its own group
+        for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline and self.group_alive():
+                time.sleep(0.1)
+            if not self.group_alive():
+                break
+        self.process.poll()
+
+    def group_alive(self) -> bool:
+        """True while any process of the run's group is alive (zombies count as ended)."""
+        self.process.poll()
+        try:
+            os.killpg(self.process.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return _group_has_live_members(self.process.pid)
+
+    def wait(self, timeout: float) -> int | None:
+        """Wait up to `timeout` seconds for the launcher to exit; its status or None."""
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    # -- failures ---------------------------------------------------------------------------
+    def failure(self) -> RankFailure:
+        """Describe how a failed launch ended, from the launcher's and the ranks' logs."""
+        code = self.process.poll()
+        launcher = _tail(self.run_dir / LOGS_NAME / LAUNCHER_LOG_NAME, 80)
+        text = "\n".join(launcher)
+        match = None
+        if "Root Cause" in text:
+            match = _ROOT_CAUSE.search(text[text.index("Root Cause"):])
+        rank = int(match.group(1)) if match else None
+        exit_code = int(match.group(2)) if match else (code if code is not None else 1)
+        lines = _tail(rank_log_path(self.run_dir, rank), 20) if rank is not None else launcher
+        return RankFailure(rank, exit_code, lines, _advice(exit_code, "\n".join(lines)))
+
+
+def _advice(exit_code: int, text: str) -> str:
+    low = text.lower()
+    if "out of memory" in low:
+        return ("It ran out of memory: lower batch_size or max_length, use LoRA or gradient "
+                "checkpointing. The run folder can be resumed from its last checkpoint.")
+    if exit_code in (-9, 137):
+        return ("It was killed (out of system memory, or by hand). The other ranks were ended; "
+                "resume the run from its last checkpoint.")
+    if "nccl" in low or "gloo" in low or "connection" in low:
+        return ("The processes lost contact (NCCL/gloo). Check the network and main address/"
+                "port, then resume the run.")
+    return "The other ranks were ended; see the log above, fix the cause, then resume the run."
+
+
+def _tail(path: Path, n: int) -> list[str]:
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 64 * 1024))
+            return f.read().decode("utf-8", "replace").splitlines()[-n:]
+    except OSError:
+        return []
+
+
+def _group_has_live_members(pgid: int) -> bool:
+    """True if some process in group `pgid` is not a zombie (Linux /proc; else assume yes)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
