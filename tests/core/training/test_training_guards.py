@@ -64,3 +64,92 @@ def test_plain_good_values_still_pass():
     spec = TrainSpec(**BASE, seed=0, weight_decay=0.01, num_epochs=1, max_steps=-1)
     assert TrainSpec.from_json(json.loads(json.dumps(spec.to_json()))) == spec
     assert TrainSpec(**BASE, seed=2**32 - 1).seed == 2**32 - 1
+
+
+def _rows(n: int = 8) -> list[dict]:
+    return [{"text": f"a {'good' if i % 2 else 'bad'} day", "label": i % 2} for i in range(n)]
+
+
+def _write(path, rows: list[dict]) -> str:
+    import pandas as pd
+
+    if path.suffix == ".csv":
+        pd.DataFrame(rows).to_csv(path, index=False)
+    elif path.suffix == ".parquet":
+        pd.DataFrame(rows).to_parquet(path)
+    elif path.suffix == ".jsonl":
+        # json.dumps writes NaN as the bare token NaN, which JSON readers (Arrow) accept
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    else:
+        path.write_text(json.dumps(rows))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    from tests.fixtures.training import tiny_model
+
+    return AutoTokenizer.from_pretrained(tiny_model("bert"))
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json", ".jsonl", ".parquet"])
+def test_a_nan_label_is_refused_in_every_format(tmp_path, tokenizer, suffix):
+    from tests.fixtures.training import tiny_spec
+    from workbench.core.errors import TrainingDataError
+    from workbench.core.training.data import prepare_data
+
+    rows = _rows()
+    rows[2]["label"] = math.nan  # an empty numeric cell reads as NaN from CSV and Parquet
+    path = _write(tmp_path / f"train{suffix}", rows)
+    spec = tiny_spec(CLS, tmp_path / "run", train_file=path, eval_split=0.0)
+    with pytest.raises(TrainingDataError, match=r"row 3 has (the label nan|an empty label)"):
+        prepare_data(spec, tokenizer)
+
+
+@pytest.mark.parametrize(("suffix", "label", "says"), [
+    (".json", [1, 2], "type list"), (".jsonl", {"a": 1}, "type dict"),
+    (".jsonl", 0.5, "a fraction"), (".csv", "", "empty label"),
+    (".parquet", None, "empty label"),
+])
+def test_labels_that_are_not_classes_are_refused(tmp_path, tokenizer, suffix, label, says):
+    from tests.fixtures.training import tiny_spec
+    from workbench.core.errors import TrainingDataError
+    from workbench.core.training.data import prepare_data
+
+    rows = [dict(r, label=label if i == 4 else r["label"]) for i, r in enumerate(_rows())]
+    if isinstance(label, (list, dict)):
+        rows = [dict(r, label=label) for r in rows]  # one type per column, as Arrow needs
+        says = f"row 1 has a label of {says}"
+    path = _write(tmp_path / f"train{suffix}", rows)
+    spec = tiny_spec(CLS, tmp_path / "run", train_file=path, eval_split=0.0)
+    with pytest.raises(TrainingDataError, match=says):
+        prepare_data(spec, tokenizer)
+
+
+def test_whole_number_labels_are_the_same_classes_in_every_format(tmp_path, tokenizer):
+    from tests.fixtures.training import tiny_spec
+    from workbench.core.training.data import prepare_data
+
+    as_float = [dict(r, label=float(r["label"])) for r in _rows()]
+    train = _write(tmp_path / "train.parquet", as_float)
+    evalset = _write(tmp_path / "eval.jsonl", _rows(4))
+    spec = tiny_spec(CLS, tmp_path / "run", train_file=train, eval_file=evalset)
+    data = prepare_data(spec, tokenizer)
+    assert data.label_names == ["0", "1"]
+    assert data.train["labels"] == [r["label"] for r in _rows()]
+
+
+def test_a_missing_tag_in_token_classification_is_refused(tmp_path, tokenizer):
+    from tests.fixtures.training import tiny_spec
+    from workbench.core.errors import TrainingDataError
+    from workbench.core.training.data import prepare_data
+
+    rows = [{"text": ["a", "good", "day"], "label": ["O", "ADJ", "O"]} for _ in range(6)]
+    rows[1]["label"] = ["O", None, "O"]
+    path = _write(tmp_path / "tokens.jsonl", rows)
+    spec = tiny_spec("token-classification", tmp_path / "run", train_file=path,
+                     eval_split=0.0)
+    with pytest.raises(TrainingDataError, match=r"row 2 \(tag 2\) has an empty label"):
+        prepare_data(spec, tokenizer)
