@@ -153,3 +153,38 @@ def test_a_missing_tag_in_token_classification_is_refused(tmp_path, tokenizer):
                      eval_split=0.0)
     with pytest.raises(TrainingDataError, match=r"row 2 \(tag 2\) has an empty label"):
         prepare_data(spec, tokenizer)
+
+
+class _PoisonWeightAt:
+    """Writes a NaN into one classifier weight after the optimizer step of `step`."""
+
+    def __new__(cls, step: int):
+        from transformers import TrainerCallback
+
+        class Poison(TrainerCallback):
+            def on_optimizer_step(self, args, state, control, model=None, **kwargs):
+                if state.global_step == step - 1:  # counted up after this hook
+                    import torch
+
+                    with torch.no_grad():
+                        dict(model.named_parameters())["classifier.weight"][0, 0] = math.nan
+
+        return Poison()
+
+
+@pytest.mark.parametrize("logging_steps", [1, 5])  # 5: the last step is not a logging step
+def test_nan_weights_stop_the_run_before_the_final_save(tmp_path, logging_steps):
+    from tests.fixtures.training import Recorder, tiny_spec
+    from workbench.core.training.runner import run_training
+
+    rec = Recorder()
+    spec = tiny_spec(CLS, tmp_path / "run", max_steps=3, eval_split=0.0,
+                     logging_steps=logging_steps)
+    # The loss of step 3 is computed before its optimizer step: only the weights show it.
+    result = run_training(spec, rec, extra_callbacks=[_PoisonWeightAt(3)])
+    assert result.status == "failed" and result.final_model_dir is None
+    assert "weights became NaN or infinite at step 3 (first: classifier.weight)" in result.message
+    assert "learning rate" in result.message and "weight_decay" in result.message
+    assert not (tmp_path / "run" / "final").exists()
+    assert not (tmp_path / "run" / "checkpoints" / "checkpoint-3").exists()  # no NaN saved
+    assert all(math.isfinite(v) for v in rec.losses().values())

@@ -8,22 +8,25 @@ import os
 import shutil
 import tempfile
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from workbench.core.atomic import fsync_dir
-from workbench.core.errors import WorkbenchError
+from workbench.core.errors import RunFolderInUseError, WorkbenchError
 from workbench.core.training.events import TrainEvent
+from workbench.core.training.faults import disk_full_error, failure_message, save_or_clean_up
 from workbench.core.training.runner import RunResult, TrainControl
 from workbench.core.training.runs import (
+    ERROR_LOG_NAME,
     FINAL_NAME,
     MERGED_NAME,
-    METRICS_NAME,
     SPEC_NAME,
     MetricsLog,
+    discard_run,
+    has_final_model,
+    holds_run,
     load_run_metrics,
     new_run_dir,
 )
@@ -134,14 +137,19 @@ def make_trainer_class():
         def _save_checkpoint(self, model, trial):
             staged = staging_dir(self.workbench_run_dir)
             original = self.args.output_dir
-            # Trainer writes <output_dir>/checkpoint-N; point it at the staging folder.
-            self.args.output_dir = str(staged)
-            try:
-                super()._save_checkpoint(model, trial)
-            finally:
-                self.args.output_dir = original
-            commit_checkpoint(staged / f"checkpoint-{self.state.global_step}",
-                              self.workbench_run_dir, self.state.global_step)
+            step = self.state.global_step
+
+            def write() -> None:
+                # Trainer writes <output_dir>/checkpoint-N; point it at the staging folder.
+                self.args.output_dir = str(staged)
+                try:
+                    super(WorkbenchTrainer, self)._save_checkpoint(model, trial)
+                finally:
+                    self.args.output_dir = original
+                commit_checkpoint(staged / f"checkpoint-{step}", self.workbench_run_dir, step)
+
+            save_or_clean_up(write, staged, f"the checkpoint at step {step}",
+                             self.workbench_run_dir, self)
             shutil.rmtree(staged, ignore_errors=True)
             prune_checkpoints(self.workbench_run_dir, self.workbench_keep)
 
@@ -153,8 +161,14 @@ class TrainingSession:
 
     def __init__(self, spec: TrainSpec, emit: Callable[[TrainEvent], None],
                  control: TrainControl, resume_from: str | None = None,
-                 extend_epochs: float = 0.0, extra_callbacks: list | None = None) -> None:
+                 extend_epochs: float = 0.0, extra_callbacks: list | None = None,
+                 restart: bool = False) -> None:
         spec.validate()
+        if restart and resume_from:
+            raise WorkbenchError("Resume and start over exclude each other: resume continues "
+                                 "the run, start over discards it. Choose one.")
+        self.restart = restart
+        self.rebuild_final = False  # resumed at the last step with final/ missing
         self.spec = spec
         self.user_emit = emit
         self.control = control
@@ -185,7 +199,7 @@ class TrainingSession:
 
         if self.resume_from:
             run_dir, self.checkpoint = resolve_resume(self.resume_from)
-            clean_staging(run_dir)
+            clean_staging(run_dir)  # leftovers of a crash, removed at the next open
             step = int(self.checkpoint.name.rsplit("-", 1)[1])
             past = [e for e in load_run_metrics(run_dir) if e.step <= step]
             self.time_offset = max((e.time for e in past), default=0.0)
@@ -194,12 +208,15 @@ class TrainingSession:
                 spec = spec.replace(num_epochs=spec.num_epochs + self.extend_epochs)
         else:
             run_dir = new_run_dir(self.spec.output_dir)
-            if (run_dir / METRICS_NAME).exists() or (run_dir / SPEC_NAME).exists():
-                raise WorkbenchError(
-                    f"{run_dir} already holds a training run. Resume it, or choose an empty "
-                    f"output folder for a new run.")
+            if self.restart:
+                discard_run(run_dir)
+            elif holds_run(run_dir):
+                raise _run_exists_error(run_dir)
             spec = self.spec.replace(output_dir=str(run_dir))
-        spec.save(run_dir / SPEC_NAME)
+        try:
+            spec.save(run_dir / SPEC_NAME)
+        except OSError as e:
+            raise disk_full_error(e, run_dir, "the run's spec.json", 4096) from None
         self.spec = spec
         return run_dir
 
@@ -276,10 +293,14 @@ class TrainingSession:
             total = args.max_steps if args.max_steps > 0 else math.ceil(
                 args.num_train_epochs * steps_per_epoch)
             done = int(self.checkpoint.name.rsplit("-", 1)[1]) if self.checkpoint else 0
-            if done >= total:
+            if done >= total and not has_final_model(run_dir):
+                # Killed during the final save: only final/ is missing, rebuild it.
+                self.rebuild_final = True
+            elif done >= total:
                 raise WorkbenchError(
                     f"This run already reached step {done} of {total}. To train more, extend "
-                    f"it by some epochs (--extend-epochs N), or start a new run.")
+                    f"it by some epochs (--extend-epochs N); to train it again, start over "
+                    f"(--restart) or start a new run in another output folder.")
             compute_metrics, preprocess = metrics_functions(self.spec.task)
             trainer_cls = make_trainer_class()
             trainer = trainer_cls(
@@ -314,8 +335,11 @@ class TrainingSession:
         self.control.live_model, self.control.live_tokenizer = model, tokenizer
         state = trainer.state
         try:
-            trainer.train(resume_from_checkpoint=str(self.checkpoint) if self.checkpoint
-                          else None)
+            if self.rebuild_final:
+                self._load_last_checkpoint(trainer, callback)
+            else:
+                trainer.train(resume_from_checkpoint=str(self.checkpoint) if self.checkpoint
+                              else None)
             state = trainer.state
             if callback.nan_message:
                 return self._end("failed", callback, state, run_dir, None,
@@ -337,14 +361,14 @@ class TrainingSession:
                              f"Finished at step {state.global_step}; model in {final_dir}.")
         except Exception as e:
             state = trainer.state
+            step = int(state.global_step)
             if is_out_of_memory(e):
-                message = oom_message(spec, int(state.global_step))
-            elif isinstance(e, WorkbenchError):
-                message = str(e)
+                message, details = oom_message(spec, step), ""
             else:
-                message = (f"Training failed at step {state.global_step}: "
-                           f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=8)}")
-            return self._end("failed", callback, state, run_dir, None, message)
+                message, details = failure_message(e, step, self.checkpoint, run_dir)
+            if details:
+                _append_error_log(run_dir, message, details)
+            return self._end("failed", callback, state, run_dir, None, message, details)
         finally:
             self.control.live_model = self.control.live_tokenizer = None
             trainer.model = trainer.model_wrapped = trainer.optimizer = None
@@ -354,35 +378,77 @@ class TrainingSession:
             if self.metrics_log is not None:
                 self.metrics_log.close()
 
+    def _load_last_checkpoint(self, trainer: Any, callback: Any) -> None:
+        """Load the weights and state of the run's last checkpoint without training a step."""
+        from transformers import TrainerState
+
+        assert self.checkpoint is not None
+        self.status(f"the final save was interrupted; rebuilding {FINAL_NAME}/ from "
+                    f"{self.checkpoint.name}")
+        # Trainer has no public "load a checkpoint's weights" call; _load_from_checkpoint is the
+        # loader train(resume_from_checkpoint=...) itself uses (safetensors, LoRA adapters).
+        trainer._load_from_checkpoint(str(self.checkpoint))
+        trainer.state = TrainerState.load_from_json(str(self.checkpoint / "trainer_state.json"))
+        callback.max_steps = int(trainer.state.max_steps)
+
     def _end(self, status: str, callback: Any, state: Any, run_dir: Path,
-             final_dir: Path | None, message: str) -> RunResult:
+             final_dir: Path | None, message: str, details: str = "") -> RunResult:
         metrics = dict(callback.last_metrics)
         self.emit(TrainEvent(status, int(state.global_step),
                              int(state.max_steps or callback.max_steps),
                              float(state.epoch or 0.0), callback.elapsed(), metrics, message))
         return RunResult(run_dir=str(run_dir),
                          final_model_dir=str(final_dir) if final_dir else None,
-                         metrics=metrics, status=status, message=message)
+                         metrics=metrics, status=status, message=message, details=details)
 
     def _save_final(self, trainer: Any, run_dir: Path, tokenizer: Any) -> Path:
         """Write final/ (weights as safetensors + tokenizer; LoRA: the adapter) atomically."""
         final = run_dir / FINAL_NAME
         staged = Path(tempfile.mkdtemp(prefix=".tmp-final-", dir=run_dir))
-        trainer.save_model(str(staged))  # safetensors; a PeftModel saves just its adapter
-        if self.spec.method == "lora":
-            # The base config with this run's head (labels), so the adapter reloads as trained.
-            trainer.model.get_base_model().config.save_pretrained(str(staged))
-        tokenizer.save_pretrained(str(staged))
-        for path in staged.rglob("*"):
-            if path.is_file():
-                with path.open("rb") as f:
-                    os.fsync(f.fileno())
+
+        def write() -> None:
+            trainer.save_model(str(staged))  # safetensors; a PeftModel saves just its adapter
+            if self.spec.method == "lora":
+                # The base config with this run's head (labels): the adapter reloads as trained.
+                trainer.model.get_base_model().config.save_pretrained(str(staged))
+            tokenizer.save_pretrained(str(staged))
+            for path in staged.rglob("*"):
+                if path.is_file():
+                    with path.open("rb") as f:
+                        os.fsync(f.fileno())
+
+        save_or_clean_up(write, staged, "the final model", run_dir, trainer)
         _replace_dir(staged, final)
         self.emit(TrainEvent("status", int(trainer.state.global_step),
                              int(trainer.state.max_steps), float(trainer.state.epoch or 0),
                              self.time_offset + time.perf_counter() - self.t0, {},
                              f"saved the final model to {final}"))
         return final
+
+
+def _run_exists_error(run_dir: Path) -> RunFolderInUseError:
+    """Why a new run cannot use `run_dir`, pointing only at actions that will work."""
+    from workbench.core.training.checkpoints import latest_checkpoint
+
+    checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is None:
+        return RunFolderInUseError(
+            f"{run_dir} holds a training run that stopped before its first checkpoint, so it "
+            f"cannot be resumed. Start over in this folder (--restart, or 'Start over' in the "
+            f"Fine-tune tab), or choose an empty output folder for a new run.")
+    return RunFolderInUseError(
+        f"{run_dir} already holds a training run (newest complete checkpoint: "
+        f"{checkpoint.name}). Resume it (--resume {run_dir}), start over (--restart: deletes "
+        f"its checkpoints and model), or choose an empty output folder for a new run.")
+
+
+def _append_error_log(run_dir: Path, message: str, details: str) -> None:
+    """Keep the traceback of an unexpected failure in the run's error.log (not the message)."""
+    try:
+        with (run_dir / ERROR_LOG_NAME).open("a", encoding="utf-8") as f:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n{details}\n")
+    except OSError:
+        pass  # a full disk: the traceback still travels in RunResult.details and --debug
 
 
 def _replace_dir(staged: Path, target: Path) -> None:

@@ -235,9 +235,9 @@ class TrainSpec:
 MAX_INT = 2**31 - 1
 # numpy's and Python's seeding used by transformers.set_seed take 0 <= seed < 2**32.
 MAX_SEED = 2**32 - 1
-# Floats with an upper bound besides finiteness (the others are checked in validate()).
-_FLOAT_LIMITS = {"num_epochs": 1e6, "learning_rate": 10.0, "weight_decay": 10.0,
-                 "max_grad_norm": 1e6}
+# Floats with an upper bound besides finiteness (the others are checked in validate()); a
+# learning rate of 1e30 is a legitimate way to provoke divergence, so it has none.
+_FLOAT_LIMITS = {"num_epochs": 1e6}
 
 
 def _check_types_and_ranges(spec: TrainSpec) -> None:
