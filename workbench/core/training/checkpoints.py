@@ -178,3 +178,14 @@ def folder_size(folder: str | Path) -> int:
     """Bytes in the files under `folder` (0 when it does not exist)."""
     root = Path(folder)
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) if root.is_dir() else 0
+
+
+def can_start_over(run_dir: str | Path) -> bool:
+    """True when a folder holds a run that stopped before its first complete checkpoint.
+
+    Such a run cannot be resumed; starting over (run_training(..., restart=True)) is the way on,
+    so the Fine-tune view offers it where the failure is shown.
+    """
+    from workbench.core.training.runs import holds_run
+
+    return holds_run(run_dir) and latest_checkpoint(run_dir) is None

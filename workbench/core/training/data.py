@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,10 @@ from workbench.core.training.spec import TrainSpec
 BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".txt": "text",
             ".parquet": "parquet"}
 CLASSIFICATION_TASKS = ("sequence-classification", "token-classification")
+# datasets makes (disabled) tqdm bars while loading; tqdm apparently drops its class-wide lock when
+# last bar closes, so two loads on two threads (the GUI's preview and a starting run) fail with
+# "'tqdm' object has no attribute '_lock'" (seen in tests/qt/train). One load at a time.
+_LOAD_LOCK = threading.Lock()
 
 
 def load_table(path: str | Path):
@@ -32,8 +37,9 @@ def load_table(path: str | Path):
     kwargs: dict[str, Any] = {"sep": "\t"} if p.suffix.lower() == ".tsv" else {}
     datasets.disable_progress_bars()
     try:
-        table = datasets.load_dataset(builder, data_files=str(p.resolve()), split="train",
-                                      **kwargs)
+        with _LOAD_LOCK:
+            table = datasets.load_dataset(builder, data_files=str(p.resolve()), split="train",
+                                          **kwargs)
     except Exception as e:  # datasets raises many types (ArrowInvalid, DatasetGenerationError...)
         raise TrainingDataError(f"Could not read {p.name} as {builder.upper()}: "
                                 f"{type(e).__name__}: {e}") from None

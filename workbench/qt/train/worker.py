@@ -44,10 +44,11 @@ class _TrainJob(QObject):
     failed = Signal(str, str)  # user message, details (traceback for unexpected errors)
 
     def __init__(self, spec: Any, control: Any, buffer: EventBuffer, resume_from: str | None,
-                 extend_epochs: float, train_fn: Any = None):
+                 extend_epochs: float, train_fn: Any = None, restart: bool = False):
         super().__init__()
         self._spec, self._control, self._buffer = spec, control, buffer
         self._resume_from, self._extend_epochs = resume_from, extend_epochs
+        self._restart = restart
         self._train_fn = train_fn
         self.result: Any = None  # also kept here: read after the thread ended, not via signal
 
@@ -57,8 +58,10 @@ class _TrainJob(QObject):
             train = self._train_fn
             if train is None:
                 from workbench.core.training.runner import run_training as train
+            extra = {"restart": True} if self._restart else {}
             result = train(self._spec, self._buffer.append, control=self._control,
-                           resume_from=self._resume_from, extend_epochs=self._extend_epochs)
+                           resume_from=self._resume_from, extend_epochs=self._extend_epochs,
+                           **extra)
         except WorkbenchError as e:
             self.failed.emit(str(e), "")
         except MemoryError:
@@ -83,7 +86,8 @@ class TrainSession(QObject):
     stateChanged = Signal(str)  # "running", "pausing", "paused", "stopping", "idle"
 
     def __init__(self, spec: Any, resume_from: str | None = None, extend_epochs: float = 0.0,
-                 parent: QObject | None = None, drain_ms: int = DRAIN_MS, train_fn: Any = None):
+                 parent: QObject | None = None, drain_ms: int = DRAIN_MS, train_fn: Any = None,
+                 restart: bool = False):
         super().__init__(parent)
         from workbench.core.training.runner import TrainControl  # no torch: cheap import
 
@@ -96,8 +100,9 @@ class TrainSession(QObject):
         self.batches = 0
         self.state = "idle"
         self._thread: QThread | None = None
+        self.resume_from = resume_from
         self._job = _TrainJob(spec, self.control, self.buffer, resume_from, extend_epochs,
-                              train_fn)
+                              train_fn, restart)
         self._timer = QTimer(self)
         self._timer.setInterval(drain_ms)
         self._timer.timeout.connect(self.drain)
