@@ -16,8 +16,8 @@ BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".t
             ".parquet": "parquet"}
 CLASSIFICATION_TASKS = ("sequence-classification", "token-classification")
 # datasets makes (disabled) tqdm bars while loading; tqdm apparently drops its class-wide lock
-# when its last bar closes, so two loads on two threads (the GUI's preview and a starting run) fail with
-# "'tqdm' object has no attribute '_lock'" (seen in tests/qt/train). One load at a time.
+# when its last bar closes, so two loads on two threads (the GUI's preview and a starting run)
+# fail with "'tqdm' object has no attribute '_lock'" (seen in tests/qt/train). One at a time.
 _LOAD_LOCK = threading.Lock()
 
 
