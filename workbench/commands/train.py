@@ -78,14 +78,18 @@ def run(args: argparse.Namespace) -> dict | None:
 
     try:
         return _run(args, emit)
-    except Exception as e:
+    except (Exception, KeyboardInterrupt) as e:
         if state["final"]:
             raise  # the failed event is out already; the CLI exits 1 with the message
         if getattr(args, "debug", False):
             traceback.print_exc()
-        message = str(e) if isinstance(e, WorkbenchError) else (
-            f"unexpected {type(e).__name__}: {(str(e).splitlines() or [''])[0][:300]} (run "
-            f"again with --debug for details)")
+        if isinstance(e, KeyboardInterrupt):
+            message = "interrupted before training started"
+        elif isinstance(e, WorkbenchError):
+            message = str(e)
+        else:
+            message = (f"unexpected {type(e).__name__}: {(str(e).splitlines() or [''])[0][:300]}"
+                       f" (run again with --debug for details)")
         _print_error_event(message, state["step"], state["max_steps"])
         print(TrainEvent("failed", state["step"], state["max_steps"], 0.0, 0.0, {},
                          message).to_json(), flush=True)

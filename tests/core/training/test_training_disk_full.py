@@ -106,3 +106,27 @@ def test_a_partial_last_line_is_dropped_and_tolerated(tmp_path):
     log.write(TrainEvent("log", 1, 4, 0.0, 1.0, {"loss": 2.0}))
     log.close()
     assert [e["kind"] for e in _lines(path)] == ["started", "log"]
+
+
+@pytest.mark.parametrize("small_disk", ["40m"], indirect=True)
+def test_a_full_disk_during_the_final_save_then_resume_finishes(small_disk):
+    from transformers import TrainerCallback
+
+    class FillTheDisk(TrainerCallback):
+        filler: Path | None = None
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.filler = _fill(small_disk)  # after the last checkpoint, before final/
+
+    run_dir = small_disk / "run"
+    spec = tiny_spec(CLS, run_dir, max_steps=2, save_steps=2, eval_split=0.0)
+    fill = FillTheDisk()
+    result = run_training(spec, Recorder(), extra_callbacks=[fill])
+    assert result.status == "failed"
+    assert result.message.startswith("The disk is full: writing the final model needs about")
+    assert f"then resume the run (--resume {run_dir})" in result.message
+    assert not list(run_dir.glob(".tmp-*")) and not (run_dir / "final").exists()
+    assert _lines(run_dir / "metrics.jsonl")[-1]["kind"] == "failed"
+    fill.filler.unlink()
+    resumed = run_training(spec, Recorder(), resume_from=str(run_dir))
+    assert resumed.status == "finished" and (run_dir / "final" / "model.safetensors").is_file()

@@ -177,3 +177,29 @@ def test_a_kill_during_the_final_save_is_finished_by_resume(tmp_path, capsys):
     # Now the run is complete: resuming again says what works (extend or start over).
     assert main(["train", "--resume", str(run_dir)]) == 1
     assert "--extend-epochs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_resume_rebuilds_a_missing_final_model_from_the_last_checkpoint(tmp_path, method):
+    from safetensors.numpy import load_file
+
+    run_dir = tmp_path / "run"
+    spec = tiny_spec(CLS, run_dir, max_steps=2, save_steps=2, eval_split=0.0, method=method)
+    assert run_training(spec, Recorder()).status == "finished"
+    weights = "adapter_model.safetensors" if method == "lora" else "model.safetensors"
+    before = load_file(run_dir / "final" / weights)
+    # What a kill during the final save leaves: final/ still staged, not renamed.
+    (run_dir / "final").rename(run_dir / ".tmp-final-abc")
+    rec = Recorder()
+    result = run_training(spec, rec, resume_from=str(run_dir))
+    assert result.status == "finished" and result.final_model_dir == str(run_dir / "final")
+    after = load_file(run_dir / "final" / weights)
+    assert before.keys() == after.keys() and all((before[k] == after[k]).all() for k in before)
+    assert not list(run_dir.glob(".tmp-*"))
+    assert "started" not in rec.kinds()  # no step was trained again
+
+
+def test_extend_epochs_must_be_a_finite_number(tmp_path):
+    with pytest.raises(WorkbenchError, match="extend_epochs"):
+        run_training(tiny_spec(CLS, tmp_path / "run"), Recorder(), resume_from=str(tmp_path),
+                     extend_epochs=float("nan"))

@@ -167,6 +167,9 @@ class TrainingSession:
         if restart and resume_from:
             raise WorkbenchError("Resume and start over exclude each other: resume continues "
                                  "the run, start over discards it. Choose one.")
+        if not (math.isfinite(float(extend_epochs)) and 0 <= extend_epochs <= 1e6):
+            raise WorkbenchError(f"extend_epochs: {extend_epochs} must be a number of epochs "
+                                 f"from 0 to 1000000.")
         self.restart = restart
         self.rebuild_final = False  # resumed at the last step with final/ missing
         self.spec = spec
