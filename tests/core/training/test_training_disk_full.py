@@ -130,3 +130,34 @@ def test_a_full_disk_during_the_final_save_then_resume_finishes(small_disk):
     fill.filler.unlink()
     resumed = run_training(spec, Recorder(), resume_from=str(run_dir))
     assert resumed.status == "finished" and (run_dir / "final" / "model.safetensors").is_file()
+
+
+_FILE_SIZE_LIMIT_SCRIPT = """
+import resource, signal, sys
+sys.path.insert(0, {repo!r})
+from pathlib import Path
+from workbench.core.training.events import TrainEvent
+from workbench.core.training.runs import MetricsLog
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+log = MetricsLog(Path({run!r}))
+for i in range(200):
+    log.write(TrainEvent("log", i, 200, 0.0, float(i), {{"loss": 1.0}}, "y" * 150))
+print(log.pending)
+"""
+
+
+def test_the_metrics_log_keeps_whole_lines_at_a_file_size_limit(tmp_path):
+    # Needs no root: RLIMIT_FSIZE in a subprocess stands in for a full disk (EFBIG, not ENOSPC).
+    import sys
+
+    script = tmp_path / "limited.py"
+    repo = Path(__file__).resolve().parents[3]
+    script.write_text(_FILE_SIZE_LIMIT_SCRIPT.format(repo=str(repo), run=str(tmp_path)))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    lines = _lines(tmp_path / "metrics.jsonl")
+    assert 0 < len(lines) < 200 and int(done.stdout) == 200 - len(lines)
+    assert [e["step"] for e in lines] == list(range(len(lines)))
