@@ -169,8 +169,8 @@ def resolve_resume(resume_from: str | Path) -> tuple[Path, Path]:
         raise WorkbenchError(
             f"Cannot resume: {path} has no complete checkpoint (checkpoints/checkpoint-N with "
             f"{MARKER_NAME}); the run stopped before its first one. Start over in the same "
-            f"folder (--restart, or 'Start over' in the Fine-tune tab), or start a new run in "
-            f"an empty output folder.")
+            f"folder (workbench train {path / 'spec.json'} --restart, or 'Start over' in the "
+            f"Fine-tune tab), or start a new run in an empty output folder.")
     return path, checkpoint
 
 

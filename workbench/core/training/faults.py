@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import DiskFullError, WorkbenchError
-from workbench.core.training.runs import DISK_FULL_ERRNOS, ERROR_LOG_NAME
+from workbench.core.training.runs import DISK_FULL_ERRNOS, ERROR_LOG_NAME, SPEC_NAME
 from workbench.core.units import human_bytes
 
 SAVE_MARGIN = 2 * 2**20  # tokenizer files, configs, trainer state beside the tensors
@@ -57,7 +57,7 @@ def _disk_full_text(run_dir: Path, what: str, needed: int) -> str:
     except OSError:
         free = "unknown"
     then = (f"then resume the run (--resume {run_dir})" if latest_checkpoint(run_dir)
-            else "then start it over (--restart)")
+            else f"then start it over (workbench train {run_dir / SPEC_NAME} --restart)")
     return (f"The disk is full: writing {what} needs about {human_bytes(needed)} free in "
             f"{run_dir}, and {free} is free. The partial write was removed. Free some space "
             f"(a lower keep_checkpoints keeps fewer checkpoints), {then}.")
@@ -110,7 +110,7 @@ def failure_message(error: BaseException, step: int, checkpoint: Path | None,
         return (f"Cannot resume from {where}: one of its files holds {what}, not plain tensor "
                 f"data, so it was not loaded (it may be damaged or not written by this app). "
                 f"Delete that checkpoint folder to resume from an earlier one, or start over "
-                f"(--restart)."), ""
+                f"(workbench train {run_dir / SPEC_NAME} --restart)."), ""
     first = (str(error).strip().splitlines() or [""])[0][:300]
     return (f"Training failed at step {step}: {type(error).__name__}: {first}. The traceback "
             f"is in {run_dir / ERROR_LOG_NAME}."), traceback.format_exc()

@@ -303,7 +303,8 @@ class TrainingSession:
                 raise WorkbenchError(
                     f"This run already reached step {done} of {total}. To train more, extend "
                     f"it by some epochs (--extend-epochs N); to train it again, start over "
-                    f"(--restart) or start a new run in another output folder.")
+                    f"(workbench train {run_dir / SPEC_NAME} --restart) or start a new run "
+                    f"in another output folder.")
             compute_metrics, preprocess = metrics_functions(self.spec.task)
             trainer_cls = make_trainer_class()
             trainer = trainer_cls(
@@ -437,12 +438,14 @@ def _run_exists_error(run_dir: Path) -> RunFolderInUseError:
     if checkpoint is None:
         return RunFolderInUseError(
             f"{run_dir} holds a training run that stopped before its first checkpoint, so it "
-            f"cannot be resumed. Start over in this folder (--restart, or 'Start over' in the "
-            f"Fine-tune tab), or choose an empty output folder for a new run.")
+            f"cannot be resumed. Start over in this folder (workbench train SPEC --restart, or "
+            f"'Start over' in the Fine-tune tab), or choose an empty output folder for a new "
+            f"run.")
     return RunFolderInUseError(
         f"{run_dir} already holds a training run (newest complete checkpoint: "
-        f"{checkpoint.name}). Resume it (--resume {run_dir}), start over (--restart: deletes "
-        f"its checkpoints and model), or choose an empty output folder for a new run.")
+        f"{checkpoint.name}). Resume it (workbench train --resume {run_dir}), start over "
+        f"(workbench train SPEC --restart: deletes its checkpoints and model), or choose an "
+        f"empty output folder for a new run.")
 
 
 def _append_error_log(run_dir: Path, message: str, details: str) -> None:
