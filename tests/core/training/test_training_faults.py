@@ -203,3 +203,17 @@ def test_extend_epochs_must_be_a_finite_number(tmp_path):
     with pytest.raises(WorkbenchError, match="extend_epochs"):
         run_training(tiny_spec(CLS, tmp_path / "run"), Recorder(), resume_from=str(tmp_path),
                      extend_epochs=float("nan"))
+
+
+def test_an_unsafe_pickled_base_model_is_refused_without_torchs_advice(tmp_path, capsys):
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny_model("bert"), folder)
+    (folder / "model.safetensors").unlink()
+    (folder / "pytorch_model.bin").write_bytes(pickle.dumps(_Evil(), protocol=2))
+    spec_path = tmp_path / "spec.json"
+    tiny_spec(CLS, tmp_path / "run", model_path=str(folder)).save(spec_path)
+    assert main(["train", str(spec_path), "--json-events"]) == 1
+    out = capsys.readouterr().out
+    failed = _events(out)[-1]
+    assert failed.kind == "failed" and "the global 'posix.system'" in failed.message
+    assert "weights_only" not in out and "unexpected" not in out

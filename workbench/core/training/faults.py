@@ -94,6 +94,17 @@ def _low_on_space(run_dir: Path, trainer: Any, with_optimizer: bool) -> bool:
         return False
 
 
+def refused_content(error: BaseException) -> str:
+    """What torch's weights_only loader refused ("the global 'posix.system'"), for a message.
+
+    torch's own text advises re-running with weights_only=False, i.e. letting the file run
+    code: it is never passed on.
+    """
+    from workbench.core.checkpoint.pickle_weights import _unsafe_global
+
+    return _unsafe_global(str(error)) or "content torch's safe loader refuses"
+
+
 def failure_message(error: BaseException, step: int, checkpoint: Path | None,
                     run_dir: Path) -> tuple[str, str]:
     """(user message, details) for an exception that ended a run; never a traceback in the
@@ -101,16 +112,11 @@ def failure_message(error: BaseException, step: int, checkpoint: Path | None,
     if isinstance(error, WorkbenchError):
         return str(error), ""
     if isinstance(error, pickle.UnpicklingError):
-        # torch's text advises re-running with weights_only=False, i.e. letting the file run
-        # code: never pass that on. Name the refused global, if any, and the safe ways out.
-        from workbench.core.checkpoint.pickle_weights import _unsafe_global
-
-        what = _unsafe_global(str(error)) or "content torch's safe loader refuses"
         where = checkpoint or run_dir
-        return (f"Cannot resume from {where}: one of its files holds {what}, not plain tensor "
-                f"data, so it was not loaded (it may be damaged or not written by this app). "
-                f"Delete that checkpoint folder to resume from an earlier one, or start over "
-                f"(workbench train {run_dir / SPEC_NAME} --restart)."), ""
+        return (f"Cannot resume from {where}: one of its files holds {refused_content(error)}, "
+                f"not plain tensor data, so it was not loaded (it may be damaged or not written "
+                f"by this app). Delete that checkpoint folder to resume from an earlier one, or "
+                f"start over (workbench train {run_dir / SPEC_NAME} --restart)."), ""
     first = (str(error).strip().splitlines() or [""])[0][:300]
     return (f"Training failed at step {step}: {type(error).__name__}: {first}. The traceback "
             f"is in {run_dir / ERROR_LOG_NAME}."), traceback.format_exc()
