@@ -62,7 +62,9 @@ class MetricsLog:
 
     def __init__(self, run_dir: Path) -> None:
         self.path = Path(run_dir) / METRICS_NAME
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        # O_BINARY (Windows only): no "\n" -> "\r\n" translation, so byte counts are exact.
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
+        self._fd = os.open(self.path, flags, 0o666)
         self._pending: list[bytes] = []
         _drop_partial_last_line(self.path, self._fd)
         self._reserve: Path | None = Path(run_dir) / RESERVE_NAME
