@@ -6,8 +6,10 @@ import argparse
 import json
 import signal
 import sys
+import traceback
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.training.events import TrainEvent
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,10 +17,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="training spec JSON (a TrainSpec; see --print-demo-spec)")
     parser.add_argument("--resume", metavar="RUN_DIR",
                         help="continue a run from its newest complete checkpoint")
+    parser.add_argument("--restart", action="store_true",
+                        help="start over in an output folder that already holds a run "
+                             "(deletes its record, checkpoints and model first)")
     parser.add_argument("--extend-epochs", type=float, default=0.0, metavar="N",
                         help="with --resume: train N more epochs than the spec says")
     parser.add_argument("--json-events", action="store_true",
-                        help="print one JSON TrainEvent per line on stdout")
+                        help="print one JSON TrainEvent per line on stdout; a failure ends "
+                             "with an 'error' event and a 'failed' event (exit status 1)")
     parser.add_argument("--output-dir", help="override the spec's output_dir (new runs)")
     parser.add_argument("--demo", action="store_true",
                         help="train the bundled demo (MiniLM on the demo sentiment/topic data)")
@@ -57,17 +63,55 @@ def _human(event) -> str:
 
 
 def run(args: argparse.Namespace) -> dict | None:
+    if not args.json_events:
+        return _run(args, lambda event: print(_human(event), flush=True))
+    # Every failure, setup errors included, reaches stdout as events: an "error" event with
+    # the message, then the final "failed" event (the session sends its own when it ran).
+    state = {"final": False, "step": 0, "max_steps": 0}
+
+    def emit(event) -> None:
+        if event.kind == "failed":
+            _print_error_event(event.message, event.step, event.max_steps)
+        state.update(final=state["final"] or event.is_final, step=event.step,
+                     max_steps=event.max_steps or state["max_steps"])
+        print(event.to_json(), flush=True)
+
+    try:
+        return _run(args, emit)
+    except (Exception, KeyboardInterrupt) as e:
+        if state["final"]:
+            raise  # the failed event is out already; the CLI exits 1 with the message
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        if isinstance(e, KeyboardInterrupt):
+            message = "interrupted before training started"
+        elif isinstance(e, WorkbenchError):
+            message = str(e)
+        else:
+            message = (f"unexpected {type(e).__name__}: {(str(e).splitlines() or [''])[0][:300]}"
+                       f" (run again with --debug for details)")
+        _print_error_event(message, state["step"], state["max_steps"])
+        print(TrainEvent("failed", state["step"], state["max_steps"], 0.0, 0.0, {},
+                         message).to_json(), flush=True)
+        raise WorkbenchError(message) from None
+
+
+def _print_error_event(message: str, step: int, max_steps: int) -> None:
+    print(TrainEvent("error", step, max_steps, 0.0, 0.0, {}, message).to_json(), flush=True)
+
+
+def _run(args: argparse.Namespace, emit) -> dict | None:
     from workbench.core.training.runner import TrainControl, run_training
 
     if args.extend_epochs and not args.resume:
         raise WorkbenchError("--extend-epochs needs --resume RUN_DIR (the run to extend).")
+    if args.restart and args.resume:
+        raise WorkbenchError("--restart and --resume exclude each other: --resume continues "
+                             "the run, --restart discards it and starts over.")
     spec = _load_spec(args)
     if args.print_demo_spec:
         print(json.dumps(spec.to_json(), indent=2))
         return None
-
-    def emit(event) -> None:
-        print(event.to_json() if args.json_events else _human(event), flush=True)
 
     control = TrainControl()
     previous = signal.getsignal(signal.SIGINT)
@@ -86,11 +130,14 @@ def run(args: argparse.Namespace) -> dict | None:
     signal.signal(signal.SIGINT, on_interrupt if rank_info().is_main else signal.SIG_IGN)
     try:
         result = run_training(spec, emit, control, resume_from=args.resume,
-                              extend_epochs=args.extend_epochs, watch_control_file=True)
+                              extend_epochs=args.extend_epochs, restart=args.restart,
+                              watch_control_file=True)
     finally:
         signal.signal(signal.SIGINT, previous)
     if result.status == "failed":
-        raise WorkbenchError(result.message.splitlines()[0])
+        if result.details and getattr(args, "debug", False):
+            print(result.details, file=sys.stderr, flush=True)
+        raise WorkbenchError(result.message)
     if args.json_events:
         return None  # the final event already carries the result
     return {"status": result.status, "run_dir": result.run_dir,

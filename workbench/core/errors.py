@@ -49,3 +49,11 @@ class InvalidTrainSpecError(WorkbenchError):
 
 class TrainingDataError(WorkbenchError):
     """A training/eval data file is missing, empty, or lacks the columns/labels the task needs."""
+
+
+class RunFolderInUseError(WorkbenchError):
+    """A new run was pointed at a folder that already holds a run (resume or start over)."""
+
+
+class DiskFullError(WorkbenchError):
+    """A write failed for lack of space; the message names the space needed and what is free."""

@@ -74,6 +74,24 @@ def _launch(spec: TrainSpec) -> LaunchSpec:
     return LaunchSpec(mode="processes", num_processes=2, main_port=_free_port())
 
 
+@pytest.fixture(autouse=True)
+def _no_orphans(monkeypatch):
+    """End every launched run's process group, whatever the test's outcome."""
+    started: list[ProcessRun] = []
+    launch = ProcessRun.launch.__func__
+
+    def tracked(cls, *args, **kwargs):
+        run = launch(cls, *args, **kwargs)
+        started.append(run)
+        return run
+
+    monkeypatch.setattr(ProcessRun, "launch", classmethod(tracked))
+    yield
+    for run in started:
+        if run.group_alive():
+            run.terminate(grace_s=5)
+
+
 def _losses(run_dir: Path) -> dict[int, float]:
     return {e.step: e.metrics["loss"] for e in load_run_metrics(run_dir)
             if e.kind == "log" and "loss" in e.metrics}

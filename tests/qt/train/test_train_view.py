@@ -323,3 +323,26 @@ def test_bad_data_fails_before_training_with_a_message(train_view, tiny_classifi
     assert "sentiment" in message and "label" in message  # names the column and the choices
     qtbot.waitUntil(lambda: view.start_button.isEnabled(), timeout=10_000)
     assert view.curves.series["loss"].n == 0
+
+
+def test_a_run_stuck_before_its_first_checkpoint_is_offered_start_over(
+        train_view, tiny_classifier_setup, qtbot, monkeypatch, tmp_path):
+    from workbench.qt.train import view as module
+
+    shown, offered = [], []
+    monkeypatch.setattr(module, "show_error", lambda _p, title, msg, details="":
+                        shown.append(msg))
+    view = train_view
+    view.ask_start_over = lambda title, message: offered.append(message) or True
+    run_dir = tmp_path / "stuck"
+    _fill(view, tiny_classifier_setup, max_steps=2, label_column="sentiment",
+          output_dir=str(run_dir))
+    view.start_button.click()  # fails on its data: a plain error, no start over offered
+    qtbot.waitUntil(lambda: bool(shown), timeout=60_000)
+    qtbot.waitUntil(lambda: view.start_button.isEnabled(), timeout=10_000)
+    assert not offered and (run_dir / "spec.json").is_file()
+    _fill(view, tiny_classifier_setup, max_steps=2, output_dir=str(run_dir))
+    with qtbot.waitSignal(view.runFinished, timeout=120_000) as done:
+        view.start_button.click()  # refused by the stuck folder -> "Start over" -> trains
+    assert offered and "Start over" in offered[0] and len(shown) == 1
+    assert done.args[0].status == "finished" and done.args[0].run_dir == str(run_dir)

@@ -73,11 +73,42 @@ def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False):
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, TypeError, KeyError) as e:
+        custom = None if trust_remote_code else custom_tokenizer_code(folder)
+        if custom is not None:
+            raise WorkbenchError(
+                f"The tokenizer of {folder} is custom code ({custom}, named by auto_map), which "
+                f"is not run unless you allow this checkpoint's own code. Use a checkpoint "
+                f"with a standard tokenizer (tokenizer.json), or put a standard tokenizer's "
+                f"files into the folder.") from None
         raise WorkbenchError(
             f"This checkpoint has no usable tokenizer ({e}). Copy the tokenizer files of its "
             f"base model (tokenizer.json, tokenizer_config.json...) into {folder}.") from None
     check_tokenizer(tokenizer)
     return tokenizer
+
+
+def custom_tokenizer_code(folder: Path) -> str | None:
+    """The class an `auto_map` AutoTokenizer entry names (custom code), or None.
+
+    transformers reads the entry from tokenizer_config.json, or else from config.json.
+    """
+    import json
+
+    for name in ("tokenizer_config.json", "config.json"):
+        path = folder / name
+        try:
+            if path.stat().st_size > 50 * 2**20:
+                continue  # not a real config; the loader reports it
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            continue
+        auto_map = data.get("auto_map") if isinstance(data, dict) else None
+        entry = auto_map.get("AutoTokenizer") if isinstance(auto_map, dict) else None
+        names = [entry] if isinstance(entry, str) else entry if isinstance(entry, list) else []
+        named = [n for n in names if isinstance(n, str) and n]
+        if named:
+            return named[-1][:200]
+    return None
 
 
 def check_tokenizer(tokenizer) -> None:

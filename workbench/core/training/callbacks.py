@@ -33,12 +33,34 @@ def memory_mb(device: str) -> float:
         return float("nan")
 
 
+def first_nonfinite_parameter(model: Any) -> str | None:
+    """Name of the first trainable parameter holding a NaN or inf, or None when all are finite.
+
+    One float32 sum per tensor (a NaN or inf anywhere makes the sum non-finite) and a single
+    host-device sync for the whole model: a read of the weights, cheaper than the optimizer
+    step that wrote them, so it runs once per logging step.
+    """
+    import torch
+
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if not named:
+        return None
+    with torch.no_grad():
+        device = named[0][1].device
+        sums = torch.stack([p.detach().sum(dtype=torch.float32).to(device) for _, p in named])
+        finite = torch.isfinite(sums)
+        if bool(finite.all()):  # .item(): the one host-device sync of this check
+            return None
+        return named[int((~finite).nonzero()[0, 0])][0]
+
+
 class EventCallback(TrainerCallback):
     """One emit per logging step / eval / save; pause, cancel and save-now at step boundaries."""
 
     def __init__(self, emit: Callable[[TrainEvent], None], control: Any, task: str,
                  device: str, stop_on_nan: bool, samples_per_step: int,
-                 tokens: Any = None, time_offset: float = 0.0, sync: Any = None) -> None:
+                 tokens: Any = None, time_offset: float = 0.0, sync: Any = None,
+                 started_at: float | None = None) -> None:
         self.emit_fn = emit
         self.sync = sync  # a distributed.ControlSync when other ranks must stay in step
         self.ctl = control
@@ -48,7 +70,8 @@ class EventCallback(TrainerCallback):
         self.samples_per_step = samples_per_step
         self.tokens = tokens  # a TokenCounter (host-side count of training tokens) or None
         self.time_offset = time_offset
-        self.t0 = time.perf_counter()
+        # The session's own start, so its events and ours share one clock (in order).
+        self.t0 = time.perf_counter() if started_at is None else started_at
         self.last_log: tuple[float, int, int] | None = None  # (time, step, tokens seen)
         self.nan_message = ""
         self.stopped_by_user = False
@@ -96,6 +119,9 @@ class EventCallback(TrainerCallback):
             control.should_training_stop = True
             control.should_evaluate = False
             control.should_save = ctl.save_on_cancel
+        if control.should_log or control.should_save:
+            # DefaultFlowCallback (first in the list) has decided: check before a log or save.
+            self._check_weights(args, control, state, kwargs.get("model"))
         if self.nan_message:
             control.should_training_stop = True
             control.should_save = False
@@ -106,6 +132,8 @@ class EventCallback(TrainerCallback):
         self.event("resumed", state)
 
     def on_epoch_end(self, args, state, control, **kwargs):
+        if control.should_save:
+            self._check_weights(args, control, state, kwargs.get("model"))
         # DefaultFlowCallback (called before us) asks for eval/save at epoch ends; a cancelled
         # or diverged run must not spend time evaluating or overwrite good checkpoints.
         if self.stopped_by_user:
@@ -136,13 +164,32 @@ class EventCallback(TrainerCallback):
         bad = [k for k in ("loss", "grad_norm") if k in metrics and not math.isfinite(metrics[k])]
         self.event("log", state, metrics)
         if bad and self.stop_on_nan and not self.nan_message:
-            self.nan_message = (
-                f"The {' and '.join(bad)} became {metrics[bad[0]]} at step {step}: training "
-                f"diverged. Lower the learning rate (now {args.learning_rate:g}), add warmup, "
-                f"keep gradient clipping on (max_grad_norm), or use fp32/bf16 instead of fp16.")
-            control.should_training_stop = True
-            control.should_evaluate = False
-            control.should_save = False
+            self._diverged(args, control, step,
+                           f"The {' and '.join(bad)} became {metrics[bad[0]]} at step {step}")
+
+    def on_train_end(self, args, state, control, **kwargs):
+        # The last steps may fall between logging steps: check the weights before they are saved.
+        self._check_weights(args, control, state, kwargs.get("model"))
+
+    def _check_weights(self, args, control, state, model: Any) -> None:
+        """Stop the run when the optimizer step left a NaN/inf weight (the loss shows it later)."""
+        if not self.stop_on_nan or self.nan_message or model is None:
+            return
+        name = first_nonfinite_parameter(model)
+        if name is not None:
+            step = int(state.global_step)
+            self._diverged(args, control, step,
+                           f"The weights became NaN or infinite at step {step} (first: {name})")
+
+    def _diverged(self, args, control, step: int, what: str) -> None:
+        """Remember why the run diverged (with the knobs to turn) and stop without saving."""
+        self.nan_message = (
+            f"{what}: training diverged. Lower the learning rate (now {args.learning_rate:g}), "
+            f"add warmup, keep gradient clipping on (max_grad_norm, now {args.max_grad_norm:g}), "
+            f"lower weight_decay (now {args.weight_decay:g}), or use fp32/bf16 instead of fp16.")
+        control.should_training_stop = True
+        control.should_evaluate = False
+        control.should_save = False
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         metrics = {k: float(v) for k, v in (metrics or {}).items()

@@ -126,12 +126,26 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return checkpoints[-1] if checkpoints else None
 
 
+# Leftovers of interrupted saves in the run folder itself: final/ and merged/ are staged as
+# .tmp-<name>-*, and an older one is moved to .old-<name>-* while it is replaced.
+RUN_STAGING_PREFIXES = (".tmp-", ".old-")
+
+
 def clean_staging(run_dir: str | Path) -> int:
-    """Delete leftovers of interrupted saves (temp folders, unmarked checkpoints); return count."""
-    root = Path(run_dir) / CHECKPOINTS_NAME
+    """Delete leftovers of interrupted saves (temp folders, unmarked checkpoints); return count.
+
+    Called when a run is opened to resume or start over, never while it may be training.
+    """
+    run = Path(run_dir)
     removed = 0
+    if run.is_dir():
+        for child in run.iterdir():
+            if child.name.startswith(RUN_STAGING_PREFIXES) and child.is_dir():
+                shutil.rmtree(child, ignore_errors=True)
+                removed += 1
+    root = run / CHECKPOINTS_NAME
     if not root.is_dir():
-        return 0
+        return removed
     for child in root.iterdir():
         stale = child.name.startswith(STAGING_PREFIX) or (
             _CHECKPOINT_RE.match(child.name) and not is_complete(child))
@@ -160,6 +174,25 @@ def resolve_resume(resume_from: str | Path) -> tuple[Path, Path]:
     checkpoint = latest_checkpoint(path)
     if checkpoint is None:
         raise WorkbenchError(
-            f"Cannot resume: {path} has no complete checkpoint (a run folder written by this "
-            f"app, with checkpoints/checkpoint-N/{MARKER_NAME}). Start a new run instead.")
+            f"Cannot resume: {path} has no complete checkpoint (checkpoints/checkpoint-N with "
+            f"{MARKER_NAME}); the run stopped before its first one. Start over in the same "
+            f"folder (workbench train {path / 'spec.json'} --restart, or 'Start over' in the "
+            f"Fine-tune tab), or start a new run in an empty output folder.")
     return path, checkpoint
+
+
+def folder_size(folder: str | Path) -> int:
+    """Bytes in the files under `folder` (0 when it does not exist)."""
+    root = Path(folder)
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) if root.is_dir() else 0
+
+
+def can_start_over(run_dir: str | Path) -> bool:
+    """True when a folder holds a run that stopped before its first complete checkpoint.
+
+    Such a run cannot be resumed; starting over (run_training(..., restart=True)) is the way on,
+    so the Fine-tune view offers it where the failure is shown.
+    """
+    from workbench.core.training.runs import holds_run
+
+    return holds_run(run_dir) and latest_checkpoint(run_dir) is None

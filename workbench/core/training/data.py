@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,10 @@ from workbench.core.training.tasks import Task, task_info
 
 BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".txt": "text",
             ".parquet": "parquet"}
+# datasets makes (disabled) tqdm bars while loading; tqdm apparently drops its class-wide lock
+# when its last bar closes, so two loads on two threads (the GUI's preview and a starting run)
+# fail with "'tqdm' object has no attribute '_lock'" (seen in tests/qt/train). One at a time.
+_LOAD_LOCK = threading.Lock()
 
 
 def load_table(path: str | Path):
@@ -32,8 +37,9 @@ def load_table(path: str | Path):
     kwargs: dict[str, Any] = {"sep": "\t"} if p.suffix.lower() == ".tsv" else {}
     datasets.disable_progress_bars()
     try:
-        table = datasets.load_dataset(builder, data_files=str(p.resolve()), split="train",
-                                      **kwargs)
+        with _LOAD_LOCK:
+            table = datasets.load_dataset(builder, data_files=str(p.resolve()), split="train",
+                                          **kwargs)
     except Exception as e:  # datasets raises many types (ArrowInvalid, DatasetGenerationError...)
         raise TrainingDataError(f"Could not read {p.name} as {builder.upper()}: "
                                 f"{type(e).__name__}: {e}") from None
@@ -62,21 +68,68 @@ def _words(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, (list, tuple)) else str(value).split()
 
 
-def _label_values(table, spec: TrainSpec) -> list[Any]:
+def label_key(value: Any, where: str) -> str:
+    """The class name of one label cell (1 and 1.0 -> "1"), or raise naming the row.
+
+    The same rule for every file type: CSV and Parquet give NaN for an empty numeric cell and
+    JSON/JSONL may hold NaN, lists or objects, none of which is a class.
+    """
+    if value is None:
+        raise TrainingDataError(f"{where} has an empty label; fill or drop the row.")
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        if not np.isfinite(value):
+            raise TrainingDataError(
+                f"{where} has the label {float(value)} (an empty or non-numeric cell); fill "
+                f"or drop the row.")
+        if float(value).is_integer():
+            return str(int(value))
+        raise TrainingDataError(
+            f"{where} has the label {float(value):g}, a fraction; classification needs class "
+            f"names or whole numbers.")
+    if isinstance(value, str):
+        if not value.strip():
+            raise TrainingDataError(f"{where} has an empty label; fill or drop the row.")
+        return value
+    shown = repr(value)
+    raise TrainingDataError(
+        f"{where} has a label of type {type(value).__name__} ({shown[:40]}); each row needs one "
+        f"class name or whole number (token classification: a list of tags or a "
+        f"space-separated string).")
+
+
+def tag_keys(value: Any, where: str) -> list[str]:
+    """The per-word tags of one token-classification label cell, each checked by label_key."""
+    if isinstance(value, str):
+        return value.split()
+    if isinstance(value, (list, tuple)):
+        return [label_key(tag, f"{where} (tag {i + 1})") for i, tag in enumerate(value)]
+    if value is None or isinstance(value, (float, np.floating)):
+        return [label_key(value, where)]  # raises for the empty cell (None or NaN)
+    raise TrainingDataError(
+        f"{where} has tags of type {type(value).__name__}; token classification needs a list "
+        f"of tags or a space-separated string per row.")
+
+
+def _label_values(table, spec: TrainSpec, name: str = "The data") -> list[str]:
+    """Every label of `table` as a class name (token classification: every tag), checked."""
     column = table[spec.label_column]
     if spec.task == Task.TOKEN_CLASSIFICATION:
-        return [tag for row in column for tag in _words(row)]
-    return list(column)
+        return [tag for i, row in enumerate(column)
+                for tag in tag_keys(row, f"{name} row {i + 1}")]
+    return [label_key(v, f"{name} row {i + 1}") for i, v in enumerate(column)]
 
 
 def label_names_for(values: list[Any], name: str) -> list[str]:
-    """Sorted distinct labels as strings (ints sort numerically), or raise on None/empty."""
-    if any(v is None or (isinstance(v, str) and not v.strip()) for v in values):
-        raise TrainingDataError(f"{name} has rows with an empty label; fill or drop them.")
-    distinct = set(values)
-    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in distinct):
-        return [str(v) for v in sorted(distinct)]
-    return sorted(str(v) for v in distinct)
+    """Sorted distinct labels as strings (whole numbers sort numerically), or raise on empty."""
+    keys = {label_key(v, name) for v in values}
+    if all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+           for v in values):
+        return sorted(keys, key=int)
+    return sorted(keys)
 
 
 @dataclass(frozen=True)
@@ -116,11 +169,15 @@ def preview_data(spec: TrainSpec, tokenizer: Any = None, max_rows: int = 20,
                             f"{spec.max_length} tokens and will be truncated.")
     label_counts: dict[str, int] = {}
     if task_info(spec.task).classifies and spec.label_column in table.column_names:
-        values, seen = np.unique([str(v) for v in _label_values(table, spec)],
-                                 return_counts=True)
-        label_counts = {str(v): int(c) for v, c in zip(values, seen, strict=True)}
-        if len(label_counts) < 2:
-            warnings.append("The training data has fewer than 2 distinct labels.")
+        try:
+            labels = _label_values(table, spec, Path(spec.train_file).name)
+        except TrainingDataError as e:
+            warnings.append(str(e))
+        else:
+            values, seen = np.unique(labels, return_counts=True)
+            label_counts = {str(v): int(c) for v, c in zip(values, seen, strict=True)}
+            if len(label_counts) < 2:
+                warnings.append("The training data has fewer than 2 distinct labels.")
     return DataPreview(columns=list(table.column_names), num_rows=len(table), rows=rows,
                        token_length_counts=counts, token_length_edges=edges,
                        truncated_fraction=truncated, label_counts=label_counts,
@@ -141,9 +198,13 @@ def load_splits(spec: TrainSpec):
     """(train table, eval table or None) from the files, checked for the task's columns."""
     train = load_table(spec.train_file)
     _require_columns(train, spec, Path(spec.train_file).name)
+    if task_info(spec.task).classifies:
+        _label_values(train, spec, Path(spec.train_file).name)  # rows numbered as in the file
     if spec.eval_file:
         evalset = load_table(spec.eval_file)
         _require_columns(evalset, spec, Path(spec.eval_file).name)
+        if task_info(spec.task).classifies:
+            _label_values(evalset, spec, Path(spec.eval_file).name)
     elif spec.eval_split > 0 and len(train) >= 2:
         parts = train.train_test_split(test_size=spec.eval_split, seed=spec.seed)
         train, evalset = parts["train"], parts["test"]
@@ -157,13 +218,16 @@ def prepare_data(spec: TrainSpec, tokenizer: Any) -> PreparedData:
     train, evalset = load_splits(spec)
     label_names: list[str] = []
     if task_info(spec.task).classifies:
-        label_names = label_names_for(_label_values(train, spec), Path(spec.train_file).name)
+        column = train[spec.label_column]
+        label_names = (sorted(set(_label_values(train, spec)))
+                       if spec.task == Task.TOKEN_CLASSIFICATION
+                       else label_names_for(list(column), Path(spec.train_file).name))
         if len(label_names) < 2:
             raise TrainingDataError(
                 f"{Path(spec.train_file).name} has only one distinct label "
                 f"({label_names[0] if label_names else 'none'}); classification needs two or more.")
         if evalset is not None:
-            unknown = sorted({str(v) for v in _label_values(evalset, spec)} - set(label_names))
+            unknown = sorted(set(_label_values(evalset, spec)) - set(label_names))
             if unknown:
                 raise TrainingDataError(
                     f"The eval data has label(s) not in the training data: "
@@ -188,12 +252,12 @@ def _encoder(spec: TrainSpec, tokenizer: Any, label_ids: dict[str, int]):
     def sequence_classification(batch: dict) -> dict:
         pairs = strings(batch[pair]) if pair else None
         out = tokenizer(strings(batch[text]), pairs, truncation=True, max_length=max_len)
-        out["labels"] = [label_ids[str(v)] for v in batch[spec.label_column]]
+        out["labels"] = [label_ids[label_key(v, "A row")] for v in batch[spec.label_column]]
         return out
 
     def token_classification(batch: dict) -> dict:
         words = [_words(v) for v in batch[text]]
-        tags = [_words(v) for v in batch[spec.label_column]]
+        tags = [tag_keys(v, "A row") for v in batch[spec.label_column]]
         for i, (w, t) in enumerate(zip(words, tags, strict=True)):
             if len(w) != len(t):
                 raise TrainingDataError(

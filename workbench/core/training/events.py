@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from workbench.core.errors import WorkbenchError
 
 EVENT_KINDS = ("started", "log", "eval", "checkpoint", "paused", "resumed", "finished",
-               "cancelled", "failed", "status")
+               "cancelled", "failed", "status", "error")
+# "error" is sent by `workbench train --json-events` just before the final "failed" event; it
+# carries the failure's message and is not recorded in metrics.jsonl.
 # Kinds after which no further event of the run arrives.
 FINAL_KINDS = ("finished", "cancelled", "failed")
 

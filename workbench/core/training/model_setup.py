@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 from workbench.core.errors import MissingDependencyError, WorkbenchError
@@ -40,6 +41,14 @@ def load_for_task(spec: TrainSpec, label_names: list[str]):
     try:
         model, info = auto.from_pretrained(folder, dtype=torch.float32, trust_remote_code=False,
                                            output_loading_info=True, **kwargs)
+    except pickle.UnpicklingError as e:
+        from workbench.core.errors import UnsafePickleError
+        from workbench.core.training.faults import refused_content
+
+        raise UnsafePickleError(
+            f"Could not load {folder}: its weights file holds {refused_content(e)}, not plain "
+            f"tensor data, so it was not loaded. Use a safetensors copy of this model (or "
+            f"convert the file with a tool you trust).") from None
     except (OSError, ValueError, RuntimeError, KeyError) as e:
         raise ModelBuildError(f"Could not load {folder} for {spec.task}: {e}") from None
     new = set(info.get("missing_keys", [])) | {k[0] if isinstance(k, tuple) else k

@@ -159,7 +159,12 @@ class ProcessRun:
             match = _ROOT_CAUSE.search(text[text.index("Root Cause"):])
         rank = int(match.group(1)) if match else None
         exit_code = int(match.group(2)) if match else (code if code is not None else 1)
-        lines = _tail(rank_log_path(self.run_dir, rank), 20) if rank is not None else launcher
+        if rank is not None:
+            lines = _tail(rank_log_path(self.run_dir, rank), 20)
+        else:  # no rank named: every rank's last lines, one of them will tell
+            lines = launcher[-10:]
+            for log in sorted((self.run_dir / LOGS_NAME).glob("rank-*.log")):
+                lines += [f"--- {log.name}", *_tail(log, 6)]
         return RankFailure(rank, exit_code, lines, _advice(exit_code, "\n".join(lines)))
 
 

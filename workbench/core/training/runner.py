@@ -104,24 +104,27 @@ class RunResult:
     metrics: dict[str, float] = field(default_factory=dict)
     status: str = "finished"  # "finished" | "cancelled" | "failed"
     message: str = ""
+    details: str = ""  # the traceback of an unexpected error (never part of `message`)
 
 
 def run_training(spec: TrainSpec, emit: Callable[[TrainEvent], None],
                  control: TrainControl | None = None, resume_from: str | None = None,
                  extend_epochs: float = 0.0, *, extra_callbacks: list | None = None,
-                 watch_control_file: bool = False) -> RunResult:
+                 restart: bool = False, watch_control_file: bool = False) -> RunResult:
     """Train `spec` with transformers' Trainer, sending TrainEvents to `emit` (on this thread).
 
     `resume_from` is a run folder (its newest complete checkpoint is used) or a checkpoint
-    folder; `extend_epochs` adds epochs on top of the spec's when resuming. Bad specs or data
-    raise WorkbenchError before training starts; failures during training (NaN, OOM, errors)
-    end with a "failed" event and a RunResult with status "failed". With
-    `watch_control_file`, commands written to the run folder's control file (see
-    control_file.py) pause, resume, cancel or checkpoint the run, as `control` does.
+    folder; `extend_epochs` adds epochs on top of the spec's when resuming; `restart` discards
+    a run already in spec.output_dir (its record, checkpoints and model) and starts over. A
+    resumed run whose final save was interrupted gets final/ rebuilt from its last checkpoint.
+    Bad specs or data raise WorkbenchError before training starts; failures during training
+    (NaN, OOM, a full disk, errors) end with a "failed" event and a RunResult with status
+    "failed". With `watch_control_file`, commands written to the run folder's control file
+    (see control_file.py) pause, resume, cancel or checkpoint the run, as `control` does.
     """
     from workbench.core.training.session import TrainingSession
 
     session = TrainingSession(spec, emit, control or TrainControl(), resume_from=resume_from,
                               extend_epochs=extend_epochs, extra_callbacks=extra_callbacks,
-                              watch_control_file=watch_control_file)
+                              restart=restart, watch_control_file=watch_control_file)
     return session.run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -58,24 +59,130 @@ def new_run_dir(output_dir: str = "", spec=None) -> Path:
     return run_dir
 
 
+# errno values meaning "no room to write": a full disk, a full quota, the file-size limit.
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+ERROR_LOG_NAME = "error.log"
+RESERVE_NAME = ".metrics-reserve"
+RESERVE_BYTES = 64 * 1024  # room for the failure event (and a few more) once the disk is full
+
+
 class MetricsLog:
-    """Appends each event to metrics.jsonl as one line, flushed, so a crash loses nothing sent."""
+    """Appends each event to metrics.jsonl as one whole line, so a crash loses nothing sent.
+
+    Each line goes out in one unbuffered write; a short or failed write (a full disk) is cut
+    back off the file, so the file only ever holds whole lines. The line then waits in memory:
+    a small reserve file written at open is deleted to make room, and waiting lines are retried
+    at every write and at close (the failure event of a disk-full run is kept this way).
+    """
 
     def __init__(self, run_dir: Path) -> None:
         self.path = Path(run_dir) / METRICS_NAME
-        self._file = self.path.open("a", encoding="utf-8")
+        # O_BINARY (Windows only): no "\n" -> "\r\n" translation, so byte counts are exact.
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
+        self._fd = os.open(self.path, flags, 0o666)
+        self._pending: list[bytes] = []
+        _drop_partial_last_line(self.path, self._fd)
+        self._reserve: Path | None = Path(run_dir) / RESERVE_NAME
+        try:
+            # Real bytes, not a sparse file: the space must be allocated now to be freed later.
+            self._reserve.write_bytes(b"\0" * RESERVE_BYTES)
+        except OSError:
+            self._reserve.unlink(missing_ok=True)
+            self._reserve = None  # the disk is already full; lines wait in memory instead
+
+    @property
+    def pending(self) -> int:
+        """Lines not yet on disk (they are retried at the next write and at close)."""
+        return len(self._pending)
 
     def write(self, event: TrainEvent) -> None:
-        """Append one event (the file is flushed to the OS at once)."""
-        self._file.write(event.to_json() + "\n")
-        self._file.flush()
+        """Append one event (on the OS's side at once), or keep it for a retry when no room."""
+        self._pending.append((event.to_json() + "\n").encode("utf-8"))
+        self._flush_pending()
+
+    def _flush_pending(self) -> None:
+        while self._pending:
+            if not self._append(self._pending[0]):
+                if self._release_reserve():
+                    continue
+                return
+            self._pending.pop(0)
+
+    def _append(self, line: bytes) -> bool:
+        size = os.fstat(self._fd).st_size
+        try:
+            if os.write(self._fd, line) == len(line):
+                return True
+        except OSError as e:
+            if e.errno not in DISK_FULL_ERRNOS:
+                raise
+        os.ftruncate(self._fd, size)  # take back half a line: the file holds whole lines only
+        return False
+
+    def _release_reserve(self) -> bool:
+        if self._reserve is None:
+            return False
+        self._reserve.unlink(missing_ok=True)
+        self._reserve = None
+        return True
 
     def close(self) -> None:
-        """Close the file (fsync first: the run's record should survive a power cut)."""
-        if not self._file.closed:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
+        """Write waiting lines if there is room now, fsync and close; drop the reserve."""
+        if self._fd < 0:
+            return
+        self._flush_pending()
+        try:
+            os.fsync(self._fd)  # the run's record should survive a power cut
+        except OSError as e:
+            if e.errno not in DISK_FULL_ERRNOS:
+                raise
+        finally:
+            os.close(self._fd)
+            self._fd = -1
+            self._release_reserve()
+
+
+def _drop_partial_last_line(path: Path, fd: int) -> None:
+    """Cut an unfinished last line (a kill mid-write) so the next line starts on its own."""
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return
+    with path.open("rb") as f:
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return
+        f.seek(0)
+        keep = f.read().rfind(b"\n") + 1
+    os.ftruncate(fd, keep)
+
+
+def has_final_model(run_dir: str | Path) -> bool:
+    """True when the run folder holds a saved final model (full weights or a LoRA adapter)."""
+    final = Path(run_dir) / FINAL_NAME
+    return (final / "config.json").is_file() or (final / "adapter_config.json").is_file()
+
+
+def holds_run(run_dir: str | Path) -> bool:
+    """True when a folder has the record of a run (spec.json or metrics.jsonl)."""
+    return (Path(run_dir) / METRICS_NAME).exists() or (Path(run_dir) / SPEC_NAME).exists()
+
+
+def discard_run(run_dir: str | Path) -> None:
+    """Delete what a run wrote in its folder (record, checkpoints, models), for a start over.
+
+    Only the names a run writes are removed; anything else the user keeps there stays.
+    """
+    import shutil
+
+    from workbench.core.training.checkpoints import clean_staging
+
+    run = Path(run_dir)
+    clean_staging(run)
+    for name in (METRICS_NAME, SPEC_NAME, ERROR_LOG_NAME, RESERVE_NAME):
+        (run / name).unlink(missing_ok=True)
+    for name in (CHECKPOINTS_NAME, FINAL_NAME, MERGED_NAME):
+        shutil.rmtree(run / name, ignore_errors=True)
+    (run / CHECKPOINTS_NAME).mkdir(parents=True, exist_ok=True)
 
 
 def load_run_spec(run_dir: str | Path):
@@ -89,13 +196,14 @@ def load_run_metrics(run_dir: str | Path) -> list[TrainEvent]:
     """The events of a run in order, as the curves should show them.
 
     After a resume, events logged past the resumed checkpoint by the interrupted session are
-    dropped, so each step appears once. Damaged lines (a crash mid-write) are skipped.
+    dropped, so each step appears once. Damaged lines (a crash mid-write, a partial last
+    line) are skipped.
     """
     path = Path(run_dir) / METRICS_NAME
     if not path.is_file():
         return []
     events: list[TrainEvent] = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in path.read_bytes().decode("utf-8", errors="replace").splitlines():
         if not line.strip():
             continue
         try:
@@ -160,8 +268,7 @@ def read_run(run_dir: str | Path) -> RunInfo:
         run_dir=str(run), name=run.name, task=str(spec.get("task", "")),
         model_path=str(spec.get("model_path", "")), method=str(spec.get("method", "full")),
         status=status, step=step, max_steps=max_steps, created=(run / SPEC_NAME).stat().st_mtime,
-        final_model_dir=str(final) if (final / "config.json").is_file()
-        or (final / "adapter_config.json").is_file() else None,
+        final_model_dir=str(final) if has_final_model(run) else None,
         checkpoints=[str(c) for c in list_checkpoints(run)], last_metrics=metrics,
         message=message)
 

@@ -8,23 +8,26 @@ import os
 import shutil
 import tempfile
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from workbench.core.atomic import fsync_dir
-from workbench.core.errors import WorkbenchError
+from workbench.core.errors import RunFolderInUseError, WorkbenchError
 from workbench.core.training.distributed import barrier, open_rank_log, rank_info
 from workbench.core.training.events import TrainEvent
+from workbench.core.training.faults import disk_full_error, failure_message, save_or_clean_up
 from workbench.core.training.runner import RunResult, TrainControl
 from workbench.core.training.runs import (
+    ERROR_LOG_NAME,
     FINAL_NAME,
     MERGED_NAME,
-    METRICS_NAME,
     SPEC_NAME,
     MetricsLog,
+    discard_run,
+    has_final_model,
+    holds_run,
     load_run_metrics,
     new_run_dir,
 )
@@ -134,23 +137,31 @@ def make_trainer_class():
                 self.data_collator = inner
 
         def _save_checkpoint(self, model, trial):
-            distributed = self.args.world_size > 1
             step = self.state.global_step
+            distributed = self.args.world_size > 1
             # Every rank writes its RNG state into the checkpoint, so with several processes
             # they share one staging folder (named by step); the main rank commits it.
             staged = (shared_staging_dir(self.workbench_run_dir, step) if distributed
                       else staging_dir(self.workbench_run_dir))
             original = self.args.output_dir
-            # Trainer writes <output_dir>/checkpoint-N; point it at the staging folder.
-            self.args.output_dir = str(staged)
-            try:
-                super()._save_checkpoint(model, trial)
-            finally:
-                self.args.output_dir = original
-            if distributed:
-                self.accelerator.wait_for_everyone()
-            if self.args.process_index == 0:
-                commit_checkpoint(staged / f"checkpoint-{step}", self.workbench_run_dir, step)
+            is_main = self.args.process_index == 0
+
+            def write() -> None:
+                # Trainer writes <output_dir>/checkpoint-N; point it at the staging folder.
+                self.args.output_dir = str(staged)
+                try:
+                    super(WorkbenchTrainer, self)._save_checkpoint(model, trial)
+                finally:
+                    self.args.output_dir = original
+                if distributed:
+                    self.accelerator.wait_for_everyone()
+                if is_main:
+                    commit_checkpoint(staged / f"checkpoint-{step}", self.workbench_run_dir,
+                                      step)
+
+            save_or_clean_up(write, staged, f"the checkpoint at step {step}",
+                             self.workbench_run_dir, self)
+            if is_main:
                 shutil.rmtree(staged, ignore_errors=True)
                 prune_checkpoints(self.workbench_run_dir, self.workbench_keep)
             if distributed:
@@ -165,8 +176,16 @@ class TrainingSession:
     def __init__(self, spec: TrainSpec, emit: Callable[[TrainEvent], None],
                  control: TrainControl, resume_from: str | None = None,
                  extend_epochs: float = 0.0, extra_callbacks: list | None = None,
-                 watch_control_file: bool = False) -> None:
+                 restart: bool = False, watch_control_file: bool = False) -> None:
         spec.validate()
+        if restart and resume_from:
+            raise WorkbenchError("Resume and start over exclude each other: resume continues "
+                                 "the run, start over discards it. Choose one.")
+        if not (math.isfinite(float(extend_epochs)) and 0 <= extend_epochs <= 1e6):
+            raise WorkbenchError(f"extend_epochs: {extend_epochs} must be a number of epochs "
+                                 f"from 0 to 1000000.")
+        self.restart = restart
+        self.rebuild_final = False  # resumed at the last step with final/ missing
         self.rank = rank_info()
         self.watch_control_file = watch_control_file
         self.spec = spec
@@ -180,6 +199,10 @@ class TrainingSession:
         self.t0 = time.perf_counter()
         self.time_offset = 0.0
 
+    def elapsed(self) -> float:
+        """Seconds of this run so far (earlier sessions of a resumed run included)."""
+        return self.time_offset + time.perf_counter() - self.t0
+
     # -- events -----------------------------------------------------------------------------
     def emit(self, event: TrainEvent) -> None:
         """Record the event in metrics.jsonl, then pass it on."""
@@ -190,8 +213,7 @@ class TrainingSession:
     def status(self, message: str) -> None:
         """A 'status' event (setup progress) before training starts, at the resumed step."""
         step = int(self.checkpoint.name.rsplit("-", 1)[1]) if self.checkpoint else 0
-        self.emit(TrainEvent("status", step, 0, 0.0,
-                             self.time_offset + time.perf_counter() - self.t0, {}, message))
+        self.emit(TrainEvent("status", step, 0, 0.0, self.elapsed(), {}, message))
 
     # -- setup ------------------------------------------------------------------------------
     def _prepare_run_dir(self) -> Path:
@@ -204,7 +226,7 @@ class TrainingSession:
         if self.resume_from:
             run_dir, self.checkpoint = resolve_resume(self.resume_from)
             if self.rank.is_main:
-                clean_staging(run_dir)
+                clean_staging(run_dir)  # leftovers of a crash, removed at the next open
             step = int(self.checkpoint.name.rsplit("-", 1)[1])
             past = [e for e in load_run_metrics(run_dir) if e.step <= step]
             self.time_offset = max((e.time for e in past), default=0.0)
@@ -213,14 +235,18 @@ class TrainingSession:
                 spec = spec.replace(num_epochs=spec.num_epochs + self.extend_epochs)
         else:
             run_dir = new_run_dir(self.spec.output_dir, self.spec)
-            if self.rank.is_main and ((run_dir / METRICS_NAME).exists()
-                                      or (run_dir / SPEC_NAME).exists()):
-                raise WorkbenchError(
-                    f"{run_dir} already holds a training run. Resume it, or choose an empty "
-                    f"output folder for a new run.")
+            if not self.rank.is_main:
+                pass  # the main rank checks and writes the run folder's record
+            elif self.restart:
+                discard_run(run_dir)
+            elif holds_run(run_dir):
+                raise _run_exists_error(run_dir)
             spec = self.spec.replace(output_dir=str(run_dir))
         if self.rank.is_main:
-            spec.save(run_dir / SPEC_NAME)
+            try:
+                spec.save(run_dir / SPEC_NAME)
+            except OSError as e:
+                raise disk_full_error(e, run_dir, "the run's spec.json", 4096) from None
         if self.rank.is_distributed:
             self._rank_log = open_rank_log(run_dir, self.rank)
         self.spec = spec
@@ -309,10 +335,15 @@ class TrainingSession:
             total = args.max_steps if args.max_steps > 0 else math.ceil(
                 args.num_train_epochs * steps_per_epoch)
             done = int(self.checkpoint.name.rsplit("-", 1)[1]) if self.checkpoint else 0
-            if done >= total:
+            if done >= total and not has_final_model(run_dir):
+                # Killed during the final save: only final/ is missing, rebuild it.
+                self.rebuild_final = True
+            elif done >= total:
                 raise WorkbenchError(
                     f"This run already reached step {done} of {total}. To train more, extend "
-                    f"it by some epochs (--extend-epochs N), or start a new run.")
+                    f"it by some epochs (--extend-epochs N); to train it again, start over "
+                    f"(workbench train {run_dir / SPEC_NAME} --restart) or start a new run "
+                    f"in another output folder.")
             compute_metrics, preprocess = metrics_functions(self.spec.task)
             trainer_cls = make_trainer_class()
             trainer = trainer_cls(
@@ -335,7 +366,7 @@ class TrainingSession:
         callback = EventCallback(
             self.emit, self.control, spec.task, spec.device, spec.stop_on_nan,
             samples_per_step=spec.batch_size * spec.grad_accum, tokens=trainer.workbench_tokens,
-            time_offset=self.time_offset + time.perf_counter() - self.t0,
+            time_offset=self.time_offset, started_at=self.t0,
             sync=_control_sync(spec.device) if self.rank.is_distributed else None)
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
@@ -348,8 +379,11 @@ class TrainingSession:
         self.control.live_model, self.control.live_tokenizer = model, tokenizer
         state = trainer.state
         try:
-            trainer.train(resume_from_checkpoint=str(self.checkpoint) if self.checkpoint
-                          else None)
+            if self.rebuild_final:
+                self._load_last_checkpoint(trainer, callback)
+            else:
+                trainer.train(resume_from_checkpoint=str(self.checkpoint) if self.checkpoint
+                              else None)
             state = trainer.state
             if callback.nan_message:
                 return self._end("failed", callback, state, run_dir, None,
@@ -371,17 +405,17 @@ class TrainingSession:
                              f"Finished at step {state.global_step}; model in {final_dir}.")
         except Exception as e:
             state = trainer.state
+            step = int(state.global_step)
             if is_out_of_memory(e):
-                message = oom_message(spec, int(state.global_step))
-            elif isinstance(e, WorkbenchError):
-                message = str(e)
+                message, details = oom_message(spec, step), ""
             else:
-                message = (f"Training failed at step {state.global_step}: "
-                           f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=8)}")
+                message, details = failure_message(e, step, self.checkpoint, run_dir)
+            if details:
+                _append_error_log(run_dir, message, details)
                 from workbench.core.logs import log_unexpected
 
-                log_unexpected(message.split("\n", 1)[0], traceback.format_exc())
-            return self._end("failed", callback, state, run_dir, None, message)
+                log_unexpected(message.split("\n", 1)[0], details)
+            return self._end("failed", callback, state, run_dir, None, message, details)
         finally:
             self.control.live_model = self.control.live_tokenizer = None
             trainer.model = trainer.model_wrapped = trainer.optimizer = None
@@ -396,15 +430,28 @@ class TrainingSession:
         if getattr(self, "_watcher", None) is not None:
             self._watcher.stop()
 
+    def _load_last_checkpoint(self, trainer: Any, callback: Any) -> None:
+        """Load the weights and state of the run's last checkpoint without training a step."""
+        from transformers import TrainerState
+
+        assert self.checkpoint is not None
+        self.status(f"the final save was interrupted; rebuilding {FINAL_NAME}/ from "
+                    f"{self.checkpoint.name}")
+        # Trainer has no public "load a checkpoint's weights" call; _load_from_checkpoint is the
+        # loader train(resume_from_checkpoint=...) itself uses (safetensors, LoRA adapters).
+        trainer._load_from_checkpoint(str(self.checkpoint))
+        trainer.state = TrainerState.load_from_json(str(self.checkpoint / "trainer_state.json"))
+        callback.max_steps = int(trainer.state.max_steps)
+
     def _end(self, status: str, callback: Any, state: Any, run_dir: Path,
-             final_dir: Path | None, message: str) -> RunResult:
+             final_dir: Path | None, message: str, details: str = "") -> RunResult:
         metrics = dict(callback.last_metrics)
         self.emit(TrainEvent(status, int(state.global_step),
                              int(state.max_steps or callback.max_steps),
                              float(state.epoch or 0.0), callback.elapsed(), metrics, message))
         return RunResult(run_dir=str(run_dir),
                          final_model_dir=str(final_dir) if final_dir else None,
-                         metrics=metrics, status=status, message=message)
+                         metrics=metrics, status=status, message=message, details=details)
 
     def _save_final(self, trainer: Any, run_dir: Path, tokenizer: Any) -> Path:
         """Write final/ (weights as safetensors + tokenizer; LoRA: the adapter) atomically."""
@@ -416,29 +463,61 @@ class TrainingSession:
                 shutil.rmtree(staged, ignore_errors=True)
                 staged.mkdir()
             barrier()
-            trainer.save_model(str(staged))  # writes on the main rank only
-            if not self.rank.is_main:
-                barrier()
-                return final
         else:
             staged = Path(tempfile.mkdtemp(prefix=".tmp-final-", dir=run_dir))
+
+        def write() -> None:
             trainer.save_model(str(staged))  # safetensors; a PeftModel saves just its adapter
-        if self.spec.method == "lora":
-            # The base config with this run's head (labels), so the adapter reloads as trained.
-            trainer.model.get_base_model().config.save_pretrained(str(staged))
-        tokenizer.save_pretrained(str(staged))
-        for path in staged.rglob("*"):
-            if path.is_file():
-                with path.open("rb") as f:
-                    os.fsync(f.fileno())
+            if not self.rank.is_main:
+                return  # save_model wrote on the main rank only
+            if self.spec.method == "lora":
+                # The base config with this run's head (labels): the adapter reloads as trained.
+                trainer.model.get_base_model().config.save_pretrained(str(staged))
+            tokenizer.save_pretrained(str(staged))
+            for path in staged.rglob("*"):
+                if path.is_file():
+                    with path.open("rb") as f:
+                        os.fsync(f.fileno())
+
+        save_or_clean_up(write, staged, "the final model", run_dir, trainer)
+        if not self.rank.is_main:
+            barrier()
+            return final
         _replace_dir(staged, final)
         if self.rank.is_distributed:
             barrier()
         self.emit(TrainEvent("status", int(trainer.state.global_step),
                              int(trainer.state.max_steps), float(trainer.state.epoch or 0),
-                             self.time_offset + time.perf_counter() - self.t0, {},
+                             self.elapsed(), {},
                              f"saved the final model to {final}"))
         return final
+
+
+def _run_exists_error(run_dir: Path) -> RunFolderInUseError:
+    """Why a new run cannot use `run_dir`, pointing only at actions that will work."""
+    from workbench.core.training.checkpoints import latest_checkpoint
+
+    checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is None:
+        return RunFolderInUseError(
+            f"{run_dir} holds a training run that stopped before its first checkpoint, so it "
+            f"cannot be resumed. Start over in this folder (workbench train SPEC --restart, or "
+            f"'Start over' in the Fine-tune tab), or choose an empty output folder for a new "
+            f"run.")
+    return RunFolderInUseError(
+        f"{run_dir} already holds a training run (newest complete checkpoint: "
+        f"{checkpoint.name}). Resume it (workbench train --resume {run_dir}), start over "
+        f"(workbench train SPEC --restart: deletes its checkpoints and model), or choose an "
+        f"empty output folder for a new run.")
+
+
+def _append_error_log(run_dir: Path, message: str, details: str) -> None:
+    """Keep the traceback of an unexpected failure in the run's error.log (not the message)."""
+    try:
+        with (run_dir / ERROR_LOG_NAME).open("a", encoding="utf-8") as f:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n{details}\n")
+    except OSError:
+        pass  # a full disk: the traceback still travels in RunResult.details and --debug
 
 
 def _replace_dir(staged: Path, target: Path) -> None:

@@ -163,6 +163,7 @@ class TrainSpec:
         def bad(name: str, why: str) -> None:
             raise InvalidTrainSpecError(f"Training setting '{name}': {why}")
 
+        _check_types_and_ranges(self)
         for name, kind in _choice_types().items():
             value = getattr(self, name)
             try:  # plain strings (forms, JSON) become the field's enum member
@@ -265,7 +266,7 @@ class TrainSpec:
             data = json.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise InvalidTrainSpecError(f"Training spec {p} does not exist.") from None
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, RecursionError) as e:
             raise InvalidTrainSpecError(f"Training spec {p} is not valid JSON: {e}") from None
         if isinstance(data, dict):
             if data.get("model_path") == DEMO_MODEL:
@@ -279,29 +280,93 @@ class TrainSpec:
         return cls.from_json(data)
 
 
+# Largest value of any integer setting: counts and sizes past this cannot be real (and would
+# overflow the int32/int64 fields of torch and the data loader further down).
+MAX_INT = 2**31 - 1
+# numpy's and Python's seeding used by transformers.set_seed take 0 <= seed < 2**32.
+MAX_SEED = 2**32 - 1
+# Floats with an upper bound besides finiteness (the others are checked in validate()); a
+# learning rate of 1e30 is a legitimate way to provoke divergence, so it has none.
+_FLOAT_LIMITS = {"num_epochs": 1e6}
+
+
+def _check_types_and_ranges(spec: TrainSpec) -> None:
+    """Refuse a value of the wrong type, a non-finite float or an integer out of range.
+
+    Runs before the per-field rules so they can compare numbers safely; the message names the
+    field, the value and what is allowed.
+    """
+    for f in dataclasses.fields(spec):
+        value, t = getattr(spec, f.name), str(f.type)
+        if value is None and "None" in t:
+            continue
+        where = f"Training setting '{f.name}'"
+        if t == "bool":
+            if not isinstance(value, bool):
+                raise InvalidTrainSpecError(f"{where}: {value!r} is not true or false.")
+        elif t == "int":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidTrainSpecError(f"{where}: {_short(value)} is not a whole number.")
+            low, high = (0, MAX_SEED) if f.name == "seed" else (-1, MAX_INT)
+            if not low <= value <= high:
+                raise InvalidTrainSpecError(
+                    f"{where}: {_short(value)} is out of range; use {low} to {high}.")
+        elif t == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InvalidTrainSpecError(f"{where}: {_short(value)} is not a number.")
+            if not math.isfinite(value):
+                raise InvalidTrainSpecError(
+                    f"{where}: {value} is not a finite number; give a plain number.")
+            limit = _FLOAT_LIMITS.get(f.name)
+            if limit is not None and abs(value) > limit:
+                raise InvalidTrainSpecError(
+                    f"{where}: {value:g} is out of range; use at most {limit:g}.")
+        elif t.startswith("str") and not isinstance(value, str):
+            raise InvalidTrainSpecError(f"{where}: {_short(value)} is not text.")
+        elif t.startswith("list[str]") and not isinstance(value, list):
+            raise InvalidTrainSpecError(f"{where}: {_short(value)} is not a list of names.")
+
+
+def _short(value: Any) -> str:
+    """repr() of a value cut to 60 characters (a 4,000-digit integer must not fill a dialog)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _coerce(name: str, type_text: str, value: Any) -> Any:
     """Turn a JSON value into the field's type (5 -> 5.0, "1e-4" -> 0.0001), naming the field."""
     t = str(type_text)
     try:
+        if t in ("float", "int") and (isinstance(value, bool)
+                                      or not isinstance(value, (int, float, str))):
+            raise TypeError(value)  # float(True) / int([1]) must not pass as numbers
         if t == "float":
             return float(value)
         if t == "int":
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError(value)
+            if isinstance(value, str) and len(value) > 30:
+                raise ValueError(value)  # int() of a 4,300-digit string is slow, then refused
             return int(value)
         if t == "bool":
             if not isinstance(value, bool):
                 raise ValueError(value)
             return value
         if t.startswith("str"):
+            if isinstance(value, (dict, list)):
+                raise TypeError(value)
             return str(value)
         if t.startswith("list[str]"):
             if isinstance(value, str):
                 value = [v.strip() for v in value.split(",") if v.strip()]
-            return [str(v) for v in value] or None
-    except (TypeError, ValueError):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise TypeError(value)
+            return list(value) or None
+    except (TypeError, ValueError, OverflowError):
         raise InvalidTrainSpecError(
-            f"Training setting '{name}': {value!r} is not a valid {t}.") from None
+            f"Training setting '{name}': {_short(value)} is not a valid {t}.") from None
     return value
 
 

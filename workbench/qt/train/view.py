@@ -60,6 +60,7 @@ class TrainView(QWidget):
         self.tasks = TaskGroup(self.runner)
         self._closed = False
         self.session = None
+        self._stuck_run_dir: str | None = None  # see start(): offers "Start over" on failure
         self._attention_task = None
         self.last_result: Any = None
 
@@ -193,8 +194,11 @@ class TrainView(QWidget):
         return self.session is not None and self.session.running
 
     def start(self, resume_from: str | None = None, extend_epochs: float = 0.0,
-              spec: Any = None) -> bool:
-        """Validate the form (or use `spec`) and start a run; False if the form is invalid."""
+              spec: Any = None, restart: bool = False) -> bool:
+        """Validate the form (or use `spec`) and start a run; False if the form is invalid.
+
+        `restart` discards a run already in the output folder and starts over.
+        """
         if self.running:
             return False
         spec = spec or self.form.spec()
@@ -207,10 +211,18 @@ class TrainView(QWidget):
             spec = spec.replace(output_dir=str(self.runs.root / run_name(spec)))
         if spec.launch.mode == "processes":
             return self._start_processes(spec, resume_from, extend_epochs)
+        from workbench.core.training.checkpoints import can_start_over
         from workbench.qt.train.worker import TrainSession
 
+        # A folder holding a run stopped before its first checkpoint refuses both a new run and
+        # a resume: remember it, so the failure shown offers "Start over" (and only then: a
+        # failure of this attempt's data or settings would just fail again).
+        folder = resume_from or spec.output_dir
+        if resume_from and not (Path(folder) / "spec.json").is_file():
+            folder = str(Path(folder).parent.parent)  # a checkpoint folder was chosen
+        self._stuck_run_dir = folder if not restart and can_start_over(folder) else None
         self.session = TrainSession(spec, resume_from=resume_from, extend_epochs=extend_epochs,
-                                    parent=self)
+                                    parent=self, restart=restart)
         self.session.eventsArrived.connect(self._on_session_eventsArrived)
         self.session.finished.connect(self._on_session_finished)
         self.session.failed.connect(self._on_session_failed)
@@ -279,7 +291,9 @@ class TrainView(QWidget):
         self.summary.show_result(result, self.session.spec)
         self.runs.refresh()
         if result.status == "failed":
-            show_error(self, "Training failed", result.message or "The run failed.")
+            if not self._offer_start_over("Training failed", result.message):
+                show_error(self, "Training failed", result.message or "The run failed.",
+                           result.details)
         elif result.status == "finished":
             self.pages.setCurrentWidget(self.summary)
         self.runFinished.emit(result)
@@ -289,8 +303,30 @@ class TrainView(QWidget):
             return
         self.progress.log.appendPlainText(f"Could not train: {message}")
         self.pages.setCurrentIndex(0 if not details else 1)
-        show_error(self, "Training could not start" if not details else "Training failed",
-                   message, details)
+        title = "Training could not start" if not details else "Training failed"
+        if not self._offer_start_over(title, message):
+            show_error(self, title, message, details)
+
+    def _offer_start_over(self, title: str, message: str) -> bool:
+        """Where the failed run cannot be resumed, offer to start it over; True if handled."""
+        session, run_dir = self.session, self._stuck_run_dir
+        self._stuck_run_dir = None
+        if session is None or run_dir is None:
+            return False
+        if self.ask_start_over(title, message):
+            self.start(spec=session.spec.replace(output_dir=run_dir), restart=True)
+        return True
+
+    def ask_start_over(self, title: str, message: str) -> bool:
+        """Show a failure that left a run with no checkpoint; True if the user starts over."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle(title)
+        box.setText(message)
+        again = box.addButton("Start over", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Close", QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        return box.clickedButton() is again
 
     def _sync_buttons(self, state: str) -> None:
         busy = state != "idle"

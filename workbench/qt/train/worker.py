@@ -41,12 +41,13 @@ OUT_OF_MEMORY_HINT = ("Lower the batch size or max length, use LoRA, gradient ch
 
 
 def _train(spec: Any, control: Any, emit: Any, resume_from: str | None, extend_epochs: float,
-           train_fn: Any = None) -> Any:
+           train_fn: Any = None, restart: bool = False) -> Any:
     """Training-thread side: run_training (or a stand-in train_fn of the same signature)."""
     if train_fn is None:
         from workbench.core.training.runner import run_training as train_fn
+    extra = {"restart": True} if restart else {}  # stand-ins need not know restart
     return train_fn(spec, emit, control=control, resume_from=resume_from,
-                    extend_epochs=extend_epochs)
+                    extend_epochs=extend_epochs, **extra)
 
 
 class TrainSession(QObject):
@@ -58,7 +59,8 @@ class TrainSession(QObject):
     stateChanged = Signal(str)  # "running", "pausing", "paused", "stopping", "idle"
 
     def __init__(self, spec: Any, resume_from: str | None = None, extend_epochs: float = 0.0,
-                 parent: QObject | None = None, drain_ms: int = DRAIN_MS, train_fn: Any = None):
+                 parent: QObject | None = None, drain_ms: int = DRAIN_MS, train_fn: Any = None,
+                 restart: bool = False):
         super().__init__(parent)
         from workbench.core.training.runner import TrainControl  # no torch: cheap import
 
@@ -71,10 +73,11 @@ class TrainSession(QObject):
         self.batches = 0
         self.state = "idle"
         self._thread: QThread | None = None
+        self.resume_from = resume_from
         # the app's one worker class runs training too (see qt/common/tasks.py)
         self._job = FunctionWorker(
             _train, (spec, self.control, self.buffer.append, resume_from, extend_epochs,
-                     train_fn), memory_hint=OUT_OF_MEMORY_HINT)
+                     train_fn, restart), memory_hint=OUT_OF_MEMORY_HINT)
         self._timer = QTimer(self)
         self._timer.setInterval(drain_ms)
         self._timer.timeout.connect(self.drain)
