@@ -1,0 +1,175 @@
+"""Downloads through the real huggingface_hub client from a local Hub on 127.0.0.1."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.hub_server import PARAMETERS, TOKEN, Repo, tiny_sharded_bert
+from workbench.core.errors import (
+    CancelledError,
+    HubAccessError,
+    HubConnectionError,
+    HubNotFoundError,
+    WorkbenchError,
+)
+from workbench.core.hub.download import DownloadProgress, download_snapshot
+from workbench.core.hub.files import list_remote_files, selection_patterns
+
+REPO = "tiny/bert"  # served by the `served` fixture (conftest.py)
+
+
+def _blobs(cache: Path) -> list[Path]:
+    return sorted((cache / "models--tiny--bert" / "blobs").glob("*"))
+
+
+def test_full_download_inspects_like_the_source(served, tmp_path):
+    from workbench.core.checkpoint.hf_cache import list_cached_models
+    from workbench.core.checkpoint.inspection import inspect_checkpoint
+
+    events: list[DownloadProgress] = []
+    result = download_snapshot(REPO, emit=events.append)
+
+    source = tiny_sharded_bert()
+    snapshot = Path(result.snapshot_path)
+    assert snapshot.parent.name == "snapshots" and snapshot.name == served.repos[REPO].commit
+    for name, data in served.repos[REPO].files.items():
+        assert (snapshot / name).read_bytes() == data
+    assert result.bytes_transferred == result.total_size == sum(
+        len(d) for d in served.repos[REPO].files.values())
+    info = inspect_checkpoint(str(snapshot))
+    assert info.num_parameters == PARAMETERS
+    assert info.architecture == "BertModel"
+    assert set(info.shards) == {p.name for p in source.glob("*.safetensors")}
+    # Progress: per file and overall, ending at 100 % of every file.
+    assert events[-1].done == events[-1].total == result.total_size
+    assert events[-1].files_done == events[-1].files_total == len(result.files)
+    finished = {e.file for e in events if e.file_done == e.file_total}
+    assert finished == set(result.files)
+    assert all(a.done <= b.done for a, b in itertools.pairwise(events))
+    # The ref is written, so the cache list shows the repo with "main".
+    cached = {m.repo_id: m for m in list_cached_models(tmp_path / "hf-cache")}
+    assert cached["tiny/bert"].refs == ("main",)
+    assert cached["tiny/bert"].snapshot_path == str(snapshot)
+    # A second download transfers nothing: every file is cached.
+    again = download_snapshot(REPO)
+    assert again.snapshot_path == result.snapshot_path and again.bytes_transferred == 0
+
+
+def test_selection_safetensors_only_and_include(served):
+    repo = list_remote_files(REPO)
+    result = download_snapshot(REPO, patterns=selection_patterns("safetensors"), repo=repo)
+    assert "README.md" not in result.files and "onnx/model.onnx" not in result.files
+    assert {"config.json", "model.safetensors.index.json"} <= set(result.files)
+    only = download_snapshot(REPO, patterns=selection_patterns("include", include=["*.md"]))
+    assert only.files == ("README.md",)
+    with pytest.raises(WorkbenchError, match=r"no file matching \*\.gguf"):
+        download_snapshot(REPO, patterns=["*.gguf"])
+    with pytest.raises(WorkbenchError, match=r"Choose which \.gguf"):
+        selection_patterns("gguf")
+
+
+def test_dropped_connection_mid_file_resumes_with_a_range_request(served, monkeypatch):
+    from huggingface_hub import constants
+
+    # huggingface_hub writes (and so can resume from) whole 10 MiB chunks; smaller chunks let a
+    # 300 KB shard show the same Range resume a multi-GB shard gets.
+    chunk = 16 * 1024
+    monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", chunk)
+    shard = "model-00001-of-00003.safetensors"
+    size = len(served.repos[REPO].files[shard])
+    cut = size // 3
+    served.drop_after[shard] = cut
+    result = download_snapshot(REPO, patterns=[shard])
+
+    data = (Path(result.snapshot_path) / shard).read_bytes()
+    assert data == served.repos[REPO].files[shard]
+    gets = served.file_gets(shard)
+    assert len(gets) == 2
+    assert gets[0].range is None and gets[0].body_bytes == cut
+    kept = cut // chunk * chunk  # the whole chunks received before the drop
+    assert gets[1].range == f"bytes={kept}-"  # resumed, not restarted
+    assert gets[1].body_bytes == size - kept
+
+
+def test_cancel_stops_between_files_and_leaves_no_partial_file(served, tmp_path):
+    stop = threading.Event()
+
+    def emit(event: DownloadProgress) -> None:
+        if event.files_done == 1:
+            stop.set()
+
+    with pytest.raises(CancelledError, match="cancelled"):
+        download_snapshot(REPO, emit=emit, stop=stop)
+    fetched = [r for r in served.requests if r.method == "GET" and "/resolve/" in r.path]
+    assert len(fetched) == 1  # nothing after the cancel
+    assert not [b for b in _blobs(tmp_path / "hf-cache") if b.name.endswith(".incomplete")]
+    result = download_snapshot(REPO)  # the next attempt completes it
+    assert len(result.files) == len(served.repos[REPO].files)
+
+
+def test_cancel_inside_a_file_raises_and_cleans_up(served, tmp_path):
+    stop = threading.Event()
+
+    def emit(_event: DownloadProgress) -> None:
+        stop.set()  # the first event is the first file's start: its bytes are on their way
+
+    with pytest.raises(CancelledError):
+        download_snapshot(REPO, emit=emit, stop=stop)
+    gets = [r for r in served.requests if r.method == "GET" and "/resolve/" in r.path]
+    assert len(gets) == 1 and gets[0].body_bytes > 0  # stopped inside huggingface_hub's loop
+    assert not _blobs(tmp_path / "hf-cache")  # the partial file was removed, nothing cached
+
+
+def test_gated_repo_says_to_accept_and_log_in(served, monkeypatch):
+    served.repos["meta/gated"] = Repo({"config.json": b"{}"}, gated=True)
+    with pytest.raises(HubAccessError, match=r"gated.*hf auth login"):
+        download_snapshot("meta/gated")
+    monkeypatch.setenv("HF_TOKEN", TOKEN)  # huggingface_hub's own token lookup finds it
+    result = download_snapshot("meta/gated")
+    assert result.files == ("config.json",)
+    assert all(r.authorized for r in served.requests[-3:])
+
+
+def test_private_repo_without_token_reads_as_not_found_with_login_advice(served, monkeypatch):
+    served.repos["me/private"] = Repo({"config.json": b"{}"}, private=True)
+    with pytest.raises(HubNotFoundError, match=r"me/private was not found.*private.*log in"):
+        download_snapshot("me/private")
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    assert download_snapshot("me/private").files == ("config.json",)
+
+
+def test_missing_repo_and_revision_are_clear(served):
+    with pytest.raises(HubNotFoundError, match="nobody/nothing was not found"):
+        download_snapshot("nobody/nothing")
+    with pytest.raises(HubNotFoundError, match="no revision 'v9'"):
+        download_snapshot(REPO, revision="v9")
+
+
+def test_no_server_listening_is_a_connection_error(monkeypatch, tmp_path):
+    import socket
+
+    from tests.fixtures.hub_server import use_endpoint
+
+    with socket.socket() as s:  # a free port that nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    use_endpoint(monkeypatch, f"http://127.0.0.1:{port}", tmp_path / "cache")
+    with pytest.raises(HubConnectionError, match=f"Cannot reach http://127.0.0.1:{port}"):
+        download_snapshot(REPO)
+
+
+def test_users_offline_mode_is_obeyed_and_the_workbench_default_lifted(served, monkeypatch):
+    from huggingface_hub import constants
+
+    from workbench.core.hub.connection import OFFLINE_DEFAULT_MARKER
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert download_snapshot(REPO, patterns=["README.md"]).files == ("README.md",)
+    assert constants.HF_HUB_OFFLINE is True  # restored after the call
+    monkeypatch.delenv(OFFLINE_DEFAULT_MARKER)  # now HF_HUB_OFFLINE is the user's choice
+    with pytest.raises(HubConnectionError, match="Offline mode is on"):
+        download_snapshot(REPO, patterns=["README.md"])

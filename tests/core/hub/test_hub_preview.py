@@ -1,0 +1,61 @@
+"""Headers-only preview of a repository on a local Hub: no shard is transferred in full."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import pytest
+
+from tests.fixtures.hub_server import PARAMETERS, Repo, tiny_sharded_bert
+from workbench.core.errors import CorruptCheckpointError, HubAccessError
+from workbench.core.hub.preview import preview_repo
+
+
+def test_preview_reports_parameters_and_dtypes_from_range_requests_only(served):
+    preview = preview_repo("tiny/bert")
+
+    shards = sorted(p.name for p in tiny_sharded_bert().glob("*.safetensors"))
+    assert [s.name for s in preview.shards] == shards
+    assert preview.parameters == PARAMETERS
+    assert preview.dtypes == {"F32": PARAMETERS}
+    assert preview.repo.commit == served.repos["tiny/bert"].commit
+    sizes = {f.path: f.size for f in preview.repo.files}
+    assert sizes["onnx/model.onnx"] == 1500 and preview.safetensors_size == sum(
+        sizes[s] for s in shards)
+    # Only headers travelled: each large shard sent at most huggingface_hub's 100 KB first range.
+    large = [s for s in shards if sizes[s] > 150_000]
+    assert len(large) == 2
+    for name in large:
+        gets = served.file_gets(name)
+        assert gets and all(g.range for g in gets)
+        assert sum(g.body_bytes for g in gets) <= 100_001 < sizes[name]
+    data = json.loads(json.dumps(preview.to_json()))
+    assert data["parameters"] == PARAMETERS and data["tensors"] == sum(
+        s.tensors for s in preview.shards)
+
+
+def _safetensors(header: dict, data_len: int) -> bytes:
+    raw = json.dumps(header).encode()
+    return struct.pack("<Q", len(raw)) + raw + b"\0" * data_len
+
+
+def test_corrupt_remote_header_is_a_workbench_error(served):
+    # Offsets that do not match the shape: the workbench's own header validation catches it.
+    bad = {"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 8]}}
+    served.repos["bad/offsets"] = Repo({"model.safetensors": _safetensors(bad, 8)})
+    with pytest.raises(CorruptCheckpointError, match="declares 8 bytes but F32 \\[4\\] needs 16"):
+        preview_repo("bad/offsets")
+    served.repos["bad/json"] = Repo({"model.safetensors": struct.pack("<Q", 5) + b"{nope"})
+    with pytest.raises(CorruptCheckpointError, match="remote safetensors header is corrupt"):
+        preview_repo("bad/json")
+    short = {"w": {"dtype": "F32", "shape": [1000], "data_offsets": [0, 4000]}}
+    served.repos["bad/short"] = Repo({"model.safetensors": _safetensors(short, 10)})
+    with pytest.raises(CorruptCheckpointError, match="has only"):
+        preview_repo("bad/short")
+
+
+def test_preview_of_a_gated_repo_says_to_log_in(served):
+    served.repos["meta/gated"] = Repo(dict(served.repos["tiny/bert"].files), gated=True)
+    with pytest.raises(HubAccessError, match="gated"):
+        preview_repo("meta/gated")

@@ -1,0 +1,174 @@
+"""Download a repository snapshot into the standard Hugging Face cache, with progress and cancel.
+
+Files are fetched one at a time with `hf_hub_download` (so each file has its own progress and the
+cache layout, locking and ETag checks stay huggingface_hub's); a final `snapshot_download` of
+the same selection finds every file cached, records the branch/tag ref and returns the folder.
+
+Resume: huggingface_hub (2.x) resumes a file whose connection drops mid-transfer with a Range
+request (up to 5 tries, within one call). A download that is cancelled or fails for good leaves
+no partial file: since huggingface_hub#4228 each attempt writes a uniquely named temporary file
+and deletes it on failure, so the next attempt starts that file again (finished files are kept).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbench.core.checkpoint.hf_cache import hub_cache_dir
+from workbench.core.errors import CancelledError
+from workbench.core.hub.connection import REQUEST_TIMEOUT, hub_endpoint, hub_errors, online
+from workbench.core.hub.files import RemoteFile, RemoteRepo, list_remote_files, select_files
+
+EMIT_INTERVAL_S = 0.1  # progress events per file at most every 100 ms (plus start and end)
+
+
+@dataclass(frozen=True)
+class DownloadProgress:
+    """Where a download stands: the current file and the whole selection."""
+
+    file: str
+    file_done: int
+    file_total: int
+    done: int  # bytes of the selection done (finished files + the current one)
+    total: int
+    files_done: int
+    files_total: int
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """A finished download: the snapshot folder to open, and what was fetched."""
+
+    repo_id: str
+    revision: str
+    commit: str
+    snapshot_path: str
+    files: tuple[str, ...]
+    total_size: int
+    bytes_transferred: int  # received over the network by this call (cached files cost 0)
+
+    def to_json(self) -> dict:
+        return {"repo_id": self.repo_id, "revision": self.revision, "commit": self.commit,
+                "snapshot_path": self.snapshot_path, "files": list(self.files),
+                "total_size": self.total_size, "bytes_transferred": self.bytes_transferred}
+
+
+Emit = Callable[[DownloadProgress], None]
+
+
+class _Progress:
+    """Shared state of one download; `bar_class(file)` makes the tqdm stand-in for one file."""
+
+    def __init__(self, files: list[RemoteFile], emit: Emit | None, stop: threading.Event | None):
+        self.files, self.emit, self.stop = files, emit, stop
+        self.total = sum(f.size for f in files)
+        self.finished_bytes = 0
+        self.files_done = 0
+        self.transferred = 0
+        self._last_emit = 0.0
+
+    def check_stop(self) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise CancelledError("Download cancelled. Finished files stay in the cache; the "
+                                 "next download of this repository fetches only the rest.")
+
+    def report(self, file: RemoteFile, file_done: int, force: bool = False) -> None:
+        """Emit (at most every EMIT_INTERVAL_S unless forced) where `file` and the whole stand."""
+        now = time.monotonic()
+        if self.emit is None or (not force and now - self._last_emit < EMIT_INTERVAL_S):
+            return
+        self._last_emit = now
+        self.emit(DownloadProgress(file.path, file_done, file.size,
+                                   self.finished_bytes + file_done, self.total,
+                                   self.files_done, len(self.files)))
+
+    def file_finished(self, file: RemoteFile) -> None:
+        self.finished_bytes += file.size
+        self.files_done += 1
+        if self.emit is not None:
+            self.emit(DownloadProgress(file.path, file.size, file.size, self.finished_bytes,
+                                       self.total, self.files_done, len(self.files)))
+
+    def bar_class(self, file: RemoteFile) -> type:
+        progress = self
+
+        class _FileBar:
+            """What huggingface_hub calls as `tqdm_class(total=..., initial=...)` for one file."""
+
+            def __init__(self, *_args, total: int | None = None, initial: int = 0, **_kwargs):
+                self.n, self.total = initial, total
+
+            def update(self, n: int | float | None = 1) -> None:
+                # Raising here is how a cancel reaches huggingface_hub's download loop.
+                progress.check_stop()
+                self.n += int(n or 0)
+                progress.transferred += int(n or 0)
+                progress.report(file, min(self.n, file.size))
+
+            def __enter__(self) -> _FileBar:
+                return self
+
+            def __exit__(self, *_exc) -> None:
+                return None
+
+            def close(self) -> None:
+                return None
+
+            def refresh(self, *_a, **_k) -> None:
+                return None
+
+            def set_postfix_str(self, *_a, **_k) -> None:
+                return None
+
+            def set_description(self, *_a, **_k) -> None:
+                return None
+
+            def set_description_str(self, *_a, **_k) -> None:
+                return None
+
+        return _FileBar
+
+
+def download_snapshot(repo_id: str, revision: str | None = None,
+                      patterns: list[str] | None = None, *, emit: Emit | None = None,
+                      stop: threading.Event | None = None, repo: RemoteRepo | None = None,
+                      cache_dir: Path | None = None) -> DownloadResult:
+    """Download the files of `repo_id` matching `patterns` (None: all) into the HF cache.
+
+    `repo` may be a listing already made (by a preview) to save two requests; `stop` cancels
+    between and inside files (CancelledError).
+    """
+    from huggingface_hub import hf_hub_download, snapshot_download
+
+    revision = revision or "main"
+    cache = str(cache_dir or hub_cache_dir())
+    if repo is None or repo.repo_id != repo_id or repo.revision != revision:
+        repo = list_remote_files(repo_id, revision)
+    chosen = select_files(repo, patterns)
+    state = _Progress(chosen, emit, stop)
+    with online(), hub_errors(repo_id, revision):
+        for file in chosen:
+            state.check_stop()
+            state.report(file, 0, force=True)
+            # The resolved commit, not the branch: every file comes from the same commit even
+            # if the branch moves during a long download.
+            hf_hub_download(repo_id, file.path, revision=repo.commit, cache_dir=cache,
+                            endpoint=hub_endpoint(), etag_timeout=REQUEST_TIMEOUT,
+                            tqdm_class=state.bar_class(file))
+            state.file_finished(file)
+        state.check_stop()
+        # Everything is cached now: this records refs/<revision> and returns the snapshot.
+        folder = snapshot_download(repo_id, revision=revision, cache_dir=cache,
+                                   allow_patterns=[f.path for f in chosen],
+                                   endpoint=hub_endpoint(), etag_timeout=REQUEST_TIMEOUT)
+    return DownloadResult(repo_id, revision, repo.commit, folder, tuple(f.path for f in chosen),
+                          state.total, state.transferred)
+
