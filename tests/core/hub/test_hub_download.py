@@ -72,6 +72,17 @@ def test_selection_safetensors_only_and_include(served):
         selection_patterns("gguf")
 
 
+def test_one_gguf_file_of_several(served):
+    served.repos["q/gguf"] = Repo({"m-Q4_K_M.gguf": b"GGUF" + b"\0" * 400,
+                                   "m-Q8_0.gguf": b"GGUF" + b"\1" * 800, "README.md": b"#"})
+    repo = list_remote_files("q/gguf")
+    assert repo.gguf_files() == ["m-Q4_K_M.gguf", "m-Q8_0.gguf"]
+    result = download_snapshot("q/gguf", patterns=selection_patterns("gguf", "m-Q8_0.gguf"))
+    assert result.files == ("m-Q8_0.gguf",) and result.total_size == 804
+    assert [r.path.rsplit("/", 1)[-1] for r in served.requests
+            if r.method == "GET" and "/resolve/" in r.path] == ["m-Q8_0.gguf"]
+
+
 def test_dropped_connection_mid_file_resumes_with_a_range_request(served, monkeypatch):
     from huggingface_hub import constants
 
@@ -173,3 +184,32 @@ def test_users_offline_mode_is_obeyed_and_the_workbench_default_lifted(served, m
     monkeypatch.delenv(OFFLINE_DEFAULT_MARKER)  # now HF_HUB_OFFLINE is the user's choice
     with pytest.raises(HubConnectionError, match="Offline mode is on"):
         download_snapshot(REPO, patterns=["README.md"])
+
+
+def test_progress_bar_speaks_huggingface_hubs_xet_reporter():
+    """Xet downloads (most large files on huggingface.co) report through the same bar class."""
+    from types import SimpleNamespace
+
+    from huggingface_hub.utils._xet_progress_reporting import XetDownloadProgressReporter
+
+    from workbench.core.hub.download import _Progress
+    from workbench.core.hub.files import RemoteFile
+
+    file = RemoteFile("model.safetensors", 1000)
+    events: list[DownloadProgress] = []
+    stop = threading.Event()
+    state = _Progress([file], events.append, stop)
+    reporter = XetDownloadProgressReporter(reconstruction_desc=file.path, total=1000,
+                                           log_level=0, tqdm_class=state.bar_class(file))
+    assert reporter.transfer_bar is reporter.reconstruction_bar  # one aggregated bar per file
+
+    def report(done: int) -> SimpleNamespace:
+        return SimpleNamespace(total_bytes_completed=done, total_transfer_bytes_completed=done,
+                               total_bytes_completion_rate=1.0,
+                               total_transfer_bytes_completion_rate=1.0, total_bytes=1000)
+
+    reporter.update_progress(report(400))
+    assert events[-1].file_done == 400 and events[-1].done == 400  # written bytes, once
+    stop.set()
+    with pytest.raises(CancelledError):
+        reporter.update_progress(report(800))

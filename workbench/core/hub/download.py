@@ -113,6 +113,14 @@ class _Progress:
                 progress.transferred += int(n or 0)
                 progress.report(file, min(self.n, file.size))
 
+            def update_transfer(self, n: int | float | None = 1) -> None:
+                # Network bytes (Xet downloads report them apart from bytes written, and pick
+                # one aggregated bar when this method exists): only a chance to cancel.
+                progress.check_stop()
+
+            def set_transfer_postfix_str(self, *_a, **_k) -> None:
+                return None
+
             def __enter__(self) -> _FileBar:
                 return self
 
