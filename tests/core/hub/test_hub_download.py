@@ -117,22 +117,57 @@ def test_cancel_stops_between_files_and_leaves_no_partial_file(served, tmp_path)
         download_snapshot(REPO, emit=emit, stop=stop)
     fetched = [r for r in served.requests if r.method == "GET" and "/resolve/" in r.path]
     assert len(fetched) == 1  # nothing after the cancel
-    assert not [b for b in _blobs(tmp_path / "hf-cache") if b.name.endswith(".incomplete")]
+    assert [b.name.endswith(".incomplete") for b in _blobs(tmp_path / "hf-cache")] == [False]
     result = download_snapshot(REPO)  # the next attempt completes it
     assert len(result.files) == len(served.repos[REPO].files)
 
 
-def test_cancel_inside_a_file_raises_and_cleans_up(served, tmp_path):
+def test_cancel_inside_a_file_keeps_the_partial_and_the_next_attempt_resumes_it(
+        served, monkeypatch, tmp_path):
+    import time
+
+    from huggingface_hub import constants
+
+    chunk = 16 * 1024  # see the dropped-connection test: whole chunks are what is kept
+    monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", chunk)
+    shard = "model-00001-of-00003.safetensors"
+    data = served.repos[REPO].files[shard]
+    release = threading.Event()
+    served.stall[shard] = release  # the server sends half the shard, then waits
     stop = threading.Event()
+    errors: list[Exception] = []
 
-    def emit(_event: DownloadProgress) -> None:
-        stop.set()  # the first event is the first file's start: its bytes are on their way
+    def run() -> None:
+        try:
+            download_snapshot(REPO, patterns=[shard], stop=stop)
+        except Exception as e:
+            errors.append(e)
 
-    with pytest.raises(CancelledError):
-        download_snapshot(REPO, emit=emit, stop=stop)
-    gets = [r for r in served.requests if r.method == "GET" and "/resolve/" in r.path]
-    assert len(gets) == 1 and gets[0].body_bytes > 0  # stopped inside huggingface_hub's loop
-    assert not _blobs(tmp_path / "hf-cache")  # the partial file was removed, nothing cached
+    worker = threading.Thread(target=run)
+    worker.start()
+    kept = len(data) // 2 // chunk * chunk
+    partials = tmp_path / "hf-cache" / "models--tiny--bert" / "blobs"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and sum(
+            p.stat().st_size for p in partials.glob("*.workbench.incomplete")) < kept:
+        time.sleep(0.02)
+    stop.set()
+    release.set()
+    worker.join(30)
+    assert not worker.is_alive() and isinstance(errors[0], CancelledError)
+    [partial] = partials.glob("*.workbench.incomplete")
+    assert partial.read_bytes() == data[:kept]  # what arrived before the cancel is kept
+    from huggingface_hub import scan_cache_dir
+
+    assert [f.file_path for f in scan_cache_dir(tmp_path / "hf-cache").incomplete_files] == [
+        partial]  # huggingface_hub's own cache tools see it as an incomplete download
+
+    del served.stall[shard]
+    result = download_snapshot(REPO, patterns=[shard])
+    assert (Path(result.snapshot_path) / shard).read_bytes() == data
+    assert served.file_gets(shard)[-1].range == f"bytes={kept}-"  # continued, not restarted
+    assert result.bytes_transferred == len(data) - kept
+    assert not list(partials.glob("*.incomplete"))
 
 
 def test_gated_repo_says_to_accept_and_log_in(served, monkeypatch):

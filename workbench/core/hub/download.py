@@ -1,13 +1,13 @@
 """Download a repository snapshot into the standard Hugging Face cache, with progress and cancel.
 
-Files are fetched one at a time with `hf_hub_download` (so each file has its own progress and the
-cache layout, locking and ETag checks stay huggingface_hub's); a final `snapshot_download` of
-the same selection finds every file cached, records the branch/tag ref and returns the folder.
+Files are fetched one at a time (so each has its own progress), each by huggingface_hub: its
+`http_get` into the cache blob (resume.py) and `hf_hub_download`, which links the blob into the
+snapshot and fetches Xet-stored files itself; a final `snapshot_download` of the same selection
+finds every file cached, records the branch/tag ref and returns the folder.
 
-Resume: huggingface_hub (2.x) resumes a file whose connection drops mid-transfer with a Range
-request (up to 5 tries, within one call). A download that is cancelled or fails for good leaves
-no partial file: since huggingface_hub#4228 each attempt writes a uniquely named temporary file
-and deletes it on failure, so the next attempt starts that file again (finished files are kept).
+Resume: huggingface_hub (2.x) resumes a connection that drops mid-file with a Range request (up
+to 5 tries, within one call). Across attempts (a cancel, a crash) it keeps nothing, so plain
+HTTP files go through `resume.fetch_resumable`, which keeps the partial file and continues it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from workbench.core.checkpoint.hf_cache import hub_cache_dir
 from workbench.core.errors import CancelledError
 from workbench.core.hub.connection import REQUEST_TIMEOUT, hub_endpoint, hub_errors, online
 from workbench.core.hub.files import RemoteFile, RemoteRepo, list_remote_files, select_files
+from workbench.core.hub.resume import fetch_resumable
 
 EMIT_INTERVAL_S = 0.1  # progress events per file at most every 100 ms (plus start and end)
 
@@ -77,8 +78,8 @@ class _Progress:
 
     def check_stop(self) -> None:
         if self.stop is not None and self.stop.is_set():
-            raise CancelledError("Download cancelled. Finished files stay in the cache; the "
-                                 "next download of this repository fetches only the rest.")
+            raise CancelledError("Download cancelled. Finished files stay in the cache and the "
+                                 "next download of this repository continues from there.")
 
     def report(self, file: RemoteFile, file_done: int, force: bool = False) -> None:
         """Emit (at most every EMIT_INTERVAL_S unless forced) where `file` and the whole stand."""
@@ -168,9 +169,12 @@ def download_snapshot(repo_id: str, revision: str | None = None,
             state.report(file, 0, force=True)
             # The resolved commit, not the branch: every file comes from the same commit even
             # if the branch moves during a long download.
+            bar = state.bar_class(file)
+            fetch_resumable(repo_id, file.path, repo.commit, cache, bar)
+            # Links the blob into the snapshot (and fetches Xet-stored files itself).
             hf_hub_download(repo_id, file.path, revision=repo.commit, cache_dir=cache,
                             endpoint=hub_endpoint(), etag_timeout=REQUEST_TIMEOUT,
-                            tqdm_class=state.bar_class(file))
+                            tqdm_class=bar)
             state.file_finished(file)
         state.check_stop()
         # Everything is cached now: this records refs/<revision> and returns the snapshot.
