@@ -174,6 +174,9 @@ def test_gated_repo_says_to_accept_and_log_in(served, monkeypatch):
     served.repos["meta/gated"] = Repo({"config.json": b"{}"}, gated=True)
     with pytest.raises(HubAccessError, match=r"gated.*hf auth login"):
         download_snapshot("meta/gated")
+    monkeypatch.setenv("HF_TOKEN", "hf_not_granted")  # logged in, but without access: 403
+    with pytest.raises(HubAccessError, match="token was sent but has not been granted"):
+        download_snapshot("meta/gated")
     monkeypatch.setenv("HF_TOKEN", TOKEN)  # huggingface_hub's own token lookup finds it
     result = download_snapshot("meta/gated")
     assert result.files == ("config.json",)
@@ -182,7 +185,7 @@ def test_gated_repo_says_to_accept_and_log_in(served, monkeypatch):
 
 def test_private_repo_without_token_reads_as_not_found_with_login_advice(served, monkeypatch):
     served.repos["me/private"] = Repo({"config.json": b"{}"}, private=True)
-    with pytest.raises(HubNotFoundError, match=r"me/private was not found.*private.*log in"):
+    with pytest.raises(HubNotFoundError, match=r"me/private was not found.*private.*Log in"):
         download_snapshot("me/private")
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     assert download_snapshot("me/private").files == ("config.json",)
@@ -248,3 +251,14 @@ def test_progress_bar_speaks_huggingface_hubs_xet_reporter():
     stop.set()
     with pytest.raises(CancelledError):
         reporter.update_progress(report(800))
+
+
+def test_a_download_that_cannot_fit_is_refused_before_it_starts(served, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _path: usage(10**9, 10**9 - 5000, 5000))
+    with pytest.raises(WorkbenchError, match=r"tiny/bert needs .* but only 4\.9 KiB is free"):
+        download_snapshot(REPO)
+    assert not [r for r in served.requests if "/resolve/" in r.path]

@@ -89,16 +89,23 @@ def hub_errors(repo_id: str, revision: str | None = None) -> Iterator[None]:
     from huggingface_hub import errors as hf
 
     rev = revision or "main"
-    login = ("Log in with `hf auth login` (or set HF_TOKEN) using a token that can read it"
-             if not logged_in() else "Your token was sent but does not give access: check that "
-             "it can read this repository")
+    if logged_in():
+        login = ("Your token was sent but does not give access: use a token of an account that "
+                 "can read it")
+    else:
+        login = "Log in with `hf auth login` (or set HF_TOKEN) using a token that can read it"
     try:
         yield
     except hf.GatedRepoError:
+        if logged_in():
+            advice = ("Your token was sent but has not been granted access yet: request it on "
+                      "that page, or log in with the account that has it.")
+        else:
+            advice = ("Accept the conditions there, then log in with `hf auth login` (or set "
+                      "HF_TOKEN) so your token is sent.")
         raise HubAccessError(
-            f"{repo_id} is gated: its authors must grant access first. Open "
-            f"https://huggingface.co/{repo_id}, accept the conditions, then {login[0].lower()}"
-            f"{login[1:]}.") from None
+            f"{repo_id} is gated: its authors must grant access first, at "
+            f"{hub_endpoint()}/{repo_id}. {advice}") from None
     except hf.RevisionNotFoundError:
         raise HubNotFoundError(
             f"{repo_id} has no revision '{rev}'. Check the branch, tag or commit name "
@@ -110,7 +117,7 @@ def hub_errors(repo_id: str, revision: str | None = None) -> Iterator[None]:
     except hf.RepositoryNotFoundError:
         raise HubNotFoundError(
             f"{repo_id} was not found on {hub_endpoint()}. Check the spelling (owner/name); "
-            f"if it is a private repository, {login[0].lower()}{login[1:]}.") from None
+            f"if it is a private repository: {login}.") from None
     except hf.DisabledRepoError:
         raise HubAccessError(f"{repo_id} has been disabled by the Hub; it cannot be downloaded."
                              ) from None

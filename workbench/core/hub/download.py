@@ -12,6 +12,7 @@ HTTP files go through `resume.fetch_resumable`, which keeps the partial file and
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -19,12 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.core.checkpoint.hf_cache import hub_cache_dir
-from workbench.core.errors import CancelledError
+from workbench.core.errors import CancelledError, WorkbenchError
 from workbench.core.hub.connection import REQUEST_TIMEOUT, hub_endpoint, hub_errors, online
 from workbench.core.hub.files import RemoteFile, RemoteRepo, list_remote_files, select_files
 from workbench.core.hub.resume import fetch_resumable
 
 EMIT_INTERVAL_S = 0.1  # progress events per file at most every 100 ms (plus start and end)
+CHUNK_SIZE = 1 << 20  # bytes per read: the granularity of progress, cancel and resume
+DISK_MARGIN = 1 << 30  # keep 1 GiB free beyond the download
 
 
 @dataclass(frozen=True)
@@ -155,14 +158,18 @@ def download_snapshot(repo_id: str, revision: str | None = None,
     `repo` may be a listing already made (by a preview) to save two requests; `stop` cancels
     between and inside files (CancelledError).
     """
-    from huggingface_hub import hf_hub_download, snapshot_download
+    from huggingface_hub import constants, hf_hub_download, snapshot_download
 
     revision = revision or "main"
     cache = str(cache_dir or hub_cache_dir())
     if repo is None or repo.repo_id != repo_id or repo.revision != revision:
         repo = list_remote_files(repo_id, revision)
     chosen = select_files(repo, patterns)
+    _check_disk_space(repo, chosen, cache)
     state = _Progress(chosen, emit, stop)
+    # huggingface_hub reads (and writes, and so resumes and sees a cancel) in chunks of
+    # DOWNLOAD_CHUNK_SIZE, 10 MiB by default: a cancel on a 1 MB/s line would wait 10 s.
+    constants.DOWNLOAD_CHUNK_SIZE = min(constants.DOWNLOAD_CHUNK_SIZE, CHUNK_SIZE)
     with online(), hub_errors(repo_id, revision):
         for file in chosen:
             state.check_stop()
@@ -184,3 +191,21 @@ def download_snapshot(repo_id: str, revision: str | None = None,
     return DownloadResult(repo_id, revision, repo.commit, folder, tuple(f.path for f in chosen),
                           state.total, state.transferred)
 
+
+def _check_disk_space(repo: RemoteRepo, files: list[RemoteFile], cache: str) -> None:
+    """Refuse up front a download that cannot fit, rather than fail half-way through."""
+    from huggingface_hub import try_to_load_from_cache
+
+    needed = sum(f.size for f in files if not isinstance(
+        try_to_load_from_cache(repo.repo_id, f.path, cache_dir=cache, revision=repo.commit), str))
+    folder = Path(cache)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if needed + DISK_MARGIN > free:
+        from workbench.core.units import human_bytes
+
+        raise WorkbenchError(
+            f"{repo.repo_id} needs {human_bytes(needed)} but only {human_bytes(free)} is free in "
+            f"{cache}. Free some space, choose fewer files, or set HF_HUB_CACHE to a larger "
+            f"disk.")

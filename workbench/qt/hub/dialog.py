@@ -193,8 +193,10 @@ class HubDownloadDialog(QDialog):
             text += (f" Safetensors: {human_count(preview.parameters)} parameters in "
                      f"{len(preview.shards)} file(s), {human_bytes(preview.safetensors_size)} "
                      f"({dtypes}).")
+        text += (" Logged in: your token is sent." if preview.logged_in else
+                 " Not logged in: gated and private repositories need `hf auth login`.")
         self.summary.setText(text)
-        self._show_status("Preview done: nothing was downloaded.")
+        self._show_status("Preview done: no weights were downloaded.")
         self.previewed.emit(preview)
 
     @Slot(object)
