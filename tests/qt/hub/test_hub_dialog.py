@@ -40,6 +40,8 @@ def test_menu_preview_then_download_opens_a_tab_and_fills_the_cache_list(
     qtbot.waitUntil(lambda: main_window.browser.cache_tree.topLevelItemCount() == 1,
                     timeout=30_000)
     assert main_window.browser.cache_tree.topLevelItem(0).text(0) == "tiny/bert"
+    dialog.revision_edit.setText("v2")  # another revision: the preview no longer applies
+    assert dialog.preview is None and dialog.files_tree.topLevelItemCount() == 0
     dialog.close()
 
 

@@ -104,11 +104,8 @@ class _Progress:
     def bar_class(self, file: RemoteFile) -> type:
         progress = self
 
-        class _FileBar:
+        class _FileBar(QuietBar):
             """What huggingface_hub calls as `tqdm_class(total=..., initial=...)` for one file."""
-
-            def __init__(self, *_args, total: int | None = None, initial: int = 0, **_kwargs):
-                self.n, self.total = initial, total
 
             def update(self, n: int | float | None = 1) -> None:
                 # Raising here is how a cancel reaches huggingface_hub's download loop.
@@ -122,31 +119,43 @@ class _Progress:
                 # one aggregated bar when this method exists): only a chance to cancel.
                 progress.check_stop()
 
-            def set_transfer_postfix_str(self, *_a, **_k) -> None:
-                return None
-
-            def __enter__(self) -> _FileBar:
-                return self
-
-            def __exit__(self, *_exc) -> None:
-                return None
-
-            def close(self) -> None:
-                return None
-
-            def refresh(self, *_a, **_k) -> None:
-                return None
-
-            def set_postfix_str(self, *_a, **_k) -> None:
-                return None
-
-            def set_description(self, *_a, **_k) -> None:
-                return None
-
-            def set_description_str(self, *_a, **_k) -> None:
-                return None
-
         return _FileBar
+
+
+class QuietBar:
+    """A tqdm stand-in that shows nothing: the workbench reports progress its own way."""
+
+    format_dict: dict = {}  # noqa: RUF012  (read-only; tqdm's rate lives here)
+
+    def __init__(self, *_args, total: int | None = None, initial: int = 0, **_kwargs):
+        self.n, self.total = initial, total
+
+    def update(self, n: int | float | None = 1) -> None:
+        self.n += int(n or 0)
+
+    def __enter__(self) -> QuietBar:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def refresh(self, *_a, **_k) -> None:
+        return None
+
+    def set_postfix_str(self, *_a, **_k) -> None:
+        return None
+
+    def set_transfer_postfix_str(self, *_a, **_k) -> None:
+        return None
+
+    def set_description(self, *_a, **_k) -> None:
+        return None
+
+    def set_description_str(self, *_a, **_k) -> None:
+        return None
 
 
 def download_snapshot(repo_id: str, revision: str | None = None,
@@ -187,7 +196,8 @@ def download_snapshot(repo_id: str, revision: str | None = None,
         # Everything is cached now: this records refs/<revision> and returns the snapshot.
         folder = snapshot_download(repo_id, revision=revision, cache_dir=cache,
                                    allow_patterns=[f.path for f in chosen],
-                                   endpoint=hub_endpoint(), etag_timeout=REQUEST_TIMEOUT)
+                                   endpoint=hub_endpoint(), etag_timeout=REQUEST_TIMEOUT,
+                                   tqdm_class=QuietBar)
     return DownloadResult(repo_id, revision, repo.commit, folder, tuple(f.path for f in chosen),
                           state.total, state.transferred)
 

@@ -90,11 +90,11 @@ class HubDownloadDialog(QDialog):
         self.files_tree = QTreeWidget()
         self.files_tree.setHeaderLabels(["File", "Size"])
         self.files_tree.setColumnWidth(0, 420)
-        self.summary = QLabel("Preview reads only the safetensors headers (range requests).")
+        self.summary = QLabel()
         self.summary.setWordWrap(True)
-        self.file_label = QLabel("")
+        self.file_label = QLabel()
         self.file_bar = QProgressBar()
-        self.overall_label = QLabel("")
+        self.overall_label = QLabel()
         self.overall_bar = QProgressBar()
         for bar in (self.file_bar, self.overall_bar):
             bar.setRange(0, PERMILLE)
@@ -126,6 +126,9 @@ class HubDownloadDialog(QDialog):
         layout.addWidget(self.status)
         layout.addWidget(buttons)
         self._progressed.connect(self._on_worker_progressed)
+        self.repo_edit.textChanged.connect(self._forget_preview)
+        self.revision_edit.textChanged.connect(self._forget_preview)
+        self._forget_preview()
 
     # -- actions ---------------------------------------------------------------------------------
     def _target(self) -> tuple[str, str] | None:
@@ -175,6 +178,19 @@ class HubDownloadDialog(QDialog):
             return
         self.task.cancel()
         self._show_status("Cancelling...")
+
+    @Slot()
+    def _forget_preview(self) -> None:
+        """Another repository or revision: the shown preview no longer applies."""
+        self.preview = None
+        self.files_tree.clear()
+        self.gguf_combo.clear()
+        self.summary.setText("Preview lists the files and reads only the safetensors headers "
+                             "(range requests): parameters, dtypes and sizes, no weights.")
+        self.file_label.setText("Current file")
+        self.overall_label.setText("Overall")
+        self.file_bar.setValue(0)
+        self.overall_bar.setValue(0)
 
     # -- results -----------------------------------------------------------------------------
     def _on_preview_succeeded(self, preview) -> None:
