@@ -196,6 +196,8 @@ def test_missing_repo_and_revision_are_clear(served):
         download_snapshot("nobody/nothing")
     with pytest.raises(HubNotFoundError, match="no revision 'v9'"):
         download_snapshot(REPO, revision="v9")
+    with pytest.raises(HubNotFoundError, match="not a valid repository name"):
+        download_snapshot("two words/x")
 
 
 def test_no_server_listening_is_a_connection_error(monkeypatch, tmp_path):

@@ -16,6 +16,7 @@ from workbench.core.errors import (
     CorruptCheckpointError,
     HubAccessError,
     HubConnectionError,
+    HubError,
     HubNotFoundError,
 )
 
@@ -146,6 +147,13 @@ def hub_errors(repo_id: str, revision: str | None = None) -> Iterator[None]:
             f"Cannot reach {hub_endpoint()} ({type(e).__name__}: {e}). Check your network "
             f"connection, proxy, or HF_ENDPOINT; partial downloads resume next time."
         ) from None
+    except hf.HFValidationError as e:
+        raise HubNotFoundError(
+            f"'{repo_id}' (revision '{rev}') is not a valid repository name: {e} Give it as "
+            f"owner/name, e.g. sentence-transformers/all-MiniLM-L6-v2.") from None
+    except OSError as e:  # a full disk, a file the server cut short, a non-Hub endpoint
+        raise HubError(f"Downloading {repo_id} failed: {e} Finished files are kept; try again."
+                       ) from None
 
 
 def _url_of(error: Exception) -> str:

@@ -2,8 +2,7 @@
 
 Files are fetched one at a time (so each has its own progress), each by huggingface_hub: its
 `http_get` into the cache blob (resume.py) and `hf_hub_download`, which links the blob into the
-snapshot and fetches Xet-stored files itself; a final `snapshot_download` of the same selection
-finds every file cached, records the branch/tag ref and returns the folder.
+snapshot and fetches Xet-stored files itself (and finally records the branch or tag in refs/).
 
 Resume: huggingface_hub (2.x) resumes a connection that drops mid-file with a Range request (up
 to 5 tries, within one call). Across attempts (a cancel, a crash) it keeps nothing, so plain
@@ -17,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from workbench.core.checkpoint.hf_cache import hub_cache_dir
 from workbench.core.errors import CancelledError, WorkbenchError
@@ -167,7 +166,7 @@ def download_snapshot(repo_id: str, revision: str | None = None,
     `repo` may be a listing already made (by a preview) to save two requests; `stop` cancels
     between and inside files (CancelledError).
     """
-    from huggingface_hub import constants, hf_hub_download, snapshot_download
+    from huggingface_hub import constants, hf_hub_download
 
     revision = revision or "main"
     cache = str(cache_dir or hub_cache_dir())
@@ -193,13 +192,19 @@ def download_snapshot(repo_id: str, revision: str | None = None,
                             tqdm_class=bar)
             state.file_finished(file)
         state.check_stop()
-        # Everything is cached now: this records refs/<revision> and returns the snapshot.
-        folder = snapshot_download(repo_id, revision=revision, cache_dir=cache,
-                                   allow_patterns=[f.path for f in chosen],
-                                   endpoint=hub_endpoint(), etag_timeout=REQUEST_TIMEOUT,
-                                   tqdm_class=QuietBar)
-    return DownloadResult(repo_id, revision, repo.commit, folder, tuple(f.path for f in chosen),
-                          state.total, state.transferred)
+        # Asking for one file by the branch or tag (its pointer is there: nothing downloads)
+        # records refs/<revision>, which loaders such as from_pretrained(repo_id) look up.
+        # (snapshot_download would too, but its listing takes no timeout.)
+        pointer = hf_hub_download(repo_id, chosen[0].path, revision=revision, cache_dir=cache,
+                                  endpoint=hub_endpoint(), etag_timeout=REQUEST_TIMEOUT,
+                                  tqdm_class=QuietBar)
+    snapshot = Path(pointer).parents[len(PurePosixPath(chosen[0].path).parts) - 1]
+    if snapshot.name != repo.commit:
+        raise WorkbenchError(
+            f"'{revision}' of {repo_id} moved to another commit during the download; download "
+            f"again to get the new one (finished files are kept).")
+    return DownloadResult(repo_id, revision, repo.commit, str(snapshot),
+                          tuple(f.path for f in chosen), state.total, state.transferred)
 
 
 def _check_disk_space(repo: RemoteRepo, files: list[RemoteFile], cache: str) -> None:

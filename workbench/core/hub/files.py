@@ -52,21 +52,22 @@ class RemoteRepo:
 
 def list_remote_files(repo_id: str, revision: str | None = None,
                       token: str | bool | None = None) -> RemoteRepo:
-    """Resolve `revision` and list the repository's files with their sizes (two API calls)."""
+    """Resolve `revision` and list the repository's files with their sizes (one API call)."""
     from huggingface_hub import HfApi
-    from huggingface_hub.hf_api import RepoFile
 
     revision = revision or "main"
     # token=None: huggingface_hub's own lookup (HF_TOKEN, then the `hf auth login` token file).
     api = HfApi(endpoint=hub_endpoint(), token=token)
     with online(), hub_errors(repo_id, revision):
-        info = api.model_info(repo_id, revision=revision, timeout=REQUEST_TIMEOUT)
-        if not info.sha:
-            raise WorkbenchError(f"The Hub did not say which commit '{revision}' of {repo_id} "
-                                 f"is; try again, or give a commit hash as the revision.")
-        entries = api.list_repo_tree(repo_id, revision=info.sha, recursive=True)
-        files = tuple(RemoteFile(e.path, int(e.size or 0)) for e in entries
-                      if isinstance(e, RepoFile))
+        # model_info with files_metadata (blobs=true) gives every size in one bounded request;
+        # list_repo_tree would too, but takes no timeout (it could wait forever).
+        info = api.model_info(repo_id, revision=revision, files_metadata=True,
+                              timeout=REQUEST_TIMEOUT)
+    if not info.sha:
+        raise WorkbenchError(f"The Hub did not say which commit '{revision}' of {repo_id} is; "
+                             f"try again, or give a commit hash as the revision.")
+    files = tuple(RemoteFile(s.rfilename, int(s.size or (s.lfs.size if s.lfs else 0) or 0))
+                  for s in info.siblings or ())
     return RemoteRepo(repo_id, revision, info.sha, files, bool(info.gated), bool(info.private))
 
 
