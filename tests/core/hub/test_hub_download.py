@@ -106,6 +106,26 @@ def test_dropped_connection_mid_file_resumes_with_a_range_request(served, monkey
     assert gets[1].body_bytes == size - kept
 
 
+def test_a_stalled_transfer_times_out_and_resumes(served, monkeypatch):
+    from huggingface_hub import constants
+
+    chunk = 16 * 1024
+    monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", chunk)
+    monkeypatch.setattr(constants, "HF_HUB_DOWNLOAD_TIMEOUT", 0.5)  # 10 s by default
+    shard = "model-00002-of-00003.safetensors"
+    data = served.repos[REPO].files[shard]
+    release = threading.Event()
+    served.stall[shard] = release  # half the shard, then silence (the Range retry is served)
+    try:
+        result = download_snapshot(REPO, patterns=[shard])
+    finally:
+        release.set()
+    assert (Path(result.snapshot_path) / shard).read_bytes() == data
+    first, second = served.file_gets(shard)
+    assert first.range is None
+    assert second.range == f"bytes={len(data) // 2 // chunk * chunk}-"
+
+
 def test_cancel_stops_between_files_and_leaves_no_partial_file(served, tmp_path):
     stop = threading.Event()
 
