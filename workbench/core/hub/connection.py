@@ -126,7 +126,7 @@ def hub_errors(repo_id: str, revision: str | None = None) -> Iterator[None]:
         raise HubConnectionError(
             "Offline mode is on (HF_HUB_OFFLINE is set), so the Hub cannot be reached. Unset it, "
             "then try again.") from None
-    except hf.LocalEntryNotFoundError as e:  # snapshot_download's fallback when offline
+    except hf.LocalEntryNotFoundError as e:  # hf_hub_download: no Hub, and not in the cache
         raise HubConnectionError(
             f"Cannot reach {hub_endpoint()} and {repo_id} is not in the local cache: check "
             f"your network connection and proxy settings ({type(e.__cause__).__name__}).") from None

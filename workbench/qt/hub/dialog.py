@@ -197,8 +197,8 @@ class HubDownloadDialog(QDialog):
         self.preview = preview
         repo = preview.repo
         self.files_tree.clear()
-        for f in repo.files:
-            self.files_tree.addTopLevelItem(QTreeWidgetItem([f.path, human_bytes(f.size)]))
+        self.files_tree.addTopLevelItems(  # at once: a repo may list thousands of files
+            [QTreeWidgetItem([f.path, human_bytes(f.size)]) for f in repo.files])
         self.gguf_combo.clear()
         self.gguf_combo.addItems(repo.gguf_files())
         flags = "".join((" · gated" if repo.gated else "", " · private" if repo.private else ""))
