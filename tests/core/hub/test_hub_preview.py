@@ -59,3 +59,47 @@ def test_preview_of_a_gated_repo_says_to_log_in(served):
     served.repos["meta/gated"] = Repo(dict(served.repos["tiny/bert"].files), gated=True)
     with pytest.raises(HubAccessError, match="gated"):
         preview_repo("meta/gated")
+
+
+def test_fuzzed_remote_headers_raise_only_workbench_errors(served):
+    """Mutated safetensors headers served by the Hub: a WorkbenchError or a valid preview.
+
+    Each case is a real round trip through huggingface_hub (~0.1 s here), so 80 cases, not
+    thousands: the validation itself is the local reader's (tensors_from_header).
+    """
+    import random
+
+    from workbench.core.errors import WorkbenchError
+
+    rng = random.Random(0)
+    good = served.repos["tiny/bert"].files["model-00003-of-00003.safetensors"]
+    (header_len,) = struct.unpack("<Q", good[:8])
+    header = json.loads(good[8:8 + header_len])
+    name = next(k for k in header if k != "__metadata__")
+    weird = [None, -1, "x", [], {}, [1.5], [-3], [2**70], True, "F32", 10**30]
+    outcomes: dict[str, int] = {}
+    for case in range(80):
+        data = bytearray(good)
+        kind = case % 4
+        if kind == 0:  # flip bytes in the length prefix or the JSON
+            for _ in range(rng.randint(1, 4)):
+                data[rng.randrange(0, 8 + header_len)] = rng.randrange(256)
+        elif kind == 1:  # cut the file short
+            data = data[:rng.randrange(0, 8 + header_len + 64)]
+        elif kind == 2:  # a valid JSON header with one field replaced by something odd
+            entry = dict(header)
+            field = rng.choice(["dtype", "shape", "data_offsets"])
+            entry[name] = {**header[name], field: rng.choice(weird)}
+            raw = json.dumps(entry).encode()
+            data = bytearray(struct.pack("<Q", len(raw)) + raw + good[8 + header_len:])
+        else:  # a wrong JSON shape altogether
+            raw = json.dumps(rng.choice([[], 3, "s", {"t": 1}, {"__metadata__": 5}])).encode()
+            data = bytearray(struct.pack("<Q", len(raw)) + raw)
+        served.repos[f"fuzz/c{case}"] = Repo({"model.safetensors": bytes(data)})
+        try:
+            preview_repo(f"fuzz/c{case}")
+            outcome = "ok"
+        except WorkbenchError as e:
+            outcome = type(e).__name__
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    assert outcomes.get("CorruptCheckpointError", 0) > 50, outcomes

@@ -111,14 +111,23 @@ def _read_shard(repo: RemoteRepo, name: str, size: int) -> ShardSummary:
     from huggingface_hub import HfApi
 
     api = HfApi(endpoint=hub_endpoint())
-    meta = api.parse_safetensors_file_metadata(repo.repo_id, name, revision=repo.commit,
-                                               timeout=REQUEST_TIMEOUT)
+    fix = "The file on the Hub cannot be read as it is; report it to the repository's authors."
+    try:
+        meta = api.parse_safetensors_file_metadata(repo.repo_id, name, revision=repo.commit,
+                                                   timeout=REQUEST_TIMEOUT)
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError) as e:
+        # huggingface_hub's parser wraps only some malformed headers in SafetensorsParsingError;
+        # a header that is JSON but not an object of entries escapes as these (found by fuzzing).
+        raise CorruptCheckpointError(
+            f"{name}: its safetensors header is malformed ({type(e).__name__}: {e}). {fix}"
+        ) from None
     # Back to the on-disk header form so the workbench's own validation (dtypes, offsets that
     # match shapes, no overlaps or gaps) applies to remote files exactly as to local ones.
-    header: dict = {k: {"dtype": t.dtype, "shape": list(t.shape),
-                        "data_offsets": list(t.data_offsets)} for k, t in meta.tensors.items()}
+    # (huggingface_hub keeps the values as they came, odd ones included: the validation judges.)
+    header: dict = {k: {"dtype": t.dtype, "shape": _as_list(t.shape),
+                        "data_offsets": _as_list(t.data_offsets)}
+                    for k, t in meta.tensors.items()}
     header["__metadata__"] = meta.metadata
-    fix = "The file on the Hub cannot be read as it is; report it to the repository's authors."
     tensors, _ = tensors_from_header(name, name, header, None, fix)
     data_end = max((t.data_offsets[1] for t in tensors if t.data_offsets), default=0)
     if size and data_end > size - 8:
@@ -134,3 +143,7 @@ def _by_dtype(tensors: list[TensorInfo]) -> dict[str, int]:
     for t in tensors:
         counts[t.dtype] += t.numel
     return dict(counts)
+
+
+def _as_list(value: object) -> object:
+    return list(value) if isinstance(value, tuple) else value
