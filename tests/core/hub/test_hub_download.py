@@ -57,6 +57,22 @@ def test_full_download_inspects_like_the_source(served, tmp_path):
     # A second download transfers nothing: every file is cached.
     again = download_snapshot(REPO)
     assert again.snapshot_path == result.snapshot_path and again.bytes_transferred == 0
+    # The cache is huggingface_hub's own: its snapshot_download finds everything in place, and
+    # transformers loads the model offline by its repo id (through refs/main).
+    from huggingface_hub import constants, snapshot_download
+    from transformers import AutoModel
+
+    from workbench.core.hub.connection import online
+
+    before = len(served.requests)
+    with online():  # online: it lists the tree and checks each file against the cache
+        assert snapshot_download(REPO, cache_dir=tmp_path / "hf-cache", endpoint=served.url,
+                                 ) == result.snapshot_path
+    asked = [r.path for r in served.requests[before:]]
+    assert any("/tree/" in p for p in asked) and not [p for p in asked if "/resolve/" in p]
+    assert constants.HF_HUB_OFFLINE  # restored: the workbench stays offline outside downloads
+    model = AutoModel.from_pretrained(REPO, cache_dir=tmp_path / "hf-cache")
+    assert sum(p.numel() for p in model.parameters()) == PARAMETERS
 
 
 def test_selection_safetensors_only_and_include(served):
