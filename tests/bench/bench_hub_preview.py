@@ -49,6 +49,7 @@ def main() -> None:
     repo = preview.repo
     print(f"repo: {len(repo.files)} files, {human_bytes(repo.total_size)} "
           f"({repo.total_size:,} bytes); {len(preview.shards)} safetensors shards")
+    print(f"architecture: {preview.architecture} ({preview.model_type})")
     print(f"reported: {preview.parameters:,} parameters ({human_count(preview.parameters)}), "
           f"dtypes {preview.dtypes}, {sum(s.tensors for s in preview.shards)} tensors")
     print(f"preview wall time: median {statistics.median(times):.3f} s of {len(times)} "

@@ -78,6 +78,8 @@ def render(data: dict) -> str:
     lines = [f"{p['repo_id']} at {p['revision']} (commit {p['commit'][:12]})"
              + ("  [gated]" if p["gated"] else "") + ("  [private]" if p["private"] else ""),
              f"  {len(p['files'])} file(s), {human_bytes(p['total_size'])} in all"]
+    if p["architecture"]:
+        lines.append(f"  {p['architecture']} ({p['model_type'] or 'unknown type'})")
     if p["shards"]:
         dtypes = ", ".join(f"{k} {human_count(v)}" for k, v in p["dtypes"].items())
         lines.append(f"  safetensors: {len(p['shards'])} file(s), "

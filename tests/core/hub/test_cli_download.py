@@ -28,7 +28,8 @@ def test_preview_json_downloads_no_weights(served, capsys):
     assert not [r for r in served.requests if r.method == "GET" and "/resolve/" in r.path
                 and r.path.endswith(".safetensors") and not r.range]
     assert main(["download", "tiny/bert", "--preview"]) == 0
-    assert "152.3 K parameters" in capsys.readouterr().out
+    human = capsys.readouterr().out
+    assert "152.3 K parameters" in human and "BertModel (bert)" in human
 
 
 def test_missing_repo_is_a_json_error_not_a_traceback(served, capsys):

@@ -12,7 +12,7 @@ from workbench.core.errors import CorruptCheckpointError, HubAccessError
 from workbench.core.hub.preview import preview_repo
 
 
-def test_preview_reports_parameters_and_dtypes_from_range_requests_only(served):
+def test_preview_reports_parameters_and_dtypes_from_range_requests_only(served, tmp_path):
     preview = preview_repo("tiny/bert")
 
     shards = sorted(p.name for p in tiny_sharded_bert().glob("*.safetensors"))
@@ -20,6 +20,8 @@ def test_preview_reports_parameters_and_dtypes_from_range_requests_only(served):
     assert preview.parameters == PARAMETERS
     assert preview.dtypes == {"F32": PARAMETERS}
     assert preview.repo.commit == served.repos["tiny/bert"].commit
+    assert (preview.architecture, preview.model_type) == ("BertModel", "bert")
+    assert not (tmp_path / "hf-cache" / "models--tiny--bert").exists()  # nothing cached
     sizes = {f.path: f.size for f in preview.repo.files}
     assert sizes["onnx/model.onnx"] == 1500 and preview.safetensors_size == sum(
         sizes[s] for s in shards)

@@ -7,6 +7,7 @@ model's 30 shards cost 30 small requests, not 140 GB.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from workbench.core.hub.files import RemoteRepo, list_remote_files
 
 MAX_SHARDS = 2000  # a 405B model has 191 shards; more is not a checkpoint we can preview
 PARALLEL_REQUESTS = 8  # huggingface_hub's own default for parallel header reads
+MAX_CONFIG_BYTES = 1 << 20  # a config.json is a few KB; anything far bigger is not read
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class RepoPreview:
     repo: RemoteRepo
     shards: tuple[ShardSummary, ...]
     logged_in: bool
+    architecture: str | None = None  # config.json's architectures[0]
+    model_type: str | None = None
 
     @property
     def parameters(self) -> int:
@@ -59,6 +63,7 @@ class RepoPreview:
 
     def to_json(self) -> dict:
         return {**self.repo.to_json(), "logged_in": self.logged_in,
+                "architecture": self.architecture, "model_type": self.model_type,
                 "parameters": self.parameters, "dtypes": self.dtypes,
                 "tensors": sum(s.tensors for s in self.shards),
                 "safetensors_size": self.safetensors_size,
@@ -70,9 +75,9 @@ Emit = Callable[[str], None]
 
 def preview_repo(repo_id: str, revision: str | None = None, *, emit: Emit | None = None,
                  stop: threading.Event | None = None) -> RepoPreview:
-    """List `repo_id`'s files and read the header of each top-level safetensors file."""
+    """List `repo_id`'s files, read config.json and the header of each top-level safetensors
+    file (nothing is written to the cache)."""
     from workbench.core.hub.connection import logged_in
-
     if emit:
         emit(f"Listing {repo_id}")
     repo = list_remote_files(repo_id, revision)
@@ -104,7 +109,31 @@ def preview_repo(repo_id: str, revision: str | None = None, *, emit: Emit | None
             for fut in futures:
                 fut.cancel()
             raise
-    return RepoPreview(repo, summaries, logged_in())
+        config = _read_config(repo)
+    architectures = config.get("architectures")
+    architecture = (str(architectures[0]) if isinstance(architectures, list) and architectures
+                    else None)
+    model_type = str(config["model_type"]) if config.get("model_type") else None
+    return RepoPreview(repo, summaries, logged_in(), architecture, model_type)
+
+
+def _read_config(repo: RemoteRepo) -> dict:
+    """config.json's content, fetched into memory (a preview leaves nothing in the cache);
+    {} when there is none or it is not a JSON object (the download's inspection will say)."""
+    from huggingface_hub import get_session, hf_hub_url
+    from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
+
+    entry = next((f for f in repo.files if f.path == "config.json"), None)
+    if entry is None or entry.size > MAX_CONFIG_BYTES:
+        return {}
+    url = hf_hub_url(repo.repo_id, "config.json", revision=repo.commit, endpoint=hub_endpoint())
+    response = get_session().get(url, headers=build_hf_headers(), timeout=REQUEST_TIMEOUT)
+    hf_raise_for_status(response)
+    try:
+        config = json.loads(response.content[:MAX_CONFIG_BYTES])
+    except ValueError:
+        return {}
+    return config if isinstance(config, dict) else {}
 
 
 def _read_shard(repo: RemoteRepo, name: str, size: int) -> ShardSummary:

@@ -204,6 +204,8 @@ class HubDownloadDialog(QDialog):
         flags = "".join((" · gated" if repo.gated else "", " · private" if repo.private else ""))
         text = (f"{repo.repo_id} @ {repo.revision} (commit {repo.commit[:12]}){flags}: "
                 f"{len(repo.files)} files, {human_bytes(repo.total_size)}.")
+        if preview.architecture:
+            text += f" {preview.architecture} ({preview.model_type or 'unknown type'})."
         if preview.shards:
             dtypes = ", ".join(f"{k} {human_count(v)}" for k, v in preview.dtypes.items())
             text += (f" Safetensors: {human_count(preview.parameters)} parameters in "
