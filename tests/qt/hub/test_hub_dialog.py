@@ -81,3 +81,28 @@ def test_errors_show_inline(qtbot, main_window, served):
     assert "owner/name" in dialog.status.text()
     qtbot.waitUntil(lambda: dialog.task is None, timeout=10_000)
     dialog.close()
+
+
+def test_one_gguf_file_is_chosen_from_the_preview(qtbot, main_window, served, monkeypatch):
+    import workbench.qt.main_window as main_window_module
+    from tests.fixtures.hub_server import Repo
+
+    monkeypatch.setattr(main_window_module, "show_error", lambda *args: None)  # not a real GGUF
+    served.repos["q/gguf"] = Repo({"m-Q4_K_M.gguf": b"GGUF" + b"\0" * 40,
+                                   "m-Q8_0.gguf": b"GGUF" + b"\1" * 80})
+    main_window.hub_download_action.trigger()
+    dialog = main_window.hub_dialog
+    qtbot.keyClicks(dialog.repo_edit, "q/gguf")
+    dialog.which_combo.setCurrentIndex(2)  # one GGUF file
+    dialog.download_button.click()
+    assert "Choose which .gguf file" in dialog.status.text()  # nothing listed before a preview
+    with qtbot.waitSignal(dialog.previewed, timeout=30_000):
+        dialog.preview_button.click()
+    assert [dialog.gguf_combo.itemText(i) for i in range(dialog.gguf_combo.count())] == [
+        "m-Q4_K_M.gguf", "m-Q8_0.gguf"]
+    dialog.gguf_combo.setCurrentIndex(1)
+    with qtbot.waitSignal(dialog.downloaded, timeout=30_000) as blocker:
+        dialog.download_button.click()
+    assert blocker.args[0].files == ("m-Q8_0.gguf",)
+    qtbot.waitUntil(lambda: not main_window._opening, timeout=30_000)
+    dialog.close()

@@ -163,7 +163,7 @@ def download_snapshot(repo_id: str, revision: str | None = None,
                       cache_dir: Path | None = None) -> DownloadResult:
     """Download the files of `repo_id` matching `patterns` (None: all) into the HF cache.
 
-    `repo` may be a listing already made (by a preview) to save two requests; `stop` cancels
+    `repo` may be a listing already made (by a preview) to save a request; `stop` cancels
     between and inside files (CancelledError).
     """
     from huggingface_hub import constants, hf_hub_download

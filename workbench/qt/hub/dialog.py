@@ -53,6 +53,7 @@ def _download(repo_id: str, revision: str, patterns: list[str] | None, repo: Any
 class HubDownloadDialog(QDialog):
     """Choose a repository and its files, preview them from headers, download with progress."""
 
+    # Emitted when the task has ended and the dialog is idle again:
     downloaded = Signal(object)  # DownloadResult
     previewed = Signal(object)  # RepoPreview
     failed = Signal(str)
@@ -64,7 +65,8 @@ class HubDownloadDialog(QDialog):
         self.resize(640, 520)
         self.runner = runner
         self.task: Task | None = None
-        self.preview = None  # the last RepoPreview, reused by the download (saves two requests)
+        self.preview = None  # the last RepoPreview, reused by the download (saves a request)
+        self._announce: tuple[Any, Any] | None = None  # (signal, value) to emit when idle
 
         self.repo_edit = QLineEdit()
         self.repo_edit.setPlaceholderText("owner/name, e.g. sentence-transformers/all-MiniLM-L6-v2")
@@ -215,7 +217,7 @@ class HubDownloadDialog(QDialog):
                  " Not logged in: gated and private repositories need `hf auth login`.")
         self.summary.setText(text)
         self._show_status("Preview done: no weights were downloaded.")
-        self.previewed.emit(preview)
+        self._announce = (self.previewed, preview)
 
     @Slot(object)
     def _on_worker_progressed(self, event) -> None:
@@ -229,11 +231,11 @@ class HubDownloadDialog(QDialog):
 
     def _on_download_succeeded(self, result) -> None:
         self._show_status(f"Downloaded to {result.snapshot_path}")
-        self.downloaded.emit(result)
+        self._announce = (self.downloaded, result)
 
     def _on_task_failed(self, message: str, details: str) -> None:
         self._show_status(message, error=True)
-        self.failed.emit(message)
+        self._announce = (self.failed, message)
         if details:  # an unexpected error: the traceback goes under "Details"
             show_error(self, "Hub download failed", message, details)
 
@@ -243,6 +245,11 @@ class HubDownloadDialog(QDialog):
         self._set_busy(False)
         if cancelled:
             self._show_status("Cancelled. Finished files stay in the cache.")
+        # Announced once the dialog is idle again, so a listener may start the next task.
+        announce, self._announce = self._announce, None
+        if announce is not None:
+            signal, value = announce
+            signal.emit(value)
 
     # -- state -----------------------------------------------------------------------------------
     def _set_busy(self, busy: bool) -> None:
