@@ -3,6 +3,7 @@
     workbench [PATH] [--demo]            open the GUI (on PATH, or on the demo model)
     workbench inspect PATH [--json]      describe a checkpoint from its headers
     workbench cache [--json]             list the local Hugging Face cache
+    workbench download REPO [--include PATTERN ...] [--preview]   fetch from the Hub
     workbench new|config|graph|attention|train ...   see `workbench COMMAND --help`
 
 Every subcommand lives in `workbench.commands.<name>` with `add_arguments(parser)` and
@@ -29,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "attention": "attention weights of a model on a text, with rollout and a PNG",
     "train": "fine-tune a model from a training spec JSON (--json-events for scripts)",
     "graph": "the folded layer graph and block dataflow (--json, --svg OUT)",
+    "download": "download a Hub repository into the HF cache (--include, --preview: headers only)",
 }
 
 
@@ -42,6 +44,11 @@ def _prepare_environment() -> None:
     """
     if "torch" not in sys.modules:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if not (os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE")):
+        from workbench.core.hub.connection import OFFLINE_DEFAULT_MARKER
+
+        # Offline is the workbench's default, not the user's: an explicit download may lift it.
+        os.environ[OFFLINE_DEFAULT_MARKER] = "1"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

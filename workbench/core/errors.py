@@ -57,3 +57,19 @@ class RunFolderInUseError(WorkbenchError):
 
 class DiskFullError(WorkbenchError):
     """A write failed for lack of space; the message names the space needed and what is free."""
+
+
+class HubError(WorkbenchError):
+    """A Hugging Face Hub request failed; subclasses say whether access, existence or network."""
+
+
+class HubAccessError(HubError):
+    """The repository is gated or private and the token (or its absence) does not give access."""
+
+
+class HubNotFoundError(HubError):
+    """The repository, revision or file does not exist on the Hub (or is hidden from this token)."""
+
+
+class HubConnectionError(HubError):
+    """The Hub cannot be reached: no network, offline mode, or a server error."""

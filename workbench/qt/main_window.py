@@ -119,6 +119,9 @@ class MainWindow(QMainWindow):
         from workbench.qt.config.editor_view import install_config_actions
 
         install_config_actions(self)
+        from workbench.qt.hub.actions import install_hub_actions
+
+        install_hub_actions(self)
 
     def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
         action = QAction(text, self)

@@ -42,11 +42,24 @@ def read_safetensors_header(path: Path, shard_name: str | None = None
     if not isinstance(header, dict):
         raise CorruptCheckpointError(f"{path.name} has a corrupt header (not a JSON object). {fix}")
 
+    return tensors_from_header(path.name, shard, header, size - 8 - header_len, fix)
+
+
+def tensors_from_header(file_name: str, shard: str, header: dict, data_len: int | None,
+                        fix: str) -> tuple[list[TensorInfo], dict[str, str]]:
+    """Validate a decoded header (local or remote); data_len None: the data size is unknown.
+
+    With data_len None (a remote header whose length prefix is not known), entries and their
+    tiling are still checked; only "nothing missing or left over at the end" is not.
+    """
+    header = dict(header)
     metadata = header.pop("__metadata__", None) or {}
     if not isinstance(metadata, dict):
-        raise CorruptCheckpointError(f"{path.name}: __metadata__ is not an object. {fix}")
-    tensors = [_tensor_from_entry(path.name, shard, name, entry) for name, entry in header.items()]
-    _check_layout(path.name, tensors, size - 8 - header_len, fix)
+        raise CorruptCheckpointError(f"{file_name}: __metadata__ is not an object. {fix}")
+    tensors = [_tensor_from_entry(file_name, shard, name, entry) for name, entry in header.items()]
+    if data_len is None:
+        data_len = max((t.data_offsets[1] for t in tensors if t.data_offsets), default=0)
+    _check_layout(file_name, tensors, data_len, fix)
     tensors.sort(key=lambda t: t.data_offsets or (0, 0))
     return tensors, {str(k): str(v) for k, v in metadata.items()}
 

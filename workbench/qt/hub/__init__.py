@@ -1,0 +1,1 @@
+"""File > Download from Hub: a dialog over core.hub (preview, download, progress, cancel)."""
