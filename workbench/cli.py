@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "attention": "attention weights of a model on a text, with rollout and a PNG",
     "train": "fine-tune a model from a training spec JSON (--json-events for scripts)",
     "graph": "the folded layer graph and block dataflow (--json, --svg OUT)",
+    "evaluate": "test-set metrics of a checkpoint, LoRA adapter or run (--compare to tabulate)",
     "diff": "weight-level diff of two checkpoints (or a LoRA adapter): which layers moved",
 }
 
