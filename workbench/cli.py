@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "train": "fine-tune a model from a training spec JSON (--json-events for scripts)",
     "graph": "the folded layer graph and block dataflow (--json, --svg OUT)",
     "evaluate": "test-set metrics of a checkpoint, LoRA adapter or run (--compare to tabulate)",
+    "export": "export a verified HF folder or ONNX model (--merge-lora, --dtype, --format)",
     "diff": "weight-level diff of two checkpoints (or a LoRA adapter): which layers moved",
 }
 
