@@ -116,6 +116,9 @@ class MainWindow(QMainWindow):
         from workbench.qt.config.editor_view import install_config_actions
 
         install_config_actions(self)
+        from workbench.qt.deploy.actions import install_deploy_actions
+
+        install_deploy_actions(self)
 
     def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
         action = QAction(text, self)
