@@ -13,12 +13,25 @@ from typing import Any
 
 import numpy as np
 
+from workbench.core.errors import MissingDependencyError
+
 _IOB = re.compile(r"^[BIESLU]-.+")
+
+
+def _require(module: str, package: str) -> None:
+    """Raise a clear error when an optional metric library is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise MissingDependencyError(
+            f"This metric needs {package}: pip install 'transformer-workbench[evaluate]' "
+            f"(or pip install {package}).")
 
 
 def classification_metrics(preds: np.ndarray, gold: np.ndarray,
                            label_names: list[str]) -> tuple[dict[str, float], list[dict], Any]:
     """(accuracy + macro/micro/weighted F1, per-class P/R/F1 rows, confusion matrix)."""
+    _require("sklearn", "scikit-learn")
     from sklearn.metrics import (
         accuracy_score,
         confusion_matrix,
@@ -53,6 +66,7 @@ def as_entity_tags(sequences: list[list[str]]) -> list[list[str]]:
 def entity_metrics(pred_tags: list[list[str]],
                    gold_tags: list[list[str]]) -> tuple[dict[str, float], list[dict]]:
     """Entity-level precision/recall/F1 (seqeval) and token accuracy; per-entity-type rows."""
+    _require("seqeval", "seqeval")
     from seqeval.metrics import classification_report
 
     gold, pred = as_entity_tags(gold_tags), as_entity_tags(pred_tags)
@@ -84,6 +98,8 @@ def perplexity(loss: float) -> float:
 
 def generation_metrics(predictions: list[str], references: list[str]) -> dict[str, float]:
     """ROUGE-1/2/L F-measure (rouge-score, mean over examples) and corpus BLEU and chrF."""
+    _require("rouge_score", "rouge-score")
+    _require("sacrebleu", "sacrebleu")
     import sacrebleu
     from rouge_score import rouge_scorer
 

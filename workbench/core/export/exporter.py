@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.atomic import atomic_write_text
-from workbench.core.errors import WorkbenchError
+from workbench.core.errors import MissingDependencyError, WorkbenchError
 from workbench.core.export import staging, verify
 from workbench.core.export.card import model_card
 from workbench.core.export.source import Source, merge_lora, open_source
@@ -40,6 +40,13 @@ def check_arguments(fmt: str, dtype: str, max_shard_size: str | None, device: st
     if fmt == "onnx" and dtype != "fp32":
         raise WorkbenchError("ONNX exports are written in fp32 (onnxruntime's CPU kernels are "
                              "fp32); drop --dtype, or export --format hf for fp16/bf16.")
+    if fmt == "onnx":
+        import importlib.util
+
+        missing = [m for m in ("onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise MissingDependencyError(f"ONNX export needs {', '.join(missing)}: pip install "
+                                         f"'transformer-workbench[onnx]'.")
     if max_shard_size is not None and (fmt != "hf" or not _SIZE.match(max_shard_size)):
         raise WorkbenchError(f"--max-shard-size '{max_shard_size}' must be a size like 2GB or "
                              f"500MB, for --format hf.")
