@@ -124,3 +124,29 @@ def test_serve_dialog_refuses_an_encoder(qtbot, main_window):
         dialog.run_button.click()
     assert "causal" in dialog.status.text() and dialog.server is None
     dialog.close()
+
+
+def test_serve_dialog_serves_answers_and_stops_with_the_window(qtbot, main_window, tmp_path):
+    import shutil
+
+    from workbench.core.serve.server import free_port, port_in_use
+
+    folder = tmp_path / "gpt2"
+    shutil.copytree(tiny_model("gpt2"), folder)
+    main_window.serve_action.trigger()
+    dialog = main_window.deploy_dialogs["serve"]
+    dialog.path_field.setText(str(folder))
+    dialog.port_box.setValue(free_port())
+    with qtbot.waitSignal(dialog.finished_work, timeout=300_000):
+        dialog.run_button.click()
+    server = dialog.server
+    assert server.running() and server.url in dialog.url_label.text()
+    assert "chat template" in dialog.status.text()  # the tiny tokenizer has none
+    qtbot.waitUntil(lambda: "127.0.0.1" in dialog.log.toPlainText(), timeout=TIMEOUT)
+    dialog.prompt.setText("a good day")
+    dialog.send_button.click()
+    qtbot.waitUntil(lambda: dialog.answer.toPlainText() not in ("", "..."), timeout=TIMEOUT)
+    assert not dialog.answer.toPlainText().startswith("Error")
+    dialog.close()
+    assert not server.running()
+    assert not port_in_use(server.port)
