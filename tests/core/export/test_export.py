@@ -48,6 +48,10 @@ def test_hf_export_is_sharded_verified_and_documented(runs, tmp_path):
     assert {n for n in TOKENIZER_FILES if (runs["full"] / "final" / n).is_file()} <= names
     saved = json.loads((out / "export_report.json").read_text())
     assert saved["passed"] and [c["probe"] for c in saved["checks"]] == ["short", "max_length"]
+    import csv
+
+    with data_file("sequence-classification").open() as f:  # the probes come from the run's data
+        assert saved["probe_texts"][0] == next(csv.DictReader(f))["text"]
     assert all(c["max_abs_diff"] < 1e-4 and c["top1_agreement"] == 1.0 for c in saved["checks"])
     card = (out / "README.md").read_text()
     assert f'base_model: "{tiny_model("bert")}"' in card

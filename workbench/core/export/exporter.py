@@ -114,6 +114,7 @@ def export_model(path: str | Path, out: str | Path, *, fmt: str = "hf", dtype: s
     from workbench.core.model.loading import load_tokenizer
 
     tokenizer = load_tokenizer(source.tokenizer_folder)
+    probe_texts = probe_texts or _run_sentences(source)
     probes = verify.make_probes(tokenizer, source.model.config, probe_texts)
     report.step("Running the source model on the probes", force=True)
     reference = verify.torch_outputs(source.model, probes)
@@ -137,6 +138,7 @@ def export_model(path: str | Path, out: str | Path, *, fmt: str = "hf", dtype: s
             "passed": passed, "status": "passed" if passed else "failed", "format": fmt,
             "dtype": dtype, "source": str(source_path), "out": str(target),
             "task": source.task, "merged_lora": merged, "tokenizer_roundtrip": tokenizer_ok,
+            "probe_texts": list(probe_texts or verify.PROBE_TEXTS),
             "checks": [c.to_json() for c in checks], "perplexity": ppl,
             "files": sorted(p.name for p in stage.iterdir()),
             "seconds": time.perf_counter() - started}
@@ -252,6 +254,23 @@ def _reload_outputs(fmt: str, stage: Path, source: Source, probes, tokenizer):
     wanted = [i.name for i in session.get_inputs()]
     return {name: session.run(["logits"], {k: batch[k] for k in wanted})[0].astype("float32")
             for name, batch in probes.items()}, same
+
+
+def _run_sentences(source: Source, count: int = 3) -> list[str] | None:
+    """A few texts from the run's eval (or train) file, so the probes look like its data."""
+    if source.run_dir is None:
+        return None
+    from workbench.core.training.data import load_table
+    from workbench.core.training.runs import load_run_spec
+
+    try:
+        spec = load_run_spec(source.run_dir)
+        table = load_table(spec.eval_file or spec.train_file)
+        values = table.select(range(min(count, len(table))))[spec.text_column]
+    except (WorkbenchError, KeyError, OSError):
+        return None  # the data moved or changed: the built-in probe sentences still work
+    texts = [" ".join(map(str, v)) if isinstance(v, list) else str(v) for v in values]
+    return [t for t in texts if t.strip()] or None
 
 
 def _base_model(source: Source) -> str | None:
