@@ -122,6 +122,9 @@ class MainWindow(QMainWindow):
         from workbench.qt.hub.actions import install_hub_actions
 
         install_hub_actions(self)
+        from workbench.qt.deploy.actions import install_deploy_actions
+
+        install_deploy_actions(self)
 
     def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
         action = QAction(text, self)

@@ -1,0 +1,1 @@
+"""Export a checkpoint, run or LoRA adapter as a verified HF folder or ONNX model."""

@@ -1,0 +1,1 @@
+"""Serve a causal LM locally with transformers' own OpenAI-compatible `transformers serve`."""
