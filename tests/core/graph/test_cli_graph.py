@@ -76,3 +76,17 @@ def test_moe_graph_has_a_clean_note_and_quiet_stderr(tmp_path, capfd):
     data = json.loads(out)
     assert data["blocks"] and data["dataflow_note"]
     assert "Traceback" not in err and "fake_tensor" not in err, err
+
+
+def test_albert_ffn_skip_connection_is_a_residual(tmp_path, capsys):
+    from tests.fixtures.zoo import ZOO, build_entry
+
+    folder = build_entry(next(e for e in ZOO if e.name == "albert"), tmp_path / "albert")
+    code, data = _run(capsys, folder, "--json")
+    assert code == 0
+    block = data["blocks"][0]
+    names = {n["id"]: n["name"] for n in block["nodes"]}
+    residuals = [(names[e["source"]], names[e["target"]]) for e in block["edges"]
+                 if e["kind"] == "residual"]
+    # AlbertAttention adds its own residual inside; the FFN's skip leaves the attention output
+    assert residuals == [("albert_layers.0.attention", "add")]

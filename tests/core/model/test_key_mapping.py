@@ -75,3 +75,11 @@ def test_config_from_weights_loads_every_stored_tensor(renamed, name, tmp_path, 
     a, b = source.state_dict(), rebuilt.state_dict()
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
+
+
+def test_marian_sinusoidal_tables_are_not_missing(tmp_path):
+    """They are never stored; the model lists them in _keys_to_ignore_on_load_missing."""
+    folder = build_entry(ENTRIES["marian"], tmp_path / "marian")
+    info = inspect_checkpoint(folder)
+    assert info.comparison.missing == () and not info.warnings
+    assert "model.encoder.embed_positions.weight" not in {t.name for t in info.tensors}
