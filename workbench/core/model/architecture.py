@@ -151,19 +151,83 @@ def config_from_dict(data: dict[str, Any]):
 
 
 def model_class_for(config):
-    """The transformers class named in `architectures`, else the Auto base model class."""
+    """The transformers class for a config, found the way transformers itself would find one.
+
+    In order: a class named in `architectures`; AutoModel's mapping for the config (a tuple
+    there, as Funnel's, means several base classes: the first is the default); another Auto
+    mapping that knows the config (sub-configs such as `*_text_model` are often only in one);
+    the class the config's name implies (`CLIPTextConfig` -> `CLIPTextModel`).
+    """
     import transformers
-    from transformers import AutoModel
 
     for name in getattr(config, "architectures", None) or []:
         cls = getattr(transformers, name, None)
-        if isinstance(cls, type) and issubclass(cls, transformers.PreTrainedModel):
+        if _is_model_class(cls):
             return cls
+    for mapping in _auto_mappings():
+        cls = _lookup(mapping, type(config))
+        if cls is not None:
+            return cls
+    stem = type(config).__name__.removesuffix("Config")
+    for name in (f"{stem}Model", stem):
+        cls = getattr(transformers, name, None)
+        if _is_model_class(cls) and getattr(cls, "config_class", None) is type(config):
+            return cls
+    cls = _declared_model_class(type(config))
+    if cls is not None:
+        return cls
+    raise ModelBuildError(
+        f"transformers has no model class for model_type '{config.model_type}' (no "
+        f"'architectures' in the config, and no Auto class knows it).")
+
+
+def _declared_model_class(config_class):
+    """A model class of the config's own modeling module that declares this config class
+    (`config_class = ...`), e.g. a vision tower's model; None when there is none."""
+    import importlib
+
+    package, _, module = config_class.__module__.rpartition(".")
+    if not module.startswith("configuration_") or not package.startswith("transformers."):
+        return None
+    name = "modeling_" + module.removeprefix("configuration_")
     try:
-        return AutoModel._model_mapping[type(config)]
-    except KeyError:
-        raise ModelBuildError(
-            f"transformers has no model class for model_type '{config.model_type}'.") from None
+        modeling = importlib.import_module(f"{package}.{name}")
+    except Exception:  # optional dependencies of that family missing: no class from it
+        return None
+    found = [c for c in vars(modeling).values() if _is_model_class(c)
+             and c.__dict__.get("config_class") is config_class
+             and not c.__name__.endswith("PreTrainedModel")]
+    found.sort(key=lambda c: (not c.__name__.endswith("Model"), len(c.__name__)))
+    return found[0] if found else None
+
+
+def _is_model_class(cls) -> bool:
+    import transformers
+
+    return isinstance(cls, type) and issubclass(cls, transformers.PreTrainedModel)
+
+
+def _auto_mappings() -> list:
+    """transformers' Auto model mappings: the base-model one first, then the task ones."""
+    from transformers.models.auto import modeling_auto
+
+    first = ("MODEL_MAPPING", "MODEL_FOR_CAUSAL_LM_MAPPING", "MODEL_FOR_MASKED_LM_MAPPING",
+             "MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING", "MODEL_FOR_IMAGE_MAPPING")
+    rest = sorted(n for n in dir(modeling_auto)
+                  if n.startswith("MODEL_") and n.endswith("_MAPPING") and n not in first)
+    return [m for n in (*first, *rest)
+            if isinstance(m := getattr(modeling_auto, n, None), modeling_auto._LazyAutoMapping)]
+
+
+def _lookup(mapping, config_class):
+    """mapping[config_class] as one model class, or None (a lazy mapping may fail to import)."""
+    try:
+        found = mapping[config_class]
+    except (KeyError, ValueError, ImportError, AttributeError):
+        return None
+    if isinstance(found, list | tuple):
+        found = next((c for c in found if _is_model_class(c)), None)
+    return found if _is_model_class(found) else None
 
 
 def build_meta_model(config, model_class=None):
