@@ -7,8 +7,8 @@ import sys
 
 
 def test_json_piped_to_a_reader_that_stops_early_has_no_traceback(tiny_models):
-    # `inspect --json --tensors`-sized output is bigger than a pipe buffer only for big models,
-    # so the reader closes the pipe before the first byte: every write then fails.
+    # Small outputs fit a pipe buffer and would hide the bug, so the reader closes the pipe
+    # before reading anything: the CLI's first write or flush then meets a broken pipe.
     script = ("import sys, subprocess; p = subprocess.Popen([sys.executable, '-m', 'workbench', "
               "'graph', sys.argv[1], '--json'], stdout=subprocess.PIPE, stderr=subprocess.PIPE); "
               "p.stdout.close(); err = p.stderr.read().decode(); p.wait(); "
