@@ -83,7 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _prepare_environment()
     if argv and argv[0] in COMMANDS:
-        return _run_command(argv[0], argv[1:])
+        try:
+            code = _run_command(argv[0], argv[1:])
+            sys.stdout.flush()  # a closed pipe shows up here, not at exit where it would print
+        except BrokenPipeError:
+            # The reader went away (`workbench inspect --json | head`): as a shell tool, stop
+            # quietly. Point stdout at devnull so the flush at interpreter exit cannot fail again.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return 141  # 128 + SIGPIPE, what a shell reports for a command killed by the pipe
+        return code
     args = _gui_parser().parse_args(argv)
     from workbench.qt.app import run_gui
 
@@ -114,11 +123,18 @@ def _run_command(name: str, argv: list[str]) -> int:
                      f"details)", want_json)
     if data is not None:
         if want_json:
-            print(json.dumps(data, indent=2, default=str))
+            print(_json_text(data))
         else:
             render = getattr(module, "render", None)
             print(render(data) if render else json.dumps(data, indent=2, default=str))
     return 0
+
+
+def _json_text(data) -> str:
+    """Strict JSON (non-finite floats tagged as transformers tags them in config.json)."""
+    from workbench.core.model.architecture import encode_special_floats
+
+    return json.dumps(encode_special_floats(data), indent=2, default=str)
 
 
 def _fail(message: str, want_json: bool) -> int:

@@ -26,6 +26,8 @@ def run(args: argparse.Namespace) -> dict:
         raise WorkbenchError("--seq-len must be at least 1.")
     info = inspect_checkpoint(args.path)
     if info.module_tree is None:
+        if info.structure_error:  # config.json is there: say why it gave no model
+            raise WorkbenchError(f"No graph for {info.path}: {info.structure_error}")
         raise WorkbenchError(f"{info.path} has neither a config.json nor named tensors, so it has "
                              f"no structure to draw.")
     report = graph_report(info.module_tree, info.config, args.seq_len, trace=not args.no_trace)
@@ -68,6 +70,8 @@ def render(data: dict) -> str:
                   for e in block["edges"] if e["kind"] == "residual"]
     if data.get("dataflow_error"):
         lines.append(f"note: {data['dataflow_error']}")
+    if data.get("dataflow_note"):
+        lines.append(f"note: {data['dataflow_note']}")
     if data.get("svg"):
         lines.append(f"wrote {data['svg']}")
     return "\n".join(lines)

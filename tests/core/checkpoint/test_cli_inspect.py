@@ -91,8 +91,37 @@ def test_load_tokenizer_refuses_a_folder_without_vocabulary(tiny_models):
     from workbench.core.errors import WorkbenchError
     from workbench.core.model.loading import load_tokenizer
 
-    with pytest.raises(WorkbenchError, match="no tokenizer vocabulary"):
+    with pytest.raises(WorkbenchError, match="no tokenizer files") as exc:
         load_tokenizer(tiny_models["bert"])
+    message = str(exc.value)
+    assert message.startswith("This checkpoint has no tokenizer files") and "\n" not in message
+
+
+def test_a_specials_only_tokenizer_is_refused(tiny_models, tmp_path):
+    import shutil
+
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.model.loading import load_tokenizer
+
+    folder = shutil.copytree(tiny_models["bert"], tmp_path / "bert")
+    (folder / "tokenizer_config.json").write_text('{"tokenizer_class": "BertTokenizer"}')
+    with pytest.raises(WorkbenchError, match=r"no tokenizer vocabulary|no usable tokenizer"):
+        load_tokenizer(folder)
+
+
+def test_a_model_type_without_tokenizer_mapping_gets_our_advice_first(tmp_path):
+    """Marian has no AutoTokenizer mapping: transformers lists ~300 config classes."""
+    from tests.fixtures.zoo import ZOO, build_entry
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.model.loading import load_tokenizer
+
+    folder = build_entry(next(e for e in ZOO if e.name == "marian"), tmp_path / "marian")
+    (folder / "tokenizer_config.json").write_text("{}")
+    with pytest.raises(WorkbenchError) as exc:
+        load_tokenizer(folder)
+    message = str(exc.value)
+    assert message.startswith("This checkpoint has no usable tokenizer. Copy the tokenizer")
+    assert "\n" not in message and len(message) < 500
 
 
 def test_load_tokenizer_on_the_demo_model(minilm_path):

@@ -165,3 +165,31 @@ def test_raise_if_errors_lists_every_error():
     with pytest.raises(InvalidConfigError, match=r"2 problem\(s\)") as info:
         validate(values, schema_for(values)).raise_if_errors()
     assert "num_hidden_layers must be at least 1" in str(info.value)
+
+
+# -- what transformers itself writes is valid (issue 10, item 4) ---------------------------------
+@pytest.mark.parametrize("config_class", ["DebertaV2Config", "Qwen2MoeConfig", "Mamba2Config"])
+def test_configs_as_transformers_writes_them_are_accepted(config_class):
+    import transformers
+
+    kwargs = {"Mamba2Config": {"time_step_rank": 4}}.get(config_class, {})
+    values = getattr(transformers, config_class)(**kwargs).to_dict()
+    assert not [i.message for i in issues(values) if i.severity == "error"]
+
+
+def test_zero_sizes_only_where_transformers_means_them():
+    assert messages_for({"model_type": "deberta-v2", "type_vocab_size": 0}, "type_vocab_size") \
+        == []
+    assert messages_for({"model_type": "bert", "type_vocab_size": 0}, "type_vocab_size")
+    off = {"model_type": "qwen2_moe", "sliding_window": 0, "use_sliding_window": False}
+    assert messages_for(off, "sliding_window") == []
+    assert messages_for({**off, "use_sliding_window": True}, "sliding_window")
+
+
+def test_str_or_int_fields_take_both():
+    schema = schema_for({"model_type": "mamba2"})
+    spec = schema.get("time_step_rank")
+    assert parse_value(spec, "4") == 4 and parse_value(spec, "auto") == "auto"
+    assert check_field(spec, 4) == [] and check_field(spec, "auto") == []
+    [issue] = check_field(spec, 4.5)
+    assert "text or a whole number" in issue.message

@@ -55,3 +55,38 @@ def test_graph_human_output(tiny_models, capsys):
     assert main(["graph", str(tiny_models["bert"])]) == 0
     text = capsys.readouterr().out
     assert "BertLayer × 2" in text and "residual:" in text
+
+
+def test_a_graph_failure_states_its_real_cause(tmp_path, capsys):
+    (tmp_path / "config.json").write_text(
+        '{"model_type": "llama", "hidden_size": 30, "num_attention_heads": 4}')
+    assert main(["graph", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "not a multiple of the number of attention heads" in err
+    assert "neither a config.json" not in err
+
+
+def test_moe_graph_has_a_clean_note_and_quiet_stderr(tmp_path, capfd):
+    from tests.fixtures.zoo import ZOO, build_entry
+
+    folder = build_entry(next(e for e in ZOO if e.name == "mixtral"), tmp_path / "mixtral")
+    capfd.readouterr()
+    assert main(["graph", str(folder), "--json"]) == 0
+    out, err = capfd.readouterr()
+    data = json.loads(out)
+    assert data["blocks"] and data["dataflow_note"]
+    assert "Traceback" not in err and "fake_tensor" not in err, err
+
+
+def test_albert_ffn_skip_connection_is_a_residual(tmp_path, capsys):
+    from tests.fixtures.zoo import ZOO, build_entry
+
+    folder = build_entry(next(e for e in ZOO if e.name == "albert"), tmp_path / "albert")
+    code, data = _run(capsys, folder, "--json")
+    assert code == 0
+    block = data["blocks"][0]
+    names = {n["id"]: n["name"] for n in block["nodes"]}
+    residuals = [(names[e["source"]], names[e["target"]]) for e in block["edges"]
+                 if e["kind"] == "residual"]
+    # AlbertAttention adds its own residual inside; the FFN's skip leaves the attention output
+    assert residuals == [("albert_layers.0.attention", "add")]

@@ -90,21 +90,55 @@ def causal_kinds(model, kinds: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(k for k in kinds if k == "self" and is_causal_model(model))
 
 
+LAYER_FIELDS = {"decoder": ("decoder_layers", "num_decoder_layers"),
+                "cross": ("decoder_layers", "num_decoder_layers")}
+COMMON_LAYER_FIELDS = ("num_hidden_layers", "encoder_layers", "num_layers", "n_layer")
+
+
+def layer_counts(model, modules: dict[str, list[ModuleSpec]]) -> dict[str, int]:
+    """How many attention layers of each kind one forward pass runs.
+
+    Usually one per module; but a model that applies one layer N times (ALBERT's shared
+    layer group) has fewer modules than the config's layers, and no stack of that many modules:
+    each of its modules runs config-layers / modules times, and every call is a layer.
+    """
+    import torch
+
+    config = model.config
+    stacks = {len(m) for m in model.modules() if isinstance(m, torch.nn.ModuleList)}
+    counts = {}
+    for kind, specs in modules.items():
+        unique = len({id(m) for m, _ in specs})
+        layers = next((v for f in LAYER_FIELDS.get(kind, ()) + COMMON_LAYER_FIELDS
+                       if isinstance(v := getattr(config, f, None), int) and v > 0), unique)
+        shared = unique < layers and layers % unique == 0 and layers not in stacks
+        counts[kind] = layers if shared else len(specs)
+    return counts
+
+
 class AttentionCapture:
-    """Context manager: hooks on the selected attention modules; `arrays()` afterwards."""
+    """Context manager: hooks on the selected attention modules; `arrays()` afterwards.
+
+    Layers are numbered in call order per kind, so a module that runs N times (a shared
+    layer) gives N layers.
+    """
 
     def __init__(self, modules: dict[str, list[ModuleSpec]], selection: dict[str, tuple[int, ...]],
                  cancel: threading.Event | None = None):
         self._modules, self._selection, self._cancel = modules, selection, cancel
         self._handles: list[Any] = []
         self._got: dict[str, dict[int, np.ndarray | None]] = {k: {} for k in modules}
+        self.calls: dict[str, int] = dict.fromkeys(modules, 0)
 
     def __enter__(self) -> AttentionCapture:
         for kind, specs in self._modules.items():
             keep = set(self._selection.get(kind, ()))
-            for layer, (module, index) in enumerate(specs):
-                self._handles.append(module.register_forward_hook(
-                    self._hook(kind, layer, index, layer in keep)))
+            hooked: set[int] = set()
+            for module, index in specs:
+                if id(module) not in hooked:  # a shared module is hooked once, fires N times
+                    hooked.add(id(module))
+                    self._handles.append(module.register_forward_hook(
+                        self._hook(kind, index, keep)))
         return self
 
     def __exit__(self, *exc) -> None:
@@ -112,19 +146,26 @@ class AttentionCapture:
             handle.remove()
         self._handles.clear()
 
-    def _hook(self, kind: str, layer: int, index: int, keep: bool):
+    def _hook(self, kind: str, index: int, keep: set[int]):
         def hook(_module, _args, output):
             if self._cancel is not None and self._cancel.is_set():
                 raise CancelledError("Attention computation cancelled.")
-            if not keep:
+            layer = self.calls[kind]
+            self.calls[kind] += 1
+            if layer not in keep:
                 return
             weights = output[index] if isinstance(output, tuple) else None
-            if weights is None:
-                self._got[kind][layer] = None
-                return
-            # .cpu() is a host-device sync point; one per captured layer.
-            self._got[kind][layer] = weights[0].detach().float().cpu().numpy()  # (heads, Tq, Tk)
+            self.store(kind, layer, weights)
         return hook
+
+    def store(self, kind: str, layer: int, weights) -> None:
+        """Keep one layer's weights (batch, heads, Tq, Tk) tensor, or None when it gave none."""
+        if weights is None:
+            self._got.setdefault(kind, {})[layer] = None
+            return
+        # .cpu() is a host-device sync point; one per captured layer.
+        self._got.setdefault(kind, {})[layer] = \
+            weights[0].detach().float().cpu().numpy()  # (heads, Tq, Tk)
 
     def arrays(self) -> tuple[dict[str, np.ndarray], dict[str, tuple[int, ...]]]:
         """{kind: (layers, heads, Tq, Tk) float32}, {kind: captured layer indices}."""
@@ -146,3 +187,26 @@ class AttentionCapture:
             raise WorkbenchError("The model ran but none of its attention layers produced "
                                  "weights, so there is nothing to show.")
         return maps, layers
+
+
+# ModelOutput field -> kind, for models that only return attentions from forward
+RETURNED_FIELDS = {"attentions": "self", "encoder_attentions": "encoder",
+                   "decoder_attentions": "decoder", "cross_attentions": "cross"}
+
+
+def returned_kinds(model) -> dict[str, str]:
+    """The output fields a model without recordable modules returns attentions in -> kind."""
+    if getattr(model.config, "is_encoder_decoder", False):
+        return {f: k for f, k in RETURNED_FIELDS.items() if f != "attentions"}
+    return {"attentions": "self"}
+
+
+def capture_returned(capture: AttentionCapture, outputs, model) -> None:
+    """Store the selected layers of attentions the forward returned (output_attentions=True)."""
+    for name, kind in returned_kinds(model).items():
+        layers = getattr(outputs, name, None) or ()
+        keep = set(capture._selection.get(kind, ()))
+        for layer, weights in enumerate(layers):
+            capture.calls[kind] = capture.calls.get(kind, 0) + 1
+            if layer in keep:
+                capture.store(kind, layer, weights)

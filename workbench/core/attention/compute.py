@@ -17,9 +17,12 @@ import numpy as np
 
 from workbench.core.attention.capture import (
     AttentionCapture,
+    capture_returned,
     causal_kinds,
     find_attention_modules,
     is_causal_model,
+    layer_counts,
+    returned_kinds,
 )
 from workbench.core.errors import CancelledError, WorkbenchError
 from workbench.core.model.loading import check_tokenizer
@@ -154,7 +157,11 @@ def compute_attention(model, tokenizer, text: str, pair: str | None = None,
     _check_length(config, len(tokens), len(target_tokens))
     _check_vocab(model, tokens + target_tokens)
     modules = find_attention_modules(model)
-    if not modules:
+    # Models whose classes declare no recordable attention modules (Bloom, Falcon, GPT-Neo,
+    # DeBERTa, MPNet) still return the weights from forward(output_attentions=True).
+    returned = not modules
+    counts = layer_counts(model, modules) if modules else _returned_counts(model)
+    if not counts:
         raise AttentionUnavailableError(
             f"No attention layers were found in this {type(model).__name__}, so there are no "
             f"attention weights to show.")
@@ -162,9 +169,13 @@ def compute_attention(model, tokenizer, text: str, pair: str | None = None,
     sizes = {"self": (t_src, t_src), "encoder": (t_src, t_src), "decoder": (t_tgt, t_tgt),
              "cross": (t_tgt, t_src)}
     value_bytes = 4  # returned as float32
-    estimate = sum(estimate_attention_bytes(len(mods), _heads(config, kind), *sizes[kind],
-                                            value_bytes) for kind, mods in modules.items())
-    selection = _selection(modules, layers, estimate, memory_limit, notes)
+    estimate = sum(estimate_attention_bytes(n, _heads(config, kind), *sizes[kind],
+                                            value_bytes) for kind, n in counts.items())
+    if returned and estimate > memory_limit:
+        raise AttentionUnavailableError(
+            f"This {type(model).__name__} returns every layer's attention at once, which would "
+            f"take {human_bytes(estimate)} (over {human_bytes(memory_limit)}). Shorten the text.")
+    selection = _selection(counts, layers, estimate, memory_limit, notes)
     _cancelled(cancel)
     device = next(model.parameters()).device
     inputs = {k: v.to(device) for k, v in inputs.items()}
@@ -176,12 +187,19 @@ def compute_attention(model, tokenizer, text: str, pair: str | None = None,
         model.eval()
         say(f"running the model on {t_src + t_tgt} tokens (eager attention)")
         with torch.no_grad(), capture:
-            model(**inputs)
+            outputs = model(**inputs, **({"output_attentions": True} if returned else {}))
+        if returned:
+            capture_returned(capture, outputs, model)
     finally:
         if was_training:
             model.train()
         if old_impl not in (None, "eager"):
             model.set_attn_implementation(old_impl)
+    for kind, n in counts.items():
+        ran = capture.calls.get(kind, 0)
+        if ran and ran != n:
+            notes.append(f"{kind}: {ran} attention layers ran, {n} were expected from the "
+                         f"config; layers are numbered in the order they ran.")
     _cancelled(cancel)
     say("collecting attention weights")
     maps, captured = capture.arrays()
@@ -193,7 +211,7 @@ def compute_attention(model, tokenizer, text: str, pair: str | None = None,
         model_type=str(getattr(config, "model_type", "") or type(model).__name__),
         is_encoder_decoder=enc_dec, is_causal=is_causal_model(model),
         tokens=tokens, target_tokens=target_tokens, maps=maps, layers=captured,
-        num_layers={k: len(v) for k, v in modules.items() if k in maps},
+        num_layers={k: capture.calls.get(k) or counts[k] for k in maps},
         causal=_verified_causal(model, maps, notes), estimated_bytes=estimate,
         notes=tuple(notes))
 
@@ -313,24 +331,38 @@ def _heads(config, kind: str) -> int:
     return 1
 
 
-def _selection(modules, layers, estimate, memory_limit, notes) -> dict[str, tuple[int, ...]]:
-    """Which layer indices of each kind to keep."""
+def _selection(counts: dict[str, int], layers, estimate, memory_limit,
+               notes) -> dict[str, tuple[int, ...]]:
+    """Which layer indices of each kind to keep ({kind: number of layers} in `counts`)."""
     if layers is not None:
         chosen = {}
-        for kind, mods in modules.items():
-            keep = tuple(sorted({i if i >= 0 else len(mods) + i for i in layers
-                                 if -len(mods) <= i < len(mods)}))
+        for kind, n in counts.items():
+            keep = tuple(sorted({i if i >= 0 else n + i for i in layers if -n <= i < n}))
             if not keep:
                 raise WorkbenchError(f"No such layer: the model's {kind} attention has "
-                                     f"{len(mods)} layers (0-{len(mods) - 1}).")
+                                     f"{n} layers (0-{n - 1}).")
             chosen[kind] = keep
         return chosen
     if estimate > memory_limit:
         notes.append(f"All layers' attention would take {human_bytes(estimate)} (over "
                      f"{human_bytes(memory_limit)}), so only the last layer was captured. "
                      f"Choose other layers to inspect them.")
-        return {kind: (len(mods) - 1,) for kind, mods in modules.items()}
-    return {kind: tuple(range(len(mods))) for kind, mods in modules.items()}
+        return {kind: (n - 1,) for kind, n in counts.items()}
+    return {kind: tuple(range(n)) for kind, n in counts.items()}
+
+
+def _returned_counts(model) -> dict[str, int]:
+    """{kind: layers} a model returns attentions for, from its config, when none are hooked."""
+    from workbench.core.attention.capture import COMMON_LAYER_FIELDS, LAYER_FIELDS
+
+    config = model.config
+    out = {}
+    for kind in returned_kinds(model).values():
+        n = next((v for f in LAYER_FIELDS.get(kind, ()) + COMMON_LAYER_FIELDS
+                  if isinstance(v := getattr(config, f, None), int) and v > 0), None)
+        if n:
+            out[kind] = n
+    return out
 
 
 def _attn_implementation(model) -> str | None:

@@ -74,6 +74,7 @@ class CheckpointInfo:
     memory: MemoryEstimate | None = None
     has_weights: bool = True
     custom_code: bool = False
+    structure_error: str | None = None  # why the config gave no model structure, if it did not
 
     def to_json(self, with_tensors: bool = False) -> dict[str, Any]:
         """The documented `workbench inspect --json` object."""
@@ -296,7 +297,7 @@ def _describe(path: Path, scan: _Scan, build_tree: bool, report: Progress) -> Ch
         warnings.append("This model ships custom code (auto_map), which was not run; the "
                         "structure shown comes from the built-in transformers class, if any.")
 
-    tree = comparison = None
+    tree = comparison = structure_error = None
     built_params = 0
     if config is not None and build_tree:
         report("Building the model structure on the meta device")
@@ -311,7 +312,9 @@ def _describe(path: Path, scan: _Scan, build_tree: bool, report: Progress) -> Ch
                 warnings.extend(f"Config/weights mismatch: {w}" for w in comparison.warnings())
             del model
         except (InvalidConfigError, ModelBuildError) as e:
-            warnings.append(f"{e} The module tree below comes from the tensor names.")
+            structure_error = str(e)
+            warnings.append(f"{e} The module tree below comes from the tensor names."
+                            if tensors else structure_error)
     guess = guess_architecture(tensors) if tensors and config is None else None
     if scan.adapter:
         model_type = None
@@ -337,5 +340,5 @@ def _describe(path: Path, scan: _Scan, build_tree: bool, report: Progress) -> Ch
         metadata=scan.metadata, tokenizer=read_tokenizer_info(scan.root), adapter=scan.adapter,
         guess=guess, module_tree=tree, comparison=comparison,
         memory=estimate_memory(num_parameters), has_weights=bool(tensors),
-        custom_code=custom_code,
+        custom_code=custom_code, structure_error=structure_error,
     )

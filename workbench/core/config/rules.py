@@ -80,6 +80,9 @@ class ValidationResult:
 def parse_value(spec: FieldSpec | None, text: str) -> Any:
     """Turn typed text into a value for `spec`: JSON where possible, else the text itself."""
     stripped = text.strip()
+    if spec is not None and spec.kind == "str" and _accepts_int(spec) \
+            and re.fullmatch(r"[+-]?\d+", stripped):
+        return int(stripped)  # a `str | int` field (Mamba2's time_step_rank: "auto" or 4)
     if spec is not None and spec.kind == "str" and stripped not in ("null", "None"):
         return text  # "1" typed into a string field stays a string
     if stripped in ("None", "") and (spec is None or spec.optional) and spec is not None \
@@ -134,15 +137,25 @@ def check_field(spec: FieldSpec, value: Any) -> list[Issue]:
     if kind == "float" and (isinstance(value, bool) or not isinstance(value, int | float)):
         return [Issue(name, f"{name} must be a number such as 0.1 or 1e-05, not {value!r}.")]
     if kind == "str" and not isinstance(value, str):
-        return [Issue(name, f"{name} must be text, not {value!r}.")]
+        if _accepts_int(spec) and isinstance(value, int) and not isinstance(value, bool):
+            return []
+        either = " or a whole number" if _accepts_int(spec) else ""
+        return [Issue(name, f"{name} must be text{either}, not {value!r}.")]
     if kind == "choice" and value not in spec.choices:
         options = ", ".join(repr(c) for c in spec.choices)
         return [Issue(name, f"{name} must be one of {options}; got {value!r}.")]
     return _range_issues(spec, value)
 
 
+def _accepts_int(spec: FieldSpec) -> bool:
+    """Whether a text field's annotation also allows a whole number (`str | int`)."""
+    return "int" in re.split(r"[^\w]+", spec.type_text or "")
+
+
 def _range_issues(spec: FieldSpec, value: Any) -> list[Issue]:
     name, n = spec.name, spec.name.lower()
+    if spec.kind == "int" and value == spec.default:
+        return []  # what transformers itself writes, e.g. DeBERTa-v2's type_vocab_size=0
     if spec.kind == "int":
         if n in SIZE_PATTERNS and value < 1:
             return [Issue(name, f"{name} must be at least 1 (got {value}); sizes, layer and head "
@@ -314,6 +327,9 @@ def validate(values: dict[str, Any], schema: ConfigSchema, *,
     issues: list[Issue] = []
     for spec in schema.fields:
         issues += check_field(spec, shown.get(spec.name))
+    if shown.get("use_sliding_window") is False:
+        # a window that is switched off may be anything (Qwen2-MoE writes sliding_window=0)
+        issues = [i for i in issues if i.field != "sliding_window"]
     typed_ok = {i.field for i in issues if i.severity == "error"}
     clean = {k: v for k, v in shown.items() if k not in typed_ok}
     issues += cross_field_issues(clean, tokenizer_vocab_size=tokenizer_vocab_size,

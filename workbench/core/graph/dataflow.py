@@ -9,7 +9,9 @@ adds show up as real edges that bypass the attention or MLP, whatever the family
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,13 +98,13 @@ def trace_config(config: dict, seq_len: int = DEFAULT_SEQ_LEN,
 def trace_model(model, seq_len: int = DEFAULT_SEQ_LEN,
                 cancel: threading.Event | None = None, fake: bool = True) -> GraphTrace:
     """Run `model` once, recording shapes and block dataflow: a meta-device model under
-    FakeTensorMode (`fake`), or a real CPU model."""
-    import contextlib
-
+    FakeTensorMode (`fake`), or a real CPU model. Repeats of a block are not re-run (repeats.py).
+    """
     import torch
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     from workbench.core.graph.dataflow_recorder import BlockRecorder, FlowMode
+    from workbench.core.graph.repeats import trace_distinct_blocks
 
     names: dict[Any, list[str]] = {}
     for n, m in model.named_modules(remove_duplicate=False):  # tied modules have several names
@@ -124,16 +126,19 @@ def trace_model(model, seq_len: int = DEFAULT_SEQ_LEN,
             shapes.setdefault(n, tuple(int(d) for d in t.shape))
 
     handles = []
+    repeats = contextlib.ExitStack()
+    idle = repeats.enter_context(trace_distinct_blocks(model))  # before any mode intercepts
     for module in names:
-        handles.append(module.register_forward_pre_hook(pre))
-        handles.append(module.register_forward_hook(post))
+        if id(module) not in idle:  # modules inside a replayed block never run
+            handles.append(module.register_forward_pre_hook(pre))
+            handles.append(module.register_forward_hook(post))
     for rec in recorders:
         handles.extend(rec.install())
     try:
         kwargs = _dummy_inputs(model, seq_len, "meta" if fake else "cpu")
         shape_only = FakeTensorMode(allow_non_fake_inputs=True) if fake else \
             contextlib.nullcontext()
-        with shape_only, mode, torch.no_grad():
+        with _quiet_fake_tensor_log(), shape_only, mode, torch.no_grad():
             model(**kwargs)
     except CancelledError:
         raise
@@ -144,27 +149,63 @@ def trace_model(model, seq_len: int = DEFAULT_SEQ_LEN,
     finally:
         for h in handles:
             h.remove()
+        repeats.close()
     forward = ForwardTrace(seq_len, shapes, order)
     blocks = tuple(r.result() for r in recorders if r.done)
     error = None if blocks else "No repeated block was called during the traced forward pass."
     return GraphTrace(forward, blocks, error)
 
 
+@contextlib.contextmanager
+def _quiet_fake_tensor_log():
+    """Keep torch's FakeTensor logger from printing tracebacks of ops it cannot run on meta
+    (MoE grouped matmuls); the failure is reported as the trace's error or note instead."""
+    logger = logging.getLogger("torch._subclasses.fake_tensor")
+    old = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(old)
+
+
 def _dummy_inputs(model, seq_len: int, device: str) -> dict:
-    """input_ids (and decoder_input_ids for encoder-decoders) of shape (1, seq_len)."""
+    """Inputs of the model's main kind: token ids (1, seq_len), an image, audio samples or
+    audio features, plus decoder_input_ids for encoder-decoders."""
     import torch
 
     params = inspect.signature(model.forward).parameters
-    if "input_ids" not in params:
-        raise WorkbenchError(f"{type(model).__name__} does not take input_ids; only text models "
-                             f"can be traced.")
+    main = getattr(model, "main_input_name", "input_ids")
+    if main not in params:
+        main = "input_ids"
+    config = model.config
     ids = torch.zeros(1, seq_len, dtype=torch.long, device=device)  # (batch, T)
-    kwargs: dict = {"input_ids": ids}
+    if main == "input_ids" and "input_ids" in params:
+        kwargs: dict = {"input_ids": ids}
+    elif main == "pixel_values":
+        size = _first_int(getattr(config, "image_size", None)) or 224
+        channels = getattr(config, "num_channels", 3)
+        kwargs = {main: torch.zeros(1, channels, size, size, device=device)}  # (B, C, H, W)
+    elif main == "input_values":
+        kwargs = {main: torch.zeros(1, 400 * seq_len, device=device)}  # (B, samples)
+    elif main == "input_features":
+        mels = getattr(config, "num_mel_bins", 80)
+        frames = 2 * (getattr(config, "max_source_positions", None) or 1500)
+        kwargs = {main: torch.zeros(1, mels, frames, device=device)}  # (B, mel bins, frames)
+    else:
+        raise WorkbenchError(f"{type(model).__name__} takes {main}, which the trace cannot make "
+                             f"up; only the module hierarchy is shown.")
     if "decoder_input_ids" in params:
         kwargs["decoder_input_ids"] = ids
     if "use_cache" in params:
         kwargs["use_cache"] = False
     return kwargs
+
+
+def _first_int(value) -> int | None:
+    if isinstance(value, list | tuple):
+        value = value[0] if value else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _first_blocks(model) -> list[tuple[str, Any]]:

@@ -162,19 +162,36 @@ class BlockRecorder:
     def result(self) -> BlockDataflow:
         """The recorded nodes and edges, residual bypasses marked."""
         edges = []
+        below = self._descendants()
         for s, t, kind in self.edges:
             sources = [a for a, b, k in self.edges if b == t and k == "data"]
             # A residual: the stream (the block input, an add's sum, or a post-norm's output)
             # skips the steps between it and where it is merged back in. A parallel branch
-            # (GPT-NeoX's attention output) is not one.
+            # (GPT-NeoX's attention output) is not one. A stream that leaves an opaque step
+            # (ALBERT's attention ends in its own add + norm) is one when the other merged
+            # tensors were computed from it: the FFN's skip connection.
+            merged = [a for a in sources if a != s]
             if (kind == "data" and len(sources) > 1 and s == min(sources) and t - s > 1
-                    and self.nodes[s].kind in ("input", "op", "norm")):
+                    and (self.nodes[s].kind in ("input", "op", "norm")
+                         or all(a in below[s] for a in merged))):
                 kind = "residual"
             edges.append(FlowEdge(s, t, kind))
         cross = {e.target for e in edges if e.kind == "cross"}
         nodes = tuple(replace(n, attrs={**n.attrs, "cross": True}) if n.id in cross else n
                       for n in self.nodes)
         return BlockDataflow(self.path, type(self.block).__name__, nodes, tuple(edges))
+
+
+    def _descendants(self) -> dict[int, set[int]]:
+        """Node -> every node computed (through data edges) from its output."""
+        after: dict[int, set[int]] = {n.id: set() for n in self.nodes}
+        for s, t, kind in self.edges:
+            if kind == "data":
+                after[s].add(t)
+        out: dict[int, set[int]] = {}
+        for node in sorted(after, reverse=True):  # edges go forward: ids grow along them
+            out[node] = set().union(*([after[node]] + [out.get(c, set()) for c in after[node]]))
+        return out
 
 
 def _bind(module, args, kwargs) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,11 +90,36 @@ def _preview(items: Iterable[str], limit: int = 3) -> str:
     return ", ".join(items[:limit]) + more
 
 
+# transformers writes non-finite floats as {"__float__": "Infinity"} (configuration_utils'
+# _encode_special_floats), so config.json stays strict JSON; decode them the same way.
+FLOAT_TAG = "__float__"
+FLOAT_TAG_VALUES = {"Infinity": float("inf"), "-Infinity": float("-inf"), "NaN": float("nan")}
+
+
+def decode_special_floats(obj: dict[str, Any]) -> Any:
+    """json object_hook: transformers' tagged non-finite float -> float, other objects as is."""
+    if len(obj) == 1 and obj.get(FLOAT_TAG) in FLOAT_TAG_VALUES:
+        return FLOAT_TAG_VALUES[obj[FLOAT_TAG]]
+    return obj
+
+
+def encode_special_floats(obj: Any) -> Any:
+    """The inverse, for writing JSON that strict parsers accept (no bare Infinity/NaN)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        key = "NaN" if math.isnan(obj) else ("Infinity" if obj > 0 else "-Infinity")
+        return {FLOAT_TAG: key}
+    if isinstance(obj, dict):
+        return {k: encode_special_floats(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [encode_special_floats(v) for v in obj]
+    return obj
+
+
 def read_config_dict(folder: Path) -> dict[str, Any]:
     """Read config.json from a folder as a dict, with a clear error when it is not valid JSON."""
     path = folder / "config.json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"), object_hook=decode_special_floats)
     except json.JSONDecodeError as e:
         raise InvalidConfigError(
             f"{path} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}). "
@@ -125,19 +151,83 @@ def config_from_dict(data: dict[str, Any]):
 
 
 def model_class_for(config):
-    """The transformers class named in `architectures`, else the Auto base model class."""
+    """The transformers class for a config, found the way transformers itself would find one.
+
+    In order: a class named in `architectures`; AutoModel's mapping for the config (a tuple
+    there, as Funnel's, means several base classes: the first is the default); another Auto
+    mapping that knows the config (sub-configs such as `*_text_model` are often only in one);
+    the class the config's name implies (`CLIPTextConfig` -> `CLIPTextModel`).
+    """
     import transformers
-    from transformers import AutoModel
 
     for name in getattr(config, "architectures", None) or []:
         cls = getattr(transformers, name, None)
-        if isinstance(cls, type) and issubclass(cls, transformers.PreTrainedModel):
+        if _is_model_class(cls):
             return cls
+    for mapping in _auto_mappings():
+        cls = _lookup(mapping, type(config))
+        if cls is not None:
+            return cls
+    stem = type(config).__name__.removesuffix("Config")
+    for name in (f"{stem}Model", stem):
+        cls = getattr(transformers, name, None)
+        if _is_model_class(cls) and getattr(cls, "config_class", None) is type(config):
+            return cls
+    cls = _declared_model_class(type(config))
+    if cls is not None:
+        return cls
+    raise ModelBuildError(
+        f"transformers has no model class for model_type '{config.model_type}' (no "
+        f"'architectures' in the config, and no Auto class knows it).")
+
+
+def _declared_model_class(config_class):
+    """A model class of the config's own modeling module that declares this config class
+    (`config_class = ...`), e.g. a vision tower's model; None when there is none."""
+    import importlib
+
+    package, _, module = config_class.__module__.rpartition(".")
+    if not module.startswith("configuration_") or not package.startswith("transformers."):
+        return None
+    name = "modeling_" + module.removeprefix("configuration_")
     try:
-        return AutoModel._model_mapping[type(config)]
-    except KeyError:
-        raise ModelBuildError(
-            f"transformers has no model class for model_type '{config.model_type}'.") from None
+        modeling = importlib.import_module(f"{package}.{name}")
+    except Exception:  # optional dependencies of that family missing: no class from it
+        return None
+    found = [c for c in vars(modeling).values() if _is_model_class(c)
+             and c.__dict__.get("config_class") is config_class
+             and not c.__name__.endswith("PreTrainedModel")]
+    found.sort(key=lambda c: (not c.__name__.endswith("Model"), len(c.__name__)))
+    return found[0] if found else None
+
+
+def _is_model_class(cls) -> bool:
+    import transformers
+
+    return isinstance(cls, type) and issubclass(cls, transformers.PreTrainedModel)
+
+
+def _auto_mappings() -> list:
+    """transformers' Auto model mappings: the base-model one first, then the task ones."""
+    from transformers.models.auto import modeling_auto
+
+    first = ("MODEL_MAPPING", "MODEL_FOR_CAUSAL_LM_MAPPING", "MODEL_FOR_MASKED_LM_MAPPING",
+             "MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING", "MODEL_FOR_IMAGE_MAPPING")
+    rest = sorted(n for n in dir(modeling_auto)
+                  if n.startswith("MODEL_") and n.endswith("_MAPPING") and n not in first)
+    return [m for n in (*first, *rest)
+            if isinstance(m := getattr(modeling_auto, n, None), modeling_auto._LazyAutoMapping)]
+
+
+def _lookup(mapping, config_class):
+    """mapping[config_class] as one model class, or None (a lazy mapping may fail to import)."""
+    try:
+        found = mapping[config_class]
+    except (KeyError, ValueError, ImportError, AttributeError):
+        return None
+    if isinstance(found, list | tuple):
+        found = next((c for c in found if _is_model_class(c)), None)
+    return found if _is_model_class(found) else None
 
 
 def build_meta_model(config, model_class=None):
@@ -200,46 +290,41 @@ def module_tree(model) -> ModuleNode:
     return visit("", "", model)
 
 
-def compare_with_stored(model, stored: list[TensorInfo]) -> WeightsComparison:
+def compare_with_stored(model, stored: list[TensorInfo], plan=None) -> WeightsComparison:
     """Match the model's parameters against stored tensors by name and shape.
 
-    Handles the two common naming offsets (a head model's checkpoint read by a base model and the
-    reverse) and tied weights, which are stored once under one of their names.
+    Stored names go through transformers' own key conversions first (renamed keys, fused MoE
+    experts, the base-model prefix offset: see key_mapping), and tied weights count as present
+    when stored once under any of their names, so the result agrees with `from_pretrained`.
     """
+    from workbench.core.model.key_mapping import ignored_missing, ignored_unexpected, plan_keys
+
+    plan = plan or plan_keys(model, stored)
     expected: dict[str, tuple[int, ...]] = {}
     aliases: dict[int, list[str]] = {}
     for name, p in model.named_parameters(remove_duplicate=False):
         expected[name] = tuple(p.shape)
         aliases.setdefault(id(p), []).append(name)
-    stored_map = {t.name: t.shape for t in stored}
-    stored_map = _align_prefix(stored_map, set(expected), getattr(model, "base_model_prefix", ""))
+    skip_missing = ignored_missing(model)
 
     matched, missing, mismatched = [], [], []
     for names in aliases.values():
-        present = [n for n in names if n in stored_map]
+        present = [n for n in names if n in plan.shapes]
         if not present:
-            missing.append(names[0])
+            if not (skip_missing and skip_missing.search(names[0])):
+                missing.append(names[0])
             continue
         for n in present:
-            if stored_map[n] == expected[n]:
+            if plan.shapes[n] == expected[n]:
                 matched.append(n)
             else:
-                mismatched.append((n, stored_map[n], expected[n]))
+                mismatched.append((n, plan.shapes[n], expected[n]))
     # Old checkpoints often store buffers (position_ids...); transformers ignores them silently.
-    buffers = {name for name, _ in model.named_buffers()}
-    unexpected = sorted(set(stored_map) - set(expected) - buffers)
+    skip_unexpected = ignored_unexpected(model)
+    unexpected = sorted(n for n in plan.unused
+                        if not (skip_unexpected and skip_unexpected.search(n)))
+    unexpected += sorted(plan.failed)  # stored, but transformers' conversion of them failed
     return WeightsComparison(tuple(matched), tuple(missing), tuple(unexpected), tuple(mismatched))
-
-
-def _align_prefix(stored: dict, expected: set[str], prefix: str) -> dict:
-    if not prefix:
-        return stored
-    head = prefix + "."
-    overlap = len(expected & set(stored))
-    stripped = {k.removeprefix(head): v for k, v in stored.items()}
-    added = {(k if k.startswith(head) else head + k): v for k, v in stored.items()}
-    best = max((stored, stripped, added), key=lambda d: len(expected & set(d)))
-    return best if len(expected & set(best)) > overlap else stored
 
 
 def tree_from_tensor_names(tensors: list[TensorInfo]) -> ModuleNode:

@@ -328,20 +328,6 @@ def _stored_float_dtype(dtypes: dict[str, int]) -> str:
     return floats[max(present)[1]] if present else "float32"
 
 
-def stored_name_map(model, names: list[str]) -> dict[str, str]:
-    """Model parameter name -> stored tensor name, allowing for the base-model prefix offset."""
-    expected = {n for n, _ in model.named_parameters(remove_duplicate=False)}
-    identity = {n: n for n in names}
-    prefix = getattr(model, "base_model_prefix", "")
-    if not prefix:
-        return identity
-    head = prefix + "."
-    stripped = {n.removeprefix(head): n for n in names}
-    added = {(n if n.startswith(head) else head + n): n for n in names}
-    best = max((identity, stripped, added), key=lambda d: len(expected & set(d)))
-    return best if len(expected & set(best)) > len(expected & set(identity)) else identity
-
-
 class _TensorReader:
     """Reads stored tensors one at a time (safetensors lazily, pickles with weights_only)."""
 
@@ -379,46 +365,59 @@ def describe_init(tensor) -> str:
 
 def _load_matching(model, tensors, root: Path, copy_overlap: bool, progress, cancel,
                    seed: int) -> WeightsReport:
+    """Load every stored tensor that fits, converted the way from_pretrained converts it."""
     import torch
 
-    comparison = arch.compare_with_stored(model, list(tensors))
-    name_map = stored_name_map(model, [t.name for t in tensors])
+    from workbench.core.model.key_mapping import plan_keys
+
+    plan = plan_keys(model, list(tensors))
+    comparison = arch.compare_with_stored(model, list(tensors), plan)
     params = dict(model.named_parameters(remove_duplicate=False))
     reader = _TensorReader(root, tensors)
     init_by = f"{type(model).__name__}._init_weights, seed {seed}"
     how: dict[str, str] = {}
     done: set[int] = set()
-    total = len(comparison.matched)
+    matched = set(comparison.matched)
+    resized = {n: (s, e) for n, s, e in comparison.mismatched}
+    total = len(plan.groups)
     with torch.no_grad():
-        for i, name in enumerate(comparison.matched):
+        converted = plan.materialize(reader.get, only=matched | set(resized))
+        for i, (name, tensor) in enumerate(converted):
             if i % 50 == 0:
                 _step(progress, cancel, f"Loading weights ({i}/{total})")
-            param = params[name]
-            if id(param) not in done:
-                param.copy_(reader.get(name_map[name]).to(param.dtype))
+            param = params.get(name)
+            if param is None or id(param) in done:
+                continue  # a stored buffer, or a tied weight already loaded under another name
+            if name in matched:
+                param.copy_(tensor.to(param.dtype))
                 done.add(id(param))
+            elif name in resized:
+                how[name] = _copy_resized(param, tensor, *resized[name], copy_overlap, init_by)
         for name, stored_shape, new_shape in comparison.mismatched:
-            param = params[name]
-            if copy_overlap and len(stored_shape) == len(new_shape):
-                overlap = [min(a, b) for a, b in zip(stored_shape, new_shape, strict=True)]
-                block = tuple(slice(0, n) for n in overlap)
-                fresh = describe_init(param)
-                param[block].copy_(reader.get(name_map[name])[block].to(param.dtype))
-                grew = any(b > a for a, b in zip(stored_shape, new_shape, strict=True))
-                rest = (f"the rest initialised by {init_by}, {fresh}" if grew
-                        else "the rest of the stored tensor dropped")
-                how[name] = (f"{list(stored_shape)} -> {list(new_shape)}: the overlapping "
-                             f"{' x '.join(map(str, overlap))} block copied from the "
-                             f"checkpoint; {rest}")
-            else:
-                how[name] = (f"{list(stored_shape)} -> {list(new_shape)}: not loaded, initialised "
-                             f"by {init_by}: {describe_init(param)}")
+            how.setdefault(name, f"{list(stored_shape)} -> {list(new_shape)}: not loaded, "
+                                 f"initialised by {init_by}: {describe_init(params[name])}")
         for name in comparison.missing:
             how[name] = f"initialised by {init_by}: {describe_init(params[name])}"
     # dropped tensors are named as the checkpoint stores them, so the user can find them there
-    unexpected = tuple(name_map.get(n, n) for n in comparison.unexpected)
-    return WeightsReport(tuple(comparison.matched), comparison.missing, unexpected,
+    return WeightsReport(tuple(comparison.matched), comparison.missing, comparison.unexpected,
                          comparison.mismatched, how)
+
+
+def _copy_resized(param, tensor, stored_shape, new_shape, copy_overlap: bool,
+                  init_by: str) -> str:
+    """Copy the overlapping block of a resized tensor (if asked); say what became of it."""
+    if not (copy_overlap and len(stored_shape) == len(new_shape)):
+        return (f"{list(stored_shape)} -> {list(new_shape)}: not loaded, initialised "
+                f"by {init_by}: {describe_init(param)}")
+    overlap = [min(a, b) for a, b in zip(stored_shape, new_shape, strict=True)]
+    block = tuple(slice(0, n) for n in overlap)
+    fresh = describe_init(param)
+    param[block].copy_(tensor[block].to(param.dtype))
+    grew = any(b > a for a, b in zip(stored_shape, new_shape, strict=True))
+    rest = (f"the rest initialised by {init_by}, {fresh}" if grew
+            else "the rest of the stored tensor dropped")
+    return (f"{list(stored_shape)} -> {list(new_shape)}: the overlapping "
+            f"{' x '.join(map(str, overlap))} block copied from the checkpoint; {rest}")
 
 
 # -- saving configs ------------------------------------------------------------------------------
@@ -438,7 +437,9 @@ class SavedConfig:
 
 def config_text(values: dict[str, Any]) -> str:
     """The JSON text written for an edited config (key order kept, as config.json has it)."""
-    return json.dumps(jsonable(values), indent=2, ensure_ascii=False) + "\n"
+    # non-finite floats in transformers' tagged form, so the file stays strict JSON
+    return json.dumps(arch.encode_special_floats(jsonable(values)), indent=2,
+                      ensure_ascii=False) + "\n"
 
 
 def save_config(values: dict[str, Any], folder: str | Path) -> SavedConfig:

@@ -69,7 +69,16 @@ def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False):
     """Load the checkpoint's tokenizer, or raise a WorkbenchError saying it has none."""
     from transformers import AutoTokenizer
 
+    from workbench.core.checkpoint.tokenizer_info import read_tokenizer_info
+
     folder = checkpoint_folder(path)
+    advice = (f"Copy the tokenizer files of its base model (tokenizer.json, "
+              f"tokenizer_config.json...) into {folder}.")
+    if read_tokenizer_info(folder) is None:
+        # Without files transformers either fails with a list of every config class or builds
+        # an empty tokenizer; neither helps the user, so say what is missing ourselves.
+        raise WorkbenchError(f"This checkpoint has no tokenizer files, so text cannot be turned "
+                             f"into tokens. {advice}")
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, TypeError, KeyError) as e:
@@ -80,9 +89,10 @@ def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False):
                 f"is not run unless you allow this checkpoint's own code. Use a checkpoint "
                 f"with a standard tokenizer (tokenizer.json), or put a standard tokenizer's "
                 f"files into the folder.") from None
-        raise WorkbenchError(
-            f"This checkpoint has no usable tokenizer ({e}). Copy the tokenizer files of its "
-            f"base model (tokenizer.json, tokenizer_config.json...) into {folder}.") from None
+        cause = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
+        cause = cause if len(cause) <= 200 else cause[:197] + "..."
+        raise WorkbenchError(f"This checkpoint has no usable tokenizer. {advice} "
+                             f"(transformers: {cause})") from None
     check_tokenizer(tokenizer)
     return tokenizer
 
