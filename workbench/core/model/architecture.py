@@ -242,22 +242,38 @@ def _align_prefix(stored: dict, expected: set[str], prefix: str) -> dict:
     return best if len(expected & set(best)) > overlap else stored
 
 
+# Real tensor names have < 10 dotted parts; deeper names are folded into one module name, so
+# every recursive walk of the tree (to_json, views) stays far below Python's recursion limit.
+MAX_TREE_DEPTH = 32
+
+
+class _NameNode:
+    """A module implied by tensor names while the tree is assembled (children by local name)."""
+
+    __slots__ = ("children", "params")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _NameNode] = {}
+        self.params: list[ParamInfo] = []
+
+
 def tree_from_tensor_names(tensors: list[TensorInfo]) -> ModuleNode:
     """A module tree implied by dotted tensor names, for weights that come without a config."""
-    root: dict = {}
+    root = _NameNode()
     for t in tensors:
         *parts, leaf = t.name.split(".")
+        if len(parts) > MAX_TREE_DEPTH:
+            parts = [*parts[:MAX_TREE_DEPTH - 1], ".".join(parts[MAX_TREE_DEPTH - 1:])]
         node = root
         for part in parts:
-            node = node.setdefault(part, {})
-        node.setdefault("\0params", []).append(ParamInfo(leaf, t.shape, t.dtype))
+            node = node.children.setdefault(part, _NameNode())
+        node.params.append(ParamInfo(leaf, t.shape, t.dtype))
 
-    def build(name: str, path: str, node: dict) -> ModuleNode:
-        params = tuple(node.get("\0params", ()))
+    def build(name: str, path: str, node: _NameNode) -> ModuleNode:
         children = tuple(build(k, f"{path}.{k}" if path else k, v)
-                         for k, v in node.items() if k != "\0params")
-        own = sum(p.numel for p in params)
+                         for k, v in node.children.items())
+        own = sum(p.numel for p in node.params)
         return ModuleNode(name, path, "?", own, own + sum(c.num_parameters for c in children),
-                          params, children)
+                          tuple(node.params), children)
 
     return build("", "", root)
