@@ -81,10 +81,12 @@ def nesting_exceeds(text: str, limit: int) -> bool:
 
 
 def loads(text: str | bytes, *, source: str, error: type[WorkbenchError] = WorkbenchError,
-          limits: JsonLimits = DEFAULT_LIMITS, what: str = "JSON") -> Any:
+          limits: JsonLimits = DEFAULT_LIMITS, what: str = "JSON",
+          syntax_error: type[WorkbenchError] | None = None) -> Any:
     """Parse `text` within `limits`; any problem raises `error` naming `source` and the field.
 
-    `what` says what the text is ("header", "config") in messages.
+    `what` says what the text is ("header", "config") in messages; `syntax_error`, when given,
+    is raised instead of `error` for text that is not JSON at all (within the limits).
     """
     where = f"{source}: the {what}"
     if isinstance(text, bytes | bytearray):
@@ -109,8 +111,9 @@ def loads(text: str | bytes, *, source: str, error: type[WorkbenchError] = Workb
         raise error(f"{where} {e}. The file is corrupt or hostile; restore it from its "
                     f"source.") from None
     except json.JSONDecodeError as e:
-        raise error(f"{where} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}). "
-                    f"Fix it in a text editor or restore it from its source.") from None
+        raise (syntax_error or error)(
+            f"{where} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}). Fix it in "
+            f"a text editor or restore it from its source.") from None
     except (RecursionError, MemoryError, ValueError, OverflowError) as e:  # defence in depth
         raise error(f"{where} cannot be parsed within the limits ({type(e).__name__}). "
                     f"Restore it from its source.") from None

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.core import jsonio
 from workbench.core.checkpoint.tensors import TensorInfo
 from workbench.core.errors import InvalidConfigError, ModelBuildError
 
@@ -89,26 +89,46 @@ def _preview(items: Iterable[str], limit: int = 3) -> str:
     return ", ".join(items[:limit]) + more
 
 
+# config.json files are a few KB (a 1,000-label id2label ~30 KB); these limits leave a wide margin.
+CONFIG_LIMITS = jsonio.JsonLimits(max_bytes=16_000_000, max_depth=32, max_keys=1_000_000)
+
+
 def read_config_dict(folder: Path) -> dict[str, Any]:
-    """Read config.json from a folder as a dict, with a clear error when it is not valid JSON."""
+    """Read config.json from a folder as a dict, within limits, with its key fields checked."""
     path = folder / "config.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise InvalidConfigError(
-            f"{path} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}). "
-            f"Fix the file in a text editor or restore it from its source.") from None
-    except UnicodeDecodeError:
-        raise InvalidConfigError(f"{path} is not UTF-8 text; restore it from its source.") from None
+    data = jsonio.load_file(path, error=InvalidConfigError, limits=CONFIG_LIMITS, what="config")
     if not isinstance(data, dict):
         raise InvalidConfigError(f"{path} must hold a JSON object, not {type(data).__name__}.")
+    check_config_fields(data, str(path))
     return data
+
+
+def check_config_fields(data: dict[str, Any], source: str = "config.json") -> None:
+    """Refuse the fields every reader relies on when they have the wrong type."""
+    model_type = data.get("model_type")
+    if model_type is not None and not isinstance(model_type, str):
+        raise InvalidConfigError(
+            f"{source}: model_type must be a string such as \"bert\" or \"llama\", not "
+            f"{type(model_type).__name__} {_clip(model_type)}. Fix it in a text editor.")
+    architectures = data.get("architectures")
+    if architectures is not None and (
+            not isinstance(architectures, list)
+            or not all(isinstance(a, str) for a in architectures)):
+        raise InvalidConfigError(
+            f"{source}: architectures must be a list of class names such as "
+            f"[\"BertForMaskedLM\"], not {_clip(architectures)}. Fix it in a text editor.")
+
+
+def _clip(value: object, limit: int = 60) -> str:
+    text = ascii(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def config_from_dict(data: dict[str, Any]):
     """Build a transformers config from a dict, without ever running a checkpoint's code."""
     from transformers import CONFIG_MAPPING
 
+    check_config_fields(data)
     model_type = data.get("model_type")
     if not model_type:
         raise InvalidConfigError(
