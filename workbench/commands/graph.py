@@ -26,6 +26,9 @@ def run(args: argparse.Namespace) -> dict:
         raise WorkbenchError("--seq-len must be at least 1.")
     info = inspect_checkpoint(args.path)
     if info.module_tree is None:
+        if info.config is not None:  # the config was refused: its warning says why
+            reason = info.warnings[-1] if info.warnings else "the config could not be built"
+            raise WorkbenchError(f"{info.path} has no structure to draw: {reason}")
         raise WorkbenchError(f"{info.path} has neither a config.json nor named tensors, so it has "
                              f"no structure to draw.")
     report = graph_report(info.module_tree, info.config, args.seq_len, trace=not args.no_trace)

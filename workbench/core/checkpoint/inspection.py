@@ -346,7 +346,8 @@ def _describe(path: Path, scan: _Scan, build_tree: bool, report: Progress) -> Ch
                 warnings.extend(f"Config/weights mismatch: {w}" for w in comparison.warnings())
             del model
         except (InvalidConfigError, ModelBuildError) as e:
-            warnings.append(f"{e} The module tree below comes from the tensor names.")
+            warnings.append(f"{e} The module tree below comes from the tensor names."
+                            if tensors else str(e))
     guess = guess_architecture(tensors) if tensors and config is None else None
     if scan.adapter:
         model_type = None

@@ -14,6 +14,7 @@ from typing import Any
 from workbench.core import jsonio
 from workbench.core.config.schema import ConfigSchema, FieldSpec, effective_values
 from workbench.core.errors import InvalidConfigError, WorkbenchError
+from workbench.core.model.limits import EXPERT_FIELDS, LAYER_FIELDS, structure_problems
 
 # Canonical roles -> candidate field names, first present wins (configs name things differently).
 ROLES: dict[str, tuple[str, ...]] = {
@@ -156,6 +157,8 @@ def _range_issues(spec: FieldSpec, value: Any) -> list[Issue]:
         if n in SIZE_PATTERNS and value < 1:
             return [Issue(name, f"{name} must be at least 1 (got {value}); sizes, layer and head "
                                 f"counts are positive.")]
+        if name in LAYER_FIELDS + EXPERT_FIELDS and (problem := structure_problems({name: value})):
+            return [Issue(name, problem[0][1])]
         if n in SIZE_PATTERNS and value > MAX_SIZE:
             return [Issue(name, f"{name} = {value:,} is beyond what torch can index; use a value "
                                 f"below {MAX_SIZE:,}.")]

@@ -10,6 +10,7 @@ from typing import Any
 from workbench.core import jsonio
 from workbench.core.checkpoint.tensors import TensorInfo
 from workbench.core.errors import InvalidConfigError, ModelBuildError
+from workbench.core.model.limits import check_structure
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ def config_from_dict(data: dict[str, Any]):
     from transformers import CONFIG_MAPPING
 
     check_config_fields(data)
+    check_structure(data)
     model_type = data.get("model_type")
     if not model_type:
         raise InvalidConfigError(
@@ -164,6 +166,7 @@ def build_meta_model(config, model_class=None):
     """Instantiate the model on the meta device: full structure, no memory for weights."""
     import torch
 
+    check_structure(config.to_dict(), f"This {type(config).__name__}")
     cls = model_class or model_class_for(config)
     try:
         with torch.device("meta"), skip_meta_init():

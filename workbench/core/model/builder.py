@@ -21,7 +21,9 @@ from workbench.core.config.rules import ValidationResult, library_check, validat
 from workbench.core.config.schema import ConfigSchema, effective_values, jsonable, schema_for
 from workbench.core.errors import CancelledError, InvalidConfigError, WorkbenchError
 from workbench.core.model import architecture as arch
+from workbench.core.model.limits import ensure_fits
 from workbench.core.model.memory import MemoryEstimate, estimate_memory
+from workbench.core.units import human_count
 
 Progress = Callable[[str], None]
 
@@ -204,7 +206,7 @@ def _instantiate(values: dict[str, Any], seed: int, device: str, dtype: str | No
     from workbench.core.model.loading import resolve_dtype
 
     schema = schema_for(values)
-    _model, issues = library_check(values, schema)
+    meta, issues = library_check(values, schema)
     errors = [i.message for i in validate(values, schema).errors] + [
         i.message for i in issues if i.severity == "error"]
     if errors:
@@ -212,6 +214,14 @@ def _instantiate(values: dict[str, Any], seed: int, device: str, dtype: str | No
     config = arch.config_from_dict(values)
     cls = arch.model_class_for(config)
     torch_dtype = resolve_dtype(dtype)
+    if meta is not None:  # it knows every parameter and buffer: check before allocating
+        itemsize = torch_dtype.itemsize if isinstance(torch_dtype, torch.dtype) else 4
+        n = count_parameters(meta)
+        needed = itemsize * (n + sum(b.numel() for b in meta.buffers()))
+        del meta
+        ensure_fits(needed, device, f"Building {cls.__name__} ({human_count(n)} parameters, "
+                    f"{dtype or 'float32'})", "Lower the sizes (layers, hidden_size, "
+                    "vocab_size), choose bfloat16, or build on a device with more memory.")
     torch.manual_seed(seed)
     try:
         with torch.device(device):
