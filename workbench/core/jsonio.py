@@ -70,7 +70,11 @@ def nesting_exceeds(text: str, limit: int) -> bool:
     Strings are removed, then innermost `[]`/`{}` pairs are deleted once per level: at most
     `limit` + 1 passes over the brackets alone.
     """
-    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    return _nesting_exceeds_bare(_STRING.sub("", text), limit)
+
+
+def _nesting_exceeds_bare(bare: str, limit: int) -> bool:
+    brackets = _NOT_BRACKET.sub("", bare)
     for _ in range(limit):
         if not brackets:
             return False
@@ -101,12 +105,18 @@ def loads(text: str | bytes, *, source: str, error: type[WorkbenchError] = Workb
     if len(text) > limits.max_bytes:
         raise error(f"{where} is {len(text):,} characters; the limit is {limits.max_bytes:,}. "
                     f"The file is corrupt or not what its name says.")
-    if nesting_exceeds(text, limits.max_depth):
+    bare = _STRING.sub('""', text)  # the text outside strings: brackets, colons, numbers
+    if _nesting_exceeds_bare(bare, limits.max_depth):
         raise error(f"{where} nests objects/lists more than {limits.max_depth} levels deep "
                     f"(or leaves them unclosed), which no valid file does. The file is corrupt "
                     f"or hostile; restore it.")
+    if bare.count(":") > limits.max_keys:  # outside strings, each colon follows a key
+        raise error(f"{where} has more than {limits.max_keys:,} keys. The file is corrupt or "
+                    f"hostile; restore it from its source.")
     try:
-        return _decode(text, limits)
+        if _suspicious(text, bare, limits):
+            return _decode(text, limits)  # hooks on every value, to name the offending field
+        return _decode_fast(text, limits)
     except _Violation as e:
         raise error(f"{where} {e}. The file is corrupt or hostile; restore it from its "
                     f"source.") from None
@@ -140,6 +150,41 @@ def load_file(path: str | Path, *, error: type[WorkbenchError] = WorkbenchError,
     return loads(raw, source=name, error=error, limits=limits, what=what)
 
 
+def _suspicious(text: str, bare: str, limits: JsonLimits) -> bool:
+    """Whether the text may break a limit; the C parser alone handles everything else.
+
+    These are cheap over-approximations (C regex scans): a hit only selects the slow path,
+    whose hooks decide exactly and name the field.
+    """
+    return bool(
+        re.search(rf"\d{{{limits.max_int_digits + 1}}}", bare)
+        or (not limits.negative_zero and re.search(r"-0(?![.\deE])", bare))
+        or (not limits.allow_nonfinite and re.search(r"NaN|Infinity|[eE][+-]?\d{3}", bare))
+        or (not limits.surrogates and re.search(r"\\u[dD][89a-fA-F]", text))
+        or (len(text) > limits.max_string  # a run between quotes as long as the limit
+            and max(map(len, text.split('"'))) >= limits.max_string))
+
+
+def _decode_fast(text: str, limits: JsonLimits) -> Any:
+    """json.loads with C-level parsing; only duplicate keys and __float__ need a hook."""
+    floats = f'"{FLOAT_KEY}"' in text
+    if not limits.reject_duplicates and not floats:
+        return json.loads(text)
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> Any:
+        result = dict(pairs)
+        if len(result) != len(pairs) and limits.reject_duplicates:
+            seen: set[str] = set()
+            dup = next(k for k, _ in pairs if k in seen or seen.add(k))
+            raise _Violation(f"repeats the key {_show(dup)} (each key may appear once)")
+        if floats and len(pairs) == 1 and pairs[0][0] == FLOAT_KEY \
+                and pairs[0][1] in _NONFINITE:
+            return _NONFINITE[pairs[0][1]]
+        return result
+
+    return json.loads(text, object_pairs_hook=pairs_hook)
+
+
 def _decode(text: str, limits: JsonLimits) -> Any:
     keys = 0
     bad: list[_BadNumber] = []
@@ -159,7 +204,11 @@ def _decode(text: str, limits: JsonLimits) -> Any:
         if len(s) > limits.max_int_digits + 40:
             bad.append(_BadNumber(s, f"a number written with {len(s):,} characters"))
             return bad[-1]
-        return float(s)
+        value = float(s)
+        if not limits.allow_nonfinite and math.isinf(value):
+            bad.append(_BadNumber(s, f"the number {s[:30]}, out of the range of a float"))
+            return bad[-1]
+        return value
 
     def parse_constant(s: str) -> Any:
         if not limits.allow_nonfinite:
