@@ -87,3 +87,14 @@ def test_shard_folder_copy_keeps_working(tmp_path, tiny_models, capsys):
     assert main(["inspect", str(folder), "--json", "--tensors"]) == 0
     out = strict_loads(capsys.readouterr().out)
     assert out["num_tensors"] > 0 and out["architecture"] == "GPT2LMHeadModel"
+
+
+def test_text_output_never_sends_control_characters(tmp_path, capsys):
+    from tests.core.hostile.stfiles import st
+
+    name = "evil\x1b[2J\x1b]0;owned\x07.weight"
+    st(tmp_path / "w.safetensors", {name: {"dtype": "F32", "shape": [1],
+                                           "data_offsets": [0, 4]}}, b"\0" * 4)
+    assert main(["inspect", str(tmp_path / "w.safetensors"), "--tensors"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\\x1b[2J" in out
