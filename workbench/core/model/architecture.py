@@ -289,7 +289,10 @@ def tree_from_tensor_names(tensors: list[TensorInfo]) -> ModuleNode:
             parts = [*parts[:MAX_TREE_DEPTH - 1], ".".join(parts[MAX_TREE_DEPTH - 1:])]
         node = root
         for part in parts:
-            node = node.children.setdefault(part, _NameNode())
+            child = node.children.get(part)
+            if child is None:  # not setdefault: that would build a throw-away node per part
+                child = node.children[part] = _NameNode()
+            node = child
         node.params.append(ParamInfo(leaf, t.shape, t.dtype))
 
     def build(name: str, path: str, node: _NameNode) -> ModuleNode:
