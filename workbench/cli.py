@@ -104,7 +104,10 @@ def _run_command(name: str, argv: list[str]) -> int:
     except Exception as e:
         if args.debug:
             traceback.print_exc()
-        return _fail(f"unexpected {type(e).__name__}: {e} (run again with --debug for details)",
+        # One line of the exception only: a multi-line text (a nested traceback) stays in --debug.
+        first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), "")[:300]
+        return _fail(f"unexpected {type(e).__name__}: {first} (run again with --debug for "
+                     f"details)",
                      want_json)
     if data is not None:
         if want_json:

@@ -98,3 +98,15 @@ def test_text_output_never_sends_control_characters(tmp_path, capsys):
     assert main(["inspect", str(tmp_path / "w.safetensors"), "--tensors"]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\\x1b[2J" in out
+
+
+def test_unexpected_error_message_is_one_line(monkeypatch, tmp_path, capsys):
+    import workbench.commands.inspect as command
+
+    def run(_args):
+        raise RuntimeError("first line\nTraceback (most recent call last):\n  File x")
+
+    monkeypatch.setattr(command, "run", run)
+    assert main(["inspect", str(tmp_path), "--json"]) == 1
+    error = strict_loads(capsys.readouterr().out)["error"]
+    assert "first line" in error and "Traceback" not in error
