@@ -19,6 +19,9 @@ MAX_EXPERTS = 1024  # DeepSeek-V3 has 256 routed experts per layer
 LAYER_FIELDS = ("num_hidden_layers", "num_layers", "num_decoder_layers", "encoder_layers",
                 "decoder_layers", "n_layer", "n_layers", "num_encoder_layers")
 EXPERT_FIELDS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
+# transformers builds id2label/label2id with one entry per label when it reads num_labels:
+# 2**64 labels ran out of memory. ImageNet-22k has 21,843; extreme classifiers ~500,000.
+MAX_LABELS = 1_000_000
 MEMORY_HEADROOM = 0.9  # leave 10% of the free memory to the OS and the app itself
 
 
@@ -39,6 +42,10 @@ def structure_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
                     f"{prefix}{name} = {value:,} is above the limit of {MAX_LAYERS} layers "
                     f"(the largest public models have fewer than 200); building it would take "
                     f"minutes and gigabytes. Use {MAX_LAYERS} or fewer.")))
+            elif name == "num_labels" and value > MAX_LABELS:
+                found.append((prefix + name, (
+                    f"{prefix}{name} = {value:,} is above the limit of {MAX_LABELS:,} labels "
+                    f"(transformers makes a name for each). Use {MAX_LABELS:,} or fewer.")))
             elif name in EXPERT_FIELDS and value > MAX_EXPERTS:
                 found.append((prefix + name, (
                     f"{prefix}{name} = {value:,} is above the limit of {MAX_EXPERTS} experts "
