@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pickle
 import re
-import struct
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -45,13 +45,15 @@ def read_pickle_tensors(path: Path, shard_name: str | None = None) -> list[Tenso
             f"{'' if head else ' (the file is empty)'}. Re-download it, or open the file that "
             f"holds the weights.")
     try:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as e:
-            # Legacy (pre-zip) pickles cannot be memory-mapped; weights_only still guards them.
-            if "mmap" not in str(e):
-                raise
-            state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a damaged header's "protocol 217" warning is noise
+            warnings.simplefilter("ignore", UserWarning)
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError as e:
+                # Legacy (pre-zip) pickles cannot be memory-mapped; weights_only still guards them.
+                if "mmap" not in str(e):
+                    raise
+                state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         culprit = _unsafe_global(str(e))
         if culprit is None:
@@ -62,9 +64,9 @@ def read_pickle_tensors(path: Path, shard_name: str | None = None) -> list[Tenso
             f"{path.name} was refused: loading it would need {culprit}, and pickled files can "
             f"run arbitrary code. It was not loaded. Convert it to safetensors with a tool you "
             f"trust, or get a safetensors copy from its author.") from None
-    except (EOFError, RuntimeError, ValueError, OSError, KeyError, IndexError, TypeError,
-            AttributeError, struct.error, MemoryError, RecursionError) as e:
-        # The weights_only unpickler raises whatever its opcode handlers hit on a damaged stream.
+    except Exception as e:
+        # The weights_only unpickler and torch's zip reader raise whatever they hit on a damaged
+        # stream (KeyError, IndexError, AssertionError, struct.error...): all mean "corrupt".
         raise CorruptCheckpointError(
             f"{path.name} could not be read as PyTorch weights ({type(e).__name__}: "
             f"{_first_line(e)}). The file may be truncated or not a PyTorch checkpoint"
@@ -92,7 +94,7 @@ def _check_archive(path: Path) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as e:
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError) as e:
         raise CorruptCheckpointError(
             f"{path.name} starts like a zip archive (torch.save's format) but is not a valid "
             f"one ({e}). The file is truncated or corrupt; re-download it.") from None
