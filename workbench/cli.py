@@ -8,18 +8,23 @@
 
 Every subcommand lives in `workbench.commands.<name>` with `add_arguments(parser)` and
 `run(args) -> dict | None`; `render(data) -> str` optionally formats the result for humans.
+
+--json output is strict JSON (RFC 8259): a non-finite float is written the way transformers
+writes it in config.json, {"__float__": "NaN"} / {"__float__": "Infinity"} /
+{"__float__": "-Infinity"}. A failure is {"error": "..."} with exit status 1; a traceback is
+printed (to stderr) only with --debug.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import sys
 import traceback
 
 from workbench import __version__
+from workbench.core import jsonio
 
 # name -> one-line help; the module is workbench.commands.<name>
 COMMANDS: dict[str, str] = {
@@ -69,11 +74,15 @@ def _gui_parser() -> argparse.ArgumentParser:
     return parser
 
 
+JSON_HELP = ("print strict JSON on stdout (NaN/Infinity written as {\"__float__\": \"NaN\"} "
+             "/ {\"__float__\": \"Infinity\"}, as transformers' config.json does)")
+
+
 def _command_parser(name: str, module) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"workbench {name}", description=COMMANDS[name])
     module.add_arguments(parser)
     if not any(a.dest == "json" for a in parser._actions):
-        parser.add_argument("--json", action="store_true", help="print JSON on stdout")
+        parser.add_argument("--json", action="store_true", help=JSON_HELP)
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     return parser
 
@@ -102,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run_command(name: str, argv: list[str]) -> int:
     from workbench.core.errors import WorkbenchError
 
+    _tolerant_output()
     module = importlib.import_module(f"workbench.commands.{name}")
     args = _command_parser(name, module).parse_args(argv)
     want_json = bool(getattr(args, "json", False))
@@ -119,27 +129,30 @@ def _run_command(name: str, argv: list[str]) -> int:
         log = log_unexpected(f"workbench {name}: unexpected {type(e).__name__}: {e}",
                              traceback.format_exc())
         where = f"traceback in {log}; " if log else ""
-        return _fail(f"unexpected {type(e).__name__}: {e} ({where}run again with --debug for "
-                     f"details)", want_json)
+        # One line of the exception only: a multi-line text (a nested traceback) stays in --debug.
+        first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), "")[:300]
+        return _fail(f"unexpected {type(e).__name__}: {first} ({where}run again with --debug "
+                     f"for details)", want_json)
     if data is not None:
         if want_json:
-            print(_json_text(data))
+            print(jsonio.dumps(data, indent=2))
         else:
             render = getattr(module, "render", None)
-            print(render(data) if render else json.dumps(data, indent=2, default=str))
+            print(render(data) if render else jsonio.dumps(data, indent=2))
     return 0
 
 
-def _json_text(data) -> str:
-    """Strict JSON (non-finite floats tagged as transformers tags them in config.json)."""
-    from workbench.core.model.architecture import encode_special_floats
-
-    return json.dumps(encode_special_floats(data), indent=2, default=str)
+def _tolerant_output() -> None:
+    """Text from files (tensor names with lone surrogates...) is escaped, never a crash."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
 
 
 def _fail(message: str, want_json: bool) -> int:
     if want_json:
-        print(json.dumps({"error": message}))
+        print(jsonio.dumps({"error": message}))
     else:
         print(f"error: {message}", file=sys.stderr)
     return 1

@@ -37,5 +37,11 @@ def render(data: dict) -> str:
                      f"{human_bytes(m['adamw_fp32'])}")
     lines += [f"  warning: {w}" for w in data["warnings"]]
     for t in data.get("tensors", []):
-        lines.append(f"  {t['name']:60} {t['dtype']:5} {t['shape']}")
+        lines.append(f"  {printable(t['name']):60} {t['dtype']:5} {t['shape']}")
     return "\n".join(lines)
+
+
+def printable(name: str) -> str:
+    """A name from a file, safe for a terminal: control characters (ANSI escapes...) and lone
+    surrogates are shown as Python escapes."""
+    return name if name.isprintable() else ascii(name)[1:-1]

@@ -47,6 +47,10 @@ class InvalidTrainSpecError(WorkbenchError):
     """A training spec field has a value that cannot work; the message names the field."""
 
 
+class InsufficientMemoryError(WorkbenchError):
+    """A real allocation (weights, a CPU trace, attention maps) would not fit in free memory."""
+
+
 class TrainingDataError(WorkbenchError):
     """A training/eval data file is missing, empty, or lacks the columns/labels the task needs."""
 

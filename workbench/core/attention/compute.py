@@ -25,6 +25,7 @@ from workbench.core.attention.capture import (
     returned_kinds,
 )
 from workbench.core.errors import CancelledError, WorkbenchError
+from workbench.core.model.limits import ensure_fits
 from workbench.core.model.loading import check_tokenizer
 from workbench.core.units import human_bytes
 
@@ -176,8 +177,15 @@ def compute_attention(model, tokenizer, text: str, pair: str | None = None,
             f"This {type(model).__name__} returns every layer's attention at once, which would "
             f"take {human_bytes(estimate)} (over {human_bytes(memory_limit)}). Shorten the text.")
     selection = _selection(counts, layers, estimate, memory_limit, notes)
-    _cancelled(cancel)
     device = next(model.parameters()).device
+    # Kept maps, plus one layer's weights that eager attention materialises on the device.
+    kept = sum(estimate_attention_bytes(len(selection.get(kind, ())), _heads(config, kind),
+                                        *sizes[kind], value_bytes) for kind in counts)
+    transient = max(estimate_attention_bytes(1, _heads(config, kind), *sizes[kind], value_bytes)
+                    for kind in counts)
+    ensure_fits(kept + 2 * transient, str(device), f"Attention of {t_src + t_tgt} tokens",
+                "Use a shorter text or fewer layers.")
+    _cancelled(cancel)
     inputs = {k: v.to(device) for k, v in inputs.items()}
     was_training, old_impl = model.training, _attn_implementation(model)
     capture = AttentionCapture(modules, selection, cancel)

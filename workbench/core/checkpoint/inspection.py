@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+from workbench.core import jsonio
 from workbench.core.checkpoint.name_guess import ArchitectureGuess, guess_architecture
 from workbench.core.checkpoint.pickle_weights import read_pickle_tensors
-from workbench.core.checkpoint.safetensors_header import read_safetensors_header
+from workbench.core.checkpoint.safetensors_header import MAX_TENSORS, read_safetensors_header
 from workbench.core.checkpoint.tensors import TensorInfo
 from workbench.core.checkpoint.tokenizer_info import TokenizerInfo, read_tokenizer_info
 from workbench.core.errors import (
@@ -26,6 +26,10 @@ from workbench.core.model.memory import MemoryEstimate, estimate_memory
 ST_INDEX = "model.safetensors.index.json"
 PT_INDEX = "pytorch_model.bin.index.json"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth")
+# A shard index maps each tensor to a file: ~60 bytes a tensor, 2,000,000 tensors at most.
+INDEX_LIMITS = jsonio.JsonLimits(max_bytes=256_000_000, max_depth=16,
+                                 max_keys=MAX_TENSORS + 10_000, max_string=100_000)
+ADAPTER_LIMITS = jsonio.JsonLimits(max_bytes=1_000_000, max_depth=16, max_keys=100_000)
 
 Progress = Callable[[str], None]
 
@@ -199,14 +203,16 @@ def _scan_pickle(path: Path, kind: str) -> _Scan:
 def _scan_index(index_path: Path, kind: str) -> _Scan:
     """Read a shard index and every shard header, refusing unsafe or inconsistent indexes."""
     folder = index_path.parent
-    try:
-        index = json.loads(index_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InvalidIndexError(f"{index_path.name} is not valid JSON ({e}). Restore it from "
-                                f"the model's source.") from None
+    index = jsonio.load_file(index_path, error=InvalidIndexError, limits=INDEX_LIMITS,
+                             what="shard index", source=index_path.name)
     weight_map = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(weight_map, dict) or not weight_map:
         raise InvalidIndexError(f"{index_path.name} has no 'weight_map'; it is not a shard index.")
+    if len(weight_map) > MAX_TENSORS:
+        raise InvalidIndexError(
+            f"{index_path.name} lists {len(weight_map):,} tensors; the limit is {MAX_TENSORS:,} "
+            f"(the largest public checkpoints have fewer). The index is corrupt.")
+    declared = _declared_total_size(index_path.name, index.get("metadata"))
     by_shard: dict[str, set[str]] = {}
     for tensor, shard in weight_map.items():
         if not isinstance(shard, str) or not _is_safe_relative(shard):
@@ -244,15 +250,32 @@ def _scan_index(index_path: Path, kind: str) -> _Scan:
                             f"(e.g. '{sorted(extra)[0]}'); they are shown but transformers "
                             f"would not load them.")
         tensors.extend(t for t in found if t.name in by_shard[shard])
-    declared = (index.get("metadata") or {}).get("total_size")
     actual = sum(t.nbytes for t in tensors)
-    if isinstance(declared, int | float) and actual and not 0.5 <= declared / actual <= 2:
-        warnings.append(f"The index declares total_size {int(declared):,} bytes but the shards "
+    if declared is not None and actual and not actual <= 2 * declared <= 4 * actual:
+        warnings.append(f"The index declares total_size {declared:,} bytes but the shards "
                         f"hold {actual:,} bytes of tensors.")
     shard_files = [folder / s for s in sorted(by_shard)]
     scan = _Scan(kind, folder, tensors, [index_path, *shard_files], metadata=metadata)
     scan.warnings.extend(warnings)
     return scan
+
+
+def _declared_total_size(index_name: str, metadata: object) -> int | None:
+    """metadata.total_size of a shard index: None when absent; wrong types are refused."""
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict):
+        raise InvalidIndexError(
+            f"{index_name}: 'metadata' must be an object such as {{\"total_size\": 1234}}, not "
+            f"a {type(metadata).__name__}. The index is corrupt; restore it from its source.")
+    total = metadata.get("total_size")
+    if isinstance(total, float) and total.is_integer():
+        total = int(total)  # some writers store the byte count as a float
+    if total is not None and (type(total) is not int or total < 0):
+        raise InvalidIndexError(
+            f"{index_name}: metadata.total_size must be a whole number of bytes (0 or more), "
+            f"not {total!r}. The index is corrupt; restore it from its source.")
+    return total
 
 
 def _is_safe_relative(name: str) -> bool:
@@ -262,11 +285,11 @@ def _is_safe_relative(name: str) -> bool:
 
 
 def _scan_adapter(folder: Path) -> _Scan:
-    try:
-        cfg = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise InvalidConfigError(f"{folder / 'adapter_config.json'} is not valid JSON ({e}).") \
-            from None
+    cfg = jsonio.load_file(folder / "adapter_config.json", error=InvalidConfigError,
+                           limits=ADAPTER_LIMITS, what="adapter config")
+    if not isinstance(cfg, dict):
+        raise InvalidConfigError(f"{folder / 'adapter_config.json'} must hold a JSON object, "
+                                 f"not {type(cfg).__name__}.")
     if (folder / "adapter_model.safetensors").is_file():
         scan = _scan_safetensors(folder / "adapter_model.safetensors", "peft-adapter")
     elif (folder / "adapter_model.bin").is_file():
@@ -275,13 +298,25 @@ def _scan_adapter(folder: Path) -> _Scan:
         scan = _Scan("peft-adapter", folder, [], [])
         scan.warnings.append("adapter_config.json found but no adapter_model.safetensors/.bin.")
     targets = cfg.get("target_modules") or ()
+    targets = (targets,) if isinstance(targets, str) else tuple(
+        t for t in targets if isinstance(t, str)) if isinstance(targets, list) else ()
     scan.adapter = AdapterInfo(
-        cfg.get("peft_type"), cfg.get("base_model_name_or_path"), cfg.get("task_type"),
-        cfg.get("r"), cfg.get("lora_alpha"),
-        (targets,) if isinstance(targets, str) else tuple(targets))
+        _typed(cfg, "peft_type", str), _typed(cfg, "base_model_name_or_path", str),
+        _typed(cfg, "task_type", str), _typed(cfg, "r", int), _typed(cfg, "lora_alpha", float),
+        targets)
     scan.files.insert(0, folder / "adapter_config.json")
     scan.config = cfg
     return scan
+
+
+def _typed(cfg: dict[str, Any], key: str, kind: type) -> Any:
+    """cfg[key] when it has the expected type (ints count as floats, bools as neither)."""
+    value = cfg.get(key)
+    if isinstance(value, bool) or value is None:
+        return None
+    if kind is float and isinstance(value, int):
+        return float(value)
+    return value if isinstance(value, kind) else None
 
 
 def _describe(path: Path, scan: _Scan, build_tree: bool, report: Progress) -> CheckpointInfo:

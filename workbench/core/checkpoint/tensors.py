@@ -12,6 +12,9 @@ DTYPE_BYTES: dict[str, float] = {
     "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1,
 }
 
+# Bits per element: exact for the sub-byte F4/F6 codes, so sizes never go through a float.
+DTYPE_BITS: dict[str, int] = {code: int(size * 8) for code, size in DTYPE_BYTES.items()}
+
 TORCH_TO_CODE = {
     "float64": "F64", "float32": "F32", "float16": "F16", "bfloat16": "BF16",
     "float8_e4m3fn": "F8_E4M3", "float8_e5m2": "F8_E5M2", "complex64": "C64",
@@ -36,7 +39,7 @@ class TensorInfo:
 
     @property
     def nbytes(self) -> int:
-        return int(self.numel * DTYPE_BYTES.get(self.dtype, 0))
+        return self.numel * DTYPE_BITS.get(self.dtype, 0) // 8
 
     def to_json(self) -> dict:
         return {

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
+
+from workbench.core import jsonio
+from workbench.core.errors import WorkbenchError
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json",
                    "tokenizer.model", "spiece.model", "sentencepiece.bpe.model", "merges.txt",
                    "special_tokens_map.json", "added_tokens.json")
+# tokenizer.json of a 256k-token vocabulary is ~35 MB; tokenizer_config.json a few KB to ~1 MB.
+TOKENIZER_LIMITS = jsonio.JsonLimits(max_bytes=200_000_000, max_depth=32, max_keys=5_000_000)
 
 
 @dataclass(frozen=True)
@@ -32,38 +37,49 @@ def read_tokenizer_info(folder: Path) -> TokenizerInfo | None:
     files = tuple(name for name in TOKENIZER_FILES if (folder / name).is_file())
     if not files:
         return None
-    cfg = _load_json(folder / "tokenizer_config.json") or {}
+    cfg = _load_object(folder / "tokenizer_config.json")
     specials: dict[str, str] = {}
-    for source in (_load_json(folder / "special_tokens_map.json") or {}, cfg):
+    for source in (_load_object(folder / "special_tokens_map.json"), cfg):
         for key, value in source.items():
             if key.endswith("_token") and value:
-                specials[key] = value["content"] if isinstance(value, dict) else str(value)
+                content = value.get("content") if isinstance(value, dict) else value
+                if isinstance(content, str | int | float):
+                    specials[key] = str(content)
     max_len = cfg.get("model_max_length")
-    if not isinstance(max_len, int) or max_len > 10**9:  # transformers' "unlimited" sentinel
+    if type(max_len) is not int or max_len > 10**9:  # transformers' "unlimited" sentinel
         max_len = None
-    return TokenizerInfo(cfg.get("tokenizer_class"), _vocab_size(folder), max_len, specials, files)
+    tokenizer_class = cfg.get("tokenizer_class")
+    if not isinstance(tokenizer_class, str):
+        tokenizer_class = None
+    return TokenizerInfo(tokenizer_class, _vocab_size(folder), max_len, specials, files)
 
 
 def _vocab_size(folder: Path) -> int | None:
-    tok = _load_json(folder / "tokenizer.json")
+    tok = _load_object(folder / "tokenizer.json")
     if tok:
-        vocab = (tok.get("model") or {}).get("vocab")
+        model = tok.get("model")
+        vocab = model.get("vocab") if isinstance(model, dict) else None
         size = len(vocab) if isinstance(vocab, dict | list) else 0
-        added = {t.get("id") for t in tok.get("added_tokens") or [] if isinstance(t, dict)}
+        added_tokens = tok.get("added_tokens")
+        added = {t.get("id") for t in added_tokens if isinstance(t, dict)
+                 and type(t.get("id")) is int} if isinstance(added_tokens, list) else set()
         if isinstance(vocab, dict):
-            added -= set(vocab.values())
+            added -= {v for v in vocab.values() if type(v) is int}
         return size + len(added) if size else None
-    if (folder / "vocab.txt").is_file():
+    vocab_txt = folder / "vocab.txt"
+    if vocab_txt.is_file() and vocab_txt.stat().st_size <= TOKENIZER_LIMITS.max_bytes:
         with (folder / "vocab.txt").open(encoding="utf-8", errors="replace") as f:
             return sum(1 for _ in f)
-    vocab = _load_json(folder / "vocab.json")
-    return len(vocab) if isinstance(vocab, dict) else None
+    vocab = _load_object(folder / "vocab.json")
+    return len(vocab) or None
 
 
-def _load_json(path: Path):
+def _load_object(path: Path) -> dict[str, Any]:
+    """A tokenizer JSON file as a dict; {} when absent or unreadable (the facts are optional)."""
     if not path.is_file():
-        return None
+        return {}
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
-        return None
+        data = jsonio.load_file(path, limits=TOKENIZER_LIMITS, what="tokenizer")
+    except WorkbenchError:
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -6,13 +6,15 @@ prints the same text.
 
 from __future__ import annotations
 
-import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from workbench.core import jsonio
 from workbench.core.config.schema import ConfigSchema, FieldSpec, effective_values
 from workbench.core.errors import InvalidConfigError, WorkbenchError
+from workbench.core.model.limits import EXPERT_FIELDS, LAYER_FIELDS, structure_problems
 
 # Canonical roles -> candidate field names, first present wins (configs name things differently).
 ROLES: dict[str, tuple[str, ...]] = {
@@ -30,6 +32,8 @@ SIZE_PATTERNS = ("vocab_size", "hidden_size", "intermediate_size", "num_attentio
                  "n_inner", "embedding_size", "dim", "hidden_dim", "n_layers", "n_heads",
                  "num_decoder_layers", "num_labels", "type_vocab_size", "sliding_window")
 MAX_SIZE = 2**31 - 1
+# A typed value or `--set` value: a number, a string, or a small JSON object such as rope_scaling.
+VALUE_LIMITS = jsonio.JsonLimits(max_bytes=1_000_000, max_depth=16, max_keys=100_000)
 
 
 @dataclass(frozen=True)
@@ -89,8 +93,10 @@ def parse_value(spec: FieldSpec | None, text: str) -> Any:
             and spec.kind != "str":
         return None
     try:
-        value = json.loads(stripped)
-    except json.JSONDecodeError:
+        value = jsonio.loads(stripped, source=spec.name if spec else "the value",
+                             error=InvalidConfigError, syntax_error=_NotJson,
+                             limits=VALUE_LIMITS, what="value")
+    except _NotJson:
         if spec is not None and spec.kind == "json":
             raise WorkbenchError(f"{spec.name}: not valid JSON ({stripped[:40]!r}). Write JSON, "
                                  f"e.g. {{\"type\": \"linear\", \"factor\": 2}} or [1, 2].") \
@@ -102,6 +108,10 @@ def parse_value(spec: FieldSpec | None, text: str) -> Any:
             and not isinstance(value, bool):
         return float(value)
     return value
+
+
+class _NotJson(WorkbenchError):
+    """Typed text that is not JSON at all (then it is taken as plain text)."""
 
 
 def parse_assignments(pairs: list[str], schema: ConfigSchema) -> dict[str, Any]:
@@ -160,6 +170,8 @@ def _range_issues(spec: FieldSpec, value: Any) -> list[Issue]:
         if n in SIZE_PATTERNS and value < 1:
             return [Issue(name, f"{name} must be at least 1 (got {value}); sizes, layer and head "
                                 f"counts are positive.")]
+        if name in LAYER_FIELDS + EXPERT_FIELDS and (problem := structure_problems({name: value})):
+            return [Issue(name, problem[0][1])]
         if n in SIZE_PATTERNS and value > MAX_SIZE:
             return [Issue(name, f"{name} = {value:,} is beyond what torch can index; use a value "
                                 f"below {MAX_SIZE:,}.")]
@@ -190,9 +202,15 @@ def _ints(*values: Any) -> bool:
     return all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values)
 
 
+def divisors(n: int) -> list[int]:
+    """Every divisor of n >= 1, ascending, found in O(sqrt n) steps (n = 10**9: ~31,623)."""
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return small + [n // d for d in reversed(small) if d * d != n]
+
+
 def _near_divisors(n: int, around: int, count: int = 3) -> list[int]:
-    divisors = [d for d in range(1, n + 1) if n % d == 0]
-    return sorted(sorted(divisors, key=lambda d: (abs(d - around), d))[:count])
+    found = divisors(n) if n <= MAX_SIZE else [1, n]  # sizes above MAX_SIZE are refused
+    return sorted(sorted(found, key=lambda d: (abs(d - around), d))[:count])
 
 
 def _near_multiples(m: int, around: int) -> list[int]:

@@ -351,7 +351,8 @@ def effective_values(values: dict[str, Any], schema: ConfigSchema) -> dict[str, 
     for f in schema.fields:
         if f.name == "num_labels" and f.source == "derived":
             id2label = values.get("id2label")
-            out[f.name] = values.get("num_labels", len(id2label) if id2label else f.default)
+            counted = len(id2label) if isinstance(id2label, dict | list) and id2label else None
+            out[f.name] = values.get("num_labels", counted or f.default)
         else:
             out[f.name] = jsonable(values[f.name]) if f.name in values else f.default
     return out
@@ -361,6 +362,9 @@ def with_edit(values: dict[str, Any], name: str, value: Any) -> dict[str, Any]:
     """A copy of the config dict with one field set (num_labels rewrites the label maps)."""
     out = dict(values)
     if name == "num_labels" and isinstance(value, int) and not isinstance(value, bool):
+        from workbench.core.model.limits import check_structure
+
+        check_structure({"num_labels": value})  # one map entry per label: bound it first
         out.pop("num_labels", None)
         out["id2label"] = {str(i): f"LABEL_{i}" for i in range(max(value, 0))}
         out["label2id"] = {f"LABEL_{i}": i for i in range(max(value, 0))}

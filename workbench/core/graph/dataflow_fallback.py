@@ -13,20 +13,30 @@ import threading
 from dataclasses import replace
 
 from workbench.core.model import architecture as arch
+from workbench.core.model.limits import ensure_fits
 
 HEAD_DIM = 8
+MAX_COPY_ELEMENTS = 50_000_000  # 200 MB in float32; a real tiny copy has well under 1M
 LAYER_FIELDS = ("num_hidden_layers", "num_layers", "num_decoder_layers", "encoder_layers",
                 "decoder_layers")
 TOKEN_FIELDS = ("pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id")
 
 
 def tiny_config(config):
-    """A copy of a transformers config with small widths, <= 2 layers and a small vocabulary."""
+    """A copy of a transformers config with small widths, <= 2 layers and a small vocabulary.
+
+    The copy is never wider than the config itself: with many narrow heads (1,024 heads of 1)
+    a fixed head size would make it 8x wider than the model it stands for.
+    """
     heads = _int(config, "num_attention_heads") or 4
+    hidden = _int(config, "hidden_size")
+    head_dim = max(1, min(HEAD_DIM, hidden // heads)) if hidden else HEAD_DIM
+    width = heads * head_dim
     data = config.to_dict()
     tiny = type(config).from_dict(dict(data))
-    changes = {"hidden_size": heads * HEAD_DIM, "intermediate_size": heads * HEAD_DIM * 2,
-               "moe_intermediate_size": heads * HEAD_DIM, "head_dim": HEAD_DIM,
+    changes = {"hidden_size": width, "intermediate_size": width * 2,
+               "moe_intermediate_size": width, "head_dim": head_dim,
+               "pooler_hidden_size": width, "embedding_size": width,
                "vocab_size": max([256] + [t + 1 for t in _token_ids(config)])}
     changes.update({name: min(_int(config, name) or 2, 2) for name in LAYER_FIELDS})
     for name, value in changes.items():
@@ -48,9 +58,19 @@ def trace_tiny_copy(config, meta_model, seq_len: int, reason: str,
 
     try:
         tiny = tiny_config(config)
+        meta = arch.build_meta_model(tiny)
+        n = sum(p.numel() for p in meta.parameters()) + sum(b.numel() for b in meta.buffers())
+        del meta
+    except Exception:  # the copy is a best effort: on any failure keep the original reason
+        return None
+    if n > MAX_COPY_ELEMENTS:
+        return None  # not "tiny" (a width field this module does not shrink): keep the reason
+    ensure_fits(4 * n, "cpu", "Tracing a CPU copy of this config",
+                "Close other programs and try again.")
+    try:
         torch.manual_seed(0)
         model = arch.model_class_for(tiny)._from_config(tiny).eval()
-    except Exception:  # the copy is a best effort: on any failure keep the original reason
+    except Exception:
         return None
     result = trace_model(model, seq_len, cancel, fake=False)
     if result.forward is None:

@@ -157,7 +157,7 @@ def _read_shard(repo: RemoteRepo, name: str, size: int) -> ShardSummary:
                         "data_offsets": _as_list(t.data_offsets)}
                     for k, t in meta.tensors.items()}
     header["__metadata__"] = meta.metadata
-    tensors, _ = tensors_from_header(name, name, header, None, fix)
+    tensors, _ = tensors_from_header(name, name, header, None)
     data_end = max((t.data_offsets[1] for t in tensors if t.data_offsets), default=0)
     if size and data_end > size - 8:
         raise CorruptCheckpointError(

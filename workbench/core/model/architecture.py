@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.core import jsonio
 from workbench.core.checkpoint.tensors import TensorInfo
 from workbench.core.errors import InvalidConfigError, ModelBuildError
+from workbench.core.model.limits import check_structure
 
 
 @dataclass(frozen=True)
@@ -90,51 +90,47 @@ def _preview(items: Iterable[str], limit: int = 3) -> str:
     return ", ".join(items[:limit]) + more
 
 
-# transformers writes non-finite floats as {"__float__": "Infinity"} (configuration_utils'
-# _encode_special_floats), so config.json stays strict JSON; decode them the same way.
-FLOAT_TAG = "__float__"
-FLOAT_TAG_VALUES = {"Infinity": float("inf"), "-Infinity": float("-inf"), "NaN": float("nan")}
-
-
-def decode_special_floats(obj: dict[str, Any]) -> Any:
-    """json object_hook: transformers' tagged non-finite float -> float, other objects as is."""
-    if len(obj) == 1 and obj.get(FLOAT_TAG) in FLOAT_TAG_VALUES:
-        return FLOAT_TAG_VALUES[obj[FLOAT_TAG]]
-    return obj
-
-
-def encode_special_floats(obj: Any) -> Any:
-    """The inverse, for writing JSON that strict parsers accept (no bare Infinity/NaN)."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        key = "NaN" if math.isnan(obj) else ("Infinity" if obj > 0 else "-Infinity")
-        return {FLOAT_TAG: key}
-    if isinstance(obj, dict):
-        return {k: encode_special_floats(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [encode_special_floats(v) for v in obj]
-    return obj
+# config.json files are a few KB (a 1,000-label id2label ~30 KB); these limits leave a wide margin.
+CONFIG_LIMITS = jsonio.JsonLimits(max_bytes=16_000_000, max_depth=32, max_keys=1_000_000)
 
 
 def read_config_dict(folder: Path) -> dict[str, Any]:
-    """Read config.json from a folder as a dict, with a clear error when it is not valid JSON."""
+    """Read config.json from a folder as a dict, within limits, with its key fields checked."""
     path = folder / "config.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"), object_hook=decode_special_floats)
-    except json.JSONDecodeError as e:
-        raise InvalidConfigError(
-            f"{path} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}). "
-            f"Fix the file in a text editor or restore it from its source.") from None
-    except UnicodeDecodeError:
-        raise InvalidConfigError(f"{path} is not UTF-8 text; restore it from its source.") from None
+    data = jsonio.load_file(path, error=InvalidConfigError, limits=CONFIG_LIMITS, what="config")
     if not isinstance(data, dict):
         raise InvalidConfigError(f"{path} must hold a JSON object, not {type(data).__name__}.")
+    check_config_fields(data, str(path))
     return data
+
+
+def check_config_fields(data: dict[str, Any], source: str = "config.json") -> None:
+    """Refuse the fields every reader relies on when they have the wrong type."""
+    model_type = data.get("model_type")
+    if model_type is not None and not isinstance(model_type, str):
+        raise InvalidConfigError(
+            f"{source}: model_type must be a string such as \"bert\" or \"llama\", not "
+            f"{type(model_type).__name__} {_clip(model_type)}. Fix it in a text editor.")
+    architectures = data.get("architectures")
+    if architectures is not None and (
+            not isinstance(architectures, list)
+            or not all(isinstance(a, str) for a in architectures)):
+        raise InvalidConfigError(
+            f"{source}: architectures must be a list of class names such as "
+            f"[\"BertForMaskedLM\"], not {_clip(architectures)}. Fix it in a text editor.")
+
+
+def _clip(value: object, limit: int = 60) -> str:
+    text = ascii(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def config_from_dict(data: dict[str, Any]):
     """Build a transformers config from a dict, without ever running a checkpoint's code."""
     from transformers import CONFIG_MAPPING
 
+    check_config_fields(data)
+    check_structure(data)
     model_type = data.get("model_type")
     if not model_type:
         raise InvalidConfigError(
@@ -234,6 +230,7 @@ def build_meta_model(config, model_class=None):
     """Instantiate the model on the meta device: full structure, no memory for weights."""
     import torch
 
+    check_structure(config.to_dict(), f"This {type(config).__name__}")
     cls = model_class or model_class_for(config)
     try:
         with torch.device("meta"), skip_meta_init():
@@ -327,22 +324,41 @@ def compare_with_stored(model, stored: list[TensorInfo], plan=None) -> WeightsCo
     return WeightsComparison(tuple(matched), tuple(missing), tuple(unexpected), tuple(mismatched))
 
 
+# Real tensor names have < 10 dotted parts; deeper names are folded into one module name, so
+# every recursive walk of the tree (to_json, views) stays far below Python's recursion limit.
+MAX_TREE_DEPTH = 32
+
+
+class _NameNode:
+    """A module implied by tensor names while the tree is assembled (children by local name)."""
+
+    __slots__ = ("children", "params")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _NameNode] = {}
+        self.params: list[ParamInfo] = []
+
+
 def tree_from_tensor_names(tensors: list[TensorInfo]) -> ModuleNode:
     """A module tree implied by dotted tensor names, for weights that come without a config."""
-    root: dict = {}
+    root = _NameNode()
     for t in tensors:
         *parts, leaf = t.name.split(".")
+        if len(parts) > MAX_TREE_DEPTH:
+            parts = [*parts[:MAX_TREE_DEPTH - 1], ".".join(parts[MAX_TREE_DEPTH - 1:])]
         node = root
         for part in parts:
-            node = node.setdefault(part, {})
-        node.setdefault("\0params", []).append(ParamInfo(leaf, t.shape, t.dtype))
+            child = node.children.get(part)
+            if child is None:  # not setdefault: that would build a throw-away node per part
+                child = node.children[part] = _NameNode()
+            node = child
+        node.params.append(ParamInfo(leaf, t.shape, t.dtype))
 
-    def build(name: str, path: str, node: dict) -> ModuleNode:
-        params = tuple(node.get("\0params", ()))
+    def build(name: str, path: str, node: _NameNode) -> ModuleNode:
         children = tuple(build(k, f"{path}.{k}" if path else k, v)
-                         for k, v in node.items() if k != "\0params")
-        own = sum(p.numel for p in params)
+                         for k, v in node.children.items())
+        own = sum(p.numel for p in node.params)
         return ModuleNode(name, path, "?", own, own + sum(c.num_parameters for c in children),
-                          params, children)
+                          tuple(node.params), children)
 
     return build("", "", root)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.core import jsonio
 from workbench.core.atomic import atomic_write_text
 from workbench.core.checkpoint.tensors import TensorInfo
 from workbench.core.checkpoint.tokenizer_info import read_tokenizer_info
@@ -21,7 +22,9 @@ from workbench.core.config.rules import ValidationResult, library_check, validat
 from workbench.core.config.schema import ConfigSchema, effective_values, jsonable, schema_for
 from workbench.core.errors import CancelledError, InvalidConfigError, WorkbenchError
 from workbench.core.model import architecture as arch
+from workbench.core.model.limits import ensure_fits
 from workbench.core.model.memory import MemoryEstimate, estimate_memory
+from workbench.core.units import human_count
 
 Progress = Callable[[str], None]
 
@@ -204,7 +207,7 @@ def _instantiate(values: dict[str, Any], seed: int, device: str, dtype: str | No
     from workbench.core.model.loading import resolve_dtype
 
     schema = schema_for(values)
-    _model, issues = library_check(values, schema)
+    meta, issues = library_check(values, schema)
     errors = [i.message for i in validate(values, schema).errors] + [
         i.message for i in issues if i.severity == "error"]
     if errors:
@@ -212,6 +215,14 @@ def _instantiate(values: dict[str, Any], seed: int, device: str, dtype: str | No
     config = arch.config_from_dict(values)
     cls = arch.model_class_for(config)
     torch_dtype = resolve_dtype(dtype)
+    if meta is not None:  # it knows every parameter and buffer: check before allocating
+        itemsize = torch_dtype.itemsize if isinstance(torch_dtype, torch.dtype) else 4
+        n = count_parameters(meta)
+        needed = itemsize * (n + sum(b.numel() for b in meta.buffers()))
+        del meta
+        ensure_fits(needed, device, f"Building {cls.__name__} ({human_count(n)} parameters, "
+                    f"{dtype or 'float32'})", "Lower the sizes (layers, hidden_size, "
+                    "vocab_size), choose bfloat16, or build on a device with more memory.")
     torch.manual_seed(seed)
     try:
         with torch.device(device):
@@ -438,8 +449,7 @@ class SavedConfig:
 def config_text(values: dict[str, Any]) -> str:
     """The JSON text written for an edited config (key order kept, as config.json has it)."""
     # non-finite floats in transformers' tagged form, so the file stays strict JSON
-    return json.dumps(arch.encode_special_floats(jsonable(values)), indent=2,
-                      ensure_ascii=False) + "\n"
+    return json.dumps(jsonio.strict(jsonable(values)), indent=2, ensure_ascii=False) + "\n"
 
 
 def save_config(values: dict[str, Any], folder: str | Path) -> SavedConfig:

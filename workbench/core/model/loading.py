@@ -57,12 +57,30 @@ def load_model(path: str | Path, *, auto_class: str | None = None, device: str =
         cls = getattr(transformers, auto_class)
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
+    ensure_weights_fit(folder, dtype, device)
     try:
         model = cls.from_pretrained(folder, dtype=resolve_dtype(dtype),
                                     trust_remote_code=trust_remote_code, **kwargs)
     except (OSError, ValueError, RuntimeError, KeyError) as e:
         raise ModelBuildError(f"Could not load the model from {folder}: {e}") from None
     return model.to(device).eval()
+
+
+def ensure_weights_fit(folder: Path, dtype: str | None, device: str) -> None:
+    """Refuse to load a checkpoint whose weights (at `dtype`) exceed the device's free memory.
+
+    The size comes from the weight headers (no data read); None/"auto" keeps the stored dtype.
+    """
+    from workbench.core.checkpoint.inspection import inspect_checkpoint
+    from workbench.core.model.limits import ensure_fits
+    from workbench.core.units import human_count
+
+    info = inspect_checkpoint(folder, build_tree=False)
+    resolved = resolve_dtype(dtype)
+    needed = info.total_bytes if resolved == "auto" else info.num_parameters * resolved.itemsize
+    ensure_fits(needed, device, f"Loading {folder.name} ({human_count(info.num_parameters)} "
+                f"parameters, {dtype or 'as stored'})", "Choose bfloat16, close other programs, "
+                "or use a device with more memory.")
 
 
 def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False):

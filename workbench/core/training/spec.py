@@ -17,6 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from workbench.core import jsonio
 from workbench.core.errors import InvalidTrainSpecError
 from workbench.core.training.launch import LaunchSpec
 from workbench.core.training.tasks import Task, task_info
@@ -65,6 +66,8 @@ SCHEDULERS = [s.value for s in Scheduler]
 PRECISIONS = [p.value for p in Precision]
 SPEC_VERSION = 1
 DEMO_MODEL = "@demo"  # model_path in a spec file meaning the bundled demo checkpoint
+# A spec is ~40 flat fields; anything near these limits is not a spec.
+SPEC_LIMITS = jsonio.JsonLimits(max_bytes=1_000_000, max_depth=8, max_keys=10_000)
 
 
 @dataclass
@@ -262,12 +265,8 @@ class TrainSpec:
         bundled demo model (so resources/demo_data/demo_spec.json works on any machine).
         """
         p = Path(path)
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InvalidTrainSpecError(f"Training spec {p} does not exist.") from None
-        except (OSError, ValueError, RecursionError) as e:
-            raise InvalidTrainSpecError(f"Training spec {p} is not valid JSON: {e}") from None
+        data = jsonio.load_file(p, error=InvalidTrainSpecError, limits=SPEC_LIMITS,
+                                what="training spec", source=f"Training spec {p}")
         if isinstance(data, dict):
             if data.get("model_path") == DEMO_MODEL:
                 from workbench.core.model.loading import demo_checkpoint_path

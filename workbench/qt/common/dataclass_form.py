@@ -154,9 +154,13 @@ class JsonEditor(TextEditor):
     """Fallback for types the table does not know: JSON text, plain text if it is not JSON."""
 
     def parse(self, text: str) -> Any:
-        try:
-            return json.loads(text)
-        except ValueError:
+        from workbench.core import jsonio
+        from workbench.core.errors import WorkbenchError
+
+        try:  # bounded, so a pasted 1,000-deep text cannot raise RecursionError here
+            return jsonio.loads(text, source="This field",
+                                limits=jsonio.JsonLimits(max_bytes=1_000_000, max_depth=16))
+        except WorkbenchError:
             return text
 
     def format(self, value: Any) -> str:

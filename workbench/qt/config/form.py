@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,10 +71,18 @@ class JsonEditDialog(QDialog):
         self.value: Any = None
 
     def _on_buttons_accepted(self) -> None:
-        try:
-            self.value = json.loads(self.edit.toPlainText() or "null")
-        except json.JSONDecodeError as e:
-            self.error.setText(f"Not valid JSON: {e.msg} (line {e.lineno}, column {e.colno}).")
+        from workbench.core import jsonio
+        from workbench.core.config.rules import VALUE_LIMITS
+        from workbench.core.errors import WorkbenchError
+
+        class NotJson(WorkbenchError):
+            pass
+
+        try:  # bounded: a pasted 1,000-deep text is an error message, not a RecursionError
+            self.value = jsonio.loads(self.edit.toPlainText() or "null", source="The text",
+                                      limits=VALUE_LIMITS, syntax_error=NotJson)
+        except WorkbenchError as e:
+            self.error.setText(("Not valid JSON: " if isinstance(e, NotJson) else "") + str(e))
             return
         self.accept()
 
