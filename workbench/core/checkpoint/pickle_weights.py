@@ -1,22 +1,29 @@
-"""Read shapes from pickled PyTorch weights (.bin/.pt/.pth) with the weights_only unpickler only."""
+"""Pickled PyTorch weights (.bin/.pt/.pth): the one place that unpickles them, weights_only only."""
 
 from __future__ import annotations
 
 import pickle
 import re
 from pathlib import Path
+from typing import Any
 
 from workbench.core.checkpoint.tensors import TORCH_TO_CODE, TensorInfo
 from workbench.core.errors import CorruptCheckpointError, UnsafePickleError
 
+# Training scripts often save {"state_dict": sd, "epoch": ...} or {"model": sd, "optimizer": ...}
+# instead of the bare state dict; these keys hold the weights in such wrappers.
+WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "module")
 
-def read_pickle_tensors(path: Path, shard_name: str | None = None) -> list[TensorInfo]:
-    """Return the tensors of a pickled state dict; refuse anything weights_only rejects.
 
-    The file is memory-mapped, so data pages are never read; only shapes and dtypes are kept.
+def load_pickle_state_dict(path: str | Path) -> dict[str, Any]:
+    """{name: tensor} of a pickled checkpoint, wrappers unwrapped; refuse what weights_only rejects.
+
+    The file is memory-mapped where its format allows, so tensor data pages are read only when
+    a caller touches them.
     """
     import torch
 
+    path = Path(path)
     try:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
@@ -36,18 +43,34 @@ def read_pickle_tensors(path: Path, shard_name: str | None = None) -> list[Tenso
         raise CorruptCheckpointError(
             f"{path.name} could not be read as PyTorch weights ({type(e).__name__}: {e}). "
             f"The file may be truncated or not a PyTorch checkpoint.") from None
-
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
+    state = unwrap_state_dict(state)
     if not isinstance(state, dict):
         raise CorruptCheckpointError(
             f"{path.name} holds a {type(state).__name__}, not a dictionary of tensors.")
+    return {str(k): v for k, v in state.items() if isinstance(v, torch.Tensor)}
+
+
+def unwrap_state_dict(state: Any) -> Any:
+    """The state dict inside a training-script wrapper ({"state_dict": ...}, {"model": ...})."""
+    import torch
+
+    for _ in range(3):  # e.g. {"model": {"state_dict": ...}}; bounded, never a loop on odd data
+        if not isinstance(state, dict) or any(isinstance(v, torch.Tensor) for v in state.values()):
+            return state
+        inner = next((state[k] for k in WRAPPER_KEYS if isinstance(state.get(k), dict)), None)
+        if inner is None:
+            return state
+        state = inner
+    return state
+
+
+def read_pickle_tensors(path: Path, shard_name: str | None = None) -> list[TensorInfo]:
+    """Names, dtypes and shapes of a pickled state dict (data pages stay unread)."""
     shard = shard_name or path.name
     tensors = []
-    for name, value in state.items():
-        if isinstance(value, torch.Tensor):
-            dtype = TORCH_TO_CODE.get(str(value.dtype).removeprefix("torch."), "F32")
-            tensors.append(TensorInfo(str(name), dtype, tuple(value.shape), shard))
+    for name, value in load_pickle_state_dict(path).items():
+        dtype = TORCH_TO_CODE.get(str(value.dtype).removeprefix("torch."), "F32")
+        tensors.append(TensorInfo(name, dtype, tuple(value.shape), shard))
     return tensors
 
 

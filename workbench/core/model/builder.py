@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.atomic import atomic_write_text
+from workbench.core.checkpoint.pickle_weights import load_pickle_state_dict
 from workbench.core.checkpoint.tensors import TensorInfo
 from workbench.core.checkpoint.tokenizer_info import read_tokenizer_info
 from workbench.core.config.rules import ValidationResult, library_check, validate
@@ -350,8 +351,6 @@ class _TensorReader:
         self._open: dict[str, Any] = {}
 
     def get(self, name: str):
-        import torch
-
         shard = self.shard_of[name]
         if shard not in self._open:
             path = self.root / shard
@@ -360,8 +359,7 @@ class _TensorReader:
 
                 self._open[shard] = safe_open(str(path), framework="pt")
             else:
-                self._open[shard] = torch.load(path, map_location="cpu", weights_only=True,
-                                               mmap=True)
+                self._open[shard] = load_pickle_state_dict(path)
         src = self._open[shard]
         return src.get_tensor(name) if hasattr(src, "get_tensor") else src[name]
 
