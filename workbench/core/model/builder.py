@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.core import atomic
 from workbench.core.atomic import atomic_write_text
 from workbench.core.checkpoint.pickle_weights import load_pickle_state_dict
 from workbench.core.checkpoint.tensors import TensorInfo
@@ -230,16 +230,8 @@ def atomic_folder(out_dir: str | Path) -> Iterator[Path]:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise WorkbenchError(f"{out} already exists and is not empty. Choose a new folder name "
                              f"(nothing was written).")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-    try:
+    with atomic.atomic_folder(out) as tmp:
         yield tmp
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _copy_side_files(source: Path | None, dest: Path, with_extra: bool = True) -> list[str]:

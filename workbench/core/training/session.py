@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import gc
 import math
-import os
 import shutil
-import tempfile
 import time
 import traceback
 from collections import deque
@@ -14,7 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workbench.core.atomic import fsync_dir
+from workbench.core.atomic import atomic_folder
+from workbench.core.checkpoint.tokenizer_info import TOKENIZER_FILES
 from workbench.core.errors import WorkbenchError
 from workbench.core.training.events import TrainEvent
 from workbench.core.training.runner import RunResult, TrainControl
@@ -367,34 +366,17 @@ class TrainingSession:
     def _save_final(self, trainer: Any, run_dir: Path, tokenizer: Any) -> Path:
         """Write final/ (weights as safetensors + tokenizer; LoRA: the adapter) atomically."""
         final = run_dir / FINAL_NAME
-        staged = Path(tempfile.mkdtemp(prefix=".tmp-final-", dir=run_dir))
-        trainer.save_model(str(staged))  # safetensors; a PeftModel saves just its adapter
-        if self.spec.method == "lora":
-            # The base config with this run's head (labels), so the adapter reloads as trained.
-            trainer.model.get_base_model().config.save_pretrained(str(staged))
-        tokenizer.save_pretrained(str(staged))
-        for path in staged.rglob("*"):
-            if path.is_file():
-                with path.open("rb") as f:
-                    os.fsync(f.fileno())
-        _replace_dir(staged, final)
+        with atomic_folder(final, replace=True) as staged:
+            trainer.save_model(str(staged))  # safetensors; a PeftModel saves just its adapter
+            if self.spec.method == "lora":
+                # The base config with this run's head (labels), so the adapter reloads as trained.
+                trainer.model.get_base_model().config.save_pretrained(str(staged))
+            tokenizer.save_pretrained(str(staged))
         self.emit(TrainEvent("status", int(trainer.state.global_step),
                              int(trainer.state.max_steps), float(trainer.state.epoch or 0),
                              self.time_offset + time.perf_counter() - self.t0, {},
                              f"saved the final model to {final}"))
         return final
-
-
-def _replace_dir(staged: Path, target: Path) -> None:
-    """Swap `staged` into `target` (an older `target` is moved aside first, then deleted)."""
-    if target.exists():
-        old = target.with_name(f".old-{target.name}-{os.getpid()}")
-        os.replace(target, old)
-        os.replace(staged, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staged, target)
-    fsync_dir(target.parent)
 
 
 def merge_lora(run_dir: str | Path) -> Path:
@@ -407,13 +389,11 @@ def merge_lora(run_dir: str | Path) -> Path:
     if not (adapter / "adapter_config.json").is_file():
         raise WorkbenchError(f"{run} has no LoRA adapter in {FINAL_NAME}/ to merge.")
     merged = load_trained_model(adapter, load_run_spec(run).task).merge_and_unload()
-    staged = Path(tempfile.mkdtemp(prefix=".tmp-merged-", dir=run))
-    merged.save_pretrained(str(staged))
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt",
-                 "special_tokens_map.json"):
-        if (adapter / name).is_file():
-            shutil.copy2(adapter / name, staged / name)
-    _replace_dir(staged, run / MERGED_NAME)
+    with atomic_folder(run / MERGED_NAME, replace=True) as staged:
+        merged.save_pretrained(str(staged))
+        for name in TOKENIZER_FILES:
+            if (adapter / name).is_file():
+                shutil.copy2(adapter / name, staged / name)
     return run / MERGED_NAME
 
 
