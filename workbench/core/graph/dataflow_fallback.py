@@ -13,22 +13,27 @@ import threading
 from dataclasses import replace
 
 from workbench.core.model import architecture as arch
+from workbench.core.model import config_roles
 
 HEAD_DIM = 8
-LAYER_FIELDS = ("num_hidden_layers", "num_layers", "num_decoder_layers", "encoder_layers",
-                "decoder_layers")
 TOKEN_FIELDS = ("pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id")
 
 
 def tiny_config(config):
     """A copy of a transformers config with small widths, <= 2 layers and a small vocabulary."""
-    heads = _int(config, "num_attention_heads") or 4
+    heads = config_roles.role_value(config, "heads") or 4
     data = config.to_dict()
     tiny = type(config).from_dict(dict(data))
-    changes = {"hidden_size": heads * HEAD_DIM, "intermediate_size": heads * HEAD_DIM * 2,
-               "moe_intermediate_size": heads * HEAD_DIM, "head_dim": HEAD_DIM,
-               "vocab_size": max([256] + [t + 1 for t in _token_ids(config)])}
-    changes.update({name: min(_int(config, name) or 2, 2) for name in LAYER_FIELDS})
+    by_role = {"hidden": heads * HEAD_DIM, "intermediate": heads * HEAD_DIM * 2,
+               "head_dim": HEAD_DIM, "vocab": max([256] + [t + 1 for t in _token_ids(config)])}
+    changes: dict[str, int] = {}
+    for name, role in config_roles.role_fields(data, type(config)).items():
+        if role in by_role:
+            changes[name] = by_role[role]
+        elif role == "layers":
+            changes[name] = min(_int(config, name) or 2, 2)
+    # Mixture-of-experts layers size their experts apart from the dense MLP (no role for it).
+    changes["moe_intermediate_size"] = heads * HEAD_DIM
     for name, value in changes.items():
         if _int(tiny, name) is not None:
             setattr(tiny, name, value)

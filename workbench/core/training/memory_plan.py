@@ -7,6 +7,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from workbench.core.model.config_roles import ConfigSizes, config_sizes
 from workbench.core.training.spec import TrainSpec
 
 _BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
@@ -50,7 +51,7 @@ class MemoryPlan:
     weights: int
     gradients: int
     optimizer_states: int
-    activations: int
+    activations: int | None  # None when the config does not give the sizes it depends on
     total: int
     device_bytes: int | None  # None when unknown
     warnings: list[str] = field(default_factory=list)
@@ -110,6 +111,23 @@ def _lora_trainable(model: Any, spec: TrainSpec) -> int:
     return count
 
 
+def _activation_bytes(spec: TrainSpec, sizes: ConfigSizes, width: int) -> int | None:
+    """Activations kept for the backward pass, or None when the config lacks a size it needs."""
+    hidden, layers, heads = sizes.hidden, sizes.layers, sizes.heads
+    if hidden is None or layers is None or heads is None:
+        return None  # never a BERT-base guess: a wrong size is worse than "unknown"
+    s, b = spec.max_length, spec.batch_size
+    # Korthikanti et al. 2022: about s*b*h*(34 + 5*a*s/h) bytes per layer at 2-byte activations.
+    per_layer = s * b * hidden * (34 + 5 * heads * s / hidden) * (width / 2)
+    if spec.gradient_checkpointing:
+        activations = int(layers * s * b * hidden * width + per_layer)
+    else:
+        activations = int(layers * per_layer)
+    if spec.task in ("causal-lm", "masked-lm", "seq2seq") and sizes.vocab:
+        activations += b * s * sizes.vocab * 4 * 2  # fp32 logits and their gradient
+    return activations
+
+
 def estimate_training_memory(spec: TrainSpec, num_labels: int = 2) -> MemoryPlan:
     """Rough bytes for weights, gradients, optimizer states and activations of this run."""
     model = _meta_model(spec, num_labels)
@@ -126,22 +144,15 @@ def estimate_training_memory(spec: TrainSpec, num_labels: int = 2) -> MemoryPlan
     weights = total * 4 + (trainable * width if spec.precision != "fp32" else 0)
     gradients = trainable * 4
     states = {"adamw_torch": 8, "adafactor": 4, "sgd": 0}[spec.optimizer] * trainable
-    hidden = int(getattr(config, "hidden_size", 0) or getattr(config, "d_model", 0) or 768)
-    layers = int(getattr(config, "num_hidden_layers", 0) or getattr(config, "num_layers", 0) or 12)
-    heads = int(getattr(config, "num_attention_heads", 0) or getattr(config, "num_heads", 0) or 12)
-    s, b = spec.max_length, spec.batch_size
-    # Korthikanti et al. 2022: about s*b*h*(34 + 5*a*s/h) bytes per layer at 2-byte activations.
-    per_layer = s * b * hidden * (34 + 5 * heads * s / hidden) * (width / 2)
-    if spec.gradient_checkpointing:
-        activations = int(layers * s * b * hidden * width + per_layer)
-    else:
-        activations = int(layers * per_layer)
-    vocab = int(getattr(config, "vocab_size", 0) or 0)
-    if spec.task in ("causal-lm", "masked-lm", "seq2seq"):
-        activations += b * s * vocab * 4 * 2  # fp32 logits and their gradient
-    need = weights + gradients + states + activations
-    available = device_memory(spec.device)
+    activations = _activation_bytes(spec, config_sizes(config), width)
     warnings = []
+    if activations is None:
+        warnings.append(
+            "Activation memory is unknown: the config does not say its hidden size, layer "
+            "count and attention heads (e.g. an attention-free model), so the total counts "
+            "weights, gradients and optimizer states only.")
+    need = weights + gradients + states + (activations or 0)
+    available = device_memory(spec.device)
     if available is not None and need > available:
         warnings.append(
             f"The run needs about {need / 2**30:.1f} GiB but {spec.device} has "
