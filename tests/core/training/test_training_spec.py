@@ -98,7 +98,8 @@ def test_memory_plan_parts_and_knobs():
     spec = tiny_spec(CLS, "x", max_length=64, batch_size=8)
     full = estimate_training_memory(spec)
     n = full.total_parameters
-    from workbench.core.training.model_setup import build_model, count_parameters
+    from workbench.core.model.parameters import count_parameters
+    from workbench.core.training.model_setup import build_model
 
     assert n == count_parameters(build_model(spec, ["neg", "pos"]))[1]  # the real model's count
     assert full.weights == 4 * n and full.gradients == 4 * n and full.optimizer_states == 8 * n

@@ -23,6 +23,7 @@ from workbench.core.config.schema import ConfigSchema, effective_values, jsonabl
 from workbench.core.errors import CancelledError, InvalidConfigError, WorkbenchError
 from workbench.core.model import architecture as arch
 from workbench.core.model.memory import MemoryEstimate, estimate_memory
+from workbench.core.model.parameters import count_parameters
 
 Progress = Callable[[str], None]
 
@@ -107,11 +108,6 @@ class ConfigAnalysis:
         return out
 
 
-def count_parameters(model) -> int:
-    """Parameters of a (meta) model, tied weights counted once."""
-    return sum(p.numel() for p in model.parameters())  # parameters() already deduplicates
-
-
 def changed_fields(original: dict[str, Any], values: dict[str, Any],
                    schema: ConfigSchema) -> tuple[FieldChange, ...]:
     """Fields whose shown value differs between the original and the edited config."""
@@ -134,7 +130,7 @@ def analyze(values: dict[str, Any], schema: ConfigSchema | None = None, *,
     result = ValidationResult(result.issues + tuple(issues))
     if model is None:
         return ConfigAnalysis(result, None, changes)
-    n = count_parameters(model)
+    n = count_parameters(model).total
     estimate = Estimate(type(model).__name__, n, estimate_memory(n), time.perf_counter() - start)
     comparison = arch.compare_with_stored(model, list(stored)) if stored else None
     return ConfigAnalysis(result, estimate, changes, comparison)
@@ -271,7 +267,7 @@ def build_new_model(values: dict[str, Any], out_dir: str | Path, *, seed: int = 
         _copy_side_files(tok_folder, tmp, with_extra=False)
         files = tuple(sorted(p.name for p in tmp.iterdir()))
     return BuildResult(str(Path(out_dir).expanduser().resolve()), type(model).__name__,
-                       count_parameters(model), seed, device, str(dtype), files,
+                       count_parameters(model).total, seed, device, str(dtype), files,
                        seconds=time.perf_counter() - start)
 
 
@@ -311,7 +307,7 @@ def build_from_weights(values: dict[str, Any], source: str | Path, out_dir: str 
         _copy_side_files(Path(info.root), tmp)
         files = tuple(sorted(p.name for p in tmp.iterdir()))
     return BuildResult(str(Path(out_dir).expanduser().resolve()), type(model).__name__,
-                       count_parameters(model), seed, device, str(dtype), files, report,
+                       count_parameters(model).total, seed, device, str(dtype), files, report,
                        time.perf_counter() - start)
 
 

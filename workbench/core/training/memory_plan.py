@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from workbench.core.devices import device_memory
 from workbench.core.model.config_roles import ConfigSizes, config_sizes
+from workbench.core.model.parameters import count_parameters
 from workbench.core.training.spec import TrainSpec
 
 _BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
@@ -65,21 +66,6 @@ class MemoryPlan:
         return dict(asdict(self), fits=self.fits)
 
 
-def device_memory(device: str) -> int | None:
-    """Total memory of the device in bytes (CUDA: the GPU's; CPU and MPS: system RAM)."""
-    if device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            return None
-        index = int(device.split(":")[1]) if ":" in device else 0
-        return int(torch.cuda.get_device_properties(index).total_memory)
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def _meta_model(spec: TrainSpec, num_labels: int) -> Any:
     """The model for spec.task built on the meta device: shapes only, no memory, ~fast."""
     import torch
@@ -132,7 +118,7 @@ def estimate_training_memory(spec: TrainSpec, num_labels: int = 2) -> MemoryPlan
     """Rough bytes for weights, gradients, optimizer states and activations of this run."""
     model = _meta_model(spec, num_labels)
     config = model.config
-    total = sum(p.numel() for p in model.parameters())
+    total = count_parameters(model).total
     if spec.method == "lora":
         trainable = _lora_trainable(model, spec)
     else:

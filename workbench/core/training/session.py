@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from workbench.core import devices
 from workbench.core.atomic import atomic_folder
 from workbench.core.checkpoint.tokenizer_info import TOKENIZER_FILES
 from workbench.core.errors import WorkbenchError
@@ -83,17 +84,7 @@ class TokenCounter:
 
 def check_device(spec: TrainSpec) -> None:
     """Raise a WorkbenchError when spec.device is not usable here (Trainer would fall back)."""
-    import torch
-
-    if spec.device.startswith("cuda"):
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        index = int(spec.device.split(":")[1]) if ":" in spec.device else 0
-        if index >= count:
-            raise WorkbenchError(
-                f"device: {spec.device} is not available ({count} CUDA GPU(s) visible to "
-                f"torch {torch.__version__}). Choose cpu, or install a CUDA build of torch.")
-    elif spec.device == "mps" and not torch.backends.mps.is_available():
-        raise WorkbenchError("device: mps (Apple GPU) is not available here; choose cpu.")
+    devices.check_device(spec.device)
 
 
 def make_trainer_class():
@@ -245,10 +236,11 @@ class TrainingSession:
         import transformers
 
         from workbench.core.model.loading import load_tokenizer
+        from workbench.core.model.parameters import count_parameters
         from workbench.core.training.data import make_collator, prepare_data
         from workbench.core.training.evaluate import metrics_functions
         from workbench.core.training.memory_plan import planned_steps
-        from workbench.core.training.model_setup import build_model, count_parameters
+        from workbench.core.training.model_setup import build_model
 
         transformers.utils.logging.disable_progress_bar()
         run_dir = self._prepare_run_dir()
@@ -349,7 +341,7 @@ class TrainingSession:
             trainer.model = trainer.model_wrapped = trainer.optimizer = None
             del trainer, model
             gc.collect()
-            _empty_device_cache(spec.device)
+            devices.empty_cache(spec.device)
             if self.metrics_log is not None:
                 self.metrics_log.close()
 
@@ -396,11 +388,3 @@ def merge_lora(run_dir: str | Path) -> Path:
                 shutil.copy2(adapter / name, staged / name)
     return run / MERGED_NAME
 
-
-def _empty_device_cache(device: str) -> None:
-    import torch
-
-    if device.startswith("cuda") and torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    elif device == "mps" and getattr(torch, "mps", None) is not None:
-        torch.mps.empty_cache()
