@@ -104,6 +104,19 @@ def test_folder_write_settles_permissions_and_is_all_or_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 
 
+def test_folder_write_leaves_hard_linked_sources_alone(tmp_path):
+    """save_config_as hard-links unchanged weights: their mode is the source file's."""
+    from workbench.core import atomic
+
+    source = tmp_path / "source.safetensors"
+    source.write_bytes(b"weights")
+    os.chmod(source, 0o440)
+    with atomic.atomic_folder(tmp_path / "copy") as staged:
+        os.link(source, staged / "model.safetensors")
+    assert source.stat().st_mode & 0o777 == 0o440
+    assert (tmp_path / "copy" / "model.safetensors").read_bytes() == b"weights"
+
+
 @pytest.mark.parametrize(("mask", "file_mode", "dir_mode"),
                          [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)])
 def test_new_model_folder_follows_the_umask(tmp_path, mask, file_mode, dir_mode):

@@ -112,7 +112,8 @@ def settle_tree(folder: Path) -> None:
             os.chmod(path, DIR_MODE)
             fsync_dir(path)
         elif path.is_file():
-            os.chmod(path, _ordinary_mode(path, False))
+            if path.stat().st_nlink == 1:  # a hard link shares its source's mode: not ours
+                os.chmod(path, _ordinary_mode(path, False))
             with path.open("rb") as f:
                 os.fsync(f.fileno())
     os.chmod(folder, DIR_MODE)
