@@ -12,8 +12,10 @@ def human_count(n: int | float) -> str:
     return f"{int(n)}"
 
 
-def human_bytes(n: int | float) -> str:
-    """1536 -> '1.5 KiB'."""
+def human_bytes(n: int | float | None) -> str:
+    """1536 -> '1.5 KiB'; None (a size nobody knows) -> 'unknown'."""
+    if n is None:
+        return "unknown"
     n = float(n)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB":

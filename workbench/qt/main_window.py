@@ -40,18 +40,14 @@ def _device_summary() -> str:
     import torch
     import transformers
 
+    from workbench.core.devices import available_devices
+
     # torch and transformers leave ~1M long-lived objects; moving them out of the collector's
     # view removes 0.5-0.8 s full-collection pauses that would otherwise hit the GUI thread.
     # (No gc.collect() first: freezing is O(1), a collection here would itself pause the GUI.)
     gc.freeze()
-    devices = []
-    if torch.cuda.is_available():
-        for i in range(torch.cuda.device_count()):
-            props = torch.cuda.get_device_properties(i)
-            devices.append(f"cuda:{i} {props.name} ({props.total_memory / 2**30:.0f} GiB)")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        devices.append("mps")
-    devices.append("CPU")
+    found = available_devices()  # cpu first; the status line names accelerators first
+    devices = [d.label for d in found[1:]] + [d.label for d in found[:1]]
     return (f"Devices: {', '.join(devices)}   ·   torch {torch.__version__}   ·   "
             f"transformers {transformers.__version__}")
 

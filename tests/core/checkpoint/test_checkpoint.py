@@ -342,3 +342,24 @@ def test_our_reader_agrees_with_the_safetensors_library(tiny_models):
         theirs = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
         assert meta == f.metadata()
     assert {t.name: t.shape for t in ours} == theirs
+
+
+@pytest.mark.parametrize("wrap", ["state_dict", "model"])
+def test_wrapped_pickle_state_dicts_are_unwrapped_by_one_loader(tiny_models, tmp_path, wrap):
+    from safetensors.torch import load_file
+
+    from workbench.core.checkpoint.pickle_weights import load_pickle_state_dict
+    from workbench.core.checkpoint.tensor_stats import tensor_stats
+
+    stored = load_file(tiny_models["gpt2"] / "model.safetensors")
+    path = tmp_path / "w.bin"
+    torch.save({wrap: stored, "optimizer": {"step": 3}}, path)
+    loaded = load_pickle_state_dict(path)
+    assert set(loaded) == set(stored)
+    info = inspect_checkpoint(path)
+    assert len(info.tensors) == len(stored)
+    name = "transformer.wte.weight"
+    [tensor] = [t for t in info.tensors if t.name == name]
+    stats = tensor_stats(tmp_path, tensor)
+    assert stats.count == stored[name].numel()
+    assert stats.max == pytest.approx(float(stored[name].max()))

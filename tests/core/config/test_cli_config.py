@@ -93,3 +93,23 @@ def test_unknown_model_type_can_be_edited_but_not_built(capsys, tmp_path):
     code, data = run(capsys, "config", str(folder), "--set", "width=4", "--from-weights",
                      "--out", str(tmp_path / "x"), "--json")
     assert code == 1 and "error" in data
+
+
+def test_config_from_weights_reads_a_wrapped_state_dict_bin(capsys, tmp_path, tiny_models):
+    """A .bin saved as {"state_dict": ...} (training-script style) builds like a bare one."""
+    import torch
+    from safetensors.torch import load_file
+
+    folder = tmp_path / "wrapped"
+    folder.mkdir()
+    shutil.copy(tiny_models["bert"] / "config.json", folder)
+    stored = load_file(tiny_models["bert"] / "model.safetensors")
+    torch.save({"state_dict": stored, "epoch": 3}, folder / "pytorch_model.bin")
+    code, data = run(capsys, "config", str(folder), "--from-weights", "--out",
+                     str(tmp_path / "rebuilt"), "--json")
+    assert code == 0, data
+    assert data["missing"] == [] and data["mismatched"] == [] and data["unexpected"] == []
+    assert len(data["loaded"]) >= len(stored)
+    rebuilt = load_file(tmp_path / "rebuilt" / "model.safetensors")
+    name = "bert.encoder.layer.0.attention.self.query.weight"
+    assert torch.equal(rebuilt[name], stored[name])

@@ -178,7 +178,8 @@ def test_lora_adapter_saves_and_reloads(tmp_path):
 
 
 def test_lora_trains_only_adapters_and_head(tmp_path):
-    from workbench.core.training.model_setup import build_model, count_parameters
+    from workbench.core.model.parameters import count_parameters
+    from workbench.core.training.model_setup import build_model
 
     spec = tiny_spec(CLS, tmp_path / "x", method="lora", lora_r=4)
     model = build_model(spec, ["neg", "pos"])

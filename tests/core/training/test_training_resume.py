@@ -191,3 +191,16 @@ def test_only_the_newest_checkpoints_are_kept(tmp_path):
                                                                   "checkpoint-4"]
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == [
         "checkpoint-3", "checkpoint-4"]
+
+
+def test_final_model_and_checkpoints_get_the_umask_permissions(uninterrupted):
+    """final/ and checkpoints/ were 0700 folders holding 0600 weights, unreadable to a server."""
+    from workbench.core.atomic import DIR_MODE, FILE_MODE
+
+    result, _rec = uninterrupted
+    final = Path(result.final_model_dir)
+    [checkpoint] = list_checkpoints(result.run_dir)[-1:]
+    for folder in (final, checkpoint):
+        assert folder.stat().st_mode & 0o777 == DIR_MODE, folder
+        weights = folder / "model.safetensors"
+        assert weights.stat().st_mode & 0o777 == FILE_MODE, weights

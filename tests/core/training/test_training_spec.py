@@ -98,7 +98,8 @@ def test_memory_plan_parts_and_knobs():
     spec = tiny_spec(CLS, "x", max_length=64, batch_size=8)
     full = estimate_training_memory(spec)
     n = full.total_parameters
-    from workbench.core.training.model_setup import build_model, count_parameters
+    from workbench.core.model.parameters import count_parameters
+    from workbench.core.training.model_setup import build_model
 
     assert n == count_parameters(build_model(spec, ["neg", "pos"]))[1]  # the real model's count
     assert full.weights == 4 * n and full.gradients == 4 * n and full.optimizer_states == 8 * n
@@ -189,3 +190,25 @@ def test_an_unavailable_device_fails_before_training(tmp_path):
     spec = tiny_spec(CLS, tmp_path / "run", device="cuda:7")
     with pytest.raises(WorkbenchError, match="cuda:7 is not available"):
         run_training(spec, lambda e: None)
+
+
+def test_memory_plan_reports_unknown_activations_instead_of_bert_base(tmp_path):
+    """An attention-free config (Mamba) has no head count: no silent 12-head guess."""
+    import transformers
+
+    folder = tmp_path / "mamba"
+    transformers.MambaConfig(hidden_size=32, num_hidden_layers=2, vocab_size=30522,
+                             state_size=4).save_pretrained(folder)
+    spec = tiny_spec("causal-lm", tmp_path / "run", model_path=str(folder))
+    plan = estimate_training_memory(spec)
+    assert plan.activations is None
+    assert any("Activation memory is unknown" in w for w in plan.warnings)
+    assert plan.total == plan.weights + plan.gradients + plan.optimizer_states
+    assert plan.to_json()["activations"] is None
+
+
+def test_memory_plan_reads_sizes_through_the_family_aliases(tmp_path):
+    """T5 names its sizes d_model/num_layers/num_heads; the plan scales with them."""
+    small = estimate_training_memory(tiny_spec("seq2seq", tmp_path / "a", max_length=16))
+    longer = estimate_training_memory(tiny_spec("seq2seq", tmp_path / "b", max_length=32))
+    assert small.activations and longer.activations > 2 * small.activations - 1

@@ -25,6 +25,7 @@ from workbench.core.attention.capture import (
     returned_kinds,
 )
 from workbench.core.errors import CancelledError, WorkbenchError
+from workbench.core.model import config_roles
 from workbench.core.model.limits import ensure_fits
 from workbench.core.model.loading import check_tokenizer
 from workbench.core.units import human_bytes
@@ -309,8 +310,7 @@ def _forward_args(model) -> set[str]:
 
 
 def _check_length(config, t_src: int, t_tgt: int) -> None:
-    limit = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions",
-                                                                        None)
+    limit = config_roles.role_value(config, "max_positions")
     longest = max(t_src, t_tgt)
     if isinstance(limit, int) and 0 < limit < longest:
         raise WorkbenchError(f"The input has {longest} tokens but this model reads at most "
@@ -331,12 +331,10 @@ def _check_vocab(model, tokens: tuple[Token, ...]) -> None:
 
 
 def _heads(config, kind: str) -> int:
-    for key in (("decoder_attention_heads",) if kind in ("decoder", "cross") else ()) + (
-            "encoder_attention_heads", "num_attention_heads", "num_heads", "n_head"):
-        value = getattr(config, key, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return 1
+    heads = (config_roles.decoder_value(config, "heads") if kind in ("decoder", "cross")
+             else config_roles.role_value(config, "heads"))
+    # Only sizes the pre-flight estimate; the capture reports the real shapes.
+    return heads or 1
 
 
 def _selection(counts: dict[str, int], layers, estimate, memory_limit,

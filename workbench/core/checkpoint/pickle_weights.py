@@ -1,4 +1,4 @@
-"""Read shapes from pickled PyTorch weights (.bin/.pt/.pth) with the weights_only unpickler only.
+"""Pickled PyTorch weights (.bin/.pt/.pth): the one place that unpickles them, weights_only only.
 
 Before torch sees a file, its first bytes say what it is: only a zip archive (torch.save's
 format) or a legacy pickle goes on, so random bytes, a git-lfs pointer or a JSON file are
@@ -13,6 +13,7 @@ import re
 import warnings
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from workbench.core.checkpoint.file_kind import describe_bytes, describe_file
 from workbench.core.checkpoint.safetensors_header import MAX_TENSORS
@@ -25,15 +26,20 @@ MAX_PICKLE_BYTES = 256_000_000
 MAX_COMPRESSION_RATIO = 100  # a compressed member may not expand more than this
 ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_PROTOCOLS = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+# Training scripts often save {"state_dict": sd, "epoch": ...} or {"model": sd, "optimizer": ...}
+# instead of the bare state dict; these keys hold the weights in such wrappers.
+WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "module")
 
 
-def read_pickle_tensors(path: Path, shard_name: str | None = None) -> list[TensorInfo]:
-    """Return the tensors of a pickled state dict; refuse anything weights_only rejects.
+def load_pickle_state_dict(path: str | Path) -> dict[str, Any]:
+    """{name: tensor} of a pickled checkpoint, wrappers unwrapped; refuse what weights_only rejects.
 
-    The file is memory-mapped, so data pages are never read; only shapes and dtypes are kept.
+    The file is memory-mapped where its format allows, so tensor data pages are read only when
+    a caller touches them.
     """
     import torch
 
+    path = Path(path)
     with path.open("rb") as f:
         head = f.read(512)
     if head.startswith(ZIP_MAGIC):
@@ -72,20 +78,37 @@ def read_pickle_tensors(path: Path, shard_name: str | None = None) -> list[Tenso
             f"{_first_line(e)}). The file may be truncated or not a PyTorch checkpoint"
             f"{_looks_like(path)}.") from None
 
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
+    state = unwrap_state_dict(state)
     if not isinstance(state, dict):
         raise CorruptCheckpointError(
             f"{path.name} holds a {type(state).__name__}, not a dictionary of tensors.")
     if len(state) > MAX_TENSORS:
         raise CorruptCheckpointError(
             f"{path.name} holds {len(state):,} entries; the limit is {MAX_TENSORS:,} tensors.")
+    return {str(k): v for k, v in state.items() if isinstance(v, torch.Tensor)}
+
+
+def unwrap_state_dict(state: Any) -> Any:
+    """The state dict inside a training-script wrapper ({"state_dict": ...}, {"model": ...})."""
+    import torch
+
+    for _ in range(3):  # e.g. {"model": {"state_dict": ...}}; bounded, never a loop on odd data
+        if not isinstance(state, dict) or any(isinstance(v, torch.Tensor) for v in state.values()):
+            return state
+        inner = next((state[k] for k in WRAPPER_KEYS if isinstance(state.get(k), dict)), None)
+        if inner is None:
+            return state
+        state = inner
+    return state
+
+
+def read_pickle_tensors(path: Path, shard_name: str | None = None) -> list[TensorInfo]:
+    """Names, dtypes and shapes of a pickled state dict (data pages stay unread)."""
     shard = shard_name or path.name
     tensors = []
-    for name, value in state.items():
-        if isinstance(value, torch.Tensor):
-            dtype = TORCH_TO_CODE.get(str(value.dtype).removeprefix("torch."), "F32")
-            tensors.append(TensorInfo(str(name), dtype, tuple(value.shape), shard))
+    for name, value in load_pickle_state_dict(path).items():
+        dtype = TORCH_TO_CODE.get(str(value.dtype).removeprefix("torch."), "F32")
+        tensors.append(TensorInfo(name, dtype, tuple(value.shape), shard))
     return tensors
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.core.checkpoint.pickle_weights import load_pickle_state_dict
 from workbench.core.checkpoint.tensors import TensorInfo
 from workbench.core.errors import CancelledError, CorruptCheckpointError, WorkbenchError
 
@@ -125,16 +126,8 @@ def _safetensors_chunks(path: Path, name: str, cancel):
 
 def _pickle_chunks(path: Path, name: str, cancel):
     """float32 chunks of one tensor of a .bin, memory-mapped with the weights_only unpickler."""
-    import torch
-
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as e:  # the header reader already refused unsafe files; report, never run
-        raise CorruptCheckpointError(f"{path.name} could not be read ({e}).") from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    value = state.get(name) if isinstance(state, dict) else None
-    if not isinstance(value, torch.Tensor):
+    value = load_pickle_state_dict(path).get(name)
+    if value is None:
         raise WorkbenchError(f"{path.name} has no tensor named '{name}'.")
     flat = value.reshape(-1)
     for start in range(0, flat.numel(), CHUNK_ELEMENTS):

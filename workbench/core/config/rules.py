@@ -8,29 +8,18 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 from workbench.core import jsonio
 from workbench.core.config.schema import ConfigSchema, FieldSpec, effective_values
 from workbench.core.errors import InvalidConfigError, WorkbenchError
+from workbench.core.model import config_roles
 from workbench.core.model.limits import EXPERT_FIELDS, LAYER_FIELDS, structure_problems
 
-# Canonical roles -> candidate field names, first present wins (configs name things differently).
-ROLES: dict[str, tuple[str, ...]] = {
-    "hidden": ("hidden_size", "d_model", "n_embd", "dim"),
-    "heads": ("num_attention_heads", "n_head", "num_heads", "n_heads", "encoder_attention_heads"),
-    "kv_heads": ("num_key_value_heads",),
-    "head_dim": ("head_dim",),
-    "vocab": ("vocab_size",),
-}
-SIZE_PATTERNS = ("vocab_size", "hidden_size", "intermediate_size", "num_attention_heads",
-                 "num_key_value_heads", "num_hidden_layers", "max_position_embeddings", "d_model",
-                 "d_ff", "d_kv", "n_embd", "n_head", "n_layer", "n_positions", "num_heads",
-                 "num_layers", "encoder_layers", "decoder_layers", "encoder_attention_heads",
-                 "decoder_attention_heads", "encoder_ffn_dim", "decoder_ffn_dim", "head_dim",
-                 "n_inner", "embedding_size", "dim", "hidden_dim", "n_layers", "n_heads",
-                 "num_decoder_layers", "num_labels", "type_vocab_size", "sliding_window")
+# Counts that must be positive although they are no size role (roles: core/model/config_roles).
+COUNT_FIELDS = frozenset({"num_labels", "type_vocab_size", "sliding_window", "embedding_size"})
 MAX_SIZE = 2**31 - 1
 # A typed value or `--set` value: a number, a string, or a small JSON object such as rope_scaling.
 VALUE_LIMITS = jsonio.JsonLimits(max_bytes=1_000_000, max_depth=16, max_keys=100_000)
@@ -129,8 +118,10 @@ def parse_assignments(pairs: list[str], schema: ConfigSchema) -> dict[str, Any]:
 
 
 # -- per-field checks ----------------------------------------------------------------------------
-def check_field(spec: FieldSpec, value: Any) -> list[Issue]:
-    """Type and range problems of one value."""
+def check_field(spec: FieldSpec, value: Any,
+                size_fields: Collection[str] | None = None) -> list[Issue]:
+    """Type and range problems of one value; `size_fields` are the fields that must be >= 1
+    (by default the standard role names and COUNT_FIELDS)."""
     name = spec.name
     if value is None:
         if spec.optional:
@@ -154,7 +145,9 @@ def check_field(spec: FieldSpec, value: Any) -> list[Issue]:
     if kind == "choice" and value not in spec.choices:
         options = ", ".join(repr(c) for c in spec.choices)
         return [Issue(name, f"{name} must be one of {options}; got {value!r}.")]
-    return _range_issues(spec, value)
+    if size_fields is None:
+        size_fields = COUNT_FIELDS | set(config_roles.ROLE_ATTRIBUTES.values())
+    return _range_issues(spec, value, name in size_fields)
 
 
 def _accepts_int(spec: FieldSpec) -> bool:
@@ -162,17 +155,17 @@ def _accepts_int(spec: FieldSpec) -> bool:
     return "int" in re.split(r"[^\w]+", spec.type_text or "")
 
 
-def _range_issues(spec: FieldSpec, value: Any) -> list[Issue]:
+def _range_issues(spec: FieldSpec, value: Any, is_size: bool) -> list[Issue]:
     name, n = spec.name, spec.name.lower()
     if spec.kind == "int" and value == spec.default:
         return []  # what transformers itself writes, e.g. DeBERTa-v2's type_vocab_size=0
     if spec.kind == "int":
-        if n in SIZE_PATTERNS and value < 1:
+        if is_size and value < 1:
             return [Issue(name, f"{name} must be at least 1 (got {value}); sizes, layer and head "
                                 f"counts are positive.")]
         if name in LAYER_FIELDS + EXPERT_FIELDS and (problem := structure_problems({name: value})):
             return [Issue(name, problem[0][1])]
-        if n in SIZE_PATTERNS and value > MAX_SIZE:
+        if is_size and value > MAX_SIZE:
             return [Issue(name, f"{name} = {value:,} is beyond what torch can index; use a value "
                                 f"below {MAX_SIZE:,}.")]
     if spec.kind == "float":
@@ -191,11 +184,9 @@ def _range_issues(spec: FieldSpec, value: Any) -> list[Issue]:
 
 
 # -- cross-field rules ----------------------------------------------------------------------------
-def _role(values: dict[str, Any], role: str) -> tuple[str | None, Any]:
-    for name in ROLES[role]:
-        if name in values and values[name] is not None:
-            return name, values[name]
-    return None, None
+def _role(values: dict[str, Any], role: str, cls: type | None) -> tuple[str | None, Any]:
+    name = config_roles.role_field(values, role, cls)
+    return name, values.get(name) if name else None
 
 
 def _ints(*values: Any) -> bool:
@@ -222,13 +213,15 @@ def cross_field_issues(values: dict[str, Any], *, tokenizer_vocab_size: int | No
                        model_type: str | None = None) -> list[Issue]:
     """Rules that involve several fields, each with a suggestion that would fix it."""
     issues: list[Issue] = []
-    hidden_name, hidden = _role(values, "hidden")
-    head_dim_name, head_dim = _role(values, "head_dim")
-    kv_name, kv = _role(values, "kv_heads")
-    head_names = [n for n in ROLES["heads"] + ("decoder_attention_heads",)
-                  if isinstance(values.get(n), int)]
-    if model_type == "t5" or "d_kv" in values:
-        head_names = []  # T5 sets the head size with d_kv, hidden need not divide evenly
+    cls = config_roles.config_class(model_type or values.get("model_type"))
+    hidden_name, hidden = _role(values, "hidden", cls)
+    head_dim_name, head_dim = _role(values, "head_dim", cls)
+    kv_name, kv = _role(values, "kv_heads", cls)
+    heads_field = config_roles.role_field(values, "heads", cls)
+    head_names = [n for n in (heads_field, *config_roles.decoder_fields(values, "heads"))
+                  if n is not None and isinstance(values.get(n), int)]
+    if cls is not None and config_roles.head_dim_is_independent(cls):
+        head_names = []  # e.g. T5 sizes heads with d_kv: hidden need not divide evenly
     for heads_name in head_names:
         heads = values[heads_name]
         if not _ints(hidden, heads) or head_dim is not None:
@@ -270,14 +263,15 @@ def cross_field_issues(values: dict[str, Any], *, tokenizer_vocab_size: int | No
                             f"rotary position embeddings rotate pairs of dimensions: choose "
                             f"sizes that give an even head size (e.g. head_dim {per_head + 1}).",
                             related=tuple(n for n in (heads_name, hidden_name) if n)))
-    issues += _token_issues(values, tokenizer_vocab_size)
+    issues += _token_issues(values, tokenizer_vocab_size, cls)
     issues += _window_issues(values)
     return issues
 
 
-def _token_issues(values: dict[str, Any], tokenizer_vocab_size: int | None) -> list[Issue]:
+def _token_issues(values: dict[str, Any], tokenizer_vocab_size: int | None,
+                  cls: type | None) -> list[Issue]:
     issues: list[Issue] = []
-    vocab_name, vocab = _role(values, "vocab")
+    vocab_name, vocab = _role(values, "vocab", cls)
     for name, value in values.items():
         if not name.endswith(("token_id", "token_ids")) or value is None:
             continue
@@ -342,9 +336,12 @@ def validate(values: dict[str, Any], schema: ConfigSchema, *,
              tokenizer_vocab_size: int | None = None) -> ValidationResult:
     """Fast checks (no torch): every field's type and range plus the cross-field rules."""
     shown = effective_values(values, schema)
+    cls = config_roles.config_class(schema.model_type or shown.get("model_type"))
+    sizes = COUNT_FIELDS | set(config_roles.ROLE_ATTRIBUTES.values()) | set(
+        config_roles.role_fields(shown, cls))
     issues: list[Issue] = []
     for spec in schema.fields:
-        issues += check_field(spec, shown.get(spec.name))
+        issues += check_field(spec, shown.get(spec.name), sizes)
     if shown.get("use_sliding_window") is False:
         # a window that is switched off may be anything (Qwen2-MoE writes sliding_window=0)
         issues = [i for i in issues if i.field != "sliding_window"]

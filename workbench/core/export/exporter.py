@@ -241,12 +241,13 @@ def _reload_outputs(fmt: str, stage: Path, source: Source, probes, tokenizer):
     """Outputs of the written files, loaded as a user would; and whether the tokenizer
     reloaded from the export encodes the probe texts the same."""
     from workbench.core.model.loading import load_model, load_tokenizer
+    from workbench.core.training.tasks import task_info
 
     reloaded_tokenizer = load_tokenizer(stage)
     texts = list(verify.PROBE_TEXTS)
     same = reloaded_tokenizer(texts)["input_ids"] == tokenizer(texts)["input_ids"]
     if fmt == "hf":
-        model = load_model(stage, task=source.task, dtype="auto")
+        model = load_model(stage, auto_class=task_info(source.task).auto_class, dtype="auto")
         return verify.torch_outputs(model, probes), same
     import onnxruntime as ort
 

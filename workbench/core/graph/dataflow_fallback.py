@@ -13,12 +13,11 @@ import threading
 from dataclasses import replace
 
 from workbench.core.model import architecture as arch
+from workbench.core.model import config_roles
 from workbench.core.model.limits import ensure_fits
 
 HEAD_DIM = 8
 MAX_COPY_ELEMENTS = 50_000_000  # 200 MB in float32; a real tiny copy has well under 1M
-LAYER_FIELDS = ("num_hidden_layers", "num_layers", "num_decoder_layers", "encoder_layers",
-                "decoder_layers")
 TOKEN_FIELDS = ("pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id")
 
 
@@ -28,17 +27,22 @@ def tiny_config(config):
     The copy is never wider than the config itself: with many narrow heads (1,024 heads of 1)
     a fixed head size would make it 8x wider than the model it stands for.
     """
-    heads = _int(config, "num_attention_heads") or 4
-    hidden = _int(config, "hidden_size")
+    heads = config_roles.role_value(config, "heads") or 4
+    hidden = config_roles.role_value(config, "hidden")
     head_dim = max(1, min(HEAD_DIM, hidden // heads)) if hidden else HEAD_DIM
     width = heads * head_dim
     data = config.to_dict()
     tiny = type(config).from_dict(dict(data))
-    changes = {"hidden_size": width, "intermediate_size": width * 2,
-               "moe_intermediate_size": width, "head_dim": head_dim,
-               "pooler_hidden_size": width, "embedding_size": width,
-               "vocab_size": max([256] + [t + 1 for t in _token_ids(config)])}
-    changes.update({name: min(_int(config, name) or 2, 2) for name in LAYER_FIELDS})
+    by_role = {"hidden": width, "intermediate": width * 2, "head_dim": head_dim,
+               "vocab": max([256] + [t + 1 for t in _token_ids(config)])}
+    changes: dict[str, int] = {}
+    for name, role in config_roles.role_fields(data, type(config)).items():
+        if role in by_role:
+            changes[name] = by_role[role]
+        elif role == "layers":
+            changes[name] = min(_int(config, name) or 2, 2)
+    # Widths with no role of their own (experts, ALBERT's embeddings, DeBERTa's pooler).
+    changes.update(moe_intermediate_size=width, embedding_size=width, pooler_hidden_size=width)
     for name, value in changes.items():
         if _int(tiny, name) is not None:
             setattr(tiny, name, value)

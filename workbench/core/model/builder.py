@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.core import jsonio
+from workbench.core import atomic, jsonio
 from workbench.core.atomic import atomic_write_text
+from workbench.core.checkpoint.pickle_weights import load_pickle_state_dict
 from workbench.core.checkpoint.tensors import TensorInfo
 from workbench.core.checkpoint.tokenizer_info import read_tokenizer_info
 from workbench.core.config.rules import ValidationResult, library_check, validate
@@ -24,6 +24,7 @@ from workbench.core.errors import CancelledError, InvalidConfigError, WorkbenchE
 from workbench.core.model import architecture as arch
 from workbench.core.model.limits import ensure_fits
 from workbench.core.model.memory import MemoryEstimate, estimate_memory
+from workbench.core.model.parameters import count_parameters
 from workbench.core.units import human_count
 
 Progress = Callable[[str], None]
@@ -109,11 +110,6 @@ class ConfigAnalysis:
         return out
 
 
-def count_parameters(model) -> int:
-    """Parameters of a (meta) model, tied weights counted once."""
-    return sum(p.numel() for p in model.parameters())  # parameters() already deduplicates
-
-
 def changed_fields(original: dict[str, Any], values: dict[str, Any],
                    schema: ConfigSchema) -> tuple[FieldChange, ...]:
     """Fields whose shown value differs between the original and the edited config."""
@@ -136,7 +132,7 @@ def analyze(values: dict[str, Any], schema: ConfigSchema | None = None, *,
     result = ValidationResult(result.issues + tuple(issues))
     if model is None:
         return ConfigAnalysis(result, None, changes)
-    n = count_parameters(model)
+    n = count_parameters(model).total
     estimate = Estimate(type(model).__name__, n, estimate_memory(n), time.perf_counter() - start)
     comparison = arch.compare_with_stored(model, list(stored)) if stored else None
     return ConfigAnalysis(result, estimate, changes, comparison)
@@ -240,16 +236,8 @@ def atomic_folder(out_dir: str | Path) -> Iterator[Path]:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise WorkbenchError(f"{out} already exists and is not empty. Choose a new folder name "
                              f"(nothing was written).")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-    try:
+    with atomic.atomic_folder(out) as tmp:
         yield tmp
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _copy_side_files(source: Path | None, dest: Path, with_extra: bool = True) -> list[str]:
@@ -289,7 +277,7 @@ def build_new_model(values: dict[str, Any], out_dir: str | Path, *, seed: int = 
         _copy_side_files(tok_folder, tmp, with_extra=False)
         files = tuple(sorted(p.name for p in tmp.iterdir()))
     return BuildResult(str(Path(out_dir).expanduser().resolve()), type(model).__name__,
-                       count_parameters(model), seed, device, str(dtype), files,
+                       count_parameters(model).total, seed, device, str(dtype), files,
                        seconds=time.perf_counter() - start)
 
 
@@ -329,7 +317,7 @@ def build_from_weights(values: dict[str, Any], source: str | Path, out_dir: str 
         _copy_side_files(Path(info.root), tmp)
         files = tuple(sorted(p.name for p in tmp.iterdir()))
     return BuildResult(str(Path(out_dir).expanduser().resolve()), type(model).__name__,
-                       count_parameters(model), seed, device, str(dtype), files, report,
+                       count_parameters(model).total, seed, device, str(dtype), files, report,
                        time.perf_counter() - start)
 
 
@@ -347,8 +335,6 @@ class _TensorReader:
         self._open: dict[str, Any] = {}
 
     def get(self, name: str):
-        import torch
-
         shard = self.shard_of[name]
         if shard not in self._open:
             path = self.root / shard
@@ -357,8 +343,7 @@ class _TensorReader:
 
                 self._open[shard] = safe_open(str(path), framework="pt")
             else:
-                self._open[shard] = torch.load(path, map_location="cpu", weights_only=True,
-                                               mmap=True)
+                self._open[shard] = load_pickle_state_dict(path)
         src = self._open[shard]
         return src.get_tensor(name) if hasattr(src, "get_tensor") else src[name]
 

@@ -6,10 +6,9 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
-from workbench.core.atomic import atomic_write_text, fsync_dir
+from workbench.core.atomic import atomic_write_text, commit_folder, staging_folder
 from workbench.core.errors import WorkbenchError
 from workbench.core.training.runs import CHECKPOINTS_NAME
 
@@ -19,25 +18,15 @@ _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 MARKER_APP = "transformer-workbench"
 
 
-def _fsync_tree(folder: Path) -> dict[str, int]:
-    """fsync every file under `folder`; return {relative path: size} for the marker."""
-    sizes: dict[str, int] = {}
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            with path.open("rb") as f:
-                os.fsync(f.fileno())
-            sizes[path.relative_to(folder).as_posix()] = path.stat().st_size
-        elif path.is_dir():
-            fsync_dir(path)
-    fsync_dir(folder)
-    return sizes
+def _file_sizes(folder: Path) -> dict[str, int]:
+    """{relative path: size} of every file under `folder`, for the marker."""
+    return {path.relative_to(folder).as_posix(): path.stat().st_size
+            for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
 def staging_dir(run_dir: Path) -> Path:
     """A fresh temp folder inside the run's checkpoints/ (same file system, so rename is atomic)."""
-    root = Path(run_dir) / CHECKPOINTS_NAME
-    root.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=root))
+    return staging_folder(Path(run_dir) / CHECKPOINTS_NAME, STAGING_PREFIX)
 
 
 def shared_staging_dir(run_dir: Path, step: int) -> Path:
@@ -54,16 +43,11 @@ def commit_checkpoint(staged: Path, run_dir: Path, step: int) -> Path:
     (atomically). A crash at any point leaves either no checkpoint-<step> or one with no
     marker, and neither is offered for resume.
     """
-    sizes = _fsync_tree(staged)
     final = Path(run_dir) / CHECKPOINTS_NAME / f"checkpoint-{step}"
-    if final.exists():
-        # Saving the same step twice (e.g. "save now" at an epoch end): the newer one wins.
-        old = final.with_name(f"{STAGING_PREFIX}old-{step}")
-        os.replace(final, old)
-        shutil.rmtree(old, ignore_errors=True)
-    os.replace(staged, final)
-    fsync_dir(final.parent)
-    marker = {"app": MARKER_APP, "step": int(step), "files": sizes}
+    # Saving the same step twice (e.g. "save now" at an epoch end): the newer one wins; the old
+    # one is set aside under the staging prefix, so clean_staging removes it after a crash.
+    commit_folder(staged, final, replace=True, aside_prefix=f"{STAGING_PREFIX}old-{step}-")
+    marker = {"app": MARKER_APP, "step": int(step), "files": _file_sizes(final)}
     atomic_write_text(final / MARKER_NAME, json.dumps(marker, indent=1))
     return final
 

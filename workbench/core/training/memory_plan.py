@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from workbench.core.devices import device_memory
+from workbench.core.model.config_roles import ConfigSizes, config_sizes
+from workbench.core.model.parameters import count_parameters
 from workbench.core.training.spec import TrainSpec
 from workbench.core.training.tasks import auto_model_class, task_info
 
@@ -51,7 +53,7 @@ class MemoryPlan:
     weights: int
     gradients: int
     optimizer_states: int
-    activations: int
+    activations: int | None  # None when the config does not give the sizes it depends on
     total: int
     device_bytes: int | None  # None when unknown
     warnings: list[str] = field(default_factory=list)
@@ -63,21 +65,6 @@ class MemoryPlan:
 
     def to_json(self) -> dict:
         return dict(asdict(self), fits=self.fits)
-
-
-def device_memory(device: str) -> int | None:
-    """Total memory of the device in bytes (CUDA: the GPU's; CPU and MPS: system RAM)."""
-    if device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            return None
-        index = int(device.split(":")[1]) if ":" in device else 0
-        return int(torch.cuda.get_device_properties(index).total_memory)
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def _meta_model(spec: TrainSpec, num_labels: int) -> Any:
@@ -112,11 +99,28 @@ def _lora_trainable(model: Any, spec: TrainSpec) -> int:
     return count
 
 
+def _activation_bytes(spec: TrainSpec, sizes: ConfigSizes, width: int) -> int | None:
+    """Activations kept for the backward pass, or None when the config lacks a size it needs."""
+    hidden, layers, heads = sizes.hidden, sizes.layers, sizes.heads
+    if hidden is None or layers is None or heads is None:
+        return None  # never a BERT-base guess: a wrong size is worse than "unknown"
+    s, b = spec.max_length, spec.batch_size
+    # Korthikanti et al. 2022: about s*b*h*(34 + 5*a*s/h) bytes per layer at 2-byte activations.
+    per_layer = s * b * hidden * (34 + 5 * heads * s / hidden) * (width / 2)
+    if spec.gradient_checkpointing:
+        activations = int(layers * s * b * hidden * width + per_layer)
+    else:
+        activations = int(layers * per_layer)
+    if not task_info(spec.task).classifies and sizes.vocab:
+        activations += b * s * sizes.vocab * 4 * 2  # fp32 logits and their gradient
+    return activations
+
+
 def estimate_training_memory(spec: TrainSpec, num_labels: int = 2) -> MemoryPlan:
     """Rough bytes for weights, gradients, optimizer states and activations of this run."""
     model = _meta_model(spec, num_labels)
     config = model.config
-    total = sum(p.numel() for p in model.parameters())
+    total = count_parameters(model).total
     if spec.method == "lora":
         trainable = _lora_trainable(model, spec)
     else:
@@ -128,22 +132,15 @@ def estimate_training_memory(spec: TrainSpec, num_labels: int = 2) -> MemoryPlan
     weights = total * 4 + (trainable * width if spec.precision != "fp32" else 0)
     gradients = trainable * 4
     states = {"adamw_torch": 8, "adafactor": 4, "sgd": 0}[spec.optimizer] * trainable
-    hidden = int(getattr(config, "hidden_size", 0) or getattr(config, "d_model", 0) or 768)
-    layers = int(getattr(config, "num_hidden_layers", 0) or getattr(config, "num_layers", 0) or 12)
-    heads = int(getattr(config, "num_attention_heads", 0) or getattr(config, "num_heads", 0) or 12)
-    s, b = spec.max_length, spec.batch_size
-    # Korthikanti et al. 2022: about s*b*h*(34 + 5*a*s/h) bytes per layer at 2-byte activations.
-    per_layer = s * b * hidden * (34 + 5 * heads * s / hidden) * (width / 2)
-    if spec.gradient_checkpointing:
-        activations = int(layers * s * b * hidden * width + per_layer)
-    else:
-        activations = int(layers * per_layer)
-    vocab = int(getattr(config, "vocab_size", 0) or 0)
-    if not task_info(spec.task).classifies:
-        activations += b * s * vocab * 4 * 2  # fp32 logits and their gradient
-    need = weights + gradients + states + activations
-    available = device_memory(spec.device)
+    activations = _activation_bytes(spec, config_sizes(config), width)
     warnings = []
+    if activations is None:
+        warnings.append(
+            "Activation memory is unknown: the config does not say its hidden size, layer "
+            "count and attention heads (e.g. an attention-free model), so the total counts "
+            "weights, gradients and optimizer states only.")
+    need = weights + gradients + states + (activations or 0)
+    available = device_memory(spec.device)
     if available is not None and need > available:
         warnings.append(
             f"The run needs about {need / 2**30:.1f} GiB but {spec.device} has "

@@ -136,9 +136,3 @@ def build_model(spec: TrainSpec, label_names: list[str]):
             model.enable_input_require_grads()  # checkpointed frozen inputs need grads for LoRA
     return model
 
-
-def count_parameters(model: Any) -> tuple[int, int]:
-    """(trainable, total) parameter counts."""
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return trainable, total

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import gc
 import math
-import os
 import shutil
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workbench.core.atomic import fsync_dir
+from workbench.core import devices
+from workbench.core.atomic import atomic_folder, commit_folder, staging_folder
+from workbench.core.checkpoint.tokenizer_info import TOKENIZER_FILES
 from workbench.core.errors import RunFolderInUseError, WorkbenchError
 from workbench.core.training.distributed import barrier, open_rank_log, rank_info
 from workbench.core.training.events import TrainEvent
@@ -88,17 +88,7 @@ class TokenCounter:
 
 def check_device(spec: TrainSpec) -> None:
     """Raise a WorkbenchError when spec.device is not usable here (Trainer would fall back)."""
-    import torch
-
-    if spec.device.startswith("cuda"):
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        index = int(spec.device.split(":")[1]) if ":" in spec.device else 0
-        if index >= count:
-            raise WorkbenchError(
-                f"device: {spec.device} is not available ({count} CUDA GPU(s) visible to "
-                f"torch {torch.__version__}). Choose cpu, or install a CUDA build of torch.")
-    elif spec.device == "mps" and not torch.backends.mps.is_available():
-        raise WorkbenchError("device: mps (Apple GPU) is not available here; choose cpu.")
+    devices.check_device(spec.device)
 
 
 def make_trainer_class():
@@ -300,10 +290,11 @@ class TrainingSession:
         import transformers
 
         from workbench.core.model.loading import load_tokenizer
+        from workbench.core.model.parameters import count_parameters
         from workbench.core.training.data import make_collator, prepare_data
         from workbench.core.training.evaluate import metrics_functions
         from workbench.core.training.memory_plan import planned_steps
-        from workbench.core.training.model_setup import build_model, count_parameters
+        from workbench.core.training.model_setup import build_model
 
         transformers.utils.logging.disable_progress_bar()
         run_dir = self._prepare_run_dir()
@@ -421,7 +412,7 @@ class TrainingSession:
             trainer.model = trainer.model_wrapped = trainer.optimizer = None
             del trainer, model
             gc.collect()
-            _empty_device_cache(spec.device)
+            devices.empty_cache(spec.device)
             self._close_logs()
 
     def _close_logs(self) -> None:
@@ -464,7 +455,7 @@ class TrainingSession:
                 staged.mkdir()
             barrier()
         else:
-            staged = Path(tempfile.mkdtemp(prefix=".tmp-final-", dir=run_dir))
+            staged = staging_folder(run_dir, ".tmp-final-")
 
         def write() -> None:
             trainer.save_model(str(staged))  # safetensors; a PeftModel saves just its adapter
@@ -474,18 +465,13 @@ class TrainingSession:
                 # The base config with this run's head (labels): the adapter reloads as trained.
                 trainer.model.get_base_model().config.save_pretrained(str(staged))
             tokenizer.save_pretrained(str(staged))
-            for path in staged.rglob("*"):
-                if path.is_file():
-                    with path.open("rb") as f:
-                        os.fsync(f.fileno())
+            commit_folder(staged, final, replace=True)  # fsync, ordinary permissions, rename
 
         save_or_clean_up(write, staged, "the final model", run_dir, trainer)
-        if not self.rank.is_main:
-            barrier()
-            return final
-        _replace_dir(staged, final)
         if self.rank.is_distributed:
             barrier()
+        if not self.rank.is_main:
+            return final
         self.emit(TrainEvent("status", int(trainer.state.global_step),
                              int(trainer.state.max_steps), float(trainer.state.epoch or 0),
                              self.elapsed(), {},
@@ -520,18 +506,6 @@ def _append_error_log(run_dir: Path, message: str, details: str) -> None:
         pass  # a full disk: the traceback still travels in RunResult.details and --debug
 
 
-def _replace_dir(staged: Path, target: Path) -> None:
-    """Swap `staged` into `target` (an older `target` is moved aside first, then deleted)."""
-    if target.exists():
-        old = target.with_name(f".old-{target.name}-{os.getpid()}")
-        os.replace(target, old)
-        os.replace(staged, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staged, target)
-    fsync_dir(target.parent)
-
-
 def merge_lora(run_dir: str | Path) -> Path:
     """Merge a LoRA run's adapter into its base model and save run_dir/merged (safetensors)."""
     from workbench.core.training.evaluate import load_trained_model
@@ -542,13 +516,11 @@ def merge_lora(run_dir: str | Path) -> Path:
     if not (adapter / "adapter_config.json").is_file():
         raise WorkbenchError(f"{run} has no LoRA adapter in {FINAL_NAME}/ to merge.")
     merged = load_trained_model(adapter, load_run_spec(run).task).merge_and_unload()
-    staged = Path(tempfile.mkdtemp(prefix=".tmp-merged-", dir=run))
-    merged.save_pretrained(str(staged))
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt",
-                 "special_tokens_map.json"):
-        if (adapter / name).is_file():
-            shutil.copy2(adapter / name, staged / name)
-    _replace_dir(staged, run / MERGED_NAME)
+    with atomic_folder(run / MERGED_NAME, replace=True) as staged:
+        merged.save_pretrained(str(staged))
+        for name in TOKENIZER_FILES:
+            if (adapter / name).is_file():
+                shutil.copy2(adapter / name, staged / name)
     return run / MERGED_NAME
 
 
@@ -556,12 +528,3 @@ def _control_sync(device: str):
     from workbench.core.training.distributed import ControlSync
 
     return ControlSync(device)
-
-
-def _empty_device_cache(device: str) -> None:
-    import torch
-
-    if device.startswith("cuda") and torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    elif device == "mps" and getattr(torch, "mps", None) is not None:
-        torch.mps.empty_cache()

@@ -35,16 +35,13 @@ def compute_job(cache: ModelCache, path: str | None, device: str, dtype: str, te
 
 def _load_and_compute(cache, path, device, dtype, text, pair, target, layers, progress, cancel):
     from workbench.core.attention.compute import compute_attention
-    from workbench.core.errors import WorkbenchError
     from workbench.core.model.loading import load_model, load_tokenizer
 
     progress = progress or (lambda _msg: None)
     if path is not None and cache.key != (path, device, dtype):
-        if device.startswith("cuda"):
-            import torch
+        from workbench.core.devices import check_device
 
-            if not torch.cuda.is_available():
-                raise WorkbenchError("No CUDA device is available here; choose cpu.")
+        check_device(device)
         progress("loading the tokenizer")
         tokenizer = load_tokenizer(path)  # fails before time is spent on the model
         progress(f"loading the model on {device} ({dtype}, eager attention)")

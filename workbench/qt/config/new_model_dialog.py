@@ -32,14 +32,9 @@ FAMILY_TITLES = {"bert": "BERT", "gpt2": "GPT-2", "llama": "Llama", "t5": "T5",
 
 def _devices() -> list[str]:
     """Devices torch can build on here (imports torch: run in a worker)."""
-    import torch
+    from workbench.core.devices import device_names
 
-    out = ["cpu"]
-    if torch.cuda.is_available():
-        out += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        out.append("mps")
-    return out
+    return device_names()
 
 
 def _build(values, out_dir, seed, device, dtype, tokenizer_from, progress=None, cancel=None):

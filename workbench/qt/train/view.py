@@ -38,12 +38,9 @@ CLOSE_SAVE, CLOSE_DISCARD, CLOSE_KEEP = "save", "discard", "keep"
 
 def _detect_devices() -> list[str]:
     """cpu, each CUDA GPU and MPS when present (imports torch: run in a worker)."""
-    import torch
+    from workbench.core.devices import device_names
 
-    devices = ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        devices.append("mps")
-    return devices
+    return device_names()
 
 
 class TrainView(QWidget):
