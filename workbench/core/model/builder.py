@@ -213,7 +213,7 @@ def _instantiate(values: dict[str, Any], seed: int, device: str, dtype: str | No
     torch_dtype = resolve_dtype(dtype)
     if meta is not None:  # it knows every parameter and buffer: check before allocating
         itemsize = torch_dtype.itemsize if isinstance(torch_dtype, torch.dtype) else 4
-        n = count_parameters(meta)
+        n = count_parameters(meta).total
         needed = itemsize * (n + sum(b.numel() for b in meta.buffers()))
         del meta
         ensure_fits(needed, device, f"Building {cls.__name__} ({human_count(n)} parameters, "
