@@ -119,7 +119,10 @@ class TokenStrip(QWidget):
         base = self.font()
         italic = QFont(base)
         italic.setItalic(True)
+        clip = event.rect()
         for i, (token, rect) in enumerate(zip(self.tokens, self._rects, strict=False)):
+            if not rect.intersects(clip):  # 2,048 chips: paint only those scrolled into view
+                continue
             fill = QColor(255, 255, 255)
             if self.weights is not None:
                 c = QColor(ACCENT)
