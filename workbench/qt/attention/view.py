@@ -273,6 +273,7 @@ class AttentionView(QWidget):
         self.notes.setText("\n".join(maps.notes))
         self.notes.setVisible(bool(maps.notes))
         self.tokens_strip.set_tokens(maps.tokens + maps.target_tokens)
+        self._fit_tokens_scroll()
         ids = " ".join(str(t.id) for t in maps.tokens[:200])
         self.ids_label.setText(f"ids: {ids}{' ...' if len(maps.tokens) > 200 else ''}")
         keep = self.kind_combo.currentData()
@@ -290,6 +291,16 @@ class AttentionView(QWidget):
         self._set_enabled_selectors(True)
         self._fill_layers()
         self.render_all()
+
+    def _fit_tokens_scroll(self) -> None:
+        """As tall as the chips need, at most two rows (then it scrolls)."""
+        strip = self.tokens_strip
+        need = strip.heightForWidth(self.tokens_scroll.viewport().width())
+        self.tokens_scroll.setFixedHeight(min(need, strip.rows_height(2)) + 2)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_tokens_scroll()
 
     # -- selection --------------------------------------------------------------------------------
     @property

@@ -184,6 +184,11 @@ class GraphCanvas(QGraphicsView):
         if not rect.isEmpty():
             self.centerOn(rect.center().x(), rect.top() + self.viewport().height() / 2 / zoom)
 
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self.fitted:  # a fitted graph keeps filling the canvas as the window grows
+            self.fit()
+
     def wheelEvent(self, event) -> None:
         self.zoom_by(1.15 if event.angleDelta().y() > 0 else 1 / 1.15)
 
