@@ -174,6 +174,12 @@ class LinksCanvas(QWidget):
     def column_width(self) -> int:
         return min(180, max(60, self.width() // 4))
 
+    @property
+    def key_x(self) -> int:
+        """Left edge of the key column: lines at most ~520 px long, as in BertViz, so the two
+        columns stay readable together on a wide screen."""
+        return min(self.width(), 2 * self.column_width + 520) - self.column_width
+
     def set_data(self, matrices, queries, keys) -> None:
         if tuple(queries) != self.queries or tuple(keys) != self.keys:
             self.focus = self.pinned = None
@@ -201,7 +207,7 @@ class LinksCanvas(QWidget):
         index = int((pos.y() - 4) // self.row_height)
         if pos.x() < self.column_width and 0 <= index < len(self.queries):
             return ("query", index)
-        if pos.x() > self.width() - self.column_width and 0 <= index < len(self.keys):
+        if self.key_x < pos.x() < self.key_x + self.column_width and 0 <= index < len(self.keys):
             return ("key", index)
         return None
 
@@ -212,7 +218,7 @@ class LinksCanvas(QWidget):
         """Where a token is drawn (for tests and tool tips)."""
         from PySide6.QtCore import QPoint
 
-        x = self.column_width // 2 if side == "query" else self.width() - self.column_width // 2
+        x = self.column_width // 2 if side == "query" else self.key_x + self.column_width // 2
         return QPoint(x, self.row_center(index))
 
     def mouseMoveEvent(self, event) -> None:
@@ -237,7 +243,7 @@ class LinksCanvas(QWidget):
 
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
-        rh, cw, w = self.row_height, self.column_width, self.width()
+        rh, cw, kx = self.row_height, self.column_width, self.key_x
         clip = event.rect()
         first = max(0, (clip.top() - 4) // rh - 1)
         last = (clip.bottom() - 4) // rh + 2
@@ -246,7 +252,7 @@ class LinksCanvas(QWidget):
         n_heads = 0 if self.matrices is None else self.matrices.shape[0]
         if links is not None and len(links):
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-            x0, x1 = cw + 4, w - cw - 4
+            x0, x1 = cw + 4, kx - 4
             for h, q, k, weight in zip(links.head.tolist(), links.query.tolist(),
                                        links.key.tolist(), links.weight.tolist(), strict=True):
                 colour = head_colour(h, n_heads)
@@ -259,7 +265,7 @@ class LinksCanvas(QWidget):
         active = self.active()
         for side, tokens, rect_x, align in (
                 ("query", self.queries, 0, Qt.AlignmentFlag.AlignRight),
-                ("key", self.keys, w - cw, Qt.AlignmentFlag.AlignLeft)):
+                ("key", self.keys, kx, Qt.AlignmentFlag.AlignLeft)):
             for i in range(first, min(last, len(tokens))):
                 rect = QRect(rect_x + 4, 4 + i * rh, cw - 8, rh)
                 if active == (side, i):
