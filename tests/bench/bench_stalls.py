@@ -63,6 +63,13 @@ def main() -> int:
     from workbench.qt.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    import workbench.qt.attention.view as attention_view
+    import workbench.qt.main_window as main_window
+
+    def report(_parent, title, message, details=""):  # a modal box would hang the script
+        raise SystemExit(f"{title}: {message}\n{details}")
+
+    attention_view.show_error = main_window.show_error = report
     root = Path(tempfile.mkdtemp(prefix="stalls_"))
     window = MainWindow(settings=QSettings(str(root / "s.ini"), QSettings.Format.IniFormat))
     window.resize(1440, 900)
@@ -70,7 +77,7 @@ def main() -> int:
     probe = StallProbe()
     rows: list[tuple[str, np.ndarray]] = []
 
-    def wait(condition, seconds: float = 600) -> None:
+    def wait(condition, seconds: float = 240) -> None:
         deadline = time.time() + seconds
         while not condition():
             if time.time() > deadline:
@@ -96,7 +103,7 @@ def main() -> int:
 
     minilm = str(demo_checkpoint_path())
     tokenizer = load_tokenizer(minilm)
-    files = [Path(minilm) / n for n in ("config.json", "tokenizer.json", "tokenizer_config.json",
+    files = [Path(minilm) / n for n in ("tokenizer.json", "tokenizer_config.json",
                                         "vocab.txt", "special_tokens_map.json")
              if (Path(minilm) / n).is_file()]
     llama = tiny_with_tokenizer("llama", root / "llama2k", files,
@@ -108,6 +115,7 @@ def main() -> int:
         view.text_edit.setPlainText(text_of_tokens(tokenizer, tokens))
         count = [0]
         view.rendered.connect(lambda c=count: c.__setitem__(0, c[0] + 1))
+        view.failed.connect(lambda message: sys.exit(f"attention failed: {message}"))
         label = f"attention {tokens} tokens"
         measure(f"{label}: run + render", view.run, lambda c=count: c[0] >= 1)
         shown = [0]

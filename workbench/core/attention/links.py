@@ -38,7 +38,7 @@ def strongest_links(matrices: np.ndarray, heads: Sequence[int], queries: Sequenc
                                   min_weight)
         return Links(flipped.head, flipped.key, flipped.query, flipped.weight)
     rows = np.asarray(queries, dtype=np.intp)
-    block = matrices[heads][:, rows, :]  # (H, R, T_key)
+    block = matrices[heads[:, None], rows[None, :], :]  # (H, R, T_key): no copy of whole heads
     k = min(top_k, block.shape[-1])
     top = np.argpartition(-block, k - 1, axis=-1)[..., :k]  # (H, R, k), unordered
     weight = np.take_along_axis(block, top, axis=-1)
