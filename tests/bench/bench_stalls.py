@@ -97,7 +97,8 @@ def main() -> int:
 
     def open_tab(path: str):
         before = window.tabs.count()
-        window.open_checkpoint(path)
+        if window.open_checkpoint(path) is None:  # already open: now in front
+            return window.current_tab()
         wait(lambda: window.tabs.count() > before)
         return window.tabs.widget(window.tabs.count() - 1)
 
