@@ -24,6 +24,8 @@ from workbench.qt.common.dialogs import show_error
 from workbench.qt.common.tasks import Task, TaskRunner
 
 MAX_RECENT = 12
+VIEW_TITLES = ("Overview", "Tensors", "Config", "Modules", "Edit config", "Graph", "Attention",
+               "Fine-tune")  # the tabs of a CheckpointTab, in its order
 
 
 def _inspect(path: str, progress=None):
@@ -89,6 +91,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_status_bar()
         self._refresh_recent()
+        self._restore_window_state()
 
     # -- construction ------------------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -104,14 +107,22 @@ class MainWindow(QMainWindow):
         self.feature_actions_anchor = file_menu.addSeparator()
         self._action(file_menu, "&Close Tab", lambda: self.close_tab(self.tabs.currentIndex()),
                      QKeySequence.Close)
-        self._action(file_menu, "&Quit", self.close, QKeySequence.Quit)
-        self.menus["View"].addAction(self.browser.toggleViewAction())
+        # "Ctrl+Q" rather than QKeySequence.Quit, which some platform themes leave empty
+        self._action(file_menu, "&Quit", self.close, "Ctrl+Q")
+        browser_action = self.browser.toggleViewAction()
+        browser_action.setShortcut(QKeySequence("Ctrl+B"))
+        self.menus["View"].addAction(browser_action)
+        self.menus["View"].addSeparator()
+        for n, title in enumerate(VIEW_TITLES, start=1):  # every view of a tab, Alt+1..Alt+8
+            self._action(self.menus["View"], title, lambda _c=False, t=title: self.show_view(t),
+                         f"Alt+{n}")
         self.open_log_action = self._action(self.menus["Help"], "Open &Log Folder",
-                                            self.open_log_folder)
-        self._action(self.menus["Help"], "&About", self._show_about)
+                                            self.open_log_folder, "Ctrl+Shift+L")
+        self._action(self.menus["Help"], "&About", self._show_about, QKeySequence.HelpContents)
         from workbench.qt.train.actions import install_train_actions
 
         install_train_actions(self)
+        self.finetune_demo_action.setShortcut(QKeySequence("Ctrl+Shift+F"))
         from workbench.qt.config.editor_view import install_config_actions
 
         install_config_actions(self)
@@ -238,6 +249,11 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Cancelled.", 4000)
 
     # -- tabs --------------------------------------------------------------------------------------
+    def show_view(self, title: str):
+        """Bring the current checkpoint's view `title` to the front (View menu); or None."""
+        tab = self.current_tab()
+        return tab.show_view(title) if tab is not None else None
+
     def current_tab(self):
         """The CheckpointTab in front, or None."""
         return self.tabs.currentWidget()
@@ -267,6 +283,20 @@ class MainWindow(QMainWindow):
         self.settings.setValue("last_dir", str(Path(path).parent))
         self._refresh_recent()
 
+    def _restore_window_state(self) -> None:
+        """Window geometry and dock state as the user left them; splitters as they are shown."""
+        from PySide6.QtWidgets import QApplication
+
+        from workbench.qt.common.splitter_memory import SplitterMemory
+
+        geometry, state = (self.settings.value(k) for k in ("window/geometry", "window/state"))
+        if state is not None:  # docks first: a hidden dock must not hold the width open
+            self.restoreState(state)
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        self.splitter_memory = SplitterMemory(self.settings, self)
+        QApplication.instance().installEventFilter(self.splitter_memory)
+
     def _last_dir(self) -> str:
         return str(self.settings.value("last_dir", str(Path.home())))
 
@@ -275,9 +305,11 @@ class MainWindow(QMainWindow):
         self.start_page.set_recent(paths)
         self.browser.set_recent(paths)
         self.recent_menu.clear()
-        for p in paths:
-            self.recent_menu.addAction(f"{display_name(p)}    ({p})",
-                                       lambda p=p: self.open_checkpoint(p))
+        for n, p in enumerate(paths, start=1):
+            action = self.recent_menu.addAction(f"{display_name(p)}    ({p})",
+                                                lambda p=p: self.open_checkpoint(p))
+            if n <= 9:
+                action.setShortcut(QKeySequence(f"Ctrl+Alt+{n}"))
         self.recent_menu.setEnabled(bool(paths))
 
     # -- drag and drop, close -------------------------------------------------------------------
@@ -297,6 +329,11 @@ class MainWindow(QMainWindow):
             if veto and not veto():
                 event.ignore()
                 return
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        from PySide6.QtWidgets import QApplication
+
+        QApplication.instance().removeEventFilter(self.splitter_memory)
         while self.tabs.count():
             self.close_tab(0)
         self.runner.shutdown()

@@ -261,3 +261,39 @@ def test_cancel_during_the_forward_pass(models, tokenizer):
     assert any(m.startswith("running") for m in seen)
     assert not any(m.startswith("collecting") for m in seen)
     assert all(not m._forward_hooks for m in model.modules())  # hooks removed
+
+
+def test_over_the_maximum_length_raises_or_truncates(models, tokenizer):
+    """Too long: a typed error that names both lengths; with truncate, exactly the maximum."""
+    from workbench.core.attention.compute import InputTooLongError, compute_attention, max_length
+
+    model = load_model(models["bert"], attn_implementation="eager")
+    limit = max_length(model.config)
+    text = " ".join(["word"] * (limit + 40))
+    with pytest.raises(InputTooLongError) as raised:
+        compute_attention(model, tokenizer, text)
+    assert raised.value.limit == limit and raised.value.length > limit
+    assert f"at most {limit}" in str(raised.value)
+    maps = compute_attention(model, tokenizer, text, truncate=True)
+    assert len(maps.tokens) == limit
+    assert maps.tokens[-1].special  # [SEP] kept by the tokenizer's truncation
+    assert maps.maps["self"].shape[-1] == limit
+    assert any("truncated" in n for n in maps.notes)
+
+
+def test_strongest_links_match_the_weights():
+    """Every link is a real weight of the named head; nothing at or above the floor is lost."""
+    from workbench.core.attention.links import strongest_links
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(4, 6, 6)) * 3
+    maps = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)  # (heads, Tq, Tk)
+    links = strongest_links(maps, [1, 3], [2], top_k=6, min_weight=0.05)
+    assert set(links.head.tolist()) <= {1, 3} and set(links.query.tolist()) == {2}
+    np.testing.assert_allclose(links.weight, maps[links.head, links.query, links.key])
+    expected = {(h, int(j)) for h in (1, 3) for j in np.nonzero(maps[h, 2] >= 0.05)[0]}
+    assert set(zip(links.head.tolist(), links.key.tolist(), strict=True)) == expected
+    into = strongest_links(maps, [0], None, keys=[4], top_k=6, min_weight=0.0)
+    assert set(into.key.tolist()) == {4} and len(into) == 6  # every query into key 4
+    np.testing.assert_allclose(into.weight, maps[0, into.query, 4])
+    assert len(strongest_links(maps, [], [0])) == 0

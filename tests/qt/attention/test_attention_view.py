@@ -95,16 +95,21 @@ def test_grid_click_opens_head_and_token_click_colours(qtbot, main_window, model
 
     view.views.setCurrentWidget(view.token_view)
     tv = view.token_view
+    assert tv.checked_heads() == {2}  # follows the Head selector
     tv.select_heads([1, 3])
     qtbot.wait(50)
-    rect = tv.query_strip.token_rect(2)
-    QTest.mouseClick(tv.query_strip, Qt.MouseButton.LeftButton, pos=rect.center())
-    expected = maps.maps["self"][0, [1, 3]].mean(0)[2]
-    np.testing.assert_allclose(tv.key_strip.raw, expected, rtol=1e-6)
-    QTest.mouseClick(tv.key_strip, Qt.MouseButton.LeftButton,
-                     pos=tv.key_strip.token_rect(0).center())
-    np.testing.assert_allclose(tv.query_strip.raw, maps.maps["self"][0, [1, 3]].mean(0)[:, 0],
-                               rtol=1e-6)
+    canvas = tv.canvas
+    QTest.mouseMove(canvas, canvas.token_pos("query", 2))  # hover focuses a query token
+    assert canvas.active() == ("query", 2)
+    links = canvas.links()
+    assert set(links.query.tolist()) == {2} and set(links.head.tolist()) <= {1, 3}
+    np.testing.assert_allclose(links.weight, maps.maps["self"][0][links.head, 2, links.key])
+    QTest.mouseMove(canvas, canvas.token_pos("key", 0))
+    links = canvas.links()
+    assert canvas.active() == ("key", 0) and set(links.key.tolist()) == {0}
+    np.testing.assert_allclose(links.weight, maps.maps["self"][0][links.head, links.query, 0])
+    tv.head_buttons.button(3).click()  # click a head off: its lines go
+    assert tv.checked_heads() == {1} and set(canvas.links().head.tolist()) <= {1}
 
 
 def test_causal_future_is_masked_not_zero(qtbot, main_window, models):
@@ -304,3 +309,50 @@ def test_grid_and_summary_are_made_in_the_worker(qtbot, main_window, models):
     np.testing.assert_array_equal(view.grid.image.image, overview.mosaic)
     np.testing.assert_allclose(view.summary.entropy, head_entropy(maps.maps["self"]))
     assert view.summary.sinks.text() == overview.sinks_text
+
+
+def test_token_view_follows_the_head_selector(qtbot, main_window, models):
+    _tab, view = open_view(qtbot, main_window, models["bert"])
+    run(qtbot, view)
+    view.select(layer=1, head=3)
+    assert view.token_view.checked_heads() == {3}
+    assert view.token_view.canvas.heads == {3}
+    view.select(layer=0)  # another layer keeps the head the selector shows
+    assert view.token_view.checked_heads() == {3}
+
+
+def test_long_input_scrolls_in_two_rows_and_offers_truncation(qtbot, main_window, models,
+                                                              no_dialogs):
+    """~500 tokens on a 64-position model: an offer to truncate, then the strip scrolls."""
+    _tab, view = open_view(qtbot, main_window, models["bert"])
+    main_window.resize(1024, 700)
+    view.text_edit.setPlainText(" ".join(["token"] * 500))
+    with qtbot.waitSignal(view.failed, timeout=60_000) as failed:
+        view.run()
+    assert "at most 64" in failed.args[0] and not no_dialogs  # no modal error box
+    assert view.too_long.isVisibleTo(view)
+    assert "64 tokens" in view.truncate_button.text()
+    heat_before = view.views.height()
+    with qtbot.waitSignal(view.rendered, timeout=60_000):
+        view.truncate_button.click()
+    assert len(view.maps.tokens) == 64 and not view.too_long.isVisibleTo(view)
+    qtbot.wait(50)
+    strip, scroll = view.tokens_strip, view.tokens_scroll
+    assert strip.heightForWidth(scroll.viewport().width()) > scroll.height()  # it scrolls
+    assert scroll.height() <= strip.rows_height(2) + 4
+    # the heatmap kept its space: the strip grew by one row at most, however long the input
+    assert view.views.height() >= heat_before - (strip.rows_height(2) - strip.rows_height(1)) - 2
+    assert view.width() <= main_window.width()
+
+
+def test_single_stack_and_pair_controls(qtbot, main_window, models):
+    """No orphan "Attention" label on single-stack models; no pair box for GPT-2."""
+    _tab, view = open_view(qtbot, main_window, models["gpt2"])
+    run(qtbot, view)
+    assert not view.kind_label.isVisibleTo(view) and not view.kind_combo.isVisibleTo(view)
+    assert not view.pair_edit.isVisibleTo(view)
+    _tab, bert = open_view(qtbot, main_window, models["bert"])
+    assert bert.pair_edit.isVisibleTo(bert)
+    _tab, t5 = open_view(qtbot, main_window, models["t5"])
+    run(qtbot, t5, target="Le chat.")
+    assert t5.kind_label.isVisibleTo(t5) and not t5.pair_edit.isVisibleTo(t5)

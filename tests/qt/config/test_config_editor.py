@@ -135,6 +135,7 @@ def test_build_from_checkpoint_weights_reports_and_opens(qtbot, main_window, ber
 def test_new_model_dialog_builds_and_opens(qtbot, main_window, tmp_path):
     main_window.new_model_action.trigger()
     dialog = main_window.new_model_dialog
+    dialog.tokenizer.setCurrentIndex(dialog.tokenizer.findData(None))  # no tokenizer: tiny vocab
     dialog.family.setCurrentIndex(dialog.family.findData("gpt2"))
     panel = dialog.panel
     assert panel.values["model_type"] == "gpt2"
@@ -164,6 +165,7 @@ def test_new_model_with_the_tokenizer_of_an_open_checkpoint(qtbot, main_window, 
     qtbot.waitUntil(lambda: main_window.tabs.count() == 1, timeout=TIMEOUT)
     main_window.new_model_action.trigger()
     dialog = main_window.new_model_dialog
+    dialog.tokenizer.setCurrentIndex(0)  # None, then the open tab's below
     dialog.family.setCurrentIndex(dialog.family.findData("bert"))
     panel = dialog.panel
     panel.form.rows["vocab_size"].editor.setValue(1000)

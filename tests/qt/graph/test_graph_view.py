@@ -150,3 +150,62 @@ def test_a_new_input_length_retraces_the_shapes(qtbot, llama_view):
     with qtbot.waitSignal(view.traced, timeout=60_000):
         view.seq_spin.editingFinished.emit()
     assert "1×7×32" in view.scene.items_by_key["model.layers"].box.subtitle
+
+
+def test_fit_fills_a_large_canvas_and_dataflow_is_readable(qtbot, main_window, llama_view):
+    """Fit zooms past 100% when the graph is small for the screen; the dataflow stays at 100%."""
+    view = llama_view
+    main_window.resize(1024, 700)
+    qtbot.wait(50)
+    view.collapse_all()  # the folded overview, fitted
+    canvas = view.canvas
+    small = canvas.zoom
+    main_window.resize(2560, 1440)  # a fitted graph follows the window
+    qtbot.wait(50)
+    assert canvas.zoom > max(small, 1.0) and canvas.fitted
+    shown = canvas.mapFromScene(canvas.scene().itemsBoundingRect()).boundingRect()
+    viewport = canvas.viewport().rect()
+    assert max(shown.width() / viewport.width(), shown.height() / viewport.height()) > 0.8
+    assert view.flow_canvas.zoom == pytest.approx(1.0)
+    main_window.resize(1024, 700)
+
+
+def test_legend_and_compact_zoom_buttons(llama_view):
+    from workbench.core.graph.layout import KIND_COLORS
+
+    view = llama_view
+    kinds = {b.node.kind for b in view.scene.layout_data.boxes}
+    assert kinds - {"input", "output"} <= set(view.legend_items)
+    for kind, label in view.legend_items.items():
+        assert KIND_COLORS[kind] in label.styleSheet() and label.text() == kind
+    assert view.buttons["+"].width() < view.buttons["Expand all"].width() / 2
+    assert view.buttons["−"].width() == view.buttons["+"].width()
+
+
+def test_retrace_keeps_the_box_under_the_centre_in_place(qtbot, llama_view):
+    view = llama_view
+    view.canvas.zoom_by(2.0)
+    item = view.scene.items_by_key["model.layers"]
+    view.canvas.centerOn(item)
+    before = view.canvas.mapFromScene(view.scene.items_by_key["model.layers"].pos())
+    view.seq_spin.setValue(9)
+    with qtbot.waitSignal(view.traced, timeout=60_000):
+        view.seq_spin.editingFinished.emit()
+    after = view.canvas.mapFromScene(view.scene.items_by_key["model.layers"].pos())
+    assert (after - before).manhattanLength() <= 2
+
+
+def test_tied_weights_are_named_and_t5_columns_fit(qtbot, main_window, tiny_models):
+    gpt2 = _graph(qtbot, main_window, tiny_models["gpt2"])
+    gpt2.reveal("lm_head")
+    table = gpt2.params.table
+    assert table.item(0, 2).text() == "tied to transformer.wte.weight"
+    assert table.item(0, 3).text() == "tied"
+    t5 = _graph(qtbot, main_window, tiny_models["t5"])
+    t5.reveal("encoder.block.0.layer.0.SelfAttention")
+    qtbot.wait(50)
+    table = t5.params.table
+    assert table.rowCount() >= 4
+    widths = [table.columnWidth(c) for c in range(4)]
+    assert all(w > 20 for w in widths)
+    assert sum(widths) <= table.viewport().width() + 2  # all four columns on screen

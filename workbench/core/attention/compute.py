@@ -40,6 +40,15 @@ class AttentionUnavailableError(WorkbenchError):
     """The model gave no attention weights (a fused kernel, an unsupported architecture...)."""
 
 
+class InputTooLongError(WorkbenchError):
+    """The input has more tokens than the model's position table; `truncate=True` cuts it."""
+
+    def __init__(self, length: int, limit: int):
+        super().__init__(f"The input has {length} tokens but this model reads at most {limit}. "
+                         f"Shorten the text, or truncate it to the model's maximum.")
+        self.length, self.limit = length, limit
+
+
 @dataclass(frozen=True)
 class Token:
     """One token of the input: its text, id, segment and whether it is a special token."""
@@ -136,12 +145,15 @@ def estimate_attention_bytes(num_layers: int, num_heads: int, t_query: int, t_ke
 def compute_attention(model, tokenizer, text: str, pair: str | None = None,
                       target: str | None = None, layers: Sequence[int] | None = None,
                       progress: Progress | None = None, cancel: threading.Event | None = None,
-                      memory_limit: int = DEFAULT_MEMORY_LIMIT) -> AttentionMaps:
+                      memory_limit: int = DEFAULT_MEMORY_LIMIT,
+                      truncate: bool = False) -> AttentionMaps:
     """Run `model` (already loaded, possibly mid-training) on `text` and return its attentions.
 
     `pair` is the second segment of pair models; `target` the decoder text of encoder-decoders.
     `layers` restricts capture to those layer indices (hooks); None captures all layers unless
     the estimate passes `memory_limit`, in which case only the last layer is kept (see notes).
+    Over the model's maximum length it raises InputTooLongError, or with `truncate` keeps the
+    first `max_length(config)` tokens (the tokenizer's own truncation, special tokens kept).
     """
     import torch
 
@@ -155,7 +167,9 @@ def compute_attention(model, tokenizer, text: str, pair: str | None = None,
     config = model.config
     enc_dec = bool(getattr(config, "is_encoder_decoder", False))
     say("tokenizing")
-    inputs, tokens, target_tokens, notes = _tokenize(model, tokenizer, text, pair, target, enc_dec)
+    limit = max_length(config) if truncate else None
+    inputs, tokens, target_tokens, notes = _tokenize(model, tokenizer, text, pair, target, enc_dec,
+                                                     limit)
     _check_length(config, len(tokens), len(target_tokens))
     _check_vocab(model, tokens + target_tokens)
     modules = find_attention_modules(model)
@@ -257,10 +271,13 @@ def compute_attention_from_path(path: str | Path, text: str, pair: str | None = 
                              progress=progress, cancel=cancel)
 
 
-def _tokenize(model, tokenizer, text, pair, target, enc_dec):
+def _tokenize(model, tokenizer, text, pair, target, enc_dec, limit: int | None = None):
     notes: list[str] = []
-    enc = tokenizer(text, pair, return_tensors="pt") if pair else tokenizer(text,
-                                                                            return_tensors="pt")
+    cut = {"truncation": True, "max_length": limit} if limit else {}
+    enc = (tokenizer(text, pair, return_tensors="pt", **cut) if pair
+           else tokenizer(text, return_tensors="pt", **cut))
+    if limit and enc["input_ids"].shape[1] >= limit:
+        notes.append(f"The input was truncated to {limit} tokens, the model's maximum.")
     ids = enc["input_ids"][0].tolist()
     segments = enc["token_type_ids"][0].tolist() if "token_type_ids" in enc else None
     if pair and segments is None:
@@ -280,7 +297,7 @@ def _tokenize(model, tokenizer, text, pair, target, enc_dec):
         if start is None:
             start = getattr(model.config, "bos_token_id", 0) or 0
         if target and target.strip():
-            labels = tokenizer(text_target=target, return_tensors="pt")["input_ids"]
+            labels = tokenizer(text_target=target, return_tensors="pt", **cut)["input_ids"]
             dec = _shift_right(labels, int(start))
         else:
             import torch
@@ -309,12 +326,16 @@ def _forward_args(model) -> set[str]:
         return set()
 
 
-def _check_length(config, t_src: int, t_tgt: int) -> None:
+def max_length(config) -> int | None:
+    """The most tokens the model's position table reads, or None (relative positions: T5)."""
     limit = config_roles.role_value(config, "max_positions")
-    longest = max(t_src, t_tgt)
-    if isinstance(limit, int) and 0 < limit < longest:
-        raise WorkbenchError(f"The input has {longest} tokens but this model reads at most "
-                             f"{limit}. Shorten the text.")
+    return limit if isinstance(limit, int) and limit > 0 else None
+
+
+def _check_length(config, t_src: int, t_tgt: int) -> None:
+    limit, longest = max_length(config), max(t_src, t_tgt)
+    if limit is not None and limit < longest:
+        raise InputTooLongError(longest, limit)
 
 
 def _check_vocab(model, tokens: tuple[Token, ...]) -> None:

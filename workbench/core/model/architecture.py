@@ -20,6 +20,7 @@ class ParamInfo:
     name: str  # local name, e.g. "weight"
     shape: tuple[int, ...]
     dtype: str
+    tied_to: str = ""  # the qualified name this parameter is the same tensor as, if tied
 
     @property
     def numel(self) -> int:
@@ -270,14 +271,17 @@ def skip_meta_init():
 
 def module_tree(model) -> ModuleNode:
     """Summarise a torch module hierarchy, counting each (possibly tied) parameter once."""
-    seen: set[int] = set()
+    seen: dict[int, str] = {}  # parameter identity -> the first qualified name it was met under
 
     def visit(name: str, path: str, module) -> ModuleNode:
         params, own = [], 0
         for pname, p in module.named_parameters(recurse=False):
-            params.append(ParamInfo(pname, tuple(p.shape), str(p.dtype).removeprefix("torch.")))
-            if id(p) not in seen:
-                seen.add(id(p))
+            qualified = f"{path}.{pname}" if path else pname
+            tied = seen.get(id(p), "")
+            params.append(ParamInfo(pname, tuple(p.shape), str(p.dtype).removeprefix("torch."),
+                                    tied))
+            if not tied:
+                seen[id(p)] = qualified
                 own += p.numel()
         children = tuple(visit(cname, f"{path}.{cname}" if path else cname, child)
                          for cname, child in module.named_children())

@@ -22,18 +22,29 @@ class ModelCache:
 
 def compute_job(cache: ModelCache, path: str | None, device: str, dtype: str, text: str,
                 pair: str | None, target: str | None, layers, progress=None, cancel=None,
-                overviews: bool = True):
+                overviews: bool = True, truncate: bool = False, offer_truncate: bool = False):
     """Worker side: load (once per device/dtype), compute attention and its overviews (the
-    thumbnail mosaic, entropy and sink heads: drawn, not computed, on the GUI thread)."""
+    thumbnail mosaic, entropy and sink heads: drawn, not computed, on the GUI thread).
+
+    With `offer_truncate` an input over the model's maximum is returned as its
+    InputTooLongError (lengths only, no traceback) so the view can offer to truncate it.
+    """
+    from workbench.core.attention.compute import InputTooLongError
     from workbench.core.attention.overview import attach_overviews
 
-    with cache.lock:
-        maps = _load_and_compute(cache, path, device, dtype, text, pair, target, layers,
-                                 progress, cancel)
+    try:
+        with cache.lock:
+            maps = _load_and_compute(cache, path, device, dtype, text, pair, target, layers,
+                                     progress, cancel, truncate)
+    except InputTooLongError as e:
+        if offer_truncate:
+            return e
+        raise
     return attach_overviews(maps) if overviews else maps
 
 
-def _load_and_compute(cache, path, device, dtype, text, pair, target, layers, progress, cancel):
+def _load_and_compute(cache, path, device, dtype, text, pair, target, layers, progress, cancel,
+                      truncate=False):
     from workbench.core.attention.compute import compute_attention
     from workbench.core.model.loading import load_model, load_tokenizer
 
@@ -49,6 +60,6 @@ def _load_and_compute(cache, path, device, dtype, text, pair, target, layers, pr
         model = load_model(path, device=device, dtype=dtype, attn_implementation="eager")
         cache.key, cache.model, cache.tokenizer = (path, device, dtype), model, tokenizer
     return compute_attention(cache.model, cache.tokenizer, text, pair=pair, target=target,
-                             layers=layers, progress=progress, cancel=cancel,
+                             layers=layers, progress=progress, cancel=cancel, truncate=truncate,
                              **({} if cache.memory_limit is None
                                 else {"memory_limit": cache.memory_limit}))

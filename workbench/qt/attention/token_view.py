@@ -69,6 +69,11 @@ class TokenStrip(QWidget):
             x += w + GAP
         return y + h if self.tokens else h
 
+    def rows_height(self, rows: int) -> int:
+        """The height `rows` lines of chips take."""
+        h = QFontMetrics(self.font()).height() + 2 * PAD_Y
+        return rows * h + (rows - 1) * GAP
+
     def hasHeightForWidth(self) -> bool:
         return True
 
@@ -114,7 +119,10 @@ class TokenStrip(QWidget):
         base = self.font()
         italic = QFont(base)
         italic.setItalic(True)
+        clip = event.rect()
         for i, (token, rect) in enumerate(zip(self.tokens, self._rects, strict=False)):
+            if not rect.intersects(clip):  # 2,048 chips: paint only those scrolled into view
+                continue
             fill = QColor(255, 255, 255)
             if self.weights is not None:
                 c = QColor(ACCENT)
@@ -133,36 +141,167 @@ class TokenStrip(QWidget):
         painter.end()
 
 
+def head_colour(head: int, heads: int) -> QColor:
+    """One distinct hue per head (BertViz colours heads, not weights)."""
+    return QColor.fromHsv(int(360 * head / max(heads, 1)) % 360, 200, 210)
+
+
+class LinksCanvas(QWidget):
+    """Query tokens left, key tokens right, lines between them coloured by head (BertViz).
+
+    Only rows in the painted rectangle are drawn and only each head's strongest links, so a
+    2,048-token input paints in milliseconds; hovering a token shows just its links.
+    """
+
+    focusChanged = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.matrices: np.ndarray | None = None  # (heads, Tq, Tk)
+        self.queries: tuple[Token, ...] = ()
+        self.keys: tuple[Token, ...] = ()
+        self.heads: set[int] = set()
+        self.focus: tuple[str, int] | None = None  # ("query" | "key", index) under the mouse
+        self.pinned: tuple[str, int] | None = None  # a clicked token stays focused
+        self.setMouseTracking(True)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    @property
+    def row_height(self) -> int:
+        return QFontMetrics(self.font()).height() + 4
+
+    @property
+    def column_width(self) -> int:
+        return min(180, max(60, self.width() // 4))
+
+    @property
+    def key_x(self) -> int:
+        """Left edge of the key column: lines at most ~520 px long, as in BertViz, so the two
+        columns stay readable together on a wide screen."""
+        return min(self.width(), 2 * self.column_width + 520) - self.column_width
+
+    def set_data(self, matrices, queries, keys) -> None:
+        if tuple(queries) != self.queries or tuple(keys) != self.keys:
+            self.focus = self.pinned = None
+        self.matrices, self.queries, self.keys = matrices, tuple(queries), tuple(keys)
+        self.setFixedHeight(max(len(self.queries), len(self.keys), 1) * self.row_height + 8)
+        self.update()
+
+    def active(self) -> tuple[str, int] | None:
+        """The token whose links are shown alone: hovered, else clicked, else None (all)."""
+        return self.focus or self.pinned
+
+    def links(self, rows: range | None = None):
+        """The links drawn now: those of the active token, else of `rows` (default: all)."""
+        from workbench.core.attention.links import strongest_links
+
+        if self.matrices is None:
+            return None
+        active = self.active()
+        if active is not None and active[0] == "key":
+            return strongest_links(self.matrices, self.heads, None, keys=[active[1]])
+        queries = [active[1]] if active else (rows or range(len(self.queries)))
+        return strongest_links(self.matrices, self.heads, list(queries))
+
+    def token_at(self, pos) -> tuple[str, int] | None:
+        index = int((pos.y() - 4) // self.row_height)
+        if pos.x() < self.column_width and 0 <= index < len(self.queries):
+            return ("query", index)
+        if self.key_x < pos.x() < self.key_x + self.column_width and 0 <= index < len(self.keys):
+            return ("key", index)
+        return None
+
+    def row_center(self, index: int) -> int:
+        return 4 + index * self.row_height + self.row_height // 2
+
+    def token_pos(self, side: str, index: int):
+        """Where a token is drawn (for tests and tool tips)."""
+        from PySide6.QtCore import QPoint
+
+        x = self.column_width // 2 if side == "query" else self.key_x + self.column_width // 2
+        return QPoint(x, self.row_center(index))
+
+    def mouseMoveEvent(self, event) -> None:
+        hit = self.token_at(event.position().toPoint())
+        if hit != self.focus:
+            self.focus = hit
+            self.update()
+            self.focusChanged.emit()
+
+    def leaveEvent(self, event) -> None:
+        if self.focus is not None:
+            self.focus = None
+            self.update()
+            self.focusChanged.emit()
+        super().leaveEvent(event)
+
+    def mousePressEvent(self, event) -> None:
+        hit = self.token_at(event.position().toPoint())
+        self.pinned = None if hit == self.pinned else hit
+        self.update()
+        self.focusChanged.emit()
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        rh, cw, kx = self.row_height, self.column_width, self.key_x
+        clip = event.rect()
+        first = max(0, (clip.top() - 4) // rh - 1)
+        last = (clip.bottom() - 4) // rh + 2
+        links = self.links(range(first, min(last, len(self.queries)))) \
+            if self.matrices is not None else None
+        n_heads = 0 if self.matrices is None else self.matrices.shape[0]
+        if links is not None and len(links):
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            x0, x1 = cw + 4, kx - 4
+            for h, q, k, weight in zip(links.head.tolist(), links.query.tolist(),
+                                       links.key.tolist(), links.weight.tolist(), strict=True):
+                colour = head_colour(h, n_heads)
+                colour.setAlphaF(min(1.0, 0.15 + 0.85 * weight))
+                pen = QPen(colour)
+                pen.setWidthF(1.0 + 2.0 * weight)
+                painter.setPen(pen)
+                painter.drawLine(x0, self.row_center(q), x1, self.row_center(k))
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        active = self.active()
+        for side, tokens, rect_x, align in (
+                ("query", self.queries, 0, Qt.AlignmentFlag.AlignRight),
+                ("key", self.keys, kx, Qt.AlignmentFlag.AlignLeft)):
+            for i in range(first, min(last, len(tokens))):
+                rect = QRect(rect_x + 4, 4 + i * rh, cw - 8, rh)
+                if active == (side, i):
+                    painter.fillRect(rect, QColor(SELECTED.red(), SELECTED.green(),
+                                                  SELECTED.blue(), 60))
+                painter.setPen(QColor(120, 120, 120) if tokens[i].special else QColor(20, 20, 20))
+                painter.drawText(rect, align | Qt.AlignmentFlag.AlignVCenter, tokens[i].text)
+        painter.end()
+
+
 class TokenView(QWidget):
-    """Query tokens above, key tokens below; click one to colour the other side by attention."""
+    """BertViz-style token view: lines from query to key tokens, one colour per head.
+
+    Hover a token to see only its links, click to keep it focused; click heads on and off.
+    The heads follow the tab's Head selector whenever it changes.
+    """
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.matrices: np.ndarray | None = None  # (heads, Tq, Tk) of the current layer
         self.heads: set[int] = set()
-        self.query_strip, self.key_strip = TokenStrip(), TokenStrip()
-        self.query_strip.tokenClicked.connect(self._on_query_strip_tokenClicked)
-        self.key_strip.tokenClicked.connect(self._on_key_strip_tokenClicked)
+        self._followed: int | None = None  # the Head selector's value last applied
+        self.canvas = LinksCanvas()
         self.head_bar = QHBoxLayout()
+        self.head_bar.setSpacing(2)
         self.head_buttons = QButtonGroup(self)
         self.head_buttons.setExclusive(False)
         self.head_buttons.idToggled.connect(self._on_head_buttons_idToggled)
         self.all_button = QPushButton("All heads")
         self.all_button.clicked.connect(lambda: self.select_heads(range(len(self._head_ids()))))
-        self.hint = QLabel("Click a token: the other side is coloured by how much it attends "
-                           "to it (top) or is attended by it (bottom).")
+        self.hint = QLabel("Left: the token that attends (query); right: the token attended to "
+                           "(key). Hover a token to see only its lines, click to keep it.")
         self.hint.setWordWrap(True)
-        inner = QWidget()
-        col = QVBoxLayout(inner)
-        col.addWidget(QLabel("<b>Query tokens</b> (rows: the token that attends)"))
-        col.addWidget(self.query_strip)
-        col.addSpacing(10)
-        col.addWidget(QLabel("<b>Key tokens</b> (columns: the token attended to)"))
-        col.addWidget(self.key_strip)
-        col.addStretch()
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(inner)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setWidget(self.canvas)
         top = QHBoxLayout()
         top.addWidget(QLabel("Heads:"))
         top.addLayout(self.head_bar)
@@ -171,22 +310,15 @@ class TokenView(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.hint)
-        layout.addWidget(scroll, 1)
-        self._source: tuple[str, int] | None = None  # ("query" | "key", token index)
+        layout.addWidget(self.scroll, 1)
 
     def _head_ids(self) -> list[int]:
         return [self.head_buttons.id(b) for b in self.head_buttons.buttons()]
 
     def set_data(self, matrices: np.ndarray, queries: Sequence[Token], keys: Sequence[Token],
                  current_head: int) -> None:
-        """Show (heads, Tq, Tk) maps of one layer; keep the clicked token if it still exists."""
-        same_tokens = (tuple(queries) == self.query_strip.tokens
-                       and tuple(keys) == self.key_strip.tokens)
+        """Show (heads, Tq, Tk) maps of one layer; follow the Head selector when it moved."""
         self.matrices = np.asarray(matrices)
-        if not same_tokens:
-            self.query_strip.set_tokens(queries)
-            self.key_strip.set_tokens(keys)
-            self._source = None
         n = self.matrices.shape[0]
         if len(self._head_ids()) != n:
             for b in self.head_buttons.buttons():
@@ -196,12 +328,16 @@ class TokenView(QWidget):
                 b = QToolButton()
                 b.setText(f"H{h}")
                 b.setCheckable(True)
+                c = head_colour(h, n).name()
+                b.setStyleSheet(f"QToolButton {{ border: 2px solid {c}; padding: 1px 3px; }}"
+                                f"QToolButton:checked {{ background: {c}; color: white; }}")
                 self.head_buttons.addButton(b, h)
                 self.head_bar.addWidget(b)
-            self.heads = set()
-        if not self.heads:
+            self._followed = None
+        self.canvas.set_data(self.matrices, queries, keys)
+        if current_head != self._followed:
+            self._followed = current_head
             self.select_heads([current_head])
-        self._recolour()
 
     def select_heads(self, heads) -> None:
         """Check exactly these heads."""
@@ -211,37 +347,14 @@ class TokenView(QWidget):
             b.setChecked(self.head_buttons.id(b) in wanted)
         self.head_buttons.blockSignals(False)
         self.heads = wanted
-        self._recolour()
+        self.canvas.heads = wanted
+        self.canvas.update()
 
-    def click_query(self, index: int) -> None:
-        self._source = ("query", index)
-        self._recolour()
-
-    def click_key(self, index: int) -> None:
-        self._source = ("key", index)
-        self._recolour()
-
-    def _on_query_strip_tokenClicked(self, index: int) -> None:
-        self.click_query(index)
-
-    def _on_key_strip_tokenClicked(self, index: int) -> None:
-        self.click_key(index)
+    def checked_heads(self) -> set[int]:
+        """The heads whose buttons are checked (what the user sees)."""
+        return {self.head_buttons.id(b) for b in self.head_buttons.buttons() if b.isChecked()}
 
     def _on_head_buttons_idToggled(self, head: int, checked: bool) -> None:
         (self.heads.add if checked else self.heads.discard)(head)
-        self._recolour()
-
-    def _recolour(self) -> None:
-        self.query_strip.selected = self.key_strip.selected = None
-        self.query_strip.set_weights(None)
-        self.key_strip.set_weights(None)
-        if self.matrices is None or self._source is None or not self.heads:
-            return
-        mean = self.matrices[sorted(self.heads)].mean(axis=0)  # (Tq, Tk)
-        side, index = self._source
-        if side == "query" and index < mean.shape[0]:
-            self.query_strip.selected = index
-            self.key_strip.set_weights(mean[index])  # what this token attends to
-        elif side == "key" and index < mean.shape[1]:
-            self.key_strip.selected = index
-            self.query_strip.set_weights(mean[:, index])  # who attends to this token
+        self.canvas.heads = self.heads
+        self.canvas.update()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QTabWidget,
     QToolButton,
@@ -61,6 +63,9 @@ class AttentionView(QWidget):
         self.path: str | None = tab.info.root if tab is not None else None
         config = (tab.info.config or {}) if tab is not None else {}
         self.enc_dec = bool(config.get("is_encoder_decoder"))
+        # A second segment only means something to models with a segment (token type) table:
+        # GPT-2 has none and would read the pair as one run-on text.
+        self.pairs = not self.enc_dec and bool(config.get("type_vocab_size"))
         self.cache = ModelCache()
         self.maps = None
         self.task = None
@@ -84,7 +89,8 @@ class AttentionView(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.inputs)
         layout.addWidget(self.notes)
-        layout.addWidget(self.tokens_strip)
+        layout.addWidget(self.too_long)
+        layout.addWidget(self.tokens_scroll)
         layout.addWidget(self.ids_label)
         layout.addLayout(self.selectors)
         layout.addWidget(self.views, 1)
@@ -106,7 +112,7 @@ class AttentionView(QWidget):
         form.addRow("Source text" if self.enc_dec else "Text", self.text_edit)
         if self.enc_dec:
             form.addRow("Target text", self.target_edit)
-        else:
+        elif self.pairs:
             form.addRow("Second segment", self.pair_edit)
         row = QHBoxLayout()
         self.device_combo = QComboBox()
@@ -134,11 +140,30 @@ class AttentionView(QWidget):
         self.notes.setWordWrap(True)
         self.notes.setStyleSheet("color: #b35900")
         self.notes.setVisible(False)
+        self.too_long = QWidget()
+        bar = QHBoxLayout(self.too_long)
+        bar.setContentsMargins(0, 0, 0, 0)
+        self.too_long_label = QLabel()
+        self.too_long_label.setStyleSheet("color: #b35900")
+        self.truncate_button = QPushButton("Truncate to the model's maximum")
+        self.truncate_button.clicked.connect(self._on_truncate_button_clicked)
+        bar.addWidget(self.too_long_label)
+        bar.addWidget(self.truncate_button)
+        bar.addStretch()
+        self.too_long.setVisible(False)
         self.tokens_strip = TokenStrip()
         self.tokens_strip.setToolTip("Tokens; special tokens have dashed borders.")
+        # Long inputs scroll inside at most two rows of chips, so the heatmap keeps its space.
+        self.tokens_scroll = QScrollArea()
+        self.tokens_scroll.setWidgetResizable(True)
+        self.tokens_scroll.setWidget(self.tokens_strip)
+        self.tokens_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.tokens_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.tokens_scroll.setFixedHeight(self.tokens_strip.rows_height(2) + 2)
         self.ids_label = QLabel()
-        self.ids_label.setWordWrap(True)
         self.ids_label.setStyleSheet("color: #666")
+        # One line whatever the input: a long id list must not widen the window.
+        self.ids_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
 
     def _build_selectors(self) -> None:
         self.selectors = QHBoxLayout()
@@ -160,11 +185,12 @@ class AttentionView(QWidget):
         menu.addAction("All layers and heads as .npy...", lambda: self._export_dialog("npy"))
         menu.addAction("Tokens as JSON...", lambda: self._export_dialog("json"))
         self.export_button.setMenu(menu)
-        for label, widget in (("Attention", self.kind_combo), ("Layer", self.layer_combo),
+        self.kind_label = QLabel("Attention")
+        for label, widget in ((self.kind_label, self.kind_combo), ("Layer", self.layer_combo),
                               ("Map", self.mode_combo), ("Head", self.head_spin),
                               (None, self.scale_combo), (None, self.export_button)):
             if label:
-                self.selectors.addWidget(QLabel(label))
+                self.selectors.addWidget(label if isinstance(label, QLabel) else QLabel(label))
             self.selectors.addWidget(widget)
         self.selectors.addStretch()
         self.kind_combo.currentIndexChanged.connect(self._on_kind_combo_currentIndexChanged)
@@ -184,12 +210,15 @@ class AttentionView(QWidget):
         self.path = None
         self.status.setText(f"Using the {label}.")
 
-    def run(self, layers=None):
-        """Start computing attention for the current inputs; returns the Task."""
+    def run(self, layers=None, truncate: bool = False):
+        """Start computing attention for the current inputs; returns the Task.
+
+        Over the model's maximum length the view offers to truncate (`truncate=True` does)."""
         if self.task is not None and self.task.running:
             return self.task
+        self.too_long.setVisible(False)
         text = self.text_edit.toPlainText()
-        pair = self.pair_edit.toPlainText().strip() or None
+        pair = (self.pair_edit.toPlainText().strip() or None) if self.pairs else None
         target = self.target_edit.toPlainText().strip() or None
         self._pending_layers = layers
         self.run_button.setEnabled(False)
@@ -197,14 +226,17 @@ class AttentionView(QWidget):
         self.progress.setVisible(True)
         self.task = self.tab.runner.start(
             compute_job, self.cache, self.path, self.device_combo.currentText().strip(),
-            self.dtype_combo.currentText(), text, pair, target, layers,
-            on_success=self._on_job_succeeded, on_error=self._on_job_failed,
+            self.dtype_combo.currentText(), text, pair, target, layers, truncate=truncate,
+            offer_truncate=True, on_success=self._on_job_succeeded, on_error=self._on_job_failed,
             on_progress=lambda msg: self.status.setText(msg + "..."))
         self.task.finished.connect(self._on_task_finished)
         return self.task
 
     def _on_run_button_clicked(self) -> None:
         self.run()
+
+    def _on_truncate_button_clicked(self) -> None:
+        self.run(truncate=True)
 
     def _on_cancel_button_clicked(self) -> None:
         if self.task is not None:
@@ -223,6 +255,15 @@ class AttentionView(QWidget):
         show_error(self, "Attention", message, details)
 
     def _on_job_succeeded(self, maps) -> None:
+        from workbench.core.attention.compute import InputTooLongError
+
+        if isinstance(maps, InputTooLongError):
+            self.status.setText("Too long for this model.")
+            self.too_long_label.setText(str(maps))
+            self.truncate_button.setText(f"Truncate to the model's maximum ({maps.limit} tokens)")
+            self.too_long.setVisible(True)
+            self.failed.emit(str(maps))
+            return
         self.maps = maps
         from workbench.core.units import human_bytes
 
@@ -232,8 +273,9 @@ class AttentionView(QWidget):
         self.notes.setText("\n".join(maps.notes))
         self.notes.setVisible(bool(maps.notes))
         self.tokens_strip.set_tokens(maps.tokens + maps.target_tokens)
-        ids = " ".join(str(t.id) for t in maps.tokens)
-        self.ids_label.setText(f"ids: {ids[:400]}{' ...' if len(ids) > 400 else ''}")
+        self._fit_tokens_scroll()
+        ids = " ".join(str(t.id) for t in maps.tokens[:200])
+        self.ids_label.setText(f"ids: {ids}{' ...' if len(maps.tokens) > 200 else ''}")
         keep = self.kind_combo.currentData()
         for combo in (self.kind_combo, self.layer_combo):
             combo.blockSignals(True)
@@ -243,11 +285,22 @@ class AttentionView(QWidget):
         if keep in maps.kinds:
             self.kind_combo.setCurrentIndex(maps.kinds.index(keep))
         self.kind_combo.setVisible(len(maps.kinds) > 1)
+        self.kind_label.setVisible(len(maps.kinds) > 1)
         for combo in (self.kind_combo, self.layer_combo):
             combo.blockSignals(False)
         self._set_enabled_selectors(True)
         self._fill_layers()
         self.render_all()
+
+    def _fit_tokens_scroll(self) -> None:
+        """As tall as the chips need, at most two rows (then it scrolls)."""
+        strip = self.tokens_strip
+        need = strip.heightForWidth(self.tokens_scroll.viewport().width())
+        self.tokens_scroll.setFixedHeight(min(need, strip.rows_height(2)) + 2)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_tokens_scroll()
 
     # -- selection --------------------------------------------------------------------------------
     @property

@@ -43,3 +43,44 @@ def error_text(box: QMessageBox) -> str:
 def show_error(parent: QWidget | None, title: str, message: str, details: str = "") -> None:
     """A modal error box: the user-facing message, the traceback (if any) under Details."""
     error_box(parent, title, message, details).exec()
+
+
+def start_folder(settings, near: str | None = None) -> str:
+    """Where a folder picker opens: the last folder chosen, else next to `near` when that is a
+    folder of the user's (never inside an installed package), else the home folder."""
+    import os
+    from pathlib import Path
+
+    last = settings.value("last_output_dir", "") if settings is not None else ""
+    if last and Path(str(last)).is_dir():
+        return str(last)
+    if near:
+        parent = Path(near).expanduser().resolve().parent
+        installed = {"site-packages", "dist-packages"} & set(parent.parts)
+        if not installed and parent.is_dir() and os.access(parent, os.W_OK):
+            return str(parent)
+    return str(Path.home())
+
+
+def choose_new_folder(parent: QWidget | None, title: str, name: str, settings=None,
+                      near: str | None = None) -> str | None:
+    """Ask for a folder with the native folder picker; returns `<chosen>/<name>`, or the chosen
+    folder itself when it is empty (the user made it for this). None when cancelled."""
+    from pathlib import Path
+
+    from PySide6.QtWidgets import QFileDialog
+
+    chosen = QFileDialog.getExistingDirectory(parent, f"{title} (a folder named {name} is made "
+                                              f"inside the one you choose)",
+                                              start_folder(settings, near))
+    if not chosen:
+        return None
+    if settings is not None:
+        settings.setValue("last_output_dir", chosen)
+    folder = Path(chosen)
+    return str(folder if not any(folder.iterdir()) else folder / name)
+
+
+def window_settings(widget: QWidget):
+    """The QSettings of the main window `widget` lives in (tests give it a private file)."""
+    return getattr(widget.window(), "settings", None)

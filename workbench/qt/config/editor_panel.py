@@ -74,7 +74,7 @@ class ConfigEditorPanel(QWidget):
     def __init__(self, values: dict[str, Any], runner: TaskRunner, *,
                  original: dict[str, Any] | None = None, stored: tuple = (),
                  tokenizer_vocab_size: int | None = None,
-                 original_parameters: int | None = None, parent=None):
+                 original_parameters: int | None = None, show_diff: bool = True, parent=None):
         super().__init__(parent)
         self.runner = runner
         self.schema = schema_for(values)
@@ -117,6 +117,10 @@ class ConfigEditorPanel(QWidget):
             box = QGroupBox(title)
             QVBoxLayout(box).addWidget(widget)
             right_layout.addWidget(box, stretch)
+        self.diff_box = box
+        if not show_diff:  # a new model has no original: an empty diff would take half the room
+            box.hide()
+            right_layout.addStretch(1)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(right)

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.errors import WorkbenchError
-from workbench.qt.common.dialogs import show_error
+from workbench.qt.common.dialogs import choose_new_folder, show_error, window_settings
 from workbench.qt.config.editor_panel import ConfigEditorPanel
 
 
@@ -156,8 +156,9 @@ class ConfigEditorView(QWidget):
         return result.path
 
     def _on_save_as_triggered(self) -> None:
-        out, _ = QFileDialog.getSaveFileName(self, "Save the edited config as a new folder",
-                                             f"{self.info.root}-edited")
+        out = choose_new_folder(self, "Save the edited model",
+                                f"{Path(self.info.root).name}-edited", window_settings(self),
+                                near=self.info.root)
         if out:
             self.save_as(out)
 
@@ -190,8 +191,9 @@ class ConfigEditorView(QWidget):
 
     # -- building ---------------------------------------------------------------------------------
     def _on_build_triggered(self) -> None:
-        out, _ = QFileDialog.getSaveFileName(self, "Folder for the rebuilt model",
-                                             f"{self.info.root}-rebuilt")
+        out = choose_new_folder(self, "Folder for the rebuilt model",
+                                f"{Path(self.info.root).name}-rebuilt", window_settings(self),
+                                near=self.info.root)
         if out:
             self.build_from_weights(out)
 

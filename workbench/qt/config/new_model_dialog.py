@@ -9,7 +9,6 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -21,8 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.core.errors import WorkbenchError
 from workbench.core.model.builder import FAMILIES, family_values
-from workbench.qt.common.dialogs import show_error
+from workbench.qt.common.dialogs import choose_new_folder, show_error, window_settings
 from workbench.qt.common.tasks import TaskRunner
 from workbench.qt.config.editor_panel import ConfigEditorPanel
 
@@ -42,6 +42,19 @@ def _build(values, out_dir, seed, device, dtype, tokenizer_from, progress=None, 
 
     return build_new_model(values, out_dir, seed=seed, device=device, dtype=dtype,
                            tokenizer_from=tokenizer_from, progress=progress, cancel=cancel)
+
+
+def _demo_tokenizer() -> tuple[str, int] | None:
+    """(folder, vocabulary size) of the demo model's tokenizer, when the demo is installed."""
+    from workbench.core.checkpoint.tokenizer_info import read_tokenizer_info
+    from workbench.core.model.loading import demo_checkpoint_path
+
+    try:
+        folder = demo_checkpoint_path()
+    except WorkbenchError:
+        return None
+    tok = read_tokenizer_info(folder)
+    return (str(folder), tok.vocab_size) if tok is not None and tok.vocab_size else None
 
 
 class NewModelDialog(QDialog):
@@ -71,6 +84,9 @@ class NewModelDialog(QDialog):
                 self.tokenizer.addItem(f"{tab.title} ({tok.tokenizer_class or 'tokenizer'}, "
                                        f"{tok.vocab_size or '?'} tokens)",
                                        (tab.info.root, tok.vocab_size))
+        demo = _demo_tokenizer()
+        if demo is not None and self.tokenizer.findData(demo) < 0:
+            self.tokenizer.addItem(f"Demo model (MiniLM, {demo[1]} tokens)", demo)
         self.tokenizer.currentIndexChanged.connect(self._on_tokenizer_currentIndexChanged)
         self.device = QComboBox()
         self.device.addItem("cpu")
@@ -123,6 +139,8 @@ class NewModelDialog(QDialog):
         self.redo_action.triggered.connect(lambda: self.panel and self.panel.undo_stack.redo())
         self.addActions([self.undo_action, self.redo_action])
         self.family.setCurrentIndex(list(FAMILIES).index("llama"))
+        # A fresh model with the demo's tokenizer can be used in Attention at once.
+        self.tokenizer.setCurrentIndex(max(self.tokenizer.findData(demo), 0) if demo else 0)
         self._on_family_currentIndexChanged()
         self.runner.start(_devices, on_success=self._on_devices_found)
 
@@ -142,7 +160,10 @@ class NewModelDialog(QDialog):
             self.panel.deleteLater()
         values = family_values(family)
         vocab = (self.tokenizer.currentData() or (None, None))[1]
-        self.panel = ConfigEditorPanel(values, self.runner, tokenizer_vocab_size=vocab)
+        if vocab and "vocab_size" in values:
+            values["vocab_size"] = vocab  # a model for this tokenizer reads its whole vocabulary
+        self.panel = ConfigEditorPanel(values, self.runner, tokenizer_vocab_size=vocab,
+                                       show_diff=False)
         self.panel.stateChanged.connect(self._update_buttons)
         self.panel_holder.addWidget(self.panel)
         current = Path(self.out.text())
@@ -157,7 +178,9 @@ class NewModelDialog(QDialog):
             self.panel.set_value("vocab_size", vocab)
 
     def _on_browse_clicked(self) -> None:
-        out, _ = QFileDialog.getSaveFileName(self, "Folder for the new model", self.out.text())
+        out = choose_new_folder(self, "Folder for the new model", Path(self.out.text()).name,
+                                window_settings(self.window_) if self.window_ else None,
+                                near=self.out.text())
         if out:
             self.out.setText(out)
 

@@ -39,7 +39,15 @@ class ParamPanel(QWidget):
         self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.table = QTableWidget(0, 4)
         self.table.setHorizontalHeaderLabels(["Parameter", "Shape", "DType", "Count"])
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header = self.table.horizontalHeader()
+        # Every column stays visible in a narrow sidebar (T5's long names): the name column
+        # takes what is left and elides in the middle, where the index is least telling.
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for c in (1, 2, 3):
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setWordWrap(False)
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -77,10 +85,14 @@ class ParamPanel(QWidget):
         self.table.setRowCount(len(rows))
         for r, (name, p) in enumerate(rows):
             stored = find_stored(self.info.tensors, name) if self.info.tensors else None
-            dtype = stored.dtype if stored else f"{p.dtype} (not stored)"
+            if p.tied_to and stored is None:
+                dtype = f"tied to {p.tied_to}"
+            else:
+                dtype = stored.dtype if stored else f"{p.dtype} (not stored)"
             local = name[len(node.path) + 1:] if node.path and name.startswith(node.path) \
                 else name
-            values = (local, " × ".join(map(str, p.shape)) or "scalar", dtype, f"{p.numel:,}")
+            count = "tied" if p.tied_to else f"{p.numel:,}"
+            values = (local, " × ".join(map(str, p.shape)) or "scalar", dtype, count)
             for c, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, stored)

@@ -157,6 +157,7 @@ class GraphCanvas(QGraphicsView):
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
         self.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontSavePainterState)
         self._press: QPointF | None = None
+        self.fitted = False  # showing the whole graph (Fit) and not zoomed or panned since
 
     @property
     def zoom(self) -> float:
@@ -165,13 +166,28 @@ class GraphCanvas(QGraphicsView):
     def zoom_by(self, factor: float) -> None:
         new = min(max(self.zoom * factor, 0.02), 4.0)
         self.scale(new / self.zoom, new / self.zoom)
+        self.fitted = False
 
-    def fit(self) -> None:
+    def fit(self, max_zoom: float = 2.5) -> None:
+        """Fill the canvas with the whole graph, zooming in (up to `max_zoom`) on big screens."""
         rect = self.scene().itemsBoundingRect()
         if not rect.isEmpty():
             self.fitInView(rect.adjusted(-20, -20, 20, 20), Qt.AspectRatioMode.KeepAspectRatio)
-            if self.zoom > 1.0:
-                self.zoom_by(1.0 / self.zoom)
+            if self.zoom > max_zoom:
+                self.zoom_by(max_zoom / self.zoom)
+            self.fitted = True
+
+    def show_top_at(self, zoom: float = 1.0) -> None:
+        """Readable text: this zoom, scrolled to the top of the drawing (a tall dataflow)."""
+        self.zoom_by(zoom / self.zoom)
+        rect = self.scene().itemsBoundingRect()
+        if not rect.isEmpty():
+            self.centerOn(rect.center().x(), rect.top() + self.viewport().height() / 2 / zoom)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self.fitted:  # a fitted graph keeps filling the canvas as the window grows
+            self.fit()
 
     def wheelEvent(self, event) -> None:
         self.zoom_by(1.15 if event.angleDelta().y() > 0 else 1 / 1.15)
@@ -183,6 +199,7 @@ class GraphCanvas(QGraphicsView):
     def mouseReleaseEvent(self, event) -> None:
         super().mouseReleaseEvent(event)
         moved = self._press is not None and (event.position() - self._press).manhattanLength() > 4
+        self.fitted = self.fitted and not moved  # a drag pans away from the fitted view
         if event.button() == Qt.MouseButton.LeftButton and not moved:
             pos = self.mapToScene(event.position().toPoint())
             item = self.scene().node_at(pos)

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from workbench.core.graph.dataflow import DEFAULT_SEQ_LEN, BlockDataflow, GraphReport
 from workbench.core.graph.folding import GraphNode, build_graph, instance
 from workbench.core.graph.layout import (
+    KIND_COLORS,
     all_expandable_keys,
     default_expanded,
     layout_dataflow,
@@ -33,6 +34,7 @@ from workbench.qt.graph.param_panel import ParamPanel
 from workbench.qt.graph.scene import GraphCanvas, GraphScene, NodeItem
 
 MAX_PNG_SIDE = 16_000
+LEGEND_KINDS = tuple(k for k in KIND_COLORS if k not in ("input", "output"))  # drawn as boxes
 
 
 def _trace(tree, config, seq_len, cancel=None) -> GraphReport:
@@ -94,6 +96,7 @@ class GraphView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(self._build_toolbar())
+        layout.addWidget(self._build_legend())
         layout.addWidget(self.banner)
         layout.addWidget(split, 1)
         QShortcut(QKeySequence.StandardKey.Find, self, self.search_edit.setFocus)
@@ -109,6 +112,7 @@ class GraphView(QWidget):
 
     def _build_toolbar(self) -> QHBoxLayout:
         bar = QHBoxLayout()
+        self.buttons: dict[str, QPushButton] = {}
         self.search_edit = QLineEdit()
         self.search_edit.setPlaceholderText("Find module (e.g. layers.5.mlp)  Enter = next")
         self.search_edit.setClearButtonEnabled(True)
@@ -135,8 +139,27 @@ class GraphView(QWidget):
             button = QPushButton(text)
             button.setToolTip(tip)
             button.clicked.connect(slot)
+            if len(text) == 1:  # "+" and "−" need no more room than their glyph
+                button.setFixedWidth(button.fontMetrics().horizontalAdvance("MM") + 12)
+            self.buttons[text] = button
             bar.addWidget(button)
         return bar
+
+    def _build_legend(self) -> QWidget:
+        """One swatch per node kind, in the colours the boxes are drawn with (as Netron)."""
+        legend = QWidget()
+        row = QHBoxLayout(legend)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(10)
+        self.legend_items: dict[str, QLabel] = {}
+        for kind in LEGEND_KINDS:
+            swatch = QLabel(kind)
+            swatch.setStyleSheet(f"background:{KIND_COLORS[kind]}; border:1px solid #999; "
+                                 f"border-radius:3px; padding:1px 6px; color:#222")
+            row.addWidget(swatch)
+            self.legend_items[kind] = swatch
+        row.addStretch()
+        return legend
 
     # -- layout --------------------------------------------------------------------------------
     def relayout(self, anchor: str | None = None) -> None:
@@ -159,6 +182,11 @@ class GraphView(QWidget):
     def _viewport_pos(self, key: str | None) -> QPointF | None:
         item = self.scene.items_by_key.get(key) if key else None
         return QPointF(self.canvas.mapFromScene(item.pos())) if item else None
+
+    def _centre_key(self) -> str | None:
+        centre = self.canvas.mapToScene(self.canvas.viewport().rect().center())
+        item = self.scene.node_at(centre)
+        return item.box.key if item is not None else None
 
     def toggle(self, key: str) -> None:
         """Expand or collapse the box `key`."""
@@ -284,7 +312,12 @@ class GraphView(QWidget):
         self.report = report
         self.root = report.root
         self._paths = None
-        self.relayout(anchor=self.selected_key)
+        # Shapes change the boxes' sizes: keep what the user looks at where it is on screen
+        # (the selected box, else the one at the centre), or the whole graph if it was fitted.
+        fitted = self.canvas.fitted
+        self.relayout(anchor=self.selected_key or self._centre_key())
+        if fitted:
+            self.canvas.fit()
         self.flow_combo.blockSignals(True)
         self.flow_combo.clear()
         for block in report.trace.blocks:
@@ -328,7 +361,8 @@ class GraphView(QWidget):
     def _show_flow(self, block: BlockDataflow) -> None:
         self.flow_block = block
         self.flow_scene.show_layout(layout_dataflow(block))
-        self.flow_canvas.fit()
+        # Fitted, a block's dataflow was ~6 px text; at 100% it is readable and scrolls.
+        self.flow_canvas.show_top_at(1.0)
 
     def _on_flow_canvas_nodeClicked(self, item: NodeItem, _on_toggle: bool) -> None:
         if item.box.node.path:
