@@ -29,6 +29,20 @@ def checkpoint_folder(path: str | Path) -> Path:
     return folder
 
 
+def pretrained_source(path: str | Path) -> tuple[Path, dict[str, str]]:
+    """(folder, extra `from_pretrained` kwargs) for a model folder or a GGUF file.
+
+    A GGUF file (or a folder whose only model is one) loads through transformers' own GGUF
+    support, `from_pretrained(folder, gguf_file=name)`, which dequantizes it to float.
+    """
+    from workbench.core.checkpoint.gguf_model import find_gguf
+
+    gguf = find_gguf(path)
+    if gguf is not None:
+        return gguf.parent, {"gguf_file": gguf.name}
+    return checkpoint_folder(path), {}
+
+
 def resolve_dtype(dtype: str | None):
     """'float32' / 'bfloat16' / 'float16' / None ('auto' = as stored) -> torch dtype or 'auto'."""
     import torch
@@ -53,7 +67,7 @@ def load_model(path: str | Path, *, task: str | None = None, device: str = "cpu"
     """
     import transformers
 
-    folder = checkpoint_folder(path)
+    folder, source = pretrained_source(path)
     if task is None:
         from workbench.core.model.architecture import (
             config_from_dict,
@@ -61,7 +75,19 @@ def load_model(path: str | Path, *, task: str | None = None, device: str = "cpu"
             read_config_dict,
         )
 
-        cls = model_class_for(config_from_dict(read_config_dict(folder)))
+        if source:
+            from workbench.core.checkpoint.gguf_model import gguf_config_dict
+
+            try:
+                data = gguf_config_dict(folder / source["gguf_file"])
+            except (OSError, ValueError, KeyError, TypeError, NotImplementedError) as e:
+                raise ModelBuildError(
+                    f"transformers cannot load {source['gguf_file']} ({e}). Only the GGUF "
+                    f"architectures transformers supports can run; inspect shows the rest."
+                ) from None
+        else:
+            data = read_config_dict(folder)
+        cls = model_class_for(config_from_dict(data))
     else:
         if task not in TASK_AUTO_CLASSES:
             raise WorkbenchError(f"Unknown task '{task}'; choose one of "
@@ -71,7 +97,7 @@ def load_model(path: str | Path, *, task: str | None = None, device: str = "cpu"
         kwargs["attn_implementation"] = attn_implementation
     try:
         model = cls.from_pretrained(folder, dtype=resolve_dtype(dtype),
-                                    trust_remote_code=trust_remote_code, **kwargs)
+                                    trust_remote_code=trust_remote_code, **source, **kwargs)
     except (OSError, ValueError, RuntimeError, KeyError) as e:
         raise ModelBuildError(f"Could not load the model from {folder}: {e}") from None
     return model.to(device).eval()
@@ -81,9 +107,10 @@ def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False):
     """Load the checkpoint's tokenizer, or raise a WorkbenchError saying it has none."""
     from transformers import AutoTokenizer
 
-    folder = checkpoint_folder(path)
+    folder, source = pretrained_source(path)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code,
+                                                  **source)
     except (OSError, ValueError, TypeError, KeyError) as e:
         raise WorkbenchError(
             f"This checkpoint has no usable tokenizer ({e}). Copy the tokenizer files of its "
