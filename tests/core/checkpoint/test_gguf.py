@@ -147,3 +147,45 @@ def test_cli_inspect_gguf_json(gguf_files, capsys):
     q = next(t for t in data["tensors"] if t["name"] == "blk.0.attn_q.weight")
     assert (q["dtype"], q["shape"]) == ("Q8_0", [64, 64])
     assert q["bytes"] == math.prod([64, 64]) // 32 * 34
+
+
+@pytest.mark.parametrize("quant", ["F16", "Q8_0"])
+def test_header_reader_agrees_with_llama_cpps_gguf_reader(gguf_files, quant):
+    """gguf.GGUFReader is the reference; ours must read the same tensors and metadata."""
+    from gguf import GGUFReader, GGUFValueType
+
+    from workbench.core.checkpoint.gguf_header import ArraySummary, read_gguf_header
+
+    ours = read_gguf_header(gguf_files[quant])
+    ref = GGUFReader(gguf_files[quant])
+    assert ours.data_offset == ref.data_offset
+    assert [(t.name, t.dtype, t.shape, t.nbytes) for t in ours.tensors] == [
+        (t.name, t.tensor_type.name, tuple(int(d) for d in reversed(t.shape)), int(t.n_bytes))
+        for t in ref.tensors]
+    ref_fields = {k: f for k, f in ref.fields.items() if not k.startswith("GGUF.")}
+    assert list(ours.metadata) == list(ref_fields)
+    for key, f in ref_fields.items():
+        value = ours.metadata[key]
+        if isinstance(value, ArraySummary):
+            assert (value.length, value.element_type) == (len(f.data), f.types[-1].name)
+        elif f.types[0] == GGUFValueType.FLOAT32:
+            assert value == pytest.approx(f.contents())
+        else:
+            assert value == f.contents()
+
+
+def test_inconsistent_layer_count_is_not_built(tmp_path, llama_source):
+    """A corrupt block_count (2**40) must not make the inspector build 2**40 layers."""
+    import gguf
+
+    path = write_llama_gguf(llama_source, tmp_path / "bad.gguf", "F32")
+    data = bytearray(path.read_bytes())
+    key = b"llama.block_count"
+    at = data.index(key) + len(key) + 4  # past the key and its uint32 value type
+    data[at:at + 4] = (2**31).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    assert gguf.GGUFReader(path).fields["llama.block_count"].contents() == 2**31
+    info = inspect_checkpoint(path)
+    assert info.num_parameters == llama_source.num_parameters()
+    assert any("metadata says 2,147,483,648 layers but the tensors hold 2" in w
+               for w in info.warnings)

@@ -9,11 +9,12 @@ this module only calls them and says what they decided.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.core.checkpoint.gguf_header import GgufHeader
+from workbench.core.checkpoint.gguf_header import GgufHeader, read_gguf_header
 from workbench.core.checkpoint.tensors import TensorInfo
 from workbench.core.errors import NotACheckpointError
 
@@ -98,18 +99,33 @@ def _file_type(value: Any) -> str | None:
         return f"unknown ({value})"
 
 
-def gguf_config_dict(path: Path) -> dict[str, Any]:
+def gguf_config_dict(path: Path, header: GgufHeader | None = None) -> dict[str, Any]:
     """transformers' config for a GGUF file, naming its causal-LM class in `architectures`.
 
-    Raises ValueError/OSError/KeyError etc. from transformers when it does not know the
-    architecture; the caller turns that into a note.
+    Raises what transformers raises (ValueError, KeyError, OSError...) for an architecture it
+    does not know; the caller turns that into a note.
     """
-    from transformers import AutoConfig, AutoModelForCausalLM
+    import tempfile
 
-    # transformers logs every metadata key it does not map at INFO and more; keep the CLI quiet.
+    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers.integrations.gguf import GGUF_CONFIG_ARCHS
+
+    # transformers logs every metadata key it does not map; keep the CLI quiet.
     logging.getLogger("transformers.modeling_gguf_pytorch_utils").setLevel(logging.ERROR)
-    config = AutoConfig.from_pretrained(str(path.parent), gguf_file=path.name,
-                                        trust_remote_code=False)
+    header = header or read_gguf_header(path)
+    if header.get("general.architecture") in GGUF_CONFIG_ARCHS:
+        # transformers' newer reader: header-only and fast.
+        config = AutoConfig.from_pretrained(str(path.parent), gguf_file=path.name,
+                                            trust_remote_code=False)
+    else:
+        # The older path (`load_gguf_checkpoint`) opens the file with gguf.GGUFReader and parses
+        # every vocabulary entry: 27 s for a 128 K-token file here. Its config depends on the
+        # scalar metadata and the tensor names only, so it is given a copy holding just those.
+        with tempfile.TemporaryDirectory(prefix="workbench-gguf-") as tmp:
+            shadow = Path(tmp) / path.name
+            _write_config_shadow(header, shadow)
+            config = AutoConfig.from_pretrained(tmp, gguf_file=shadow.name,
+                                                trust_remote_code=False)
     data = config.to_dict()
     if not data.get("architectures"):
         # A GGUF file is a language model; its head is output.weight or the tied embedding.
@@ -117,6 +133,62 @@ def gguf_config_dict(path: Path) -> dict[str, Any]:
         if cls is not None:
             data["architectures"] = [cls.__name__]
     return data
+
+
+def _write_config_shadow(header: GgufHeader, path: Path) -> None:
+    """A GGUF file with `header`'s scalar and short metadata and its tensor names (1-value
+    placeholders): everything transformers' config mapping reads, without the vocabulary."""
+    import numpy as np
+    from gguf import GGUFValueType, GGUFWriter
+
+    arch = str(header.get("general.architecture") or "unknown")
+    writer = GGUFWriter(str(path), arch)
+    for key, value in header.metadata.items():
+        if key in ("general.architecture", "general.alignment"):
+            continue
+        if isinstance(value, bool):
+            writer.add_key_value(key, value, GGUFValueType.BOOL)
+        elif isinstance(value, int):
+            writer.add_key_value(key, value, GGUFValueType.INT64 if value < 2**63
+                                 else GGUFValueType.UINT64)
+        elif isinstance(value, float):
+            writer.add_key_value(key, value, GGUFValueType.FLOAT64)
+        elif isinstance(value, str):
+            writer.add_key_value(key, value, GGUFValueType.STRING)
+        elif isinstance(value, list) and value and all(
+                type(v) is type(value[0]) for v in value) and type(value[0]) in (int, float, str):
+            writer.add_array(key, value)
+    tokens = header.array_lengths.get("tokenizer.ggml.tokens")
+    if tokens and f"{arch}.vocab_size" not in header.metadata:
+        # transformers takes the vocabulary size from the token list when the key is absent.
+        writer.add_key_value(f"{arch}.vocab_size", tokens, GGUFValueType.UINT64)
+    for tensor in header.tensors:
+        writer.add_tensor(tensor.name, np.zeros(1, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def check_against_tensors(config: dict[str, Any], header: GgufHeader) -> str | None:
+    """Why the config derived from the metadata disagrees with the tensor table, or None.
+
+    Checked before a model is built from it: a corrupt count (block_count = 2**40) would
+    otherwise build that many layers.
+    """
+    blocks = {int(m.group(1)) for t in header.tensors if (m := _BLOCK.match(t.name))}
+    layers = config.get("num_hidden_layers")
+    if isinstance(layers, int) and layers > max(blocks, default=-1) + 1:
+        return (f"the metadata says {layers:,} layers but the tensors hold "
+                f"{max(blocks, default=-1) + 1}")
+    embed = next((t for t in header.tensors if t.name == "token_embd.weight"), None)
+    hidden = config.get("hidden_size")
+    if embed is not None and isinstance(hidden, int) and embed.shape[-1] != hidden:
+        return f"the metadata says hidden size {hidden:,} but token_embd is {list(embed.shape)}"
+    return None
+
+
+_BLOCK = re.compile(r"blk\.(\d+)\.")
 
 
 def to_model_names(model, tensors: list[TensorInfo], gguf_arch: str | None) -> list[TensorInfo]:

@@ -215,12 +215,18 @@ def _scan_gguf(path: Path) -> _Scan:
             f"{path.name} is part {summary.split[0]} of {summary.split[1]} of a split GGUF "
             f"model: the counts cover this part only.")
     try:
-        scan.config = gguf_model.gguf_config_dict(path)
+        config = gguf_model.gguf_config_dict(path, header)
     except Exception as e:  # transformers raises ValueError, KeyError, OSError... for these
         scan.warnings.append(
             f"transformers cannot turn GGUF architecture '{summary.architecture}' into a model "
             f"({type(e).__name__}: {str(e)[:200]}), so Graph, Attention and Fine-tune are not "
             f"available for this file; the module tree comes from the tensor names.")
+    else:
+        if (problem := gguf_model.check_against_tensors(config, header)) is None:
+            scan.config = config
+        else:
+            scan.warnings.append(f"{path.name} is inconsistent: {problem}. The module tree "
+                                 f"comes from the tensor names; re-convert the file.")
     scan.gguf = summary
     arch_name = summary.architecture
     scan.rename_for_model = lambda model, ts: gguf_model.to_model_names(model, ts, arch_name)
@@ -351,7 +357,7 @@ def _describe(path: Path, scan: _Scan, build_tree: bool, report: Progress) -> Ch
     guess = (guess_architecture(tensors) if tensors and config is None and scan.gguf is None
              else None)
     if scan.gguf and not architecture:
-        architecture = f"{scan.gguf.architecture or 'unknown'} (GGUF, unknown to transformers)"
+        architecture = f"{scan.gguf.architecture or 'unknown'} (GGUF; no transformers model)"
     if scan.adapter:
         model_type = None
         architecture = f"{scan.adapter.peft_type or 'PEFT'} adapter"
