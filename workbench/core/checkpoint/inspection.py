@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from workbench.core.checkpoint import gguf_model
+from workbench.core.checkpoint import gguf_model, quantization
 from workbench.core.checkpoint.gguf_header import read_gguf_header
 from workbench.core.checkpoint.gguf_model import GgufSummary
 from workbench.core.checkpoint.name_guess import ArchitectureGuess, guess_architecture
 from workbench.core.checkpoint.pickle_weights import read_pickle_tensors
+from workbench.core.checkpoint.quantization import QuantizationInfo
 from workbench.core.checkpoint.safetensors_header import read_safetensors_header
 from workbench.core.checkpoint.tensors import TensorInfo
 from workbench.core.checkpoint.tokenizer_info import TokenizerInfo, read_tokenizer_info
@@ -79,6 +80,7 @@ class CheckpointInfo:
     has_weights: bool = True
     custom_code: bool = False
     gguf: GgufSummary | None = None
+    quantization: QuantizationInfo | None = None
 
     def to_json(self, with_tensors: bool = False) -> dict[str, Any]:
         """The documented `workbench inspect --json` object."""
@@ -95,6 +97,7 @@ class CheckpointInfo:
             "memory": self.memory.to_json() if self.memory else None,
             "custom_code": self.custom_code,
             "gguf": self.gguf.to_json() if self.gguf else None,
+            "quantization": self.quantization.to_json() if self.quantization else None,
         }
         if self.comparison:
             c = self.comparison
@@ -338,6 +341,14 @@ def _describe(path: Path, scan: _Scan, build_tree: bool, report: Progress) -> Ch
         warnings.append("This model ships custom code (auto_map), which was not run; the "
                         "structure shown comes from the built-in transformers class, if any.")
 
+    quant = None
+    if config is not None and tensors:
+        try:
+            quant = quantization.read_quantization(config, tensors)
+        except InvalidConfigError as e:
+            warnings.append(f"{e} Its tensors are counted as stored.")
+    if quant is not None:
+        scan.rename_for_model = lambda model, ts: quantization.to_model_names(model, ts, config)
     tree = comparison = None
     built_params = 0
     if config is not None and build_tree:
@@ -372,6 +383,8 @@ def _describe(path: Path, scan: _Scan, build_tree: bool, report: Progress) -> Ch
     for t in tensors:
         dtypes[t.dtype] = dtypes.get(t.dtype, 0) + t.numel
     num_parameters = stored_params if tensors else built_params
+    if quant is not None:
+        num_parameters = quant.logical_parameters  # packed weights unpacked, scales left out
     shards = tuple(sorted({t.shard for t in tensors}))
     size_on_disk = sum(f.stat().st_size for f in scan.files if f.is_file())
     total_bytes = sum(t.nbytes for t in tensors)
@@ -385,7 +398,7 @@ def _describe(path: Path, scan: _Scan, build_tree: bool, report: Progress) -> Ch
         guess=guess, module_tree=tree, comparison=comparison,
         memory=estimate_memory(num_parameters, total_bytes if tensors else None),
         has_weights=bool(tensors),
-        custom_code=custom_code, gguf=gguf,
+        custom_code=custom_code, gguf=gguf, quantization=quant,
     )
 
 

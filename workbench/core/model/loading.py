@@ -93,6 +93,11 @@ def load_model(path: str | Path, *, task: str | None = None, device: str = "cpu"
             raise WorkbenchError(f"Unknown task '{task}'; choose one of "
                                  f"{', '.join(TASK_AUTO_CLASSES)}.")
         cls = getattr(transformers, TASK_AUTO_CLASSES[task])
+    if not source:
+        from workbench.core.checkpoint.quantization import check_can_load
+        from workbench.core.model.architecture import read_config_dict
+
+        check_can_load(read_config_dict(folder), device)
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     try:
