@@ -82,6 +82,12 @@ class CheckpointInfo:
     gguf: GgufSummary | None = None
     quantization: QuantizationInfo | None = None
 
+    @property
+    def load_path(self) -> str:
+        """What load_model / load_tokenizer / a training spec take for this checkpoint: the
+        GGUF file itself (its folder may hold several), else the checkpoint folder."""
+        return self.path if self.format == "gguf" else self.root
+
     def to_json(self, with_tensors: bool = False) -> dict[str, Any]:
         """The documented `workbench inspect --json` object."""
         out: dict[str, Any] = {

@@ -43,6 +43,28 @@ def pretrained_source(path: str | Path) -> tuple[Path, dict[str, str]]:
     return checkpoint_folder(path), {}
 
 
+def release_dequantized_gguf(model) -> None:
+    """Make a model loaded from GGUF trainable and saveable as the float model it now is.
+
+    transformers dequantizes a GGUF file's weights to float on load but still marks the model
+    as quantized (`hf_quantizer` "gguf", not trainable), so Trainer refuses it and
+    save_pretrained would record a quantization_config. When every weight really is float (no
+    module kept its packed blocks), the quantizer's own `remove_quantization_config` drops the
+    marks; otherwise a WorkbenchError says why the file cannot be fine-tuned.
+    """
+    quantizer = getattr(model, "hf_quantizer", None)
+    method = getattr(getattr(quantizer, "quantization_config", None), "quant_method", None)
+    if quantizer is None or str(getattr(method, "value", method)) != "gguf":
+        return
+    packed = [n for n, m in model.named_modules() if type(m).__name__.startswith("Gguf")]
+    if packed or any(not p.is_floating_point() for p in model.parameters()):
+        raise ModelBuildError(
+            f"transformers keeps {len(packed) or 'some'} layers of this GGUF file in their packed "
+            f"form (e.g. {packed[0] if packed else '?'}), which cannot be trained. Fine-tune an "
+            f"unquantized copy of the model (its safetensors checkpoint) instead.")
+    quantizer.remove_quantization_config(model)
+
+
 def resolve_dtype(dtype: str | None):
     """'float32' / 'bfloat16' / 'float16' / None ('auto' = as stored) -> torch dtype or 'auto'."""
     import torch

@@ -25,7 +25,7 @@ def load_for_task(spec: TrainSpec, label_names: list[str]):
     import transformers
 
     from workbench.core.errors import ModelBuildError
-    from workbench.core.model.loading import TASK_AUTO_CLASSES, checkpoint_folder
+    from workbench.core.model.loading import TASK_AUTO_CLASSES, pretrained_source
 
     kwargs: dict[str, Any] = {}
     if label_names:
@@ -35,13 +35,17 @@ def load_for_task(spec: TrainSpec, label_names: list[str]):
                       ignore_mismatched_sizes=True)
     # The new head's random init must depend on the seed only, for reproducible runs.
     torch.manual_seed(spec.seed)
-    folder = checkpoint_folder(spec.model_path)
+    folder, source = pretrained_source(spec.model_path)  # source: {"gguf_file": ...} or {}
     auto = getattr(transformers, TASK_AUTO_CLASSES[spec.task])
     try:
         model, info = auto.from_pretrained(folder, dtype=torch.float32, trust_remote_code=False,
-                                           output_loading_info=True, **kwargs)
+                                           output_loading_info=True, **source, **kwargs)
     except (OSError, ValueError, RuntimeError, KeyError) as e:
         raise ModelBuildError(f"Could not load {folder} for {spec.task}: {e}") from None
+    if source:
+        from workbench.core.model.loading import release_dequantized_gguf
+
+        release_dequantized_gguf(model)
     new = set(info.get("missing_keys", [])) | {k[0] if isinstance(k, tuple) else k
                                               for k in info.get("mismatched_keys", [])}
     model.workbench_new_weights = sorted(new)

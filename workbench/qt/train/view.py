@@ -64,7 +64,7 @@ class TrainView(QWidget):
         self.last_result: Any = None
 
         self.form = TrainForm()
-        self.form.set_value("model_path", str(getattr(tab.info, "root", "") or tab.info.path))
+        self.form.set_value("model_path", str(getattr(tab.info, "load_path", "") or tab.info.path))
         self.form.set_module_tree(getattr(tab.info, "module_tree", None))
         self.preflight = PreflightPanel(self.runner)
         self.form.changed.connect(self._on_form_changed)
