@@ -231,3 +231,20 @@ def test_fine_tune_starts_from_a_gguf(gguf_files, tmp_path):
     assert len(rec.losses()) == 3
     saved = json.loads((Path(result.final_model_dir) / "config.json").read_text())
     assert "quantization_config" not in saved  # saved as the float model it was trained as
+
+
+def test_graph_and_training_memory_plan_work_from_a_gguf(gguf_files, llama_source, tmp_path,
+                                                         capsys):
+    from workbench.core.training.memory_plan import estimate_training_memory
+    from workbench.core.training.spec import TrainSpec
+
+    assert main(["graph", str(gguf_files["Q8_0"]), "--json"]) == 0
+    tree = json.loads(capsys.readouterr().out)["tree"]
+    assert (tree["class"], tree["num_parameters"]) == ("LlamaForCausalLM", 86_336)
+    text = tmp_path / "lm.txt"
+    text.write_text("t1 t2\n")
+    spec = TrainSpec(model_path=str(gguf_files["Q8_0"]), task="causal-lm", train_file=str(text),
+                     output_dir=str(tmp_path / "run"))
+    plan = estimate_training_memory(spec)
+    assert plan.total_parameters == llama_source.num_parameters()
+    assert plan.weights == 4 * plan.total_parameters  # the dequantized fp32 model is trained
