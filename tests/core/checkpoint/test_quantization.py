@@ -168,3 +168,20 @@ def test_compressed_tensors_loads_through_the_library_and_equals_the_reference(c
         got, want = model(ids).logits.float(), reference(ids).logits
     torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
     assert not torch.allclose(got, source(ids).logits, atol=1e-3)  # it is the 4-bit model
+
+
+def test_quantized_layout_the_loader_does_not_recognise_is_refused(checkpoints, tmp_path):
+    """Without quantization_status "compressed" compressed-tensors expects other tensors and
+    transformers would initialise those weights randomly; load_model refuses instead."""
+    import shutil
+
+    from workbench.core.errors import ModelBuildError
+
+    folder, _ = checkpoints["compressed-tensors"]
+    bad = tmp_path / "bad"
+    shutil.copytree(folder, bad)
+    config = json.loads((bad / "config.json").read_text())
+    del config["quantization_config"]["quantization_status"]
+    (bad / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelBuildError, match=r"weight\(s\) missing .*random weights"):
+        load_model(bad)

@@ -200,7 +200,7 @@ def to_model_names(model, tensors: list[TensorInfo], gguf_arch: str | None) -> l
         get_gguf_hf_weights_map,
     )
 
-    _cache_tensor_name_maps()
+    memoise_tensor_name_maps()
     processor = TENSOR_PROCESSORS.get(gguf_arch or "", TensorProcessor)(
         config=model.config.to_dict())
     mapping = get_gguf_hf_weights_map(model, processor)
@@ -208,7 +208,7 @@ def to_model_names(model, tensors: list[TensorInfo], gguf_arch: str | None) -> l
                        stored_bytes=t.stored_bytes) for t in tensors]
 
 
-def _cache_tensor_name_maps() -> None:
+def memoise_tensor_name_maps() -> None:
     """Memoise gguf.get_tensor_name_map, a pure function of (architecture, block count).
 
     transformers' get_gguf_hf_weights_map calls it again for every submodule it recurses into:

@@ -35,10 +35,11 @@ def pretrained_source(path: str | Path) -> tuple[Path, dict[str, str]]:
     A GGUF file (or a folder whose only model is one) loads through transformers' own GGUF
     support, `from_pretrained(folder, gguf_file=name)`, which dequantizes it to float.
     """
-    from workbench.core.checkpoint.gguf_model import find_gguf
+    from workbench.core.checkpoint.gguf_model import find_gguf, memoise_tensor_name_maps
 
     gguf = find_gguf(path)
     if gguf is not None:
+        memoise_tensor_name_maps()  # transformers' GGUF loading rebuilds them per submodule
         return gguf.parent, {"gguf_file": gguf.name}
     return checkpoint_folder(path), {}
 
@@ -115,19 +116,37 @@ def load_model(path: str | Path, *, task: str | None = None, device: str = "cpu"
             raise WorkbenchError(f"Unknown task '{task}'; choose one of "
                                  f"{', '.join(TASK_AUTO_CLASSES)}.")
         cls = getattr(transformers, TASK_AUTO_CLASSES[task])
+    quantized = None
     if not source:
-        from workbench.core.checkpoint.quantization import check_can_load
+        from workbench.core.checkpoint.quantization import check_can_load, quantization_config
         from workbench.core.model.architecture import read_config_dict
 
+        quantized = quantization_config(read_config_dict(folder))
         check_can_load(read_config_dict(folder), device)
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     try:
         model = cls.from_pretrained(folder, dtype=resolve_dtype(dtype),
-                                    trust_remote_code=trust_remote_code, **source, **kwargs)
+                                    trust_remote_code=trust_remote_code, **source, **kwargs,
+                                    **({"output_loading_info": True} if quantized else {}))
     except (OSError, ValueError, RuntimeError, KeyError) as e:
         raise ModelBuildError(f"Could not load the model from {folder}: {e}") from None
+    if quantized:
+        model, info = model
+        _refuse_missing_quantized(folder, quantized["quant_method"], info)
     return model.to(device).eval()
+
+
+def _refuse_missing_quantized(folder: Path, method: str, info: dict) -> None:
+    """A quantized checkpoint whose tensors the method's loader did not recognise loads with
+    those weights randomly initialised (transformers only logs it); refuse that model."""
+    missing = list(info.get("missing_keys") or [])
+    if missing:
+        raise ModelBuildError(
+            f"transformers loaded the {method} checkpoint in {folder} with {len(missing)} "
+            f"weight(s) missing (e.g. {sorted(missing)[0]}): its tensors or quantization_config "
+            f"do not match what the {method} loader expects, so the model would run on random "
+            f"weights. Re-export the checkpoint with its quantization tool.")
 
 
 def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False):
