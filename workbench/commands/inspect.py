@@ -35,6 +35,21 @@ def render(data: dict) -> str:
         lines.append(f"  memory        fp32 {human_bytes(m['fp32'])}, bf16 {human_bytes(m['bf16'])}"
                      f", int4 {human_bytes(m['int4'])}; AdamW fine-tune "
                      f"{human_bytes(m['adamw_fp32'])}")
+    if data.get("gguf"):
+        g = data["gguf"]
+        lines.append(f"  gguf          v{g['version']} {g['architecture'] or '?'}, "
+                     f"{g['file_type'] or '?'}, context {g['context_length'] or '?'}, "
+                     f"tokenizer {g['tokenizer_model'] or '?'} ({g['vocab_size'] or '?'} tokens)"
+                     + (", chat template" if g["chat_template"] else ""))
+        lines.append("  runs in       " + ("transformers (dequantized): Attention, Fine-tune"
+                                          if g["loadable"] else "llama.cpp only"))
+    if data.get("quantization"):
+        q = data["quantization"]
+        lines.append(f"  quantization  {q['method']} {q['bits'] or '?'}-bit, group "
+                     f"{q['group_size'] or '-'}, {len(q['quantized_modules'])} modules; "
+                     f"{q['metadata_elements']:,} scale/zero elements")
+    if data.get("memory") and data["memory"].get("as_stored") is not None:
+        lines.append(f"  as stored     {human_bytes(data['memory']['as_stored'])}")
     lines += [f"  warning: {w}" for w in data["warnings"]]
     for t in data.get("tensors", []):
         lines.append(f"  {printable(t['name']):60} {t['dtype']:5} {t['shape']}")

@@ -147,10 +147,26 @@ def overview_html(info: CheckpointInfo) -> str:
         g = info.guess
         rows.append(("Best guess", f"{g.family}: {g.num_layers or '?'} layers, hidden "
                      f"{g.hidden_size or '?'}, vocabulary {g.vocab_size or '?'}"))
+    if info.gguf:
+        g = info.gguf
+        rows.append(("GGUF", f"v{g.version} {g.architecture or '?'}, {g.file_type or '?'}, "
+                     f"context {g.context_length or '?'}, {g.block_count or '?'} blocks, "
+                     f"tokenizer {g.tokenizer_model or '?'} ({g.vocab_size or '?'} tokens)"
+                     + (", chat template" if g.chat_template else "")))
+        rows.append(("Attention / Fine-tune", "available: transformers dequantizes the file"
+                     if g.loadable else "not available: transformers cannot load this file"))
+    if info.quantization:
+        q = info.quantization
+        rows.append(("Quantization", f"{q.method} {q.bits or '?'}-bit, group "
+                     f"{q.group_size or '-'}, {q.detail or ''}; {len(q.quantized_modules)} "
+                     f"modules quantized; {human_count(q.stored_elements)} stored elements "
+                     f"({human_count(q.metadata_elements)} scales/zeros)"))
     if info.memory:
         m = info.memory
         rows.append(("Weights memory", f"fp32 {human_bytes(m.fp32)} · bf16 {human_bytes(m.bf16)}"
                      f" · int8 {human_bytes(m.int8)} · int4 {human_bytes(m.int4)}"))
+        if m.as_stored is not None and (info.gguf or info.quantization):
+            rows.append(("Weights as stored", human_bytes(m.as_stored)))
         rows.append(("Full fine-tune (AdamW)", f"{human_bytes(m.adamw_fp32)} fp32, "
                      f"{human_bytes(m.adamw_mixed)} mixed precision, before activations"))
     body = "".join(f"<tr><td style='padding-right:18px;color:#666'><b>{e(k)}</b></td>"

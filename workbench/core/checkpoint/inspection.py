@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from workbench.core import jsonio
+from workbench.core.checkpoint import gguf_model, quantization
+from workbench.core.checkpoint.gguf_header import read_gguf_header
+from workbench.core.checkpoint.gguf_model import GgufSummary
 from workbench.core.checkpoint.name_guess import ArchitectureGuess, guess_architecture
 from workbench.core.checkpoint.pickle_weights import read_pickle_tensors
+from workbench.core.checkpoint.quantization import QuantizationInfo
 from workbench.core.checkpoint.safetensors_header import MAX_TENSORS, read_safetensors_header
 from workbench.core.checkpoint.tensors import TensorInfo
 from workbench.core.checkpoint.tokenizer_info import TokenizerInfo, read_tokenizer_info
@@ -79,6 +84,14 @@ class CheckpointInfo:
     has_weights: bool = True
     custom_code: bool = False
     structure_error: str | None = None  # why the config gave no model structure, if it did not
+    gguf: GgufSummary | None = None
+    quantization: QuantizationInfo | None = None
+
+    @property
+    def load_path(self) -> str:
+        """What load_model / load_tokenizer / a training spec take for this checkpoint: the
+        GGUF file itself (its folder may hold several), else the checkpoint folder."""
+        return self.path if self.format == "gguf" else self.root
 
     def to_json(self, with_tensors: bool = False) -> dict[str, Any]:
         """The documented `workbench inspect --json` object."""
@@ -94,6 +107,8 @@ class CheckpointInfo:
             "guess": self.guess.to_json() if self.guess else None,
             "memory": self.memory.to_json() if self.memory else None,
             "custom_code": self.custom_code,
+            "gguf": self.gguf.to_json() if self.gguf else None,
+            "quantization": self.quantization.to_json() if self.quantization else None,
         }
         if self.comparison:
             c = self.comparison
@@ -137,11 +152,16 @@ class _Scan:
     metadata: dict[str, str] = field(default_factory=dict)
     adapter: AdapterInfo | None = None
     warnings: list[str] = field(default_factory=list)
+    gguf: GgufSummary | None = None
+    # Stored tensors renamed (and reshaped) as the config-built model names them, for the check.
+    rename_for_model: Callable[[Any, list[TensorInfo]], list[TensorInfo]] | None = None
 
 
 def _scan_folder(folder: Path) -> _Scan:
     if (folder / "adapter_config.json").is_file():
         return _scan_adapter(folder)
+    if (gguf_file := gguf_model.find_gguf(folder)) is not None:
+        return _scan_gguf(gguf_file)
     config = arch.read_config_dict(folder) if (folder / "config.json").is_file() else None
     files = [folder / "config.json"] if config is not None else []
     if (folder / ST_INDEX).is_file():
@@ -177,10 +197,12 @@ def _scan_file(path: Path) -> _Scan:
         scan = _scan_safetensors(path, "safetensors")
     elif path.suffix in PICKLE_SUFFIXES:
         scan = _scan_pickle(path, "pytorch")
+    elif path.suffix.lower() == gguf_model.GGUF_SUFFIX:
+        return _scan_gguf(path)  # its metadata is its config; a neighbouring config.json is not
     else:
         raise NotACheckpointError(
             f"{name} is not a checkpoint file. Open a .safetensors, .bin/.pt/.pth, a shard index "
-            f"(*.index.json) or a model folder.")
+            f"(*.index.json), a .gguf file or a model folder.")
     sibling = path.parent / "config.json"
     if sibling.is_file():
         try:
@@ -194,6 +216,35 @@ def _scan_file(path: Path) -> _Scan:
 def _scan_safetensors(path: Path, kind: str) -> _Scan:
     tensors, metadata = read_safetensors_header(path)
     return _Scan(kind, path.parent, tensors, [path], metadata=metadata)
+
+
+def _scan_gguf(path: Path) -> _Scan:
+    """A GGUF file: header only; the config is what transformers derives from its metadata."""
+    header = read_gguf_header(path)
+    summary = gguf_model.summarize(header)
+    scan = _Scan("gguf", path.parent, list(header.tensors), [path],
+                 metadata={k: str(v) for k, v in header.metadata.items()})
+    if summary.split:
+        scan.warnings.append(
+            f"{path.name} is part {summary.split[0]} of {summary.split[1]} of a split GGUF "
+            f"model: the counts cover this part only.")
+    try:
+        config = gguf_model.gguf_config_dict(path, header)
+    except Exception as e:  # transformers raises ValueError, KeyError, OSError... for these
+        scan.warnings.append(
+            f"transformers cannot turn GGUF architecture '{summary.architecture}' into a model "
+            f"({type(e).__name__}: {str(e)[:200]}), so Graph, Attention and Fine-tune are not "
+            f"available for this file; the module tree comes from the tensor names.")
+    else:
+        if (problem := gguf_model.check_against_tensors(config, header)) is None:
+            scan.config = config
+        else:
+            scan.warnings.append(f"{path.name} is inconsistent: {problem}. The module tree "
+                                 f"comes from the tensor names; re-convert the file.")
+    scan.gguf = summary
+    arch_name = summary.architecture
+    scan.rename_for_model = lambda model, ts: gguf_model.to_model_names(model, ts, arch_name)
+    return scan
 
 
 def _scan_pickle(path: Path, kind: str) -> _Scan:
@@ -332,6 +383,14 @@ def _describe(path: Path, scan: _Scan, build_tree: bool, report: Progress) -> Ch
         warnings.append("This model ships custom code (auto_map), which was not run; the "
                         "structure shown comes from the built-in transformers class, if any.")
 
+    quant = None
+    if config is not None and tensors:
+        try:
+            quant = quantization.read_quantization(config, tensors)
+        except InvalidConfigError as e:
+            warnings.append(f"{e} Its tensors are counted as stored.")
+    if quant is not None:
+        scan.rename_for_model = lambda model, ts: quantization.to_model_names(model, ts, config)
     tree = comparison = structure_error = None
     built_params = 0
     if config is not None and build_tree:
@@ -343,14 +402,17 @@ def _describe(path: Path, scan: _Scan, build_tree: bool, report: Progress) -> Ch
             built_params = tree.num_parameters
             architecture = architecture or type(model).__name__
             if tensors:
-                comparison = arch.compare_with_stored(model, tensors)
+                comparison = arch.compare_with_stored(model, _for_model(scan, model, warnings))
                 warnings.extend(f"Config/weights mismatch: {w}" for w in comparison.warnings())
             del model
         except (InvalidConfigError, ModelBuildError) as e:
             structure_error = str(e)
             warnings.append(f"{e} The module tree below comes from the tensor names."
                             if tensors else structure_error)
-    guess = guess_architecture(tensors) if tensors and config is None else None
+    guess = (guess_architecture(tensors) if tensors and config is None and scan.gguf is None
+             else None)
+    if scan.gguf and not architecture:
+        architecture = f"{scan.gguf.architecture or 'unknown'} (GGUF; no transformers model)"
     if scan.adapter:
         model_type = None
         architecture = f"{scan.adapter.peft_type or 'PEFT'} adapter"
@@ -365,15 +427,50 @@ def _describe(path: Path, scan: _Scan, build_tree: bool, report: Progress) -> Ch
     for t in tensors:
         dtypes[t.dtype] = dtypes.get(t.dtype, 0) + t.numel
     num_parameters = stored_params if tensors else built_params
+    if quant is not None:
+        num_parameters = quant.logical_parameters  # packed weights unpacked, scales left out
     shards = tuple(sorted({t.shard for t in tensors}))
     size_on_disk = sum(f.stat().st_size for f in scan.files if f.is_file())
+    total_bytes = sum(t.nbytes for t in tensors)
+    gguf = _gguf_verdict(scan.gguf, comparison, model_type, warnings) if scan.gguf else None
     return CheckpointInfo(
         path=str(path), root=str(scan.root), format=scan.format, model_type=model_type,
         architecture=architecture, num_parameters=num_parameters, num_tensors=len(tensors),
-        total_bytes=sum(t.nbytes for t in tensors), size_on_disk=size_on_disk, dtypes=dtypes,
+        total_bytes=total_bytes, size_on_disk=size_on_disk, dtypes=dtypes,
         shards=shards, config=scan.config, warnings=tuple(warnings), tensors=tuple(tensors),
         metadata=scan.metadata, tokenizer=read_tokenizer_info(scan.root), adapter=scan.adapter,
         guess=guess, module_tree=tree, comparison=comparison,
-        memory=estimate_memory(num_parameters), has_weights=bool(tensors),
-        custom_code=custom_code, structure_error=structure_error,
+        memory=estimate_memory(num_parameters, total_bytes if tensors else None),
+        has_weights=bool(tensors), custom_code=custom_code, structure_error=structure_error,
+        gguf=gguf, quantization=quant,
     )
+
+
+def _for_model(scan: _Scan, model: Any, warnings: list[str]) -> list[TensorInfo]:
+    """The stored tensors under the names the model uses (GGUF and packed tensors differ)."""
+    if scan.rename_for_model is None:
+        return scan.tensors
+    try:
+        return scan.rename_for_model(model, scan.tensors)
+    except Exception as e:  # a library mapping we call; its failure only costs the check
+        warnings.append(f"The stored tensor names could not be mapped to the model's "
+                        f"({type(e).__name__}: {str(e)[:200]}); the weights check compares "
+                        f"them as stored.")
+        return scan.tensors
+
+
+def _gguf_verdict(summary: GgufSummary, comparison: arch.WeightsComparison | None,
+                  model_type: str | None, warnings: list[str]) -> GgufSummary:
+    """Say whether transformers can dequantize-load the GGUF file (Attention, Fine-tune)."""
+    summary = dataclasses.replace(summary, transformers_model_type=model_type)
+    if comparison is None:
+        return summary
+    if comparison.missing or comparison.mismatched:
+        warnings.append("transformers would not find every weight of this GGUF file (see the "
+                        "mismatch above), so Attention and Fine-tune would run with random "
+                        "weights and are not offered.")
+        return summary
+    note = ("transformers loads this file by dequantizing every tensor to float, so Attention "
+            "and Fine-tune work; they need the float model's memory (fp32/bf16 below), not "
+            "the file's size.")
+    return dataclasses.replace(summary, loadable=True, notes=(*summary.notes, note))

@@ -32,6 +32,7 @@ class TensorInfo:
     shape: tuple[int, ...]
     shard: str  # file name relative to the checkpoint folder
     data_offsets: tuple[int, int] | None = None  # safetensors only
+    stored_bytes: int | None = None  # set where the dtype alone does not give it (GGUF blocks)
 
     @property
     def numel(self) -> int:
@@ -39,6 +40,8 @@ class TensorInfo:
 
     @property
     def nbytes(self) -> int:
+        if self.stored_bytes is not None:
+            return self.stored_bytes
         return self.numel * DTYPE_BITS.get(self.dtype, 0) // 8
 
     def to_json(self) -> dict:

@@ -19,6 +19,43 @@ def checkpoint_folder(path: str | Path) -> Path:
     return folder
 
 
+def pretrained_source(path: str | Path) -> tuple[Path, dict[str, str]]:
+    """(folder, extra `from_pretrained` kwargs) for a model folder or a GGUF file.
+
+    A GGUF file (or a folder whose only model is one) loads through transformers' own GGUF
+    support, `from_pretrained(folder, gguf_file=name)`, which dequantizes it to float.
+    """
+    from workbench.core.checkpoint.gguf_model import find_gguf, memoise_tensor_name_maps
+
+    gguf = find_gguf(path)
+    if gguf is not None:
+        memoise_tensor_name_maps()  # transformers' GGUF loading rebuilds them per submodule
+        return gguf.parent, {"gguf_file": gguf.name}
+    return checkpoint_folder(path), {}
+
+
+def release_dequantized_gguf(model) -> None:
+    """Make a model loaded from GGUF trainable and saveable as the float model it now is.
+
+    transformers dequantizes a GGUF file's weights to float on load but still marks the model
+    as quantized (`hf_quantizer` "gguf", not trainable), so Trainer refuses it and
+    save_pretrained would record a quantization_config. When every weight really is float (no
+    module kept its packed blocks), the quantizer's own `remove_quantization_config` drops the
+    marks; otherwise a WorkbenchError says why the file cannot be fine-tuned.
+    """
+    quantizer = getattr(model, "hf_quantizer", None)
+    method = getattr(getattr(quantizer, "quantization_config", None), "quant_method", None)
+    if quantizer is None or str(getattr(method, "value", method)) != "gguf":
+        return
+    packed = [n for n, m in model.named_modules() if type(m).__name__.startswith("Gguf")]
+    if packed or any(not p.is_floating_point() for p in model.parameters()):
+        raise ModelBuildError(
+            f"transformers keeps {len(packed) or 'some'} layers of this GGUF file in their packed "
+            f"form (e.g. {packed[0] if packed else '?'}), which cannot be trained. Fine-tune an "
+            f"unquantized copy of the model (its safetensors checkpoint) instead.")
+    quantizer.remove_quantization_config(model)
+
+
 def resolve_dtype(dtype: str | None):
     """'float32' / 'bfloat16' / 'float16' / None ('auto' = as stored) -> torch dtype or 'auto'."""
     import torch
@@ -44,7 +81,7 @@ def load_model(path: str | Path, *, auto_class: str | None = None, device: str =
     """
     import transformers
 
-    folder = checkpoint_folder(path)
+    folder, source = pretrained_source(path)
     if auto_class is None:
         from workbench.core.model.architecture import (
             config_from_dict,
@@ -52,17 +89,40 @@ def load_model(path: str | Path, *, auto_class: str | None = None, device: str =
             read_config_dict,
         )
 
-        cls = model_class_for(config_from_dict(read_config_dict(folder)))
+        if source:
+            from workbench.core.checkpoint.gguf_model import gguf_config_dict
+
+            try:
+                data = gguf_config_dict(folder / source["gguf_file"])
+            except (OSError, ValueError, KeyError, TypeError, NotImplementedError) as e:
+                raise ModelBuildError(
+                    f"transformers cannot load {source['gguf_file']} ({e}). Only the GGUF "
+                    f"architectures transformers supports can run; inspect shows the rest."
+                ) from None
+        else:
+            data = read_config_dict(folder)
+        cls = model_class_for(config_from_dict(data))
     else:
         cls = getattr(transformers, auto_class)
+    quantized = None
+    if not source:
+        from workbench.core.checkpoint.quantization import check_can_load, quantization_config
+        from workbench.core.model.architecture import read_config_dict
+
+        quantized = quantization_config(read_config_dict(folder))
+        check_can_load(read_config_dict(folder), device)
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     ensure_weights_fit(folder, dtype, device)
     try:
         model = cls.from_pretrained(folder, dtype=resolve_dtype(dtype),
-                                    trust_remote_code=trust_remote_code, **kwargs)
+                                    trust_remote_code=trust_remote_code, **source, **kwargs,
+                                    **({"output_loading_info": True} if quantized else {}))
     except (OSError, ValueError, RuntimeError, KeyError) as e:
         raise ModelBuildError(f"Could not load the model from {folder}: {e}") from None
+    if quantized:
+        model, info = model
+        _refuse_missing_quantized(folder, quantized["quant_method"], info)
     return model.to(device).eval()
 
 
@@ -83,22 +143,36 @@ def ensure_weights_fit(folder: Path, dtype: str | None, device: str) -> None:
                 "or use a device with more memory.")
 
 
+def _refuse_missing_quantized(folder: Path, method: str, info: dict) -> None:
+    """A quantized checkpoint whose tensors the method's loader did not recognise loads with
+    those weights randomly initialised (transformers only logs it); refuse that model."""
+    missing = list(info.get("missing_keys") or [])
+    if missing:
+        raise ModelBuildError(
+            f"transformers loaded the {method} checkpoint in {folder} with {len(missing)} "
+            f"weight(s) missing (e.g. {sorted(missing)[0]}): its tensors or quantization_config "
+            f"do not match what the {method} loader expects, so the model would run on random "
+            f"weights. Re-export the checkpoint with its quantization tool.")
+
+
 def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False):
     """Load the checkpoint's tokenizer, or raise a WorkbenchError saying it has none."""
     from transformers import AutoTokenizer
 
     from workbench.core.checkpoint.tokenizer_info import read_tokenizer_info
 
-    folder = checkpoint_folder(path)
+    folder, source = pretrained_source(path)
     advice = (f"Copy the tokenizer files of its base model (tokenizer.json, "
               f"tokenizer_config.json...) into {folder}.")
-    if read_tokenizer_info(folder) is None:
+    if not source and read_tokenizer_info(folder) is None:
         # Without files transformers either fails with a list of every config class or builds
         # an empty tokenizer; neither helps the user, so say what is missing ourselves.
+        # (A GGUF file carries its tokenizer inside.)
         raise WorkbenchError(f"This checkpoint has no tokenizer files, so text cannot be turned "
                              f"into tokens. {advice}")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code,
+                                                  **source)
     except (OSError, ValueError, TypeError, KeyError) as e:
         custom = None if trust_remote_code else custom_tokenizer_code(folder)
         if custom is not None:

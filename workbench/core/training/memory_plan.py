@@ -72,10 +72,16 @@ def _meta_model(spec: TrainSpec, num_labels: int) -> Any:
     import torch
     import transformers
 
-    from workbench.core.model.loading import checkpoint_folder
+    from workbench.core.model.loading import pretrained_source
 
-    config = transformers.AutoConfig.from_pretrained(checkpoint_folder(spec.model_path),
-                                                     trust_remote_code=False)
+    folder, source = pretrained_source(spec.model_path)
+    if source:  # a GGUF file: transformers' config from its metadata, without the vocabulary
+        from workbench.core.checkpoint.gguf_model import gguf_config_dict
+        from workbench.core.model.architecture import config_from_dict
+
+        config = config_from_dict(gguf_config_dict(folder / source["gguf_file"]))
+    else:
+        config = transformers.AutoConfig.from_pretrained(folder, trust_remote_code=False)
     if task_info(spec.task).classifies:
         config.num_labels = max(2, num_labels)
     auto = auto_model_class(spec.task)

@@ -26,7 +26,7 @@ def load_for_task(spec: TrainSpec, label_names: list[str]):
     import torch
 
     from workbench.core.errors import ModelBuildError
-    from workbench.core.model.loading import checkpoint_folder
+    from workbench.core.model.loading import pretrained_source
 
     kwargs: dict[str, Any] = {}
     if label_names:
@@ -36,11 +36,11 @@ def load_for_task(spec: TrainSpec, label_names: list[str]):
                       ignore_mismatched_sizes=True)
     # The new head's random init must depend on the seed only, for reproducible runs.
     torch.manual_seed(spec.seed)
-    folder = checkpoint_folder(spec.model_path)
+    folder, source = pretrained_source(spec.model_path)  # source: {"gguf_file": ...} or {}
     auto = auto_model_class(spec.task)
     try:
         model, info = auto.from_pretrained(folder, dtype=torch.float32, trust_remote_code=False,
-                                           output_loading_info=True, **kwargs)
+                                           output_loading_info=True, **source, **kwargs)
     except pickle.UnpicklingError as e:
         from workbench.core.errors import UnsafePickleError
         from workbench.core.training.faults import refused_content
@@ -51,6 +51,10 @@ def load_for_task(spec: TrainSpec, label_names: list[str]):
             f"convert the file with a tool you trust).") from None
     except (OSError, ValueError, RuntimeError, KeyError) as e:
         raise ModelBuildError(f"Could not load {folder} for {spec.task}: {e}") from None
+    if source:
+        from workbench.core.model.loading import release_dequantized_gguf
+
+        release_dequantized_gguf(model)
     new = set(info.get("missing_keys", [])) | {k[0] if isinstance(k, tuple) else k
                                               for k in info.get("mismatched_keys", [])}
     model.workbench_new_weights = sorted(new)

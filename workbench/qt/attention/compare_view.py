@@ -96,7 +96,7 @@ class CompareView(QWidget):
         current = self.checkpoint_combo.currentData()
         self.checkpoint_combo.clear()
         for tab in self.other_tabs():
-            self.checkpoint_combo.addItem(tab.title, tab.info.root)
+            self.checkpoint_combo.addItem(tab.title, tab.info.load_path)
         if current:
             self.checkpoint_combo.setCurrentIndex(max(0, self.checkpoint_combo.findData(current)))
 

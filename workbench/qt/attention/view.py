@@ -60,7 +60,7 @@ class AttentionView(QWidget):
     def __init__(self, tab, parent=None):
         super().__init__(parent)
         self.tab = tab
-        self.path: str | None = tab.info.root if tab is not None else None
+        self.path: str | None = tab.info.load_path if tab is not None else None
         config = (tab.info.config or {}) if tab is not None else {}
         self.enc_dec = bool(config.get("is_encoder_decoder"))
         # A second segment only means something to models with a segment (token type) table:

@@ -62,7 +62,7 @@ class TrainView(QWidget):
         self.last_result: Any = None
 
         self.form = TrainForm()
-        self.form.set_value("model_path", str(getattr(tab.info, "root", "") or tab.info.path))
+        self.form.set_value("model_path", str(getattr(tab.info, "load_path", "") or tab.info.path))
         # the LoRA defaults come from core (it imports peft): computed in a worker
         self.form.set_module_tree(getattr(tab.info, "module_tree", None),
                                   getattr(tab.info, "model_type", None), runner=self.tasks)
