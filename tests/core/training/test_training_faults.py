@@ -128,13 +128,13 @@ _KILL_FINAL_SAVE = textwrap.dedent("""
     sys.path.insert(0, {repo!r})
     import workbench.core.training.session as session
 
-    original = session._replace_dir
-    def hang(staged, target):
-        if target.name == "final":  # final/ staged and complete, not yet renamed: hang here
+    original = session.commit_folder
+    def hang(staged, target, **kwargs):
+        if Path(target).name == "final":  # final/ staged and complete, not yet renamed: hang
             Path(staged, "HANGING").write_text("x")
             time.sleep(600)
-        original(staged, target)
-    session._replace_dir = hang
+        return original(staged, target, **kwargs)
+    session.commit_folder = hang
     from workbench.cli import main
     sys.exit(main(["train", {spec!r}, "--json-events"]))
 """)

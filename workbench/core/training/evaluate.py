@@ -96,14 +96,16 @@ def evaluate_run(run_dir: str | Path) -> dict[str, float]:
     return evaluate_model(load_run_spec(run), final)
 
 
-def load_trained_model(model_dir: str | Path, task: str):
-    """Load a trained model folder: full weights, or a LoRA adapter over its base model."""
+def load_trained_model(model_dir: str | Path, task: str | None):
+    """Load a trained model folder: full weights, or a LoRA adapter over its base model.
+
+    With no task, the class the config names is loaded (a model without a task head)."""
     folder = Path(model_dir)
     if (folder / "adapter_config.json").is_file():
         return _load_adapter(folder, task)
     from workbench.core.model.loading import load_model
 
-    return load_model(folder, auto_class=task_info(task).auto_class)
+    return load_model(folder, auto_class=task_info(task).auto_class if task else None)
 
 
 def _load_adapter(folder: Path, task: str):
