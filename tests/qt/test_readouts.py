@@ -101,3 +101,8 @@ def test_no_view_widens_a_1024_window(qtbot, main_window, minilm_path):
     view.state_label.setText("Pausing at the next step... " * 4)  # long state text
     QApplication.processEvents()
     assert main_window.width() == 1024
+
+
+def test_a_new_window_fits_the_screen(main_window):
+    area = main_window.screen().availableGeometry()
+    assert main_window.width() <= area.width() and main_window.height() <= area.height()

@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
@@ -63,7 +70,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings | None = None, parent=None):
         super().__init__(parent)
         self.setWindowTitle("Transformer Workbench")
-        self.resize(1400, 880)
+        self._fit_to_screen(1400, 880)
         self.setAcceptDrops(True)
         self.settings = settings or QSettings("TransformerWorkbench", "workbench")
         self.runner = TaskRunner(self)
@@ -283,6 +290,14 @@ class MainWindow(QMainWindow):
         self.settings.setValue("last_dir", str(Path(path).parent))
         self._refresh_recent()
 
+    def _fit_to_screen(self, width: int, height: int) -> None:
+        """Resize to width x height, or to the screen's available area where that is smaller."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is not None:
+            area = screen.availableGeometry()
+            width, height = min(width, area.width()), min(height, area.height())
+        self.resize(width, height)
+
     def _restore_window_state(self) -> None:
         """Window geometry and dock state as the user left them; splitters as they are shown."""
         from PySide6.QtWidgets import QApplication
@@ -294,6 +309,8 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
         if geometry is not None:
             self.restoreGeometry(geometry)
+            # saved on a larger monitor: never wider or taller than this screen
+            self._fit_to_screen(self.width(), self.height())
         self.splitter_memory = SplitterMemory(self.settings, self)
         QApplication.instance().installEventFilter(self.splitter_memory)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QKeySequence
 
 
 def _current_path(window: Any) -> str:
@@ -52,8 +52,9 @@ def open_serve(window: Any):
 
 def install_deploy_actions(window: Any) -> None:
     """Add the actions to the window's File and Tools menus."""
-    def add(menu: Any, text: str, slot, before: Any = None) -> QAction:
+    def add(menu: Any, text: str, slot, shortcut: str, before: Any = None) -> QAction:
         action = QAction(text, window)
+        action.setShortcut(QKeySequence(shortcut))
         action.triggered.connect(lambda: slot(window))
         if before is not None:
             menu.insertAction(before, action)
@@ -62,9 +63,9 @@ def install_deploy_actions(window: Any) -> None:
         return action
 
     anchor = getattr(window, "feature_actions_anchor", None)
-    window.export_action = add(window.menus["File"], "&Export...", open_export, anchor)
+    window.export_action = add(window.menus["File"], "&Export...", open_export, "Ctrl+E", anchor)
     tools = window.menus["Tools"]
     tools.addSeparator()
-    window.evaluate_action = add(tools, "&Evaluate...", open_evaluate)
-    window.diff_action = add(tools, "&Diff Checkpoints...", open_diff)
-    window.serve_action = add(tools, "&Serve Model...", open_serve)
+    window.evaluate_action = add(tools, "&Evaluate...", open_evaluate, "Ctrl+Shift+E")
+    window.diff_action = add(tools, "&Diff Checkpoints...", open_diff, "Ctrl+Shift+K")
+    window.serve_action = add(tools, "&Serve Model...", open_serve, "Ctrl+Shift+V")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QKeySequence
 
 
 def install_hub_actions(window: Any) -> None:
     """Add File > "Download from Hub..." to the main window."""
     action = QAction("Download from &Hub...", window)
     action.setToolTip("Preview and download a model from the Hugging Face Hub into the HF cache")
+    action.setShortcut(QKeySequence("Ctrl+Shift+H"))
     action.triggered.connect(lambda: open_hub_dialog(window))
     window.menus["File"].insertAction(window.feature_actions_anchor, action)
     window.hub_download_action = action
