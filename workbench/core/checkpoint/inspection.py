@@ -12,6 +12,7 @@ from workbench.core import jsonio
 from workbench.core.checkpoint import gguf_model, quantization
 from workbench.core.checkpoint.gguf_header import read_gguf_header
 from workbench.core.checkpoint.gguf_model import GgufSummary
+from workbench.core.checkpoint.links import check_inside
 from workbench.core.checkpoint.name_guess import ArchitectureGuess, guess_architecture
 from workbench.core.checkpoint.pickle_weights import read_pickle_tensors
 from workbench.core.checkpoint.quantization import QuantizationInfo
@@ -157,6 +158,16 @@ class _Scan:
     rename_for_model: Callable[[Any, list[TensorInfo]], list[TensorInfo]] | None = None
 
 
+def _weights_files(folder: Path) -> list[tuple[Path, str]]:
+    """The files that may hold a folder's weights, in the order they are preferred."""
+    loose = sorted(folder.glob("*.safetensors"))
+    return [(folder / ST_INDEX, "hf-sharded-safetensors"),
+            (folder / "model.safetensors", "hf-safetensors"),
+            (folder / PT_INDEX, "hf-sharded-pytorch"),
+            (folder / "pytorch_model.bin", "hf-pytorch"),
+            *([(loose[0], "hf-safetensors")] if len(loose) == 1 else [])]
+
+
 def _scan_folder(folder: Path) -> _Scan:
     if (folder / "adapter_config.json").is_file():
         return _scan_adapter(folder)
@@ -164,21 +175,19 @@ def _scan_folder(folder: Path) -> _Scan:
         return _scan_gguf(gguf_file)
     config = arch.read_config_dict(folder) if (folder / "config.json").is_file() else None
     files = [folder / "config.json"] if config is not None else []
-    if (folder / ST_INDEX).is_file():
-        scan = _scan_index(folder / ST_INDEX, "hf-sharded-safetensors")
-    elif (folder / "model.safetensors").is_file():
-        scan = _scan_safetensors(folder / "model.safetensors", "hf-safetensors")
-    elif (folder / PT_INDEX).is_file():
-        scan = _scan_index(folder / PT_INDEX, "hf-sharded-pytorch")
-    elif (folder / "pytorch_model.bin").is_file():
-        scan = _scan_pickle(folder / "pytorch_model.bin", "hf-pytorch")
-    elif len(loose := sorted(folder.glob("*.safetensors"))) == 1:
-        scan = _scan_safetensors(loose[0], "hf-safetensors")
-    elif config is not None:
+    scan = None
+    for path, kind in _weights_files(folder):
+        if path.is_file():
+            check_inside(folder, path, "The file")  # before reading it (see links.py)
+            scan = (_scan_index(path, kind) if kind.startswith("hf-sharded")
+                    else _scan_pickle(path, kind) if kind == "hf-pytorch"
+                    else _scan_safetensors(path, kind))
+            break
+    if scan is None and config is not None:
         scan = _Scan("hf-config-only", folder, [], [])
         scan.warnings.append("This folder has config.json but no weights: the architecture and "
                              "parameter count come from the config alone.")
-    else:
+    elif scan is None:
         raise NotACheckpointError(
             f"{folder} is not a checkpoint: it has no config.json, no model.safetensors (or "
             f"shard index) and no pytorch_model.bin. Open a model folder or a weights file.")
@@ -272,6 +281,8 @@ def _scan_index(index_path: Path, kind: str) -> _Scan:
                 f"checkpoint folder (absolute path or '..'). Refusing to read it: the index may "
                 f"be malicious. Use an index whose shard names are plain file names.")
         by_shard.setdefault(shard, set()).add(tensor)
+    for shard in by_shard:
+        check_inside(folder, folder / shard, "The shard")
     missing = [s for s in by_shard if not (folder / s).is_file()]
     if missing:
         raise InvalidIndexError(
