@@ -47,6 +47,11 @@ def is_out_of_memory(error: BaseException) -> bool:
 
 def oom_message(spec: TrainSpec, step: int) -> str:
     """What to turn down after an out-of-memory error, naming the current values."""
+    return f"Out of memory on {spec.device} at step {step}. To fit: {memory_tips(spec)}"
+
+
+def memory_tips(spec: TrainSpec) -> str:
+    """The knobs that make a run need less memory, with their current values."""
     tips = [f"reduce batch_size (now {spec.batch_size}; raise grad_accum, now {spec.grad_accum}, "
             f"to keep the effective batch)", f"lower max_length (now {spec.max_length})"]
     if spec.method != "lora":
@@ -55,7 +60,27 @@ def oom_message(spec: TrainSpec, step: int) -> str:
         tips.append("turn on gradient_checkpointing")
     if spec.precision == "fp32":
         tips.append("use bf16 precision")
-    return (f"Out of memory on {spec.device} at step {step}. To fit: " + "; ".join(tips) + ".")
+    return "; ".join(tips) + "."
+
+
+def check_training_fits(spec: TrainSpec, num_labels: int) -> None:
+    """Refuse, before the model is loaded, a run whose weights, gradients and optimizer states
+    alone exceed the device's free memory (InsufficientMemoryError naming both figures)."""
+    from workbench.core.model.limits import ensure_fits
+    from workbench.core.training.memory_plan import estimate_training_memory
+    from workbench.core.units import human_count
+
+    try:
+        plan = estimate_training_memory(spec, max(2, num_labels))
+    except (WorkbenchError, OSError, ValueError, KeyError):
+        return  # no estimate for this model (the preflight says why); training will tell
+    # Activations are a rough estimate (they depend on the data): refuse only on the part that
+    # is certain, so a run that would fit is never refused.
+    certain = plan.weights + plan.gradients + plan.optimizer_states
+    ensure_fits(certain, spec.device,
+                f"Training {human_count(plan.trainable_parameters)} of "
+                f"{human_count(plan.total_parameters)} parameters ({spec.optimizer}, "
+                f"{spec.precision})", f"To fit: {memory_tips(spec)}")
 
 
 class TokenCounter:
@@ -311,6 +336,7 @@ class TrainingSession:
                 # Causal LMs often ship without a pad token; padding with EOS is the convention.
                 tokenizer.pad_token = tokenizer.eos_token
             data = prepare_data(self.spec, tokenizer)
+            check_training_fits(self.spec, len(data.label_names))
             self.status(f"loading model ({data.num_train_rows} training rows)")
             model = build_model(self.spec, data.label_names)
             trainable, total = count_parameters(model)
