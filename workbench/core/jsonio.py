@@ -45,6 +45,9 @@ class JsonLimits:
 
 
 DEFAULT_LIMITS = JsonLimits()
+# Small records the app itself writes into run folders (spec, events, checkpoint markers, the
+# control file); a run folder may come from anywhere, so they are read within limits too.
+RECORD_LIMITS = JsonLimits(max_bytes=1_000_000, max_depth=8, max_keys=10_000)
 
 # A JSON string token; possessive quantifiers so an unterminated string costs one linear scan.
 _STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"', re.S)

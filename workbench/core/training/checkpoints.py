@@ -8,8 +8,10 @@ import re
 import shutil
 from pathlib import Path
 
+from workbench.core import jsonio
 from workbench.core.atomic import atomic_write_text, commit_folder, staging_folder
 from workbench.core.errors import WorkbenchError
+from workbench.core.jsonio import RECORD_LIMITS
 from workbench.core.training.runs import CHECKPOINTS_NAME
 
 MARKER_NAME = "workbench_checkpoint.json"
@@ -76,10 +78,12 @@ def is_complete(checkpoint: str | Path) -> bool:
     if not match:
         return False
     try:
-        marker = json.loads((folder / MARKER_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        marker = jsonio.load_file(folder / MARKER_NAME, limits=RECORD_LIMITS,
+                                  what="checkpoint marker")
+    except WorkbenchError:
         return False
-    if marker.get("app") != MARKER_APP or marker.get("step") != int(match.group(1)):
+    if not isinstance(marker, dict) or marker.get("app") != MARKER_APP \
+            or marker.get("step") != int(match.group(1)):
         return False
     files = marker.get("files")
     if not isinstance(files, dict) or "trainer_state.json" not in files:

@@ -18,8 +18,10 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
+from workbench.core import jsonio
 from workbench.core.atomic import atomic_write_text
 from workbench.core.errors import WorkbenchError
+from workbench.core.jsonio import RECORD_LIMITS
 
 CONTROL_NAME = "control.json"
 POLL_S = 0.2
@@ -29,8 +31,8 @@ COMMANDS = ("pause", "resume", "cancel", "save")
 
 def _read(path: Path) -> dict:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = jsonio.load_file(path, limits=RECORD_LIMITS, what="control")
+    except WorkbenchError:
         return {}
     return data if isinstance(data, dict) and isinstance(data.get("seq"), int) else {}
 

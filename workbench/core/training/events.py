@@ -6,7 +6,9 @@ import json
 import math
 from dataclasses import dataclass, field
 
+from workbench.core import jsonio
 from workbench.core.errors import WorkbenchError
+from workbench.core.jsonio import RECORD_LIMITS
 
 EVENT_KINDS = ("started", "log", "eval", "checkpoint", "paused", "resumed", "finished",
                "cancelled", "failed", "status", "error")
@@ -54,7 +56,10 @@ class TrainEvent:
     @classmethod
     def from_json(cls, text: str | dict) -> TrainEvent:
         """Parse `to_json` output (a line or an already-decoded dict)."""
-        data = json.loads(text) if isinstance(text, str) else dict(text)
+        data = (jsonio.loads(text, source="a training event", limits=RECORD_LIMITS,
+                             what="event") if isinstance(text, str) else dict(text))
+        if not isinstance(data, dict):
+            raise WorkbenchError("Not a training event: not a JSON object.")
         try:
             return cls(kind=str(data["kind"]), step=int(data["step"]),
                        max_steps=int(data["max_steps"]), epoch=float(data["epoch"]),

@@ -7,7 +7,6 @@ The follower keeps a byte offset, so each poll reads only what was appended.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -67,7 +66,7 @@ class RunFollower:
         events = []
         for line in chunk[:end].splitlines():
             try:
-                events.append(TrainEvent.from_json(json.loads(line)))
+                events.append(TrainEvent.from_json(line.decode("utf-8")))
             except (ValueError, WorkbenchError):
                 continue  # a damaged line (a crash mid-write) is skipped, as load_run_metrics does
         if events:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import errno
-import json
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from workbench.core import jsonio
 from workbench.core.errors import WorkbenchError
+from workbench.core.jsonio import RECORD_LIMITS
 from workbench.core.training.events import FINAL_KINDS, TrainEvent
 
 SPEC_NAME = "spec.json"
@@ -246,8 +247,8 @@ def read_run(run_dir: str | Path) -> RunInfo:
 
     run = Path(run_dir)
     try:
-        spec = json.loads((run / SPEC_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        spec = jsonio.load_file(run / SPEC_NAME, limits=RECORD_LIMITS, what="run spec")
+    except WorkbenchError:
         raise WorkbenchError(f"{run} is not a training run folder (no readable {SPEC_NAME}).") \
             from None
     events = load_run_metrics(run)
