@@ -132,6 +132,16 @@ def loads(text: str | bytes, *, source: str, error: type[WorkbenchError] = Workb
                     f"Restore it from its source.") from None
 
 
+def load_object(path: str | Path, *, what: str = "JSON",
+                limits: JsonLimits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """A JSON file that must hold an object (a config, an adapter config), read within limits."""
+    data = load_file(path, limits=limits, what=what)
+    if not isinstance(data, dict):
+        raise WorkbenchError(f"{path} must hold a JSON object (a {what}), not "
+                             f"{type(data).__name__}.")
+    return data
+
+
 def load_file(path: str | Path, *, error: type[WorkbenchError] = WorkbenchError,
               limits: JsonLimits = DEFAULT_LIMITS, what: str = "JSON",
               source: str | None = None) -> Any:

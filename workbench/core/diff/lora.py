@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from pathlib import Path
 from typing import Any
 
+from workbench.core import jsonio
 from workbench.core.checkpoint.inspection import CheckpointInfo, inspect_checkpoint
 from workbench.core.diff.weights import (
     CheckpointDiff,
@@ -45,7 +45,7 @@ def lora_pairs(names: list[str]) -> dict[str, tuple[str, str]]:
 
 def _scales(folder: Path, pairs: dict[str, tuple[str, str]]) -> dict[str, float]:
     """alpha / r per module (alpha / sqrt(r) with rsLoRA), honouring rank and alpha patterns."""
-    cfg = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+    cfg = jsonio.load_object(folder / "adapter_config.json", what="adapter config")
     r, alpha = cfg.get("r") or 8, cfg.get("lora_alpha") or 8
     rank_pattern, alpha_pattern = cfg.get("rank_pattern") or {}, cfg.get("alpha_pattern") or {}
     out = {}

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench.core import jsonio
 from workbench.core.atomic import atomic_write_text
 from workbench.core.errors import WorkbenchError
 
@@ -100,12 +101,12 @@ def load_report(path: str | Path) -> EvalReport:
     p = Path(path)
     if p.is_dir():
         p = p / REPORT_NAME
+    if not p.is_file():
+        raise WorkbenchError(f"{p} does not exist: evaluate that run first.")
     try:
-        return EvalReport.from_json(json.loads(p.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        raise WorkbenchError(f"{p} does not exist: evaluate that run first.") from None
-    except (OSError, ValueError) as e:
-        raise WorkbenchError(f"{p} is not readable JSON ({e}).") from None
+        return EvalReport.from_json(jsonio.load_object(p, what="evaluation report"))
+    except (KeyError, TypeError, ValueError) as e:
+        raise WorkbenchError(f"{p} is not an evaluation report ({e}).") from None
 
 
 def compare_reports(paths: list[str | Path]) -> dict[str, Any]:

@@ -7,7 +7,6 @@ against the model's config before the model is loaded.
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench.core import jsonio
 from workbench.core.errors import TrainingDataError, WorkbenchError
 from workbench.core.evaluate import metrics as m
 from workbench.core.evaluate.report import EvalReport, WorstExample
@@ -58,10 +58,10 @@ def resolve_target(path: str | Path, task: str | None = None) -> EvalTarget:
             raise WorkbenchError(f"The run {p.name} has no final model yet; finish or resume it.")
         return EvalTarget(p / FINAL_NAME, task or spec.task, p, spec)
     if (p / "adapter_config.json").is_file():
-        cfg = json.loads((p / "adapter_config.json").read_text(encoding="utf-8"))
+        cfg = jsonio.load_object(p / "adapter_config.json", what="adapter config")
         found = task or _PEFT_TASKS.get(str(cfg.get("task_type")))
     elif (p / "config.json").is_file():
-        cfg = json.loads((p / "config.json").read_text(encoding="utf-8"))
+        cfg = jsonio.load_object(p / "config.json", what="config")
         found = task or next((t for arch in cfg.get("architectures") or ()
                               for end, t in _ARCH_TASKS if arch.endswith(end)), None)
     else:
@@ -153,7 +153,7 @@ def _tokenizer(target: EvalTarget):
         adapter = target.model_dir / "adapter_config.json"
         if not adapter.is_file():
             raise
-        base = json.loads(adapter.read_text(encoding="utf-8")).get("base_model_name_or_path")
+        base = jsonio.load_object(adapter, what="adapter config").get("base_model_name_or_path")
         tokenizer = load_tokenizer(base)  # an adapter saved without its tokenizer
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from workbench.core import jsonio
+from workbench.core.errors import WorkbenchError
+
 _SPEC_FIELDS = ("task", "method", "num_epochs", "max_steps", "learning_rate", "batch_size",
                 "max_length", "lora_r", "lora_alpha", "precision", "seed")
 
@@ -54,6 +57,6 @@ def model_card(report: dict[str, Any], run_dir: Path | None, base_model: str | N
 
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return jsonio.load_object(path)
+    except WorkbenchError:
         return None

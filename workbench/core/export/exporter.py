@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from workbench.core import jsonio
 from workbench.core.atomic import atomic_write_text
 from workbench.core.errors import MissingDependencyError, WorkbenchError
 from workbench.core.export import staging, verify
@@ -72,12 +73,12 @@ def _peek_config(path: Path) -> dict[str, Any]:
     """config.json of the model at `path` (run, adapter or checkpoint) without loading weights."""
     for folder in (path / "final", path):
         if (folder / "config.json").is_file():
-            return json.loads((folder / "config.json").read_text(encoding="utf-8"))
+            return jsonio.load_object(folder / "config.json", what="config")
         if (folder / "adapter_config.json").is_file():
-            base = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+            base = jsonio.load_object(folder / "adapter_config.json", what="adapter config")
             named = Path(str(base.get("base_model_name_or_path") or ""))
             if (named / "config.json").is_file():
-                return json.loads((named / "config.json").read_text(encoding="utf-8"))
+                return jsonio.load_object(named / "config.json", what="config")
     return {}
 
 
@@ -277,8 +278,8 @@ def _run_sentences(source: Source, count: int = 3) -> list[str] | None:
 def _base_model(source: Source) -> str | None:
     adapter = source.folder / "adapter_config.json"
     if adapter.is_file():
-        return json.loads(adapter.read_text(encoding="utf-8")).get("base_model_name_or_path")
+        return jsonio.load_object(adapter, what="adapter config").get("base_model_name_or_path")
     if source.run_dir is not None:
-        spec = json.loads((source.run_dir / "spec.json").read_text(encoding="utf-8"))
+        spec = jsonio.load_object(source.run_dir / "spec.json", what="run spec")
         return spec.get("model_path")
     return None

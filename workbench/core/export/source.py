@@ -7,12 +7,12 @@ because a merge that silently does nothing (or is skipped) is a known failure of
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from workbench.core import jsonio
 from workbench.core.errors import WorkbenchError
 
 
@@ -44,7 +44,7 @@ def open_source(path: str | Path, task: str | None = None) -> Source:
     adapter = (folder / "adapter_config.json").is_file()
     tokenizer_folder = folder
     if adapter and not (folder / "tokenizer_config.json").is_file():
-        base = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+        base = jsonio.load_object(folder / "adapter_config.json", what="adapter config")
         tokenizer_folder = Path(base.get("base_model_name_or_path") or folder)
     model = load_trained_model(folder, found or "base") if adapter else \
         load_trained_model(folder, found)

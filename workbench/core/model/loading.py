@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from workbench.core import jsonio
 from workbench.core.errors import MissingDependencyError, ModelBuildError, WorkbenchError
 
 
@@ -194,16 +195,13 @@ def custom_tokenizer_code(folder: Path) -> str | None:
 
     transformers reads the entry from tokenizer_config.json, or else from config.json.
     """
-    import json
 
     for name in ("tokenizer_config.json", "config.json"):
         path = folder / name
         try:
-            if path.stat().st_size > 50 * 2**20:
-                continue  # not a real config; the loader reports it
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError):
-            continue
+            data = jsonio.load_file(path, what="tokenizer config")
+        except WorkbenchError:
+            continue  # not a readable config; the loader reports it
         auto_map = data.get("auto_map") if isinstance(data, dict) else None
         entry = auto_map.get("AutoTokenizer") if isinstance(auto_map, dict) else None
         names = [entry] if isinstance(entry, str) else entry if isinstance(entry, list) else []

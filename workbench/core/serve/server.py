@@ -19,6 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from workbench.core import jsonio
 from workbench.core.errors import MissingDependencyError, WorkbenchError
 from workbench.core.progress import Progress, Reporter
 
@@ -74,7 +75,7 @@ def check_servable(path: str | Path) -> tuple[Path, list[str]]:
         raise WorkbenchError(f"{folder} has no tokenizer (tokenizer_config.json); copy its base "
                              f"model's tokenizer files there first.")
     warnings = []
-    tok_config = json.loads(config_path.read_text(encoding="utf-8"))
+    tok_config = jsonio.load_object(config_path, what="tokenizer config")
     if not tok_config.get("chat_template") and not (folder / "chat_template.jinja").is_file():
         warnings.append("The tokenizer has no chat template: /v1/chat/completions will fail; "
                         "use /v1/completions with a prompt.")

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench.core import jsonio
 from workbench.core.errors import WorkbenchError
 from workbench.core.training.perplexity import with_perplexity
 from workbench.core.training.runs import FINAL_NAME, load_run_spec
@@ -110,14 +111,12 @@ def load_trained_model(model_dir: str | Path, task: str | None):
 
 def _load_adapter(folder: Path, task: str):
     """Base model (with the run's head config: labels) + the LoRA adapter saved in `folder`."""
-    import json
-
     import peft
     import transformers
 
     try:
-        base_path = json.loads((folder / "adapter_config.json").read_text())[
-            "base_model_name_or_path"]
+        base_path = jsonio.load_object(folder / "adapter_config.json",
+                                       what="adapter config")["base_model_name_or_path"]
         # config.json next to the adapter carries the head's labels (num_labels, id2label).
         kwargs = {"config": transformers.AutoConfig.from_pretrained(folder)} \
             if (folder / "config.json").is_file() else {}
