@@ -1,9 +1,9 @@
 """The app's log: a rotating file in the platform's log/state folder, shared by CLI and GUI.
 
 Unexpected errors and their tracebacks go here, so a user can attach the file to a bug report.
-The folder is, in this order: $WORKBENCH_LOG_DIR (tests, portable installs); Linux
-$XDG_STATE_HOME/transformer-workbench or ~/.local/state/transformer-workbench; macOS
-~/Library/Logs/transformer-workbench; Windows %LOCALAPPDATA%/transformer-workbench/Logs.
+The folder is $WORKBENCH_LOG_DIR (tests, portable installs), else the state folder of
+core/app_dirs (Linux $XDG_STATE_HOME/transformer-workbench or ~/.local/state/...; macOS
+~/Library/Logs/transformer-workbench; Windows %LOCALAPPDATA%/transformer-workbench).
 The GUI calls the same function, so both always write to one file.
 """
 
@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
-APP_DIR = "transformer-workbench"
 LOG_NAME = "workbench.log"
 LOG_ENV = "WORKBENCH_LOG_DIR"
 MAX_BYTES = 1_000_000  # per file; with BACKUPS the log never exceeds ~4 MB
@@ -29,17 +27,10 @@ _handler: RotatingFileHandler | None = None
 
 def log_dir() -> Path:
     """The folder the log file lives in (not created here)."""
+    from workbench.core.app_dirs import state_dir
+
     override = os.environ.get(LOG_ENV)
-    if override:
-        return Path(override).expanduser()
-    home = Path.home()
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA") or str(home / "AppData" / "Local")
-        return Path(base) / APP_DIR / "Logs"
-    if sys.platform == "darwin":
-        return home / "Library" / "Logs" / APP_DIR
-    state = os.environ.get("XDG_STATE_HOME") or str(home / ".local" / "state")
-    return Path(state) / APP_DIR
+    return Path(override).expanduser() if override else state_dir()
 
 
 def log_file() -> Path:
