@@ -32,6 +32,7 @@ def test_monitor_follows_a_terminal_run_and_can_cancel_it(qtbot, main_window, tm
         qtbot.waitUntil(lambda: len(monitor.curves.series["loss"].x) >= 3, timeout=120_000)
         assert monitor.state == "live"
         assert monitor.progress.bar.maximum() == 300
+        assert "run time" in monitor.progress.label.text()  # the run's clock, not the window's
         qtbot.mouseClick(monitor.buttons["cancel"], qtbot_button())
         qtbot.waitUntil(lambda: monitor.state == "cancelled", timeout=60_000)
         assert proc.wait(60) == 0
@@ -78,3 +79,20 @@ def test_launch_form_shows_the_exact_command(qtbot):
     assert "accelerate.commands.launch" in command and "--num_processes 3" in command
     spec = form.spec()
     assert spec.launch.mode == "processes" and spec.launch.num_processes == 3
+
+
+def test_runs_list_follows_a_run_live(qtbot, main_window, tmp_path):
+    from workbench.core.training.runner import run_training
+    from workbench.qt.common.tasks import TaskRunner
+    from workbench.qt.train.runs_view import RunsView
+
+    run_training(tiny_spec("sequence-classification", tmp_path / "runs" / "one"), lambda e: None)
+    view = RunsView(TaskRunner(main_window), root=tmp_path / "runs")
+    qtbot.addWidget(view)
+    qtbot.waitUntil(lambda: view.tree.topLevelItemCount() == 1, timeout=60_000)
+    view.tree.setCurrentItem(view.tree.topLevelItem(0))
+    assert view.follow_button.isEnabled()
+    view.follow_button.click()
+    qtbot.waitUntil(lambda: view.monitor.state == "finished", timeout=30_000)
+    assert view.monitor.run_dir == tmp_path / "runs" / "one"
+    view.monitor.close()

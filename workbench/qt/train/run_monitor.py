@@ -30,7 +30,7 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.training.control_file import send_command
 from workbench.core.training.follow import RunFollower
 from workbench.qt.common.dialogs import show_error
-from workbench.qt.train.curves import PALETTE, RunProgress, TrainCurvesView
+from workbench.qt.train.curves import PALETTE, RunProgress, TrainCurvesView, format_duration
 
 POLL_MS = 500
 BADGE_STYLE = {
@@ -137,6 +137,12 @@ class RunMonitor(QWidget):
             if path == self.run_dir:
                 self.curves.add_events(events)
                 self.progress.add_events(events)
+                # The run's own clock, not the time since this window opened (the monitor may
+                # open long after the run started); ETA and state are kept as RunProgress says.
+                parts = [f"run time {format_duration(events[-1].time)}"
+                         if p.startswith("elapsed") else p
+                         for p in self.progress.label.text().split(" · ")]
+                self.progress.label.setText(" · ".join(parts))
         self._update_state()
 
     def _update_state(self) -> None:

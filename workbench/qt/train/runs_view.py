@@ -92,6 +92,11 @@ class RunsView(QWidget):
         self.info = QLabel("Select a run.")
         self.info.setWordWrap(True)
         actions = QHBoxLayout()
+        self.follow_button = QPushButton("Follow live")
+        self.follow_button.setToolTip("Open the run in a monitor window that follows it as it "
+                                      "grows (a run in a terminal or on another machine too)")
+        self.follow_button.clicked.connect(self._on_follow_button_clicked)
+        actions.addWidget(self.follow_button)
         actions.addWidget(self.resume_button)
         actions.addWidget(self.extend_button)
         actions.addWidget(self.extend_epochs)
@@ -243,7 +248,15 @@ class RunsView(QWidget):
         return list(self.compare.getPlotItem().listDataItems())
 
     # -- resume ------------------------------------------------------------------------------------
+    def _on_follow_button_clicked(self) -> None:
+        from workbench.qt.train.run_monitor import open_run
+
+        run = self.selected_run()
+        if run is not None:
+            self.monitor = open_run(self.window(), run.run_dir)
+
     def _sync_buttons(self, run: Any) -> None:
+        self.follow_button.setEnabled(run is not None)
         can = run is not None and bool(run.checkpoints)
         self.resume_button.setEnabled(can and run.status != "finished")
         self.extend_button.setEnabled(can)
