@@ -178,11 +178,13 @@ class GraphCanvas(QGraphicsView):
             self.fitted = True
 
     def show_top_at(self, zoom: float = 1.0) -> None:
-        """Readable text: this zoom, scrolled to the top of the drawing (a tall dataflow)."""
+        """Readable text: this zoom, scrolled to the top of the drawing (a tall dataflow), and to
+        its left edge where it is wider than the view (box labels start there)."""
         self.zoom_by(zoom / self.zoom)
         rect = self.scene().itemsBoundingRect()
         if not rect.isEmpty():
-            self.centerOn(rect.center().x(), rect.top() + self.viewport().height() / 2 / zoom)
+            x = min(rect.center().x(), rect.left() + self.viewport().width() / 2 / zoom)
+            self.centerOn(x, rect.top() + self.viewport().height() / 2 / zoom)
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
