@@ -78,7 +78,7 @@ class RunsView(QWidget):
         self.tree.setToolTip("Select a run to see its curves; tick runs to compare them")
         self.tree.currentItemChanged.connect(self._on_tree_currentItemChanged)
         self.tree.itemChanged.connect(self._on_tree_itemChanged)
-        self.resume_button = QPushButton("Resume / continue")
+        self.resume_button = QPushButton("Resume")
         self.resume_button.setToolTip("Continue from the newest complete checkpoint")
         self.resume_button.clicked.connect(lambda: self._request_resume(0.0))
         self.extend_epochs = QDoubleSpinBox()
