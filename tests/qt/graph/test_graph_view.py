@@ -170,6 +170,21 @@ def test_fit_fills_a_large_canvas_and_dataflow_is_readable(qtbot, main_window, l
     main_window.resize(1024, 700)
 
 
+def test_a_wide_dataflow_opens_at_its_left_edge(qtbot, main_window, llama_view):
+    """Wider than its panel, the dataflow shows where its box labels start, not its middle."""
+    view = llama_view
+    main_window.resize(1024, 700)
+    qtbot.wait(50)
+    flow = view.flow_canvas
+    view._show_flow(view.flow_block)
+    drawing = flow.scene().itemsBoundingRect()
+    visible = flow.mapToScene(flow.viewport().rect()).boundingRect()
+    if drawing.width() > visible.width():
+        assert visible.left() <= drawing.left() + 1
+    else:
+        assert visible.left() <= drawing.left() and visible.right() >= drawing.right()
+
+
 def test_legend_and_compact_zoom_buttons(llama_view):
     from workbench.core.graph.layout import KIND_COLORS
 

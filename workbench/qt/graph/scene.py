@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPen, QPolygonF
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsView
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsView, QStyle
 
 from workbench.core.graph.layout import KIND_COLORS, LINK_COLORS, Box, Layout, Link
 
@@ -188,8 +188,16 @@ class GraphCanvas(QGraphicsView):
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        if self.fitted:  # a fitted graph keeps filling the canvas as the window grows
-            self.fit()
+        if not self.fitted:  # a fitted graph keeps filling the canvas as the window grows
+            return
+        old, new = event.oldSize(), event.size()
+        bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent) + 2
+        # A scroll bar appearing or going changes the viewport by its own width; refitting on
+        # that would toggle it again, and again (the event loop never idles).
+        if old.isValid() and abs(new.width() - old.width()) <= bar \
+                and abs(new.height() - old.height()) <= bar:
+            return
+        self.fit()
 
     def wheelEvent(self, event) -> None:
         self.zoom_by(1.15 if event.angleDelta().y() > 0 else 1 / 1.15)
