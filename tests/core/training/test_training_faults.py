@@ -7,17 +7,13 @@ import json
 import os
 import pickle
 import shutil
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 from transformers import TrainerCallback
 
-from tests.fixtures.training import Recorder, tiny_model, tiny_spec
+from tests.fixtures.training import Recorder, kill_when, tiny_model, tiny_spec
 from workbench.cli import main
 from workbench.core.errors import RunFolderInUseError, WorkbenchError
 from workbench.core.training.checkpoints import MARKER_NAME, latest_checkpoint
@@ -148,20 +144,7 @@ def test_a_kill_during_the_final_save_is_finished_by_resume(tmp_path, capsys):
     tiny_spec(CLS, run_dir, max_steps=3, save_steps=3, eval_split=0.25).save(spec_path)
     script = tmp_path / "train_and_hang.py"
     script.write_text(_KILL_FINAL_SAVE.format(repo=str(REPO), spec=str(spec_path)))
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=str(REPO)))
-    try:
-        deadline = time.monotonic() + 240
-        while not list(run_dir.glob(".tmp-final-*/HANGING")):
-            assert proc.poll() is None, "the training subprocess ended early"
-            assert time.monotonic() < deadline, "the final save never started"
-            time.sleep(0.1)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(30)
+    kill_when(script, ".tmp-final-*/HANGING", run_dir, REPO)
     assert not (run_dir / "final").exists() and latest_checkpoint(run_dir).name == "checkpoint-3"
     assert main(["train", "--resume", str(run_dir), "--json-events"]) == 0
     events = _events(capsys.readouterr().out)

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.fixtures.training import Recorder, tiny_spec
+from tests.fixtures.training import Recorder, kill_when, tiny_spec
 from workbench.core.errors import WorkbenchError
 from workbench.core.training.checkpoints import (
     MARKER_NAME,
@@ -156,20 +151,7 @@ def test_process_killed_mid_save_leaves_nothing_resume_would_pick(tmp_path):
     run_dir = tmp_path / "run"
     script = tmp_path / "train_and_hang.py"
     script.write_text(_KILLED_SCRIPT.format(repo=str(REPO), run=str(run_dir)))
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=str(REPO)))
-    try:
-        deadline = time.monotonic() + 240
-        while not list(run_dir.glob("checkpoints/*/checkpoint-4/HALF_WRITTEN")):
-            assert proc.poll() is None, "the training subprocess ended early"
-            assert time.monotonic() < deadline, "the save never started"
-            time.sleep(0.1)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(30)
+    kill_when(script, "checkpoints/*/checkpoint-4/HALF_WRITTEN", run_dir, REPO)
     assert [c.name for c in list_checkpoints(run_dir)] == ["checkpoint-2"]
     assert not (run_dir / "checkpoints" / "checkpoint-4").exists()
     assert read_run(run_dir).status == "interrupted"
