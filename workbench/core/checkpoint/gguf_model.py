@@ -226,16 +226,26 @@ def memoise_tensor_name_maps() -> None:
 
 
 def find_gguf(path: str | Path) -> Path | None:
-    """The GGUF file `path` names: the file itself, or the only .gguf in a folder that has no
-    config.json; None when `path` is not about a GGUF file."""
+    """The GGUF file `path` names: the file itself, or the model of a folder whose only model is
+    a GGUF file (one file, or the parts of one split model: its first part present); None when
+    `path` is not about a GGUF file. A config.json beside it does not make the folder a
+    transformers folder unless transformers weights are there too (GGUF repos on the Hub often
+    carry the source model's config.json)."""
+    from workbench.core.checkpoint import gguf_split
+
     p = Path(path).expanduser()
     if p.is_file():
         return p.resolve() if p.suffix.lower() == GGUF_SUFFIX else None
-    if not p.is_dir() or (p / "config.json").is_file():
+    if not p.is_dir() or _has_transformers_weights(p):
         return None
     found = sorted(f for f in p.iterdir() if f.suffix.lower() == GGUF_SUFFIX and f.is_file())
-    if len(found) > 1:
+    if len(found) > 1 and not gguf_split.is_split_set(found):
         raise NotACheckpointError(
             f"{p} holds {len(found)} GGUF files ({', '.join(f.name for f in found[:4])}"
             f"{' ...' if len(found) > 4 else ''}); open one of them rather than the folder.")
     return found[0].resolve() if found else None
+
+
+def _has_transformers_weights(folder: Path) -> bool:
+    return any(f.suffix in (".safetensors", ".bin") or f.name.endswith(".index.json")
+               for f in folder.iterdir())

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from workbench.core import jsonio
-from workbench.core.checkpoint import gguf_model, quantization
+from workbench.core.checkpoint import gguf_model, gguf_split, quantization
 from workbench.core.checkpoint.gguf_header import read_gguf_header
 from workbench.core.checkpoint.gguf_model import GgufSummary
 from workbench.core.checkpoint.links import check_inside
@@ -172,7 +172,11 @@ def _scan_folder(folder: Path) -> _Scan:
     if (folder / "adapter_config.json").is_file():
         return _scan_adapter(folder)
     if (gguf_file := gguf_model.find_gguf(folder)) is not None:
-        return _scan_gguf(gguf_file)
+        scan = _scan_gguf(gguf_file)
+        if (folder / "config.json").is_file():
+            scan.warnings.append("The folder's config.json was not used: a GGUF file's own "
+                                 "metadata is its configuration.")
+        return scan
     config = arch.read_config_dict(folder) if (folder / "config.json").is_file() else None
     files = [folder / "config.json"] if config is not None else []
     scan = None
@@ -228,15 +232,27 @@ def _scan_safetensors(path: Path, kind: str) -> _Scan:
 
 
 def _scan_gguf(path: Path) -> _Scan:
-    """A GGUF file: header only; the config is what transformers derives from its metadata."""
+    """A GGUF file: header only; the config is what transformers derives from its metadata.
+    For a part of a split model, every part's header is read and the tensor tables joined."""
     header = read_gguf_header(path)
+    files, notes = [path], []
+    if gguf_split.split_count(header) > 1:
+        split = gguf_split.read_split(path, header)
+        files = list(split.parts)
+        tensors = tuple(t for h in split.headers for t in h.tensors)
+        # Part 1 holds the model's metadata; the others hold split.* keys and tensors only.
+        first = split.headers[0] if split.parts[0] == split.first else header
+        header = replace(first, tensors=tensors)
+        path = split.first if split.parts[0] == split.first else path
+        notes.append(f"A split GGUF model in {split.count} parts; the counts cover "
+                     + (f"the {len(split.parts)} parts present (missing: "
+                        f"{', '.join(split.missing)})." if split.missing else "all of them."))
+        notes.append("transformers loads one GGUF file only, so Attention and Fine-tune need "
+                     "the parts merged first: `llama-gguf-split --merge FIRST-PART OUT.gguf`.")
     summary = gguf_model.summarize(header)
-    scan = _Scan("gguf", path.parent, list(header.tensors), [path],
+    scan = _Scan("gguf", path.parent, list(header.tensors), files,
                  metadata={k: str(v) for k, v in header.metadata.items()})
-    if summary.split:
-        scan.warnings.append(
-            f"{path.name} is part {summary.split[0]} of {summary.split[1]} of a split GGUF "
-            f"model: the counts cover this part only.")
+    scan.warnings.extend(notes)
     try:
         config = gguf_model.gguf_config_dict(path, header)
     except Exception as e:  # transformers raises ValueError, KeyError, OSError... for these

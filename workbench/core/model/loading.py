@@ -30,9 +30,24 @@ def pretrained_source(path: str | Path) -> tuple[Path, dict[str, str]]:
 
     gguf = find_gguf(path)
     if gguf is not None:
+        _refuse_split_gguf(gguf)
         memoise_tensor_name_maps()  # transformers' GGUF loading rebuilds them per submodule
         return gguf.parent, {"gguf_file": gguf.name}
     return checkpoint_folder(path), {}
+
+
+def _refuse_split_gguf(path: Path) -> None:
+    """transformers reads the one GGUF file it is given; for a part of a split model it would
+    build the model with the other parts' weights randomly initialised."""
+    from workbench.core.checkpoint.gguf_header import read_gguf_header
+    from workbench.core.checkpoint.gguf_split import split_count
+
+    if (count := split_count(read_gguf_header(path))) > 1:
+        raise ModelBuildError(
+            f"{path.name} is one of {count} parts of a split GGUF model, and transformers loads "
+            f"a single GGUF file only. Merge the parts first "
+            f"(`llama-gguf-split --merge {path.name} merged.gguf`) and open the merged file; "
+            f"Inspect and Graph work on the parts as they are.")
 
 
 def release_dequantized_gguf(model) -> None:
