@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from tests.fixtures.zoo import ZOO, ZooEntry, zoo_text
+from workbench.core.attention.capture import find_attention_modules
 from workbench.core.attention.compute import compute_attention
 from workbench.core.checkpoint.inspection import inspect_checkpoint
 from workbench.core.graph.dataflow import graph_report
@@ -90,3 +91,58 @@ def test_build_from_weights_keeps_every_tensor(entry: ZooEntry, zoo_root, zoo_lo
     a, b = original.state_dict(), rebuilt.state_dict()
     assert a.keys() == b.keys()
     assert [k for k in a if not torch.equal(a[k], b[k])] == []
+
+
+NON_TEXT = [e for e in ZOO if not e.text]
+
+
+def _non_text_inputs(entry: ZooEntry, model) -> dict:
+    torch.manual_seed(0)
+    if entry.kind == "vision":
+        size = model.config.image_size
+        return {"pixel_values": torch.randn(1, model.config.num_channels, size, size)}
+    if entry.name == "wav2vec2":
+        return {"input_values": torch.randn(1, 400)}
+    frames = 2 * model.config.max_source_positions  # Whisper's conv stride 2
+    return {"input_features": torch.randn(1, model.config.num_mel_bins, frames),
+            "decoder_input_ids": torch.tensor([[model.config.decoder_start_token_id, 5, 6]])}
+
+
+@pytest.mark.parametrize("entry", NON_TEXT, ids=[e.name for e in NON_TEXT])
+def test_capture_on_image_and_audio_models_equals_eager_output_attentions(entry, zoo_loaded):
+    """The capture machinery the inspector uses (module hooks) on real image/audio inputs gives
+    transformers' own attentions, layer for layer, for every kind the model has."""
+    from workbench.core.attention.capture import AttentionCapture, layer_counts
+
+    model, _ = zoo_loaded(entry.name)
+    modules = find_attention_modules(model)
+    counts = layer_counts(model, modules)
+    capture = AttentionCapture(modules, {k: tuple(range(n)) for k, n in counts.items()})
+    with torch.no_grad():
+        with capture:
+            model(**_non_text_inputs(entry, model))
+        out = model(**_non_text_inputs(entry, model), output_attentions=True)
+    maps, _ = capture.arrays()
+    fields = ({"encoder": "encoder_attentions", "decoder": "decoder_attentions",
+               "cross": "cross_attentions"} if model.config.is_encoder_decoder
+              else {"self": "attentions"})
+    assert set(maps) == set(fields)
+    for kind, name in fields.items():
+        reference = np.stack([a[0].float().numpy() for a in getattr(out, name)])
+        np.testing.assert_array_equal(maps[kind], reference, err_msg=kind)
+
+
+@pytest.mark.parametrize("entry", NON_TEXT, ids=[e.name for e in NON_TEXT])
+def test_image_and_audio_models_get_a_true_message_not_tokenizer_advice(entry, zoo_root,
+                                                                        zoo_loaded):
+    from workbench.core.attention.compute import (
+        AttentionUnavailableError,
+        check_text_checkpoint,
+    )
+
+    kind = "images" if entry.kind == "vision" else "audio"
+    with pytest.raises(AttentionUnavailableError, match=f"reads {kind} .*not text"):
+        check_text_checkpoint(zoo_root[entry.name])
+    model, _ = zoo_loaded(entry.name)
+    with pytest.raises(AttentionUnavailableError, match="Inspect, Graph and Config work"):
+        compute_attention(model, None, "hello")

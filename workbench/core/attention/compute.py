@@ -32,6 +32,10 @@ from workbench.core.units import human_bytes
 
 Progress = Callable[[str], None]
 
+# Main inputs (PreTrainedModel.main_input_name) that are not token ids, and what they hold.
+NON_TEXT_INPUTS = {"pixel_values": "images", "input_values": "audio",
+                   "input_features": "audio features"}
+
 # Past this estimate the returned attentions of every layer are not kept (selected layers only).
 DEFAULT_MEMORY_LIMIT = 1 << 30
 
@@ -158,6 +162,7 @@ def compute_attention(model, tokenizer, text: str, pair: str | None = None,
     import torch
 
     say = progress or (lambda _msg: None)
+    check_text_input(model)
     if tokenizer is None:
         raise WorkbenchError("This checkpoint has no tokenizer, so text cannot be turned into "
                              "tokens. Copy its base model's tokenizer files into the folder.")
@@ -253,6 +258,39 @@ def _verified_causal(model, maps: dict[str, np.ndarray], notes: list[str]) -> tu
     return tuple(kept)
 
 
+def check_text_input(model_or_class) -> None:
+    """Raise AttentionUnavailableError when the model (or model class) reads images or audio
+    rather than token ids: the inspector runs on typed text, and such checkpoints ship no
+    tokenizer, so "copy the tokenizer files" would be the wrong advice."""
+    main = getattr(model_or_class, "main_input_name", "input_ids")
+    if (kind := NON_TEXT_INPUTS.get(main)) is not None:
+        name = getattr(model_or_class, "__name__", type(model_or_class).__name__)
+        raise AttentionUnavailableError(
+            f"{name} reads {kind} ({main}), not text, and the Attention inspector runs on typed "
+            f"text only. Inspect, Graph and Config work for this model.")
+
+
+def check_text_checkpoint(path: str | Path) -> None:
+    """`check_text_input` for a checkpoint on disk, from the class its config.json names
+    (before the tokenizer or the model is loaded); silent when the class is not known."""
+    import transformers
+
+    from workbench.core.model.architecture import read_config_dict
+    from workbench.core.model.loading import pretrained_source
+
+    folder, source = pretrained_source(path)
+    if source:
+        return  # GGUF files are language models
+    try:
+        names = read_config_dict(folder).get("architectures") or []
+    except WorkbenchError:
+        return  # loading reports it with its own message
+    for name in names if isinstance(names, list) else []:
+        if isinstance(name, str) and (cls := getattr(transformers, name, None)) is not None:
+            check_text_input(cls)
+            return
+
+
 def compute_attention_from_path(path: str | Path, text: str, pair: str | None = None,
                                 target: str | None = None, layers: Sequence[int] | None = None,
                                 device: str = "cpu", dtype: str | None = "float32",
@@ -262,6 +300,7 @@ def compute_attention_from_path(path: str | Path, text: str, pair: str | None = 
     from workbench.core.model.loading import load_model, load_tokenizer
 
     say = progress or (lambda _msg: None)
+    check_text_checkpoint(path)
     say("loading the tokenizer")
     tokenizer = load_tokenizer(path)
     _cancelled(cancel)

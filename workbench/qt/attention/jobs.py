@@ -45,7 +45,7 @@ def compute_job(cache: ModelCache, path: str | None, device: str, dtype: str, te
 
 def _load_and_compute(cache, path, device, dtype, text, pair, target, layers, progress, cancel,
                       truncate=False):
-    from workbench.core.attention.compute import compute_attention
+    from workbench.core.attention.compute import check_text_checkpoint, compute_attention
     from workbench.core.model.loading import load_model, load_tokenizer
 
     progress = progress or (lambda _msg: None)
@@ -53,6 +53,7 @@ def _load_and_compute(cache, path, device, dtype, text, pair, target, layers, pr
         from workbench.core.devices import check_device
 
         check_device(device)
+        check_text_checkpoint(path)
         progress("loading the tokenizer")
         tokenizer = load_tokenizer(path)  # fails before time is spent on the model
         progress(f"loading the model on {device} ({dtype}, eager attention)")
