@@ -35,6 +35,9 @@ def test_preview_reports_parameters_and_dtypes_from_range_requests_only(served, 
     data = json.loads(json.dumps(preview.to_json()))
     assert data["parameters"] == PARAMETERS and data["tensors"] == sum(
         s.tensors for s in preview.shards)
+    memory = data["memory"]  # what running it needs, from the headers alone
+    assert (memory["fp32"], memory["bf16"]) == (4 * PARAMETERS, 2 * PARAMETERS)
+    assert memory["as_stored"] == preview.safetensors_size
 
 
 def _safetensors(header: dict, data_len: int) -> bytes:

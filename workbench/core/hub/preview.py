@@ -19,6 +19,7 @@ from workbench.core.checkpoint.tensors import TensorInfo
 from workbench.core.errors import CancelledError, CorruptCheckpointError, WorkbenchError
 from workbench.core.hub.connection import REQUEST_TIMEOUT, hub_endpoint, hub_errors, online
 from workbench.core.hub.files import RemoteRepo, list_remote_files
+from workbench.core.model.memory import MemoryEstimate, estimate_memory
 
 MAX_SHARDS = 2000  # a 405B model has 191 shards; more is not a checkpoint we can preview
 PARALLEL_REQUESTS = 8  # huggingface_hub's own default for parallel header reads
@@ -61,12 +62,18 @@ class RepoPreview:
     def safetensors_size(self) -> int:
         return sum(s.size for s in self.shards)
 
+    @property
+    def memory(self) -> MemoryEstimate | None:
+        """Memory the weights need at each precision (None without safetensors to count)."""
+        return estimate_memory(self.parameters, self.safetensors_size) if self.shards else None
+
     def to_json(self) -> dict:
         return {**self.repo.to_json(), "logged_in": self.logged_in,
                 "architecture": self.architecture, "model_type": self.model_type,
                 "parameters": self.parameters, "dtypes": self.dtypes,
                 "tensors": sum(s.tensors for s in self.shards),
                 "safetensors_size": self.safetensors_size,
+                "memory": self.memory.to_json() if self.memory else None,
                 "shards": [vars(s) for s in self.shards]}
 
 

@@ -213,6 +213,7 @@ class HubDownloadDialog(QDialog):
             text += (f" Safetensors: {human_count(preview.parameters)} parameters in "
                      f"{len(preview.shards)} file(s), {human_bytes(preview.safetensors_size)} "
                      f"({dtypes}).")
+            text += f" {_memory_line(preview.memory)}"
         text += (" Logged in: your token is sent." if preview.logged_in else
                  " Not logged in: gated and private repositories need `hf auth login`.")
         self.summary.setText(text)
@@ -276,3 +277,14 @@ class HubDownloadDialog(QDialog):
 
 def _permille(done: int, total: int) -> int:
     return PERMILLE if total <= 0 else min(PERMILLE, int(PERMILLE * done / total))
+
+
+def _memory_line(memory) -> str:
+    """What running the previewed weights would need, against this machine's memory."""
+    from workbench.core.devices import available_devices
+
+    need = (f"Weights in memory: {human_bytes(memory.bf16)} in bf16, {human_bytes(memory.fp32)} "
+            f"in fp32, ~{human_bytes(memory.int4)} at 4 bits.")
+    have = [f"{'RAM' if d.name == 'cpu' else d.name} {human_bytes(d.total_memory)}"
+            for d in available_devices() if d.total_memory and d.name != "mps"]  # MPS: the RAM
+    return need + (f" This machine: {', '.join(have)}." if have else "")
