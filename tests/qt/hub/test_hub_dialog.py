@@ -25,7 +25,10 @@ def test_menu_preview_then_download_opens_a_tab_and_fills_the_cache_list(
         dialog.preview_button.click()
     assert blocker.args[0].parameters == PARAMETERS
     assert "152.3 K parameters in 3 file(s)" in dialog.summary.text()
-    assert "Weights in memory: 297.5 KiB in bf16" in dialog.summary.text()
+    from workbench.core.units import human_bytes
+
+    bf16 = human_bytes(2 * dialog.preview.parameters)
+    assert f"Weights in memory: {bf16} in bf16" in dialog.summary.text()
     assert "This machine: RAM " in dialog.summary.text()
     assert dialog.files_tree.topLevelItemCount() == len(served.repos["tiny/bert"].files)
     assert not [r for r in served.requests if r.method == "GET" and not r.range
