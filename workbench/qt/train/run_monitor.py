@@ -173,6 +173,10 @@ class RunMonitor(QWidget):
             if not self._failure_text:  # read the logs once, not at every poll
                 self._failure_text = self.process_run.failure().message()
             self.status.setText(self._failure_text)
+        elif self.escalation is not None and self.escalation.state == "survivors":
+            group = self.process_run.process.pid
+            self.status.setText(f"Cancel: a process of the run outlived SIGKILL; end it by "
+                                f"hand: kill -9 -- -{group}")
         elif state == "stalled":
             self.status.setText(f"No event for {status.last_event_age_s / 60:.0f} min "
                                 f"(last: step {status.step}/{status.max_steps}). A rank may "
