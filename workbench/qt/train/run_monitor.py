@@ -9,10 +9,10 @@ Controls go through the run's control file, so they work for any `workbench trai
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QFileSystemWatcher, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -29,7 +29,13 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.training.control_file import send_command
 from workbench.core.training.follow import RunFollower
 from workbench.qt.common.dialogs import show_error
-from workbench.qt.train.curves import PALETTE, RunProgress, TrainCurvesView, format_duration
+from workbench.qt.train.curves import (
+    PALETTE,
+    RunProgress,
+    Series,
+    TrainCurvesView,
+    format_duration,
+)
 
 POLL_MS = 500
 BADGE_STYLE = {
@@ -49,7 +55,9 @@ class RunMonitor(QWidget):
         self.run_dir = Path(run_dir)
         self.process_run = process_run  # a core ProcessRun when this window started it
         self.followers: dict[Path, RunFollower] = {self.run_dir: RunFollower(self.run_dir)}
-        self.overlay_points: dict[Path, list[tuple[float, float]]] = {self.run_dir: []}
+        # growable arrays: a poll appends its points and hands out views (no list -> array copy
+        # of the whole run at every poll)
+        self.overlay_points: dict[Path, Series] = {self.run_dir: Series()}
         self._ended = False
         self.events: list[Any] = []  # the main run's events, as read (for the cancel budget)
         self.escalation: Any = None  # a core CancelEscalation once Cancel was pressed
@@ -110,7 +118,7 @@ class RunMonitor(QWidget):
         if path in self.followers:
             return
         self.followers[path] = RunFollower(path)
-        self.overlay_points[path] = []
+        self.overlay_points[path] = Series()
         self._add_overlay_curve(path)
         self.poll()
 
@@ -132,11 +140,12 @@ class RunMonitor(QWidget):
             if not events:
                 continue
             points = self.overlay_points[path]
-            points += [(e.step, e.metrics["loss"]) for e in events
-                       if e.kind == "log" and np.isfinite(e.metrics.get("loss", np.nan))]
-            if points:
-                x, y = np.array(points).T
-                self.overlay_curves[path].setData(x, y)
+            before = points.n
+            for e in events:
+                if e.kind == "log" and math.isfinite(e.metrics.get("loss", math.nan)):
+                    points.append(float(e.step), float(e.metrics["loss"]))
+            if points.n > before:
+                self.overlay_curves[path].setData(points.x, points.y)
             if path == self.run_dir:
                 self.events += events
                 self.curves.add_events(events)
