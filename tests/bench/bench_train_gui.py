@@ -162,11 +162,17 @@ def main() -> int:
     from workbench.qt.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    # as the app runs (workbench/qt/app.py): cyclic garbage collected on the GUI thread only,
+    # and the background device check, which gc.freeze()s torch's and transformers' objects
+    from workbench.qt.common.gc_guard import GuiThreadCollector
+
+    GuiThreadCollector(app).start()
     root = Path(tempfile.mkdtemp(prefix="bench_train_gui_"))
     os.environ["WORKBENCH_RUNS_DIR"] = str(root / "runs")
     window = MainWindow(settings=QSettings(str(root / "s.ini"), QSettings.Format.IniFormat))
     window.resize(1400, 900)
     window.show()
+    window.start_background_checks()
     window.open_checkpoint(str(demo_checkpoint_path()))
     deadline = time.time() + 120
     while window.tabs.count() == 0 and time.time() < deadline:

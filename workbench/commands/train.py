@@ -131,7 +131,7 @@ def _run(args: argparse.Namespace, emit) -> dict | None:
     try:
         result = run_training(spec, emit, control, resume_from=args.resume,
                               extend_epochs=args.extend_epochs, restart=args.restart,
-                              watch_control_file=True)
+                              watch_control_file=True, free_memory=False)
     finally:
         signal.signal(signal.SIGINT, previous)
     if result.status == "failed":

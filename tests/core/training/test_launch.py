@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -135,3 +136,97 @@ def test_watcher_thread_applies_commands_while_running(tmp_path):
         assert done.is_set()
     finally:
         watcher.stop()
+
+
+def test_cancel_escalation_terminates_then_kills_a_group_that_does_not_stop(tmp_path):
+    """A launcher whose processes ignore the control file (and one ignores SIGTERM too): the
+    escalation signals the whole group and nothing of it survives."""
+    import sys
+
+    from workbench.core.training.process_run import (
+        TERM_GRACE_S,
+        CancelEscalation,
+        ProcessRun,
+    )
+
+    # the child first: an ignored signal is inherited across exec
+    stubborn = ("import signal, subprocess, sys, time; "
+                "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); "
+                "signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                "time.sleep(600)")
+    run = ProcessRun.launch(tmp_path, [sys.executable, "-c", stubborn])
+    try:
+        assert _wait_until(lambda: _group_size(run.process.pid) == 2, 30)
+        escalation = CancelEscalation(run, budget_s=1.0, now=0.0)
+        assert escalation.tick(now=0.5) == "requested"  # within the budget: no signal yet
+        assert escalation.tick(now=1.5) == "terminating"  # SIGTERM to the group
+        assert _wait_until(lambda: _group_size(run.process.pid) == 1, 30)  # the child ended
+        assert escalation.tick(now=1.5 + TERM_GRACE_S + 0.1) == "killing"  # SIGKILL
+        assert _wait_until(lambda: escalation.tick(now=100.0) == "ended", 30)
+        assert not run.group_alive() and run.poll() == -9
+    finally:
+        if run.group_alive():
+            run.terminate(grace_s=1)
+
+
+def test_cancel_escalation_waits_for_a_clean_stop_after_the_final_event(tmp_path):
+    import sys
+
+    from workbench.core.training.process_run import EXIT_GRACE_S, CancelEscalation, ProcessRun
+
+    run = ProcessRun.launch(tmp_path, [sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        escalation = CancelEscalation(run, budget_s=1000.0, now=0.0)
+        # the final event arrived (checkpoint written): only a short grace to exit is left
+        assert escalation.tick(final_seen=True, now=1.0) == "requested"
+        assert escalation.tick(now=1.0 + EXIT_GRACE_S + 0.1) == "terminating"
+        assert _wait_until(lambda: escalation.tick(now=2 + EXIT_GRACE_S) == "ended", 30)
+        assert run.poll() == -15
+    finally:
+        if run.group_alive():
+            run.terminate(grace_s=1)
+
+
+def test_cancel_budget_comes_from_the_runs_step_and_checkpoint_times():
+    from workbench.core.training.control_file import POLL_S
+    from workbench.core.training.events import TrainEvent
+    from workbench.core.training.process_run import (
+        CHECKPOINT_ALLOWANCE_S,
+        EXIT_GRACE_S,
+        cancel_budget_s,
+    )
+
+    def event(kind, step, t):
+        return TrainEvent(kind, step, 100, 0.0, t, {})
+
+    assert cancel_budget_s([event("status", 0, 1.0)]) == POLL_S + EXIT_GRACE_S  # no step yet
+    logs = [event("started", 0, 10.0), event("log", 1, 11.0), event("log", 3, 14.0)]
+    # slowest step 1.5 s (steps 1-3), no checkpoint timed yet
+    assert cancel_budget_s(logs) == pytest.approx(POLL_S + 3.0 + CHECKPOINT_ALLOWANCE_S)
+    saved = [*logs, event("checkpoint", 3, 16.5)]  # 2.5 s to write a checkpoint
+    assert cancel_budget_s(saved) == pytest.approx(POLL_S + 3.0 + 5.0)
+
+
+def _wait_until(predicate, timeout: float) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _group_size(pgid: int) -> int:
+    """Live (non-zombie) processes in group `pgid` (Linux /proc)."""
+    count = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                count += 1
+    return count

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.launch import no_orphans  # noqa: F401 (a fixture)
 from tests.fixtures.training import data_file
 from workbench.core.training.checkpoints import list_checkpoints
 from workbench.core.training.launch import LaunchSpec
@@ -74,22 +75,8 @@ def _launch(spec: TrainSpec) -> LaunchSpec:
     return LaunchSpec(mode="processes", num_processes=2, main_port=_free_port())
 
 
-@pytest.fixture(autouse=True)
-def _no_orphans(monkeypatch):
-    """End every launched run's process group, whatever the test's outcome."""
-    started: list[ProcessRun] = []
-    launch = ProcessRun.launch.__func__
-
-    def tracked(cls, *args, **kwargs):
-        run = launch(cls, *args, **kwargs)
-        started.append(run)
-        return run
-
-    monkeypatch.setattr(ProcessRun, "launch", classmethod(tracked))
-    yield
-    for run in started:
-        if run.group_alive():
-            run.terminate(grace_s=5)
+# every launched run's process group is ended after each test, whatever its outcome
+pytestmark = pytest.mark.usefixtures("no_orphans")
 
 
 def _losses(run_dir: Path) -> dict[int, float]:
@@ -179,3 +166,25 @@ def test_a_killed_rank_ends_the_launch_and_is_reported(no_dropout_model, tmp_pat
     failure = run.failure()
     assert failure.rank == 1 and failure.exit_code == -9
     assert "Rank 1 was killed by signal 9" in failure.message()
+
+
+def test_save_now_reaches_every_rank_and_cancel_leaves_no_process(no_dropout_model, tmp_path):
+    spec = _spec(no_dropout_model, tmp_path / "run", max_steps=400, save_steps=1000)
+    run = ProcessRun.start(spec, _launch(spec), env=_env())
+    assert _wait_for(lambda: any(e.kind == "log" and e.step >= 2
+                                 for e in load_run_metrics(run.run_dir)), LAUNCH_TIMEOUT_S)
+    run.send("save")
+    assert _wait_for(lambda: any(e.kind == "checkpoint" for e in load_run_metrics(run.run_dir)),
+                     60)
+    saved = list_checkpoints(run.run_dir)
+    assert saved, "Save now wrote no complete checkpoint"
+    # every rank's RNG state is in it: the request reached rank 1 at the same step
+    assert {"rng_state_0.pth", "rng_state_1.pth"} <= {p.name for p in saved[0].iterdir()}
+
+    escalation = run.cancel(load_run_metrics(run.run_dir))
+    assert escalation.wait(120, final_seen=lambda: load_run_metrics(run.run_dir)[-1].is_final) \
+        == "ended"
+    assert not run.group_alive()
+    events = load_run_metrics(run.run_dir)
+    assert events[-1].kind == "cancelled"  # the main rank stopped at a step, with a checkpoint
+    assert list_checkpoints(run.run_dir)[-1].name == f"checkpoint-{events[-1].step}"

@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.fixtures.launch import no_orphans  # noqa: F401 (a fixture)
 from tests.fixtures.training import tiny_spec
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -96,3 +99,72 @@ def test_runs_list_follows_a_run_live(qtbot, main_window, tmp_path):
     qtbot.waitUntil(lambda: view.monitor.state == "finished", timeout=30_000)
     assert view.monitor.run_dir == tmp_path / "runs" / "one"
     view.monitor.close()
+
+
+def test_overlay_run_adds_a_second_run_to_the_overlay(qtbot, main_window, tmp_path,
+                                                      monkeypatch):
+    from workbench.core.training.runner import run_training
+    from workbench.qt.train.run_monitor import open_run
+
+    for name, rate in (("a", 1e-3), ("b", 5e-3)):
+        result = run_training(tiny_spec("sequence-classification", tmp_path / name,
+                                        max_steps=4, learning_rate=rate), lambda e: None)
+        assert result.status == "finished"
+    monitor = open_run(main_window, tmp_path / "a")
+    qtbot.waitUntil(lambda: monitor.state == "finished", timeout=30_000)
+    # the folder dialog is the user's part; the button, follower and curves are real
+    monkeypatch.setattr("workbench.qt.train.run_monitor.QFileDialog.getExistingDirectory",
+                        lambda *a, **k: str(tmp_path / "b"))
+    monitor.buttons["overlay"].click()
+    assert set(monitor.overlay_curves) == {tmp_path / "a", tmp_path / "b"}
+    for name in ("a", "b"):
+        x, y = monitor.overlay_curves[tmp_path / name].getData()
+        assert list(x) == [1, 2, 3, 4] and len(y) == 4  # each run's own logged losses
+    ya = monitor.overlay_curves[tmp_path / "a"].getData()[1]
+    yb = monitor.overlay_curves[tmp_path / "b"].getData()[1]
+    assert list(ya) != list(yb)
+    assert monitor.curves.series["loss"].n == 4  # the main curves stay the first run's
+    monitor.close()
+
+
+@pytest.mark.usefixtures("no_orphans")
+def test_monitor_names_the_failed_rank_and_the_run_resumes_to_its_planned_steps(
+        qtbot, main_window, tmp_path):
+    import signal
+
+    from tests.fixtures.launch import (
+        LAUNCH_TIMEOUT_S,
+        launch_env,
+        rank_pid,
+        two_processes,
+        wait_for,
+    )
+    from workbench.core.training.checkpoints import list_checkpoints
+    from workbench.core.training.process_run import ProcessRun
+    from workbench.core.training.runs import load_run_metrics
+    from workbench.qt.train.run_monitor import open_run
+
+    spec = tiny_spec("sequence-classification", tmp_path / "run", max_steps=8, save_steps=2,
+                     batch_size=4)
+    run = ProcessRun.start(spec, two_processes(), env=launch_env())
+    monitor = open_run(main_window, run.run_dir, process_run=run)
+    qtbot.waitUntil(lambda: any(e.kind == "checkpoint" for e in monitor.events),
+                    timeout=LAUNCH_TIMEOUT_S * 1000)
+    qtbot.mouseClick(monitor.buttons["pause"], qtbot_button())
+    # paused: both ranks wait at the same step boundary, so the kill lands mid-run
+    assert wait_for(lambda: any(e.kind == "paused" for e in load_run_metrics(run.run_dir)), 60)
+    os.kill(rank_pid(run.run_dir, 1), signal.SIGKILL)
+    qtbot.waitUntil(lambda: monitor.state == "failed", timeout=120_000)
+    text = monitor.status.text()
+    assert "Rank 1 was killed by signal 9" in text and "Last log lines" in text
+    assert "resume" in text.lower()
+    assert not run.group_alive()  # the other rank was ended too
+    monitor.close()
+
+    checkpoint = list_checkpoints(run.run_dir)[-1]
+    resumed = ProcessRun.resume(run.run_dir, two_processes(), env=launch_env())
+    assert resumed.wait(LAUNCH_TIMEOUT_S) == 0, resumed.failure().message()
+    events = load_run_metrics(run.run_dir)
+    assert events[-1].kind == "finished" and events[-1].step == 8
+    assert any(e.kind == "started" and e.step == int(checkpoint.name.split("-")[1])
+               for e in events)

@@ -110,7 +110,8 @@ class RunResult:
 def run_training(spec: TrainSpec, emit: Callable[[TrainEvent], None],
                  control: TrainControl | None = None, resume_from: str | None = None,
                  extend_epochs: float = 0.0, *, extra_callbacks: list | None = None,
-                 restart: bool = False, watch_control_file: bool = False) -> RunResult:
+                 restart: bool = False, watch_control_file: bool = False,
+                 free_memory: bool = True) -> RunResult:
     """Train `spec` with transformers' Trainer, sending TrainEvents to `emit` (on this thread).
 
     `resume_from` is a run folder (its newest complete checkpoint is used) or a checkpoint
@@ -121,10 +122,12 @@ def run_training(spec: TrainSpec, emit: Callable[[TrainEvent], None],
     (NaN, OOM, a full disk, errors) end with a "failed" event and a RunResult with status
     "failed". With `watch_control_file`, commands written to the run folder's control file
     (see control_file.py) pause, resume, cancel or checkpoint the run, as `control` does.
+    `free_memory=False` skips the final garbage collection, for a process that exits next.
     """
     from workbench.core.training.session import TrainingSession
 
     session = TrainingSession(spec, emit, control or TrainControl(), resume_from=resume_from,
                               extend_epochs=extend_epochs, extra_callbacks=extra_callbacks,
-                              restart=restart, watch_control_file=watch_control_file)
+                              restart=restart, watch_control_file=watch_control_file,
+                              free_memory=free_memory)
     return session.run()

@@ -191,8 +191,10 @@ class TrainingSession:
     def __init__(self, spec: TrainSpec, emit: Callable[[TrainEvent], None],
                  control: TrainControl, resume_from: str | None = None,
                  extend_epochs: float = 0.0, extra_callbacks: list | None = None,
-                 restart: bool = False, watch_control_file: bool = False) -> None:
+                 restart: bool = False, watch_control_file: bool = False,
+                 free_memory: bool = True) -> None:
         spec.validate()
+        self.free_memory = free_memory  # False: the process ends after the run (the CLI)
         if restart and resume_from:
             raise WorkbenchError("Resume and start over exclude each other: resume continues "
                                  "the run, start over discards it. Choose one.")
@@ -437,7 +439,8 @@ class TrainingSession:
             self.control.live_model = self.control.live_tokenizer = None
             trainer.model = trainer.model_wrapped = trainer.optimizer = None
             del trainer, model
-            gc.collect()
+            if self.free_memory:  # a full collection: 0.5-1 s with torch loaded, for nothing
+                gc.collect()  # in a process that exits next
             devices.empty_cache(spec.device)
             self._close_logs()
 

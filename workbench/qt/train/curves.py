@@ -30,7 +30,12 @@ REDRAW_MS = 100  # each plot redraws at most 10 Hz: smooth enough to read
 # rendering: a visible hitch, and GIL time taken from the training thread. So each timer tick
 # redraws ONE plot (round robin; ticks come four times as often), and the next tick waits at
 # least DRAW_BUDGET x the last one's cost: drawing takes <= 1/DRAW_BUDGET of one core.
-DRAW_BUDGET = 20
+# The timer is single-shot and armed only when data arrived: an idle view never wakes up (each
+# wake-up takes the GIL from the training thread). Measured (bench_train_gui.py, py-spy and
+# faulthandler dumps at each late tick): the GUI's late ticks during training were plot paints
+# (pyqtgraph's axis tick code, Python) contending for the GIL with the optimizer step's Python
+# loop; at 20 the curves took 7-10% of a core, so the budget is 40 (<= 2.5% of a core).
+DRAW_BUDGET = 40
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
            "#17becf"]
 
@@ -212,9 +217,9 @@ class TrainCurvesView(QWidget):
         layout.addWidget(self.graphics, 1)
 
         self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
         self._timer.setInterval(REDRAW_MS // 4)
         self._timer.timeout.connect(self._on_timer_timeout)
-        self._timer.start()
 
     def _plot(self, title: str, row: int, col: int) -> pg.PlotItem:
         plot = self.graphics.addPlot(row=row, col=col, title=title,
@@ -258,6 +263,12 @@ class TrainCurvesView(QWidget):
                 self.series[key].append(float(step), value)
                 self._dirty = True
                 self._stale.update(range(4))
+        self._schedule()
+
+    def _schedule(self, delay_s: float = REDRAW_MS / 4000) -> None:
+        """Arm the single-shot draw timer (no-op when it is already armed)."""
+        if self._dirty and not self._timer.isActive():
+            self._timer.start(max(1, round(delay_s * 1000)))
 
     def load_rows(self, rows: Sequence[dict[str, Any]]) -> None:
         """Show a saved run: rows as in metrics.jsonl (each with a step and metric keys)."""
@@ -273,10 +284,12 @@ class TrainCurvesView(QWidget):
         self._paint_seen += painted
         self._last_cost += painted  # the last tick's paint happened after it returned
         self.draw_seconds += painted
-        if now < self._last_start + max(REDRAW_MS / 4000, DRAW_BUDGET * self._last_cost):
-            return
+        due = self._last_start + max(REDRAW_MS / 4000, DRAW_BUDGET * self._last_cost)
         if not self._dirty or not self.isVisible():
             return  # hidden: the data waits; showEvent draws it
+        if now < due:
+            self._schedule(due - now)
+            return
         if not self._stale:
             self._stale = set(range(len(self._plots)))
         index = next(i % len(self._plots) for i in range(self._turn, self._turn + 4)
@@ -288,6 +301,7 @@ class TrainCurvesView(QWidget):
         self._last_start, self._last_cost = now, time.perf_counter() - now
         self.draw_seconds += self._last_cost
         self.redraws += 1
+        self._schedule()  # the next plot's turn (the budget check above spaces them)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)

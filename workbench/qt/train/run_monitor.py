@@ -9,11 +9,10 @@ Controls go through the run's control file, so they work for any `workbench trai
 
 from __future__ import annotations
 
-import time
+import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QFileSystemWatcher, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -30,7 +29,13 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.training.control_file import send_command
 from workbench.core.training.follow import RunFollower
 from workbench.qt.common.dialogs import show_error
-from workbench.qt.train.curves import PALETTE, RunProgress, TrainCurvesView, format_duration
+from workbench.qt.train.curves import (
+    PALETTE,
+    RunProgress,
+    Series,
+    TrainCurvesView,
+    format_duration,
+)
 
 POLL_MS = 500
 BADGE_STYLE = {
@@ -50,8 +55,14 @@ class RunMonitor(QWidget):
         self.run_dir = Path(run_dir)
         self.process_run = process_run  # a core ProcessRun when this window started it
         self.followers: dict[Path, RunFollower] = {self.run_dir: RunFollower(self.run_dir)}
-        self.overlay_points: dict[Path, list[tuple[float, float]]] = {self.run_dir: []}
+        # growable arrays: a poll appends its points and hands out views (no list -> array copy
+        # of the whole run at every poll)
+        self.overlay_points: dict[Path, Series] = {self.run_dir: Series()}
         self._ended = False
+        self.events: list[Any] = []  # the main run's events, as read (for the cancel budget)
+        self.escalation: Any = None  # a core CancelEscalation once Cancel was pressed
+        self._badge_state = ""
+        self._failure_text = ""
         self.setWindowTitle(f"Run {self.run_dir.name} — Transformer Workbench")
         self.resize(1100, 720)
 
@@ -107,7 +118,7 @@ class RunMonitor(QWidget):
         if path in self.followers:
             return
         self.followers[path] = RunFollower(path)
-        self.overlay_points[path] = []
+        self.overlay_points[path] = Series()
         self._add_overlay_curve(path)
         self.poll()
 
@@ -129,12 +140,14 @@ class RunMonitor(QWidget):
             if not events:
                 continue
             points = self.overlay_points[path]
-            points += [(e.step, e.metrics["loss"]) for e in events
-                       if e.kind == "log" and np.isfinite(e.metrics.get("loss", np.nan))]
-            if points:
-                x, y = np.array(points).T
-                self.overlay_curves[path].setData(x, y)
+            before = points.n
+            for e in events:
+                if e.kind == "log" and math.isfinite(e.metrics.get("loss", math.nan)):
+                    points.append(float(e.step), float(e.metrics["loss"]))
+            if points.n > before:
+                self.overlay_curves[path].setData(points.x, points.y)
             if path == self.run_dir:
+                self.events += events
                 self.curves.add_events(events)
                 self.progress.add_events(events)
                 # The run's own clock, not the time since this window opened (the monitor may
@@ -143,6 +156,9 @@ class RunMonitor(QWidget):
                          if p.startswith("elapsed") else p
                          for p in self.progress.label.text().split(" · ")]
                 self.progress.label.setText(" · ".join(parts))
+        if self.escalation is not None:
+            last = self.followers[self.run_dir].last
+            self.escalation.tick(final_seen=last is not None and last.is_final)
         self._update_state()
 
     def _update_state(self) -> None:
@@ -151,13 +167,25 @@ class RunMonitor(QWidget):
         process_failed = False
         if self.process_run is not None:
             code = self.process_run.poll()
-            if code not in (None, 0) and state not in ("finished", "cancelled"):
+            if code not in (None, 0) and state not in ("finished", "cancelled") \
+                    and self.escalation is None:
                 state, process_failed = "failed", True
-        self.badge.setText(state)
-        self.badge.setStyleSheet(f"background:{BADGE_STYLE[state]};color:white;"
-                                 f"border-radius:4px;padding:3px 8px;font-weight:bold")
+            elif code is not None and self.escalation is not None and state not in (
+                    "finished", "cancelled", "failed"):
+                state = "cancelled"  # ended by signal after a cancel that never stopped it
+        if state != self._badge_state:  # a style sheet change re-polishes: only on change
+            self._badge_state = state
+            self.badge.setText(state)
+            self.badge.setStyleSheet(f"background:{BADGE_STYLE[state]};color:white;"
+                                     f"border-radius:4px;padding:3px 8px;font-weight:bold")
         if process_failed:
-            self.status.setText(self.process_run.failure().message())
+            if not self._failure_text:  # read the logs once, not at every poll
+                self._failure_text = self.process_run.failure().message()
+            self.status.setText(self._failure_text)
+        elif self.escalation is not None and self.escalation.state == "survivors":
+            group = self.process_run.process.pid
+            self.status.setText(f"Cancel: a process of the run outlived SIGKILL; end it by "
+                                f"hand: kill -9 -- -{group}")
         elif state == "stalled":
             self.status.setText(f"No event for {status.last_event_age_s / 60:.0f} min "
                                 f"(last: step {status.step}/{status.max_steps}). A rank may "
@@ -191,24 +219,17 @@ class RunMonitor(QWidget):
                 self.follow(folder)
             return
         try:
-            send_command(self.run_dir, name)
+            if name == "cancel" and self.process_run is not None:
+                # A clean stop first (checkpoint at the next step); the escalation, ticked at
+                # each poll, signals the launcher's group if the ranks do not stop in time.
+                if self.escalation is None:
+                    self.escalation = self.process_run.cancel(self.events)
+            else:
+                send_command(self.run_dir, name)
         except (OSError, WorkbenchError) as e:
             show_error(self, "Could not send the command", f"{e}")
             return
-        if name == "cancel" and self.process_run is not None:
-            # A clean stop first (checkpoint at the next step); signals only if it hangs.
-            self._cancel_deadline = time.monotonic() + 120
-            QTimer.singleShot(5000, self._enforce_cancel)
         self.status.setText(f"Sent '{name}'; the run applies it at its next step.")
-
-    def _enforce_cancel(self) -> None:
-        run = self.process_run
-        if run is None or run.poll() is not None:
-            return
-        if time.monotonic() < self._cancel_deadline:
-            QTimer.singleShot(2000, self._enforce_cancel)
-            return
-        run.terminate(grace_s=5)
 
     def shutdown(self) -> None:
         """Stop following (the run itself goes on unless this window started and owns it)."""
