@@ -356,3 +356,31 @@ def test_single_stack_and_pair_controls(qtbot, main_window, models):
     _tab, t5 = open_view(qtbot, main_window, models["t5"])
     run(qtbot, t5, target="Le chat.")
     assert t5.kind_label.isVisibleTo(t5) and not t5.pair_edit.isVisibleTo(t5)
+
+
+def test_heatmap_cells_stay_square_when_resized(qtbot, main_window, models):
+    _tab, view = open_view(qtbot, main_window, models["gpt2"])
+    run(qtbot, view)
+    heatmap = view.heatmap
+    for width, height in ((1400, 500), (500, 900), (900, 900)):
+        heatmap.graphics.resize(width, height)
+        qtbot.wait(50)
+        cell_w, cell_h = heatmap.cell_size()
+        assert cell_w > 1 and cell_w == pytest.approx(cell_h, rel=1e-3)
+    first = heatmap.cell_size()
+    heatmap.graphics.resize(1400, 500)
+    qtbot.waitUntil(lambda: heatmap.cell_size() != first)
+    assert heatmap.cell_size()[0] == pytest.approx(heatmap.cell_size()[1], rel=1e-3)
+
+
+def test_heavy_views_are_built_when_first_shown(qtbot, main_window, models):
+    _tab, view = open_view(qtbot, main_window, models["bert"])
+    assert "grid" not in view._built and "compare" not in view._built  # not built on open
+    maps = run(qtbot, view)
+    assert "grid" not in view._built  # a result does not build a hidden view
+    view.views.setCurrentIndex(1)  # the user clicks "All heads"
+    assert view.views.currentWidget() is view._built["grid"]
+    from workbench.core.attention.overview import cached_overview
+
+    np.testing.assert_array_equal(view.grid.image.image, cached_overview(maps, "self").mosaic)
+    assert view.views.tabText(1) == "All heads" and view.views.count() == 5
