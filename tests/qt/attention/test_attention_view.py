@@ -384,3 +384,33 @@ def test_heavy_views_are_built_when_first_shown(qtbot, main_window, models):
 
     np.testing.assert_array_equal(view.grid.image.image, cached_overview(maps, "self").mosaic)
     assert view.views.tabText(1) == "All heads" and view.views.count() == 5
+
+
+def test_token_view_of_2048_tokens_draws_only_what_is_in_view(qtbot):
+    from workbench.core.attention.compute import Token
+    from workbench.qt.attention.token_view import TokenView
+
+    n = 2048
+    maps = np.zeros((2, n, n), dtype=np.float32)
+    rows = np.arange(n)
+    maps[:, rows, rows] = 0.6  # itself ...
+    maps[:, rows, 0] += 0.4  # ... and the first token, up to 2,047 rows away
+    tokens = [Token(f"t{i}", i, False, False) for i in range(n)]
+    view = TokenView()
+    qtbot.addWidget(view)
+    view.resize(900, 600)
+    view.show()
+    view.set_data(maps, tokens, tokens, 0)
+    bar = view.scroll.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 10_000)  # laid out: 2,048 rows
+    bar.setValue(bar.maximum() // 2)
+    canvas = view.canvas
+    qtbot.waitUntil(lambda: canvas.painted is not None and canvas.painted[0]
+                    and canvas.painted[0][0] > 100)
+    view.scroll.viewport().repaint()
+    queries, segments, (y_min, y_max) = canvas.painted
+    top = canvas.visibleRegion().boundingRect()
+    rows = set(range(top.top() // canvas.row_height - 2, top.bottom() // canvas.row_height + 3))
+    assert set(queries) <= rows and len(queries) < 60  # the rows in view, not 2,048
+    assert 0 < segments <= 8 * len(queries)
+    assert top.top() - 5 <= y_min and y_max <= top.bottom() + 5  # lines cut to the view
