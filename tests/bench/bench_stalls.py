@@ -151,6 +151,11 @@ def main() -> int:
     measure("start page: window built and shown", start_window,
             lambda: window[0] is not None and window[0].isVisible())
     window = window[0]
+    from workbench.qt.common.tasks import running_threads
+
+    # as app.py does: the device probe (imports torch) and other start-up work off-thread
+    measure("start page: background start-up work", window.start_background_checks,
+            lambda: not running_threads())
 
     def open_tab(path: str):
         before = window.tabs.count()
