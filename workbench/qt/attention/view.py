@@ -76,7 +76,7 @@ class AttentionView(QWidget):
         self._pending_layers = None
         self._build_inputs()
         self._build_selectors()
-        self.heatmap = AttentionHeatmap()
+        self.heatmap = AttentionHeatmap(square=True)
         self.token_view = TokenView()
         # The grid, summary and compare views (six more plots) are built when first shown or
         # asked for, and drawn only once built: the tab opens without building them.

@@ -69,7 +69,7 @@ class AttentionHeatmap(QWidget):
 
     hovered = Signal(str)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, square: bool = False):
         super().__init__(parent)
         self.matrix: np.ndarray | None = None
         self.rows: list[str] = []
@@ -78,13 +78,15 @@ class AttentionHeatmap(QWidget):
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
         self.left_axis, self.bottom_axis = TokenAxis("left"), TokenAxis("bottom")
+        # enableMenu=False: no context-menu widgets built per plot (a fifth of its cost)
         self.plot = self.graphics.addPlot(axisItems={"left": self.left_axis,
-                                                     "bottom": self.bottom_axis})
+                                                     "bottom": self.bottom_axis},
+                                          enableMenu=False)
         self.plot.setLabel("left", "query (attends)")
         self.plot.setLabel("bottom", "key (is attended)")
         self.plot.invertY(True)
-        # Square cells whatever the widget's shape (the view box pads the longer side).
-        self.plot.setAspectLocked(True, ratio=1.0)
+        if square:  # square cells whatever the widget's shape (the view pads the longer side)
+            self.plot.setAspectLocked(True, ratio=1.0)
         self.plot.hideButtons()
         self.plot.setMenuEnabled(False)
         self.masked_rect = QGraphicsRectItem()

@@ -8,7 +8,13 @@ import still runs waits for it (Python's import lock) instead of importing twice
 
 from __future__ import annotations
 
+# Modules whose import only defines classes and plain values (no fonts, pixmaps or widgets).
+MODULES = ("pyqtgraph", "workbench.qt.attention.view", "workbench.core.graph.layout")
+
 
 def prewarm_imports() -> None:
-    """Worker side: import the plotting library (defines classes, makes no widgets)."""
-    import pyqtgraph  # noqa: F401
+    """Worker side: import the plotting library and the heaviest views' modules."""
+    import importlib
+
+    for name in MODULES:
+        importlib.import_module(name)
