@@ -1,10 +1,16 @@
 """Event-loop stalls per screen while it does its heaviest thing (prints figures, no asserts).
 
-    QT_QPA_PLATFORM=offscreen python tests/bench/bench_stalls.py
+    QT_QPA_PLATFORM=offscreen python tests/bench/bench_stalls.py [--stacks] [--only WORD]
+
+`--stacks` samples the GUI thread's Python stack whenever a tick is late by more than 40 ms
+and prints the most frequent workbench frames per screen (where the time goes).
+`--only attention` runs the screens whose name contains the word (start page always runs).
 
 A 16 ms QTimer records the interval between its ticks; a tick late by more than the period
 means the GUI thread was busy. For each screen the probe runs while the screen does its
-heaviest work, and p99 and max of (interval - 16 ms) are printed:
+heaviest work, and p99 and max of (interval - 16 ms) are printed, then a table:
+the start page (window built and shown), the overview (open MiniLM), first opening of the
+config editor, the Fine-tune form, the Attention tab and the New Model dialog,
 attention at 512 tokens (MiniLM) and at 2,048 tokens (a tiny Llama with MiniLM's tokenizer),
 rollout, the all-heads grid, the token view, and the graph layout (expand all) of MiniLM and of
 the 70B-shaped checkpoint from tests/bench/fake_70b.py.
@@ -12,10 +18,14 @@ the 70B-shaped checkpoint from tests/bench/fake_70b.py.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
+import threading
 import time
+import traceback
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -29,53 +39,76 @@ PERIOD_MS = 16
 
 
 class StallProbe:
-    """Ticks every 16 ms; `stalls()` are how late each tick came (ms)."""
+    """Ticks every 16 ms; `stop()` gives how late each tick came (ms).
 
-    def __init__(self):
+    With `stacks`, a watchdog thread samples the GUI thread's stack every 10 ms while a tick
+    is overdue by more than 40 ms (the GIL permitting), so long stalls name their code.
+    """
+
+    def __init__(self, stacks: bool = False):
         from PySide6.QtCore import QTimer
 
         self.timer = QTimer()
         self.timer.setInterval(PERIOD_MS)
         self.timer.timeout.connect(self._tick)
         self.times: list[float] = []
+        self.samples: Counter = Counter()
+        self._main = threading.main_thread().ident
+        self._running = threading.Event()
+        if stacks:
+            threading.Thread(target=self._watch, daemon=True).start()
 
     def _tick(self) -> None:
         self.times.append(time.perf_counter())
 
+    def _watch(self) -> None:
+        while True:
+            time.sleep(0.01)
+            if not self._running.is_set() or not self.times:
+                continue
+            if (time.perf_counter() - self.times[-1]) * 1000 - PERIOD_MS > 40:
+                frame = sys._current_frames().get(self._main)
+                if frame is not None:
+                    self.samples[_where(frame)] += 1
+
     def start(self) -> None:
         self.times = [time.perf_counter()]
+        self.samples = Counter()
+        self._running.set()
         self.timer.start()
 
     def stop(self) -> np.ndarray:
         self.timer.stop()
+        self._running.clear()
         gaps = np.diff(np.asarray(self.times)) * 1000 - PERIOD_MS
         return np.clip(gaps, 0, None)
 
 
+def _where(frame) -> str:
+    """The innermost frame plus the innermost two workbench frames of a stack."""
+    frames = traceback.extract_stack(frame)
+    ours = [f for f in frames if "workbench" in f.filename and "bench_stalls" not in f.filename]
+    pick = [*ours[-2:], frames[-1]] if ours else frames[-3:]
+    return " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(pick))
+
+
 def main() -> int:
-    from PySide6.QtCore import QEventLoop, QSettings
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--stacks", action="store_true", help="sample stacks of long stalls")
+    parser.add_argument("--only", default="", help="run only screens whose name has this")
+    args = parser.parse_args()
+    from PySide6.QtCore import QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
     from tests.bench.bench_attention import text_of_tokens
     from tests.bench.fake_70b import make_fake_llama70b
     from tests.fixtures.attention import tiny_with_tokenizer
     from workbench.core.model.loading import demo_checkpoint_path, load_tokenizer
-    from workbench.qt.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    import workbench.qt.attention.view as attention_view
-    import workbench.qt.main_window as main_window
-
-    def report(_parent, title, message, details=""):  # a modal box would hang the script
-        raise SystemExit(f"{title}: {message}\n{details}")
-
-    attention_view.show_error = main_window.show_error = report
-    root = Path(tempfile.mkdtemp(prefix="stalls_"))
-    window = MainWindow(settings=QSettings(str(root / "s.ini"), QSettings.Format.IniFormat))
-    window.resize(1440, 900)
-    window.show()
-    probe = StallProbe()
+    probe = StallProbe(stacks=args.stacks)
     rows: list[tuple[str, np.ndarray]] = []
+    root = Path(tempfile.mkdtemp(prefix="stalls_"))
 
     def wait(condition, seconds: float = 240) -> None:
         deadline = time.time() + seconds
@@ -91,9 +124,39 @@ def main() -> int:
         wait(done)
         end = time.time() + settle  # what follows the result (repaints) counts too
         wait(lambda: time.time() > end)
-        rows.append((name, probe.stop()))
+        gaps = probe.stop()
+        if args.only and args.only not in name and not name.startswith("start page"):
+            return  # run (later screens need it), not reported
+        rows.append((name, gaps))
         print(f"{name:42s} p99 {np.percentile(rows[-1][1], 99):6.1f} ms   "
               f"max {rows[-1][1].max():6.1f} ms   ({rows[-1][1].size} ticks)", flush=True)
+        for where, n in probe.samples.most_common(6):
+            print(f"    {n * 10:5d} ms  {where}", flush=True)
+
+    window = [None]
+
+    import workbench.qt.main_window as main_window  # a cold start is bench_launch's figure
+
+    def report(_parent, title, message, details=""):  # a modal box would hang the script
+        raise SystemExit(f"{title}: {message}\n{details}")
+
+    main_window.show_error = report
+
+    def start_window():
+        w = main_window.MainWindow(settings=QSettings(str(root / "s.ini"),
+                                                      QSettings.Format.IniFormat))
+        w.resize(1440, 900)
+        w.show()
+        window[0] = w
+
+    measure("start page: window built and shown", start_window,
+            lambda: window[0] is not None and window[0].isVisible())
+    window = window[0]
+    from workbench.qt.common.tasks import running_threads
+
+    # as app.py does: the device probe (imports torch) and other start-up work off-thread
+    measure("start page: background start-up work", window.start_background_checks,
+            lambda: not running_threads())
 
     def open_tab(path: str):
         before = window.tabs.count()
@@ -103,6 +166,25 @@ def main() -> int:
         return window.tabs.widget(window.tabs.count() - 1)
 
     minilm = str(demo_checkpoint_path())
+    tab = [None]
+    measure("overview: open MiniLM", lambda: tab.__setitem__(0, open_tab(minilm)),
+            lambda: tab[0] is not None)
+    for title in ("Edit config", "Fine-tune", "Attention"):
+        measure(f"{title.lower()}: first open", lambda t=title: tab[0].show_view(t),
+                lambda: True)
+    tab[0].setCurrentIndex(0)
+    dialog = [None]
+
+    def new_model():
+        from workbench.qt.config.new_model_dialog import NewModelDialog
+
+        dialog[0] = NewModelDialog(window)
+        dialog[0].show()
+
+    measure("new model dialog: open", new_model, lambda: dialog[0] is not None)
+    if dialog[0] is not None:
+        dialog[0].close()
+        dialog[0].deleteLater()
     tokenizer = load_tokenizer(minilm)
     files = [Path(minilm) / n for n in ("tokenizer.json", "tokenizer_config.json",
                                         "vocab.txt", "special_tokens_map.json")
@@ -111,13 +193,16 @@ def main() -> int:
                                 max_position_embeddings=4096)
 
     for path, tokens in ((minilm, 512), (str(llama), 2048)):
+        label = f"attention {tokens} tokens"
+        if args.only and args.only not in label:
+            continue
         tab = open_tab(path)
         view = tab.show_view("Attention")
+        sys.modules["workbench.qt.attention.view"].show_error = report
         view.text_edit.setPlainText(text_of_tokens(tokenizer, tokens))
         count = [0]
         view.rendered.connect(lambda c=count: c.__setitem__(0, c[0] + 1))
         view.failed.connect(lambda message: sys.exit(f"attention failed: {message}"))
-        label = f"attention {tokens} tokens"
         measure(f"{label}: run + render", view.run, lambda c=count: c[0] >= 1)
         shown = [0]
         view.matrixShown.connect(lambda s=shown: s.__setitem__(0, s[0] + 1))
@@ -126,10 +211,29 @@ def main() -> int:
                 lambda: True)
         measure(f"{label}: token view", lambda v=view: v.views.setCurrentWidget(v.token_view),
                 lambda: True)
+
+        def scroll(v=view):  # the token view scrolled through, a page per 20 ms
+            bar = v.token_view.scroll.verticalScrollBar()
+            step = [0]
+
+            def next_page():
+                bar.setValue(bar.value() + bar.pageStep())
+                step[0] += 1
+                if step[0] < 15:
+                    QTimer.singleShot(20, next_page)
+
+            next_page()
+            return step
+
+        steps = [None]
+        measure(f"{label}: token view scroll", lambda s=steps: s.__setitem__(0, scroll()),
+                lambda s=steps: s[0] is not None and s[0][0] >= 15)
         view.select(mode=0)
         tab.setCurrentIndex(0)
     fake = make_fake_llama70b(root / "llama70b")
     for name, path in (("MiniLM", minilm), ("70B-shaped", str(fake))):
+        if args.only and args.only not in f"graph {name}":
+            continue
         tab = open_tab(path)
         graph = [None]
 
@@ -140,8 +244,12 @@ def main() -> int:
                 lambda g=graph: g[0] is not None and g[0].report is not None)
         measure(f"graph {name}: expand all", lambda g=graph: g[0].expand_all(), lambda: True)
     window.close()
+    print(f"\n{'screen':42s} {'p99 ms':>8s} {'max ms':>8s}")
+    for name, gaps in rows:
+        print(f"{name:42s} {np.percentile(gaps, 99):8.1f} {gaps.max():8.1f}")
     worst = max(rows, key=lambda r: r[1].max())
-    print(f"worst: {worst[0]} (max {worst[1].max():.1f} ms)")
+    print(f"worst: {worst[0]} (max {worst[1].max():.1f} ms); load average "
+          f"{os.getloadavg()[0]:.1f}")
     return 0
 
 

@@ -168,6 +168,9 @@ class MainWindow(QMainWindow):
         """Fill the device label (imports torch off the GUI thread)."""
         self.runner.start(_device_summary, on_success=self.device_label.setText,
                           on_error=lambda msg, _d: self.device_label.setText(f"Devices: {msg}"))
+        from workbench.qt.common.prewarm import prewarm_imports
+
+        self.runner.start(prewarm_imports)  # the first Attention/Graph tab opens faster
 
     # -- opening ---------------------------------------------------------------------------------
     def open_folder_dialog(self) -> None:

@@ -356,3 +356,61 @@ def test_single_stack_and_pair_controls(qtbot, main_window, models):
     _tab, t5 = open_view(qtbot, main_window, models["t5"])
     run(qtbot, t5, target="Le chat.")
     assert t5.kind_label.isVisibleTo(t5) and not t5.pair_edit.isVisibleTo(t5)
+
+
+def test_heatmap_cells_stay_square_when_resized(qtbot, main_window, models):
+    _tab, view = open_view(qtbot, main_window, models["gpt2"])
+    run(qtbot, view)
+    heatmap = view.heatmap
+    for width, height in ((1400, 500), (500, 900), (900, 900)):
+        heatmap.graphics.resize(width, height)
+        qtbot.wait(50)
+        cell_w, cell_h = heatmap.cell_size()
+        assert cell_w > 1 and cell_w == pytest.approx(cell_h, rel=1e-3)
+    first = heatmap.cell_size()
+    heatmap.graphics.resize(1400, 500)
+    qtbot.waitUntil(lambda: heatmap.cell_size() != first)
+    assert heatmap.cell_size()[0] == pytest.approx(heatmap.cell_size()[1], rel=1e-3)
+
+
+def test_heavy_views_are_built_when_first_shown(qtbot, main_window, models):
+    _tab, view = open_view(qtbot, main_window, models["bert"])
+    assert "grid" not in view._built and "compare" not in view._built  # not built on open
+    maps = run(qtbot, view)
+    assert "grid" not in view._built  # a result does not build a hidden view
+    view.views.setCurrentIndex(1)  # the user clicks "All heads"
+    assert view.views.currentWidget() is view._built["grid"]
+    from workbench.core.attention.overview import cached_overview
+
+    np.testing.assert_array_equal(view.grid.image.image, cached_overview(maps, "self").mosaic)
+    assert view.views.tabText(1) == "All heads" and view.views.count() == 5
+
+
+def test_token_view_of_2048_tokens_draws_only_what_is_in_view(qtbot):
+    from workbench.core.attention.compute import Token
+    from workbench.qt.attention.token_view import TokenView
+
+    n = 2048
+    maps = np.zeros((2, n, n), dtype=np.float32)
+    rows = np.arange(n)
+    maps[:, rows, rows] = 0.6  # itself ...
+    maps[:, rows, 0] += 0.4  # ... and the first token, up to 2,047 rows away
+    tokens = [Token(f"t{i}", i, False, False) for i in range(n)]
+    view = TokenView()
+    qtbot.addWidget(view)
+    view.resize(900, 600)
+    view.show()
+    view.set_data(maps, tokens, tokens, 0)
+    bar = view.scroll.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 10_000)  # laid out: 2,048 rows
+    bar.setValue(bar.maximum() // 2)
+    canvas = view.canvas
+    qtbot.waitUntil(lambda: canvas.painted is not None and canvas.painted[0]
+                    and canvas.painted[0][0] > 100)
+    view.scroll.viewport().repaint()
+    queries, segments, (y_min, y_max) = canvas.painted
+    top = canvas.visibleRegion().boundingRect()
+    rows = set(range(top.top() // canvas.row_height - 2, top.bottom() // canvas.row_height + 3))
+    assert set(queries) <= rows and len(queries) < 60  # the rows in view, not 2,048
+    assert 0 < segments <= 8 * len(queries)
+    assert top.top() - 5 <= y_min and y_max <= top.bottom() + 5  # lines cut to the view

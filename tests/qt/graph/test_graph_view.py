@@ -224,3 +224,24 @@ def test_tied_weights_are_named_and_t5_columns_fit(qtbot, main_window, tiny_mode
     widths = [table.columnWidth(c) for c in range(4)]
     assert all(w > 20 for w in widths)
     assert sum(widths) <= table.viewport().width() + 2  # all four columns on screen
+
+
+def test_a_big_expansion_is_laid_out_in_a_worker(qtbot, llama_view, monkeypatch):
+    view = llama_view
+    monkeypatch.setattr("workbench.qt.graph.view.WORKER_LAYOUT_KEYS", 0)  # as for a 70B
+    view.expand_all()
+    assert view.laying_out  # the worker lays it out; the old layout stays on screen meanwhile
+    assert "model.layers.1.mlp.down_proj" not in view.scene.items_by_key
+    with qtbot.waitSignal(view.layoutChanged, timeout=30_000):
+        pass
+    assert not view.laying_out and "model.layers.1.mlp.down_proj" in view.scene.items_by_key
+
+
+def test_a_layout_overtaken_by_a_newer_one_is_dropped(qtbot, llama_view, monkeypatch):
+    view = llama_view
+    monkeypatch.setattr("workbench.qt.graph.view.WORKER_LAYOUT_KEYS", 0)
+    view.expand_all()
+    view.collapse_all()  # inline, before the worker's layout arrives
+    qtbot.waitUntil(lambda: view.runner.active == 0, timeout=30_000)
+    qtbot.wait(50)  # the worker's queued result has been delivered (and dropped)
+    assert not view.laying_out and "model.layers.0" not in view.scene.items_by_key

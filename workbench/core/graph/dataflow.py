@@ -80,10 +80,17 @@ class GraphTrace:
 
 
 def trace_config(config: dict, seq_len: int = DEFAULT_SEQ_LEN,
-                 cancel: threading.Event | None = None) -> GraphTrace:
-    """Build the model of `config` on the meta device and trace one forward pass of `seq_len`."""
+                 cancel: threading.Event | None = None,
+                 tree: ModuleNode | None = None) -> GraphTrace:
+    """Build the model of `config` on the meta device and trace one forward pass of `seq_len`.
+
+    With the checkpoint's `tree`, a stack of identical blocks is built and traced short when
+    that gives the same trace (short_stack.py)."""
     try:
         cfg = arch.config_from_dict(config)
+        short = _trace_short(config, cfg, tree, seq_len, cancel)
+        if short is not None:
+            return short
         model = arch.build_meta_model(cfg)
     except WorkbenchError as e:
         return GraphTrace(None, error=str(e))
@@ -93,6 +100,29 @@ def trace_config(config: dict, seq_len: int = DEFAULT_SEQ_LEN,
 
         return trace_tiny_copy(cfg, model, seq_len, result.error or "", cancel) or result
     return result
+
+
+def _trace_short(config: dict, cfg, tree, seq_len: int, cancel) -> GraphTrace | None:
+    """The trace of a model built with a few of its identical blocks, or None (short_stack)."""
+    from dataclasses import replace
+
+    from workbench.core.graph import short_stack
+
+    plan = short_stack.short_config(config, cfg, tree)
+    if plan is None:
+        return None
+    try:
+        model = arch.build_meta_model(arch.config_from_dict(plan[0]))
+    except WorkbenchError:
+        return None
+    stack = short_stack.blocks_alike(model)
+    if stack is None:
+        return None
+    result = trace_model(model, seq_len, cancel)
+    forward = result.forward and short_stack.extend_forward(result.forward, stack, plan[1])
+    if forward is None or result.error is not None:
+        return None
+    return replace(result, forward=forward)
 
 
 def trace_model(model, seq_len: int = DEFAULT_SEQ_LEN,
@@ -271,5 +301,5 @@ def graph_report(tree: ModuleNode, config: dict | None, seq_len: int = DEFAULT_S
         result = GraphTrace(None, error="No config.json with a model_type: the dataflow needs "
                                         "the model's code, so only the hierarchy is shown.")
     else:
-        result = trace_config(config, seq_len, cancel)
+        result = trace_config(config, seq_len, cancel, tree)
     return GraphReport(build_graph(tree, result.forward), result)

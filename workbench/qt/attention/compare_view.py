@@ -60,8 +60,8 @@ class CompareView(QWidget):
         self.run_button.clicked.connect(self._on_run_button_clicked)
         self.status = QLabel("Run the main input first, then compare.")
         self.status.setWordWrap(True)
-        self.a_map, self.b_map, self.diff_map = AttentionHeatmap(), AttentionHeatmap(), \
-            AttentionHeatmap()
+        self.a_map, self.b_map, self.diff_map = (AttentionHeatmap(square=True)
+                                                 for _ in range(3))
         lut = diverging_lut()
         self.diff_map.image.setLookupTable(lut)
         self.diff_map.colorbar.setColorMap(pg.ColorMap(np.linspace(0, 1, len(lut)), lut))

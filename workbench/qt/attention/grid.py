@@ -21,7 +21,7 @@ class AttentionGrid(QWidget):
         self.n_heads = 0
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
-        self.plot = self.graphics.addPlot()
+        self.plot = self.graphics.addPlot(enableMenu=False)  # no context-menu widgets
         self.plot.invertY(True)
         self.plot.setAspectLocked(True)
         self.plot.hideButtons()

@@ -14,7 +14,7 @@ class AttentionSummary(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.entropy_map = AttentionHeatmap()
+        self.entropy_map = AttentionHeatmap(square=True)
         self.entropy_map.hover_template = "layer {row}, head {col}: entropy {value} nats"
         self.entropy_map.plot.setLabel("left", "layer")
         self.entropy_map.plot.setLabel("bottom", "head")

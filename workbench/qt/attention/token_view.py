@@ -20,10 +20,12 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.attention.compute import Token
+from workbench.core.attention.links import strongest_links
 
 ACCENT = QColor(255, 140, 0)  # weight colour (orange, as in BertViz)
 SELECTED = QColor(30, 110, 220)
 PAD_X, PAD_Y, GAP = 5, 3, 4
+SMOOTH_LINKS = 150  # more links than this in view are drawn without antialiasing
 
 
 class TokenStrip(QWidget):
@@ -37,7 +39,6 @@ class TokenStrip(QWidget):
         self.weights: np.ndarray | None = None  # (T,) in [0, 1] after scaling
         self.raw: np.ndarray | None = None
         self.selected: int | None = None
-        self._rects: list[QRect] = []
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.setMouseTracking(True)
 
@@ -58,16 +59,33 @@ class TokenStrip(QWidget):
         self.update()
 
     def _layout(self, width: int) -> int:
-        fm = QFontMetrics(self.font())
-        x, y, h = 0, 0, fm.height() + 2 * PAD_Y
-        self._rects = []
-        for token in self.tokens:
-            w = fm.horizontalAdvance(token.text) + 2 * PAD_X
-            if x and x + w > width:
-                x, y = 0, y + h + GAP
-            self._rects.append(QRect(x, y, w, h))
-            x += w + GAP
-        return y + h if self.tokens else h
+        """Place the chips for `width`; returns the height (cached per width and tokens:
+        size hints ask again and again, and 2,048 chips take ~20 ms to measure)."""
+        font = self.font()
+        key = (self.tokens, font.key())
+        if getattr(self, "_layout_key", None) != key:
+            fm = QFontMetrics(font)
+            self._widths = [fm.horizontalAdvance(t.text) + 2 * PAD_X for t in self.tokens]
+            self._chip_h = fm.height() + 2 * PAD_Y
+            self._layout_key, self._layouts = key, {}
+        if width not in self._layouts:
+            x, y, h = 0, 0, self._chip_h
+            rects = []
+            for w in self._widths:
+                if x and x + w > width:
+                    x, y = 0, y + h + GAP
+                rects.append(QRect(x, y, w, h))
+                x += w + GAP
+            if len(self._layouts) > 8:
+                self._layouts.clear()
+            self._layouts[width] = (y + h if self.tokens else h, rects)
+        return self._layouts[width][0]
+
+    @property
+    def _rects(self) -> list[QRect]:
+        """The chips' places at the current width."""
+        self._layout(self.width())
+        return self._layouts[self.width()][1]
 
     def rows_height(self, rows: int) -> int:
         """The height `rows` lines of chips take."""
@@ -163,12 +181,16 @@ class LinksCanvas(QWidget):
         self.heads: set[int] = set()
         self.focus: tuple[str, int] | None = None  # ("query" | "key", index) under the mouse
         self.pinned: tuple[str, int] | None = None  # a clicked token stays focused
+        self.painted: tuple | None = None  # see _draw_links
         self.setMouseTracking(True)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
     @property
     def row_height(self) -> int:
-        return QFontMetrics(self.font()).height() + 4
+        font = self.font()
+        if getattr(self, "_row_font", None) != font:  # font metrics once per font
+            self._row_font, self._row_height = QFont(font), QFontMetrics(font).height() + 4
+        return self._row_height
 
     @property
     def column_width(self) -> int:
@@ -193,8 +215,6 @@ class LinksCanvas(QWidget):
 
     def links(self, rows: range | None = None):
         """The links drawn now: those of the active token, else of `rows` (default: all)."""
-        from workbench.core.attention.links import strongest_links
-
         if self.matrices is None:
             return None
         active = self.active()
@@ -241,6 +261,44 @@ class LinksCanvas(QWidget):
         self.update()
         self.focusChanged.emit()
 
+    def _draw_links(self, painter: QPainter, links, n_heads: int, clip: QRect) -> None:
+        """Each link's visible part only (a line to a key 2,000 rows away is cut to the
+        painted band first), one drawLines call per head and weight step."""
+        from PySide6.QtCore import QLineF
+
+        x0, x1 = self.column_width + 4, self.key_x - 4
+        rh = self.row_height
+        y0 = 4 + links.query * rh + rh // 2
+        y1 = 4 + links.key * rh + rh // 2
+        top, bottom = clip.top() - 4.0, clip.bottom() + 4.0
+        lo, hi = np.minimum(y0, y1), np.maximum(y0, y1)
+        seen = (hi >= top) & (lo <= bottom)
+        dy = np.where(y1 == y0, 1, y1 - y0).astype(np.float64)
+        # the parameter range of each line inside [top, bottom] (flat lines: all of it)
+        ta = np.clip((top - y0) / dy, 0, 1)
+        tb = np.clip((bottom - y0) / dy, 0, 1)
+        t_start = np.where(y1 == y0, 0.0, np.minimum(ta, tb))
+        t_end = np.where(y1 == y0, 1.0, np.maximum(ta, tb))
+        xs, xe = x0 + (x1 - x0) * t_start, x0 + (x1 - x0) * t_end
+        ys, ye = y0 + (y1 - y0) * t_start, y0 + (y1 - y0) * t_end
+        step = np.minimum((links.weight * 8).astype(np.intp), 7)  # 8 pen strengths
+        group = links.head * 8 + step
+        # what was drawn, for tests: (queries asked for, segments, their y range)
+        self.painted = (np.unique(links.query).tolist(), int(seen.sum()),
+                        (float(min(ys[seen].min(), ye[seen].min())),
+                         float(max(ys[seen].max(), ye[seen].max()))) if seen.any() else None)
+        for g in np.unique(group[seen]).tolist():
+            pick = np.nonzero(seen & (group == g))[0]
+            weight = (g % 8 + 0.5) / 8
+            colour = head_colour(g // 8, n_heads)
+            colour.setAlphaF(min(1.0, 0.15 + 0.85 * weight))
+            pen = QPen(colour)
+            pen.setWidthF(1.0 + 2.0 * weight)
+            painter.setPen(pen)
+            painter.drawLines([QLineF(a, b, c, d) for a, b, c, d in zip(
+                xs[pick].tolist(), ys[pick].tolist(), xe[pick].tolist(), ye[pick].tolist(),
+                strict=True)])
+
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
         rh, cw, kx = self.row_height, self.column_width, self.key_x
@@ -250,17 +308,11 @@ class LinksCanvas(QWidget):
         links = self.links(range(first, min(last, len(self.queries)))) \
             if self.matrices is not None else None
         n_heads = 0 if self.matrices is None else self.matrices.shape[0]
+        self.painted = ([], 0, None)
         if links is not None and len(links):
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-            x0, x1 = cw + 4, kx - 4
-            for h, q, k, weight in zip(links.head.tolist(), links.query.tolist(),
-                                       links.key.tolist(), links.weight.tolist(), strict=True):
-                colour = head_colour(h, n_heads)
-                colour.setAlphaF(min(1.0, 0.15 + 0.85 * weight))
-                pen = QPen(colour)
-                pen.setWidthF(1.0 + 2.0 * weight)
-                painter.setPen(pen)
-                painter.drawLine(x0, self.row_center(q), x1, self.row_center(k))
+            # smooth lines while few; hundreds of translucent smooth lines cost ~0.1 ms each
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing, len(links) <= SMOOTH_LINKS)
+            self._draw_links(painter, links, n_heads, clip)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         active = self.active()
         for side, tokens, rect_x, align in (

@@ -46,6 +46,9 @@ from workbench.qt.attention.token_view import TokenStrip, TokenView
 from workbench.qt.common.dialogs import show_error
 from workbench.qt.common.heatmap import AttentionHeatmap
 
+# The sub-views after the heatmap, in tab order (attribute name: tab title).
+LAZY_VIEWS = {"grid": "All heads", "token_view": "Tokens", "summary": "Summary",
+              "compare": "Compare"}
 # Selections costing more multiply-adds than this (~10-20 ms of numpy here) go to a worker.
 INLINE_COST = 20_000_000
 
@@ -73,19 +76,19 @@ class AttentionView(QWidget):
         self._pending_layers = None
         self._build_inputs()
         self._build_selectors()
-        self.heatmap = AttentionHeatmap()
-        self.grid = AttentionGrid()
-        self.grid.headClicked.connect(self._on_grid_headClicked)
+        self.heatmap = AttentionHeatmap(square=True)
         self.token_view = TokenView()
-        self.summary = AttentionSummary()
-        from workbench.qt.attention.compare_view import CompareView
-
-        self.compare = CompareView(self)
+        # The grid, summary and compare views (six more plots) are built when first shown or
+        # asked for, and drawn only once built: the tab opens without building them.
+        self._built: dict[str, QWidget] = {}
         self.views = QTabWidget()
-        for widget, title in ((self.heatmap, "Heatmap"), (self.grid, "All heads"),
-                              (self.token_view, "Tokens"), (self.summary, "Summary"),
-                              (self.compare, "Compare")):
-            self.views.addTab(widget, title)
+        self.views.addTab(self.heatmap, "Heatmap")
+        for name, title in LAZY_VIEWS.items():
+            self.views.addTab(QWidget(), title)
+            if name == "token_view":
+                self.views.removeTab(self.views.count() - 1)
+                self.views.addTab(self.token_view, title)
+        self.views.currentChanged.connect(self._on_views_currentChanged)
         layout = QVBoxLayout(self)
         layout.addWidget(self.inputs)
         layout.addWidget(self.notes)
@@ -97,6 +100,63 @@ class AttentionView(QWidget):
         self._set_enabled_selectors(False)
 
     # -- building ---------------------------------------------------------------------------------
+    @property
+    def grid(self) -> AttentionGrid:
+        return self._lazy_view("grid")
+
+    @property
+    def summary(self) -> AttentionSummary:
+        return self._lazy_view("summary")
+
+    @property
+    def compare(self):
+        return self._lazy_view("compare")
+
+    def _lazy_view(self, name: str) -> QWidget:
+        """The named sub-view, built (and filled from the current result) on first use."""
+        view = self._built.get(name)
+        if view is not None:
+            return view
+        if name == "grid":
+            view = AttentionGrid()
+            view.headClicked.connect(self._on_grid_headClicked)
+        elif name == "summary":
+            view = AttentionSummary()
+        else:
+            from workbench.qt.attention.compare_view import CompareView
+
+            view = CompareView(self)
+        self._built[name] = view
+        index = list(LAZY_VIEWS).index(name) + 1
+        current = self.views.currentIndex()
+        placeholder = self.views.widget(index)
+        self.views.blockSignals(True)
+        self.views.removeTab(index)
+        self.views.insertTab(index, view, LAZY_VIEWS[name])
+        self.views.setCurrentIndex(current)
+        self.views.blockSignals(False)
+        placeholder.deleteLater()
+        if self.maps is not None:
+            self._fill(name)
+        return view
+
+    def _on_views_currentChanged(self, index: int) -> None:
+        name = list(LAZY_VIEWS)[index - 1] if index > 0 else "heatmap"
+        if name in ("grid", "summary", "compare"):
+            self._lazy_view(name)
+
+    def _fill(self, name: str) -> None:
+        """Draw the current result into one built sub-view."""
+        maps, kind = self.maps, self.kind
+        if name == "grid":
+            overview = cached_overview(maps, kind)  # made by the worker that ran the model
+            self._built["grid"].set_maps(maps.maps[kind], maps.layers[kind], kind in maps.causal,
+                                         rgb=overview.mosaic if overview is not None else None)
+        elif name == "summary":
+            self._built["summary"].set_maps(maps, kind)
+        elif name == "compare":
+            self._built["compare"].refresh()
+
     def _build_inputs(self) -> None:
         self.inputs = QWidget()
         form = QFormLayout(self.inputs)
@@ -342,7 +402,8 @@ class AttentionView(QWidget):
         self.render_current(keep_view=True)
         self.token_view.set_data(self.maps.maps[self.kind][self._layer_pos()],
                                  *self.maps.axis_tokens(self.kind), self.head_spin.value())
-        self.compare.refresh()
+        if "compare" in self._built:
+            self._fill("compare")
 
     def _on_grid_headClicked(self, layer: int, head: int) -> None:
         self.mode_combo.setCurrentIndex(self.mode_combo.findData(MapMode.HEAD.value))
@@ -417,13 +478,10 @@ class AttentionView(QWidget):
         maps, kind = self.maps, self.kind
         self.head_spin.setEnabled(self.mode == MapMode.HEAD)
         self.render_current()
-        overview = cached_overview(maps, kind)  # made by the worker that ran the model
-        self.grid.set_maps(maps.maps[kind], maps.layers[kind], kind in maps.causal,
-                           rgb=overview.mosaic if overview is not None else None)
         self.token_view.set_data(maps.maps[kind][self._layer_pos()], *maps.axis_tokens(kind),
                                  self.head_spin.value())
-        self.summary.set_maps(maps, kind)
-        self.compare.refresh()
+        for name in list(self._built):
+            self._fill(name)
         self.rendered.emit()
 
     # -- export -----------------------------------------------------------------------------------
@@ -478,7 +536,8 @@ class AttentionView(QWidget):
         for task in (self.task, self.matrix_task):
             if task is not None and task.running:
                 task.cancel()
-        self.compare.shutdown()
+        if "compare" in self._built:
+            self._built["compare"].shutdown()
         self.cache.clear()
 
 

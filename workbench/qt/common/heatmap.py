@@ -69,7 +69,7 @@ class AttentionHeatmap(QWidget):
 
     hovered = Signal(str)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, square: bool = False):
         super().__init__(parent)
         self.matrix: np.ndarray | None = None
         self.rows: list[str] = []
@@ -78,12 +78,15 @@ class AttentionHeatmap(QWidget):
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
         self.left_axis, self.bottom_axis = TokenAxis("left"), TokenAxis("bottom")
+        # enableMenu=False: no context-menu widgets built per plot (a fifth of its cost)
         self.plot = self.graphics.addPlot(axisItems={"left": self.left_axis,
-                                                     "bottom": self.bottom_axis})
+                                                     "bottom": self.bottom_axis},
+                                          enableMenu=False)
         self.plot.setLabel("left", "query (attends)")
         self.plot.setLabel("bottom", "key (is attended)")
         self.plot.invertY(True)
-        # Not aspect-locked: long inputs use the whole width, so more key labels fit.
+        if square:  # square cells whatever the widget's shape (the view pads the longer side)
+            self.plot.setAspectLocked(True, ratio=1.0)
         self.plot.hideButtons()
         self.plot.setMenuEnabled(False)
         self.masked_rect = QGraphicsRectItem()
@@ -164,6 +167,11 @@ class AttentionHeatmap(QWidget):
         """(row, col) of the cell under a scene position (may be out of range)."""
         point = self.plot.vb.mapSceneToView(scene_pos)
         return math.floor(point.y() + 0.5), math.floor(point.x() + 0.5)
+
+    def cell_size(self) -> tuple[float, float]:
+        """(width, height) of one cell on screen, in pixels."""
+        a, b = self.scene_pos_of(0, 0), self.scene_pos_of(1, 1)
+        return abs(b.x() - a.x()), abs(b.y() - a.y())
 
     def scene_pos_of(self, row: int, col: int) -> QPointF:
         """Scene position of a cell's centre (for tests and tooltips)."""

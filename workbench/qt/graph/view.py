@@ -34,6 +34,8 @@ from workbench.qt.graph.param_panel import ParamPanel
 from workbench.qt.graph.scene import GraphCanvas, GraphScene, NodeItem
 
 MAX_PNG_SIDE = 16_000
+# Expanding more boxes than this at once lays the graph out in a worker (70B: 243, ~50 ms).
+WORKER_LAYOUT_KEYS = 100
 LEGEND_KINDS = tuple(k for k in KIND_COLORS if k not in ("input", "output"))  # drawn as boxes
 
 
@@ -62,6 +64,8 @@ class GraphView(QWidget):
         self._match_index = -1
         self._paths: list[str] | None = None
         self._trace_task = None
+        self._layout_generation = 0  # bumped by every relayout: older worker layouts are stale
+        self.laying_out = False  # a layout is being computed in a worker
 
         self.scene = GraphScene(self)
         self.canvas = GraphCanvas(self.scene)
@@ -166,8 +170,39 @@ class GraphView(QWidget):
         """Lay the graph out again for the current expansion, keeping `anchor` where it was."""
         if self.root is None:
             return
+        self._layout_generation += 1  # a layout still coming from a worker is now stale
+        self.laying_out = False
+        self._show_layout(layout_graph(self.root, self.expanded), anchor)
+
+    def relayout_in_worker(self, anchor: str | None = None) -> None:
+        """relayout(), the layout computed in a worker (hundreds of boxes take ~50 ms); the
+        scene keeps the old layout and `laying_out` is True until the new one is shown."""
+        if self.root is None:
+            return
+        self._layout_generation += 1
+        generation, root, expanded = self._layout_generation, self.root, set(self.expanded)
+        self.laying_out = True
+        self.canvas.viewport().setCursor(Qt.CursorShape.BusyCursor)
+
+        def done(layout) -> None:
+            if generation == self._layout_generation and root is self.root:
+                self.laying_out = False
+                self.canvas.viewport().unsetCursor()
+                self._show_layout(layout, anchor)
+
+        self.runner.start(layout_graph, root, expanded, on_success=done,
+                          on_error=lambda message, details: self._on_layout_failed(
+                              generation, message, details))
+
+    def _on_layout_failed(self, generation: int, message: str, details: str) -> None:
+        if generation == self._layout_generation:
+            self.laying_out = False
+            self.canvas.viewport().unsetCursor()
+            show_error(self, "Graph", message, details)
+
+    def _show_layout(self, layout, anchor: str | None) -> None:
         before = self._viewport_pos(anchor)
-        self.scene.show_layout(layout_graph(self.root, self.expanded))
+        self.scene.show_layout(layout)
         if before is not None:
             after = self._viewport_pos(anchor)
             if after is not None:
@@ -196,7 +231,10 @@ class GraphView(QWidget):
     def expand_all(self) -> None:
         if self.root is not None:
             self.expanded = all_expandable_keys(self.root)
-            self.relayout(anchor=self.selected_key)
+            if len(self.expanded) > WORKER_LAYOUT_KEYS:
+                self.relayout_in_worker(anchor=self.selected_key)
+            else:
+                self.relayout(anchor=self.selected_key)
 
     def collapse_all(self) -> None:
         if self.root is not None:
