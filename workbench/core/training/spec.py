@@ -420,9 +420,15 @@ def field_docs() -> dict[str, str]:
     return dict(_docs())
 
 
-def demo_spec(output_dir: str | Path = "") -> TrainSpec:
-    """The demo run (resources/demo_data/demo_spec.json): MiniLM on 4-topic sentences."""
-    spec = TrainSpec.load(demo_data_dir() / "demo_spec.json")
+# Tasks with a demo of their own (resources/demo_data); the others get the classification demo.
+DEMO_SPECS = {Task.QUESTION_ANSWERING: "qa_spec.json"}
+
+
+def demo_spec(output_dir: str | Path = "", task: str | None = None) -> TrainSpec:
+    """The demo run (resources/demo_data/demo_spec.json): MiniLM on 4-topic sentences; with a
+    `task` that has a demo of its own (DEMO_SPECS), that task's demo."""
+    name = DEMO_SPECS.get(Task(task), "demo_spec.json") if task in TASKS else "demo_spec.json"
+    spec = TrainSpec.load(demo_data_dir() / name)
     return spec.replace(output_dir=str(output_dir)) if output_dir else spec
 
 
