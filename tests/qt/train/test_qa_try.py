@@ -86,3 +86,29 @@ def test_try_it_highlights_the_answer_span_in_the_context(qtbot, qa_run):
     assert box.context.extraSelections() == []
     assert view.sizeHint().width() <= 1024
     runner.shutdown()
+
+
+def test_demo_button_loads_the_qa_demo_and_its_summary_fits_1024(qtbot, main_window,
+                                                                minilm_path, qa_run):
+    from PySide6.QtWidgets import QApplication
+
+    main_window.resize(1024, 700)
+    with qtbot.waitSignal(main_window.checkpointOpened, timeout=60_000) as opened:
+        main_window.open_checkpoint(str(minilm_path))
+    view = opened.args[0].show_view("Fine-tune")
+    from workbench.qt.train.view import CLOSE_DISCARD
+
+    view.ask_close = lambda: CLOSE_DISCARD
+    view.form.set_value("task", "question-answering")
+    view.load_demo()
+    form = view.form
+    assert form.editors["train_file"].text().endswith("qa_train.jsonl")
+    assert form.editors["task"].value() == "question-answering"
+    assert form._rows_of["Data"].isRowVisible(form.editors["context_column"].widget)
+    result, spec = qa_run
+    view.summary.show_result(result, spec)
+    view.pages.setCurrentWidget(view.summary)
+    view.summary.qa_box.context.setPlainText("word " * 2000)  # a long context scrolls
+    view.summary.qa_box.result.setText("Answer: <b>" + "long " * 200 + "</b>")
+    QApplication.processEvents()
+    assert view.summary.qa_box.isVisible() and main_window.width() == 1024
