@@ -146,6 +146,11 @@ def test_flat_csv_columns_and_json_cells_are_read(tmp_path):
     train, _ = load_qa_splits(_spec(tmp_path, train_file=str(path), eval_file=None,
                                     eval_split=0.0))
     assert [(e.answers, e.starts) for e in train] == [(("Agnes",), (0,)), (("lit it",), (6,))]
+    spaced = _jsonl(tmp_path / "spaced.jsonl", [dict(GOOD, answers={"text": [" lit"],
+                                                                    "answer_start": [5]})])
+    train, _ = load_qa_splits(_spec(tmp_path, train_file=str(spaced), eval_file=None,
+                                    eval_split=0.0))
+    assert (train[0].answers, train[0].starts) == (("lit",), (6,))  # spaces trimmed
     cells = tmp_path / "cells.csv"
     with cells.open("w", newline="") as f:
         writer = csv.writer(f)
@@ -173,6 +178,9 @@ def test_long_contexts_without_a_stride_and_crowding_questions_are_refused(tmp_p
         check_fits([wordy], _spec(tmp_path, doc_stride=16), tokenizer, "t")
     with pytest.raises(WorkbenchError, match="doc_stride"):
         _spec(tmp_path, doc_stride=64)
+    with pytest.raises(TrainingDataError, match=r"max_length 1024 is more than this model "
+                                                r"reads \(512 tokens\)"):
+        check_fits([long], _spec(tmp_path, max_length=1024, doc_stride=128), tokenizer, "t")
 
 
 # -- real runs ---------------------------------------------------------------------------------

@@ -91,6 +91,9 @@ def read_examples(table: Any, spec: TrainSpec, name: str) -> list[QAExample]:
                          else _answers(cell, where, spec.answers_column))
         for k, (text, start) in enumerate(zip(texts, starts, strict=True)):
             _check_span(context, text, start, f"{where}, answer {k + 1}")
+            # spaces around an answer would put its first token on the word before it
+            starts[k] = start + len(text) - len(text.lstrip())
+            texts[k] = text.strip()
         examples.append(QAExample(i + 1, question.lstrip(), context, tuple(texts),
                                   tuple(starts)))
     return examples
@@ -200,6 +203,12 @@ def check_fits(examples: list[QAExample], spec: TrainSpec, tokenizer: Any, name:
     """Refuse rows whose windows cannot be built: a question leaving no room for the context
     beyond the stride, or (doc_stride 0) a question and context longer than max_length."""
     special = tokenizer.num_special_tokens_to_add(pair=True)
+    limit = getattr(tokenizer, "model_max_length", 0) or 0
+    if 0 < limit < 1_000_000 and spec.max_length > limit:
+        raise TrainingDataError(
+            f"max_length {spec.max_length} is more than this model reads ({limit} tokens). "
+            f"Set max_length to {limit} or less; longer contexts are split into windows "
+            f"(doc_stride).")
     bad: list[tuple[int, str]] = []
     for start in range(0, len(examples), _CHUNK):
         chunk = examples[start:start + _CHUNK]
@@ -211,7 +220,6 @@ def check_fits(examples: list[QAExample], spec: TrainSpec, tokenizer: Any, name:
         for e, q, c in zip(chunk, q_len, c_len, strict=True):
             room = spec.max_length - q - special
             if spec.doc_stride == 0 and q + c + special > spec.max_length:
-                limit = getattr(tokenizer, "model_max_length", 0)
                 model = (f" (the model reads at most {limit})" if 0 < limit < 1_000_000
                          else "")
                 bad.append((e.row, f"its question and context take {q + c + special} tokens, "
