@@ -227,3 +227,11 @@ def test_lora_trains_saves_an_adapter_and_evaluates(tmp_path):
     assert report.metrics["exact_match"] == pytest.approx(result.metrics["eval_exact_match"])
     assert report.metrics["f1"] == pytest.approx(result.metrics["eval_f1"])
     assert len(report.worst) == 10 and report.worst[0].score <= report.worst[-1].score
+    # The adapter folder alone (task from its peft task type), flat and renamed columns.
+    rows = [json.loads(line) for line in (demo_data_dir() / "qa_eval.jsonl").open()]
+    renamed = _jsonl(tmp_path / "renamed.jsonl", [
+        {"q": r["question"], "passage": r["context"], "answer_text": r["answers"]["text"][0],
+         "answer_start": r["answers"]["answer_start"][0]} for r in rows])
+    again = evaluate(final, renamed, max_length=64,
+                     qa={"question_column": "q", "context_column": "passage", "doc_stride": 16})
+    assert again.task == QA and again.metrics["f1"] == pytest.approx(report.metrics["f1"])

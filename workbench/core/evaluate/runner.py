@@ -84,10 +84,15 @@ def evaluate(path: str | Path, data_file: str | Path, *, task: str | None = None
              max_length: int | None = None, batch_size: int = 16, max_rows: int | None = None,
              num_worst: int = 10, max_new_tokens: int = 32, device: str = "cpu",
              progress: Progress | None = None,
-             cancel: threading.Event | None = None) -> EvalReport:
-    """Metrics of the model at `path` on `data_file`, plus its `num_worst` worst examples."""
+             cancel: threading.Event | None = None,
+             qa: dict[str, Any] | None = None) -> EvalReport:
+    """Metrics of the model at `path` on `data_file`, plus its `num_worst` worst examples.
+
+    `qa` overrides question-answering settings (question_column, context_column,
+    answers_column, doc_stride); by default they are the run's, or TrainSpec's defaults."""
     target = resolve_target(path, task)
     base = target.run_spec
+    chosen = {k: v for k, v in (qa or {}).items() if k in _QA_SETTINGS and v is not None}
     spec = TrainSpec(
         model_path=str(target.model_dir), task=target.task, train_file=str(data_file),
         eval_split=0.0, batch_size=batch_size, device=device,
@@ -97,7 +102,8 @@ def evaluate(path: str | Path, data_file: str | Path, *, task: str | None = None
         target_column=target_column or (base.target_column if base else None)
         or ("target" if target.task == "seq2seq" else None),
         max_length=max_length or (base.max_length if base else 128),
-        **({name: getattr(base, name) for name in _QA_SETTINGS} if base else {}))
+        **{name: chosen[name] if name in chosen else getattr(base, name) for name in _QA_SETTINGS
+           if name in chosen or base is not None})
     report = Reporter(progress, cancel, "The evaluation")
     report.step("Reading the data", force=True)
     table = load_table(data_file)
