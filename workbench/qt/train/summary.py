@@ -27,6 +27,7 @@ from workbench.core.training.perplexity import with_perplexity
 from workbench.core.training.tasks import task_info
 from workbench.qt.common.dialogs import show_error
 from workbench.qt.common.heatmap import AttentionHeatmap
+from workbench.qt.train.qa_try import QATryBox
 
 EVAL_METRICS = ("eval_loss", "perplexity", "eval_accuracy", "eval_exact_match", "eval_f1")
 TRAIN_METRICS = ("loss", "learning_rate", "grad_norm", "samples_per_s", "tokens_per_s",
@@ -111,8 +112,6 @@ class RunSummaryView(QWidget):
                                         "(new heads freshly initialised), for comparison")
         self.evaluate_button.clicked.connect(self._on_evaluate_button_clicked)
         self.evaluate_button.setEnabled(False)
-        from workbench.qt.train.qa_try import QATryBox
-
         self.qa_box = QATryBox(self.tasks)  # question answering: question + context instead
         self.qa_box.hide()
         row = QHBoxLayout()
