@@ -18,6 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-pair-column", help="second text column for sentence pairs")
     parser.add_argument("--label-column", help="label/tag column (default: the run's, or label)")
     parser.add_argument("--target-column", help="target text column (seq2seq)")
+    parser.add_argument("--question-column", help="question column (question answering)")
+    parser.add_argument("--context-column", help="context column (question answering)")
+    parser.add_argument("--answers-column", help="answers column (question answering)")
+    parser.add_argument("--doc-stride", type=int,
+                        help="question answering: overlap of the windows of a long context")
     parser.add_argument("--max-length", type=int, help="longest input in tokens")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-rows", type=int, help="evaluate only the first N rows")
@@ -44,6 +49,8 @@ def run(args: argparse.Namespace) -> dict:
         target_column=args.target_column, max_length=args.max_length,
         batch_size=args.batch_size, max_rows=args.max_rows, num_worst=args.worst,
         device=args.device,
+        qa={"question_column": args.question_column, "context_column": args.context_column,
+            "answers_column": args.answers_column, "doc_stride": args.doc_stride},
         progress=None if args.json else lambda msg: print(msg, file=sys.stderr, flush=True))
     data = report.to_json()
     run_dir = resolve_target(args.path, args.task).run_dir

@@ -53,7 +53,7 @@ def _load_spec(args: argparse.Namespace):
 def _human(event) -> str:
     m = event.metrics
     parts = [f"[{event.kind:10}] step {event.step}/{event.max_steps} epoch {event.epoch:.2f}"]
-    for key in ("loss", "eval_loss", "eval_accuracy", "eval_f1", "perplexity",
+    for key in ("loss", "eval_loss", "eval_accuracy", "eval_exact_match", "eval_f1", "perplexity",
                 "learning_rate", "grad_norm", "samples_per_s"):
         if key in m:
             parts.append(f"{key} {m[key]:.4g}")
@@ -147,7 +147,8 @@ def _run(args: argparse.Namespace, emit) -> dict | None:
 
 def render(data: dict) -> str:
     lines = [f"{data['status']}: {data['message']}", f"  run folder   {data['run_dir']}"]
-    for key in ("eval_loss", "eval_accuracy", "eval_f1", "perplexity", "loss"):
+    for key in ("eval_loss", "eval_accuracy", "eval_exact_match", "eval_f1", "perplexity",
+                "loss"):
         if key in data["metrics"]:
-            lines.append(f"  {key:12} {data['metrics'][key]:.4f}")
+            lines.append(f"  {key:16} {data['metrics'][key]:.4f}")
     return "\n".join(lines)

@@ -30,9 +30,14 @@ _ARCH_TASKS = (("ForSequenceClassification", "sequence-classification"),
                ("ForTokenClassification", "token-classification"),
                ("ForCausalLM", "causal-lm"), ("LMHeadModel", "causal-lm"),
                ("ForMaskedLM", "masked-lm"), ("ForConditionalGeneration", "seq2seq"),
-               ("ForSeq2SeqLM", "seq2seq"))
+               ("ForSeq2SeqLM", "seq2seq"), ("ForQuestionAnswering", "question-answering"))
 _PEFT_TASKS = {"SEQ_CLS": "sequence-classification", "TOKEN_CLS": "token-classification",
-               "CAUSAL_LM": "causal-lm", "SEQ_2_SEQ_LM": "seq2seq"}
+               "CAUSAL_LM": "causal-lm", "SEQ_2_SEQ_LM": "seq2seq",
+               "QUESTION_ANS": "question-answering"}
+
+
+# Question-answering settings a run's spec lends its evaluation (columns and windows).
+_QA_SETTINGS = ("question_column", "context_column", "answers_column", "doc_stride")
 
 
 @dataclass(frozen=True)
@@ -79,10 +84,15 @@ def evaluate(path: str | Path, data_file: str | Path, *, task: str | None = None
              max_length: int | None = None, batch_size: int = 16, max_rows: int | None = None,
              num_worst: int = 10, max_new_tokens: int = 32, device: str = "cpu",
              progress: Progress | None = None,
-             cancel: threading.Event | None = None) -> EvalReport:
-    """Metrics of the model at `path` on `data_file`, plus its `num_worst` worst examples."""
+             cancel: threading.Event | None = None,
+             qa: dict[str, Any] | None = None) -> EvalReport:
+    """Metrics of the model at `path` on `data_file`, plus its `num_worst` worst examples.
+
+    `qa` overrides question-answering settings (question_column, context_column,
+    answers_column, doc_stride); by default they are the run's, or TrainSpec's defaults."""
     target = resolve_target(path, task)
     base = target.run_spec
+    chosen = {k: v for k, v in (qa or {}).items() if k in _QA_SETTINGS and v is not None}
     spec = TrainSpec(
         model_path=str(target.model_dir), task=target.task, train_file=str(data_file),
         eval_split=0.0, batch_size=batch_size, device=device,
@@ -91,7 +101,9 @@ def evaluate(path: str | Path, data_file: str | Path, *, task: str | None = None
         label_column=label_column or (base.label_column if base else "label"),
         target_column=target_column or (base.target_column if base else None)
         or ("target" if target.task == "seq2seq" else None),
-        max_length=max_length or (base.max_length if base else 128))
+        max_length=max_length or (base.max_length if base else 128),
+        **{name: chosen[name] if name in chosen else getattr(base, name) for name in _QA_SETTINGS
+           if name in chosen or base is not None})
     report = Reporter(progress, cancel, "The evaluation")
     report.step("Reading the data", force=True)
     table = load_table(data_file)
@@ -104,6 +116,10 @@ def evaluate(path: str | Path, data_file: str | Path, *, task: str | None = None
     from workbench.core.training.evaluate import load_trained_model
 
     model = load_trained_model(target.model_dir, target.task).to(device).eval()
+    if target.task == "question-answering":
+        from workbench.core.evaluate.squad import evaluate_qa
+
+        return evaluate_qa(target, spec, table, tokenizer, model, num_worst, report)
     report.step("Tokenizing", force=True)
     encoded = table.map(_encoder(spec, tokenizer, label_ids), batched=True,
                         remove_columns=table.column_names)

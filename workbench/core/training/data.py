@@ -54,6 +54,11 @@ def list_columns(path: str | Path) -> list[str]:
 
 
 def _require_columns(table, spec: TrainSpec, name: str) -> None:
+    if spec.task == Task.QUESTION_ANSWERING:  # its rows are checked too (qa_data)
+        from workbench.core.training.qa_data import read_examples
+
+        read_examples(table, spec, name)
+        return
     # the columns the task reads (its registry entry); the pair column only when one is set
     needed = {setting: getattr(spec, setting) or "" for setting in task_info(spec.task).columns
               if setting != "text_pair_column" or spec.text_pair_column}
@@ -192,6 +197,7 @@ class PreparedData:
     eval: Any
     label_names: list[str]
     num_train_rows: int
+    qa_eval: Any = None  # question answering: the eval examples and features (qa_data.QAEvalSet)
 
 
 def load_splits(spec: TrainSpec):
@@ -215,6 +221,10 @@ def load_splits(spec: TrainSpec):
 
 def prepare_data(spec: TrainSpec, tokenizer: Any) -> PreparedData:
     """Load, check and tokenize the data for `spec.task`; raise TrainingDataError on bad data."""
+    if spec.task == Task.QUESTION_ANSWERING:
+        from workbench.core.training.qa_data import prepare_qa_data
+
+        return prepare_qa_data(spec, tokenizer)
     train, evalset = load_splits(spec)
     label_names: list[str] = []
     if task_info(spec.task).classifies:
@@ -292,7 +302,7 @@ def make_collator(spec: TrainSpec, tokenizer: Any, model: Any):
     """The transformers data collator that pads (and masks, for masked LM) batches."""
     import transformers as tf
 
-    if spec.task == Task.SEQUENCE_CLASSIFICATION:
+    if spec.task in (Task.SEQUENCE_CLASSIFICATION, Task.QUESTION_ANSWERING):
         return tf.DataCollatorWithPadding(tokenizer)
     if spec.task == Task.TOKEN_CLASSIFICATION:
         return tf.DataCollatorForTokenClassification(tokenizer)

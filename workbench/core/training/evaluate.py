@@ -32,8 +32,14 @@ def accuracy_f1(predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]
     return {"accuracy": float(np.mean(preds == gold)), "f1": float(np.mean(f1s))}
 
 
-def metrics_functions(task: str):
-    """(compute_metrics, preprocess_logits_for_metrics) for Trainer, or (None, None) for LMs."""
+def metrics_functions(task: str, data: Any = None):
+    """(compute_metrics, preprocess_logits_for_metrics) for Trainer, or (None, None) for LMs.
+
+    Question answering scores answers over the eval examples of `data` (a PreparedData)."""
+    if task == Task.QUESTION_ANSWERING:
+        from workbench.core.training.qa_answers import qa_metrics_functions
+
+        return qa_metrics_functions(getattr(data, "qa_eval", None))
     if not task_info(task).classifies:
         return None, None  # eval_loss (and perplexity, added by the callback) is the metric
 
@@ -65,7 +71,7 @@ def evaluate_model(spec: TrainSpec, model_path: str | Path | None = None) -> dic
         raise WorkbenchError("There is no eval data: set eval_file or eval_split > 0.")
     model = (load_for_task(spec, data.label_names) if model_path is None
              else load_trained_model(model_path, spec.task))
-    compute, preprocess = metrics_functions(spec.task)
+    compute, preprocess = metrics_functions(spec.task, data)
     import tempfile
 
     from workbench.core.training.thread_safety import make_trainer_thread_safe
@@ -75,7 +81,8 @@ def evaluate_model(spec: TrainSpec, model_path: str | Path | None = None) -> dic
     with tempfile.TemporaryDirectory() as tmp:
         args = transformers.TrainingArguments(
             output_dir=tmp, per_device_eval_batch_size=spec.batch_size * 2, report_to="none",
-            disable_tqdm=True, use_cpu=spec.device == "cpu", label_names=["labels"])
+            disable_tqdm=True, use_cpu=spec.device == "cpu",
+            label_names=list(task_info(spec.task).label_names))
         trainer = transformers.Trainer(
             model=model, args=args, eval_dataset=data.eval, processing_class=tokenizer,
             data_collator=make_collator(spec, tokenizer, model), compute_metrics=compute,

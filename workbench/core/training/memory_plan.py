@@ -117,7 +117,7 @@ def _activation_bytes(spec: TrainSpec, sizes: ConfigSizes, width: int) -> int | 
         activations = int(layers * s * b * hidden * width + per_layer)
     else:
         activations = int(layers * per_layer)
-    if not task_info(spec.task).classifies and sizes.vocab:
+    if task_info(spec.task).reports_perplexity and sizes.vocab:
         activations += b * s * sizes.vocab * 4 * 2  # fp32 logits and their gradient
     return activations
 

@@ -32,6 +32,7 @@ from workbench.core.training.runs import (
     new_run_dir,
 )
 from workbench.core.training.spec import TrainSpec
+from workbench.core.training.tasks import task_info
 
 
 def is_out_of_memory(error: BaseException) -> bool:
@@ -303,7 +304,8 @@ class TrainingSession:
             # Trainer's token count syncs the device every step (.item()); TokenCounter counts
             # on the host in the collator instead.
             include_num_input_tokens_seen=False, report_to="none", disable_tqdm=True,
-            dataloader_pin_memory=spec.device.startswith("cuda"), label_names=["labels"],
+            dataloader_pin_memory=spec.device.startswith("cuda"),
+            label_names=list(task_info(spec.task).label_names),
             # With several processes Trainer multiplies the loss by their number, expecting the
             # model to divide a summed token loss by the global token count. Sequence
             # classification losses are batch means that ignore that count, so the scaling
@@ -363,7 +365,7 @@ class TrainingSession:
                     f"it by some epochs (--extend-epochs N); to train it again, start over "
                     f"(workbench train {run_dir / SPEC_NAME} --restart) or start a new run "
                     f"in another output folder.")
-            compute_metrics, preprocess = metrics_functions(self.spec.task)
+            compute_metrics, preprocess = metrics_functions(self.spec.task, data)
             trainer_cls = make_trainer_class()
             trainer = trainer_cls(
                 model=model, args=args, train_dataset=data.train, eval_dataset=data.eval,

@@ -92,6 +92,16 @@ class TrainSpec:
     """Column holding the label (classification) or per-word tags (token classification)."""
     target_column: str | None = None
     """Column holding the target text (seq2seq only)."""
+    question_column: str = "question"
+    """Column holding the question (question answering)."""
+    context_column: str = "context"
+    """Column holding the passage the answer is taken from (question answering)."""
+    answers_column: str = "answers"
+    """Column holding each row's answers as {"text": [...], "answer_start": [...]} (question
+    answering; flat answer_text and answer_start columns work too)."""
+    doc_stride: int = 32
+    """Question answering: tokens shared by the overlapping windows a long context is split
+    into; 0 = no splitting (a context that does not fit in max_length is refused)."""
     max_length: int = 128
     """Longest input in tokens; longer inputs are truncated."""
     method: Method = Method.FULL
@@ -186,7 +196,11 @@ class TrainSpec:
         for name in positive_ints:
             if int(getattr(self, name)) < 1:
                 bad(name, f"{getattr(self, name)} must be at least 1.")
-        for name in ("freeze_layers", "eval_steps", "save_steps", "keep_checkpoints"):
+        if self.task == Task.QUESTION_ANSWERING and self.doc_stride >= self.max_length:
+            bad("doc_stride", f"{self.doc_stride} must be smaller than max_length "
+                              f"({self.max_length}); about a quarter of it is usual.")
+        for name in ("freeze_layers", "eval_steps", "save_steps", "keep_checkpoints",
+                     "doc_stride"):
             if int(getattr(self, name)) < 0:
                 bad(name, f"{getattr(self, name)} must be 0 or more.")
         if not 0.0 <= self.lora_dropout < 1.0:
@@ -406,9 +420,15 @@ def field_docs() -> dict[str, str]:
     return dict(_docs())
 
 
-def demo_spec(output_dir: str | Path = "") -> TrainSpec:
-    """The demo run (resources/demo_data/demo_spec.json): MiniLM on 4-topic sentences."""
-    spec = TrainSpec.load(demo_data_dir() / "demo_spec.json")
+# Tasks with a demo of their own (resources/demo_data); the others get the classification demo.
+DEMO_SPECS = {Task.QUESTION_ANSWERING: "qa_spec.json"}
+
+
+def demo_spec(output_dir: str | Path = "", task: str | None = None) -> TrainSpec:
+    """The demo run (resources/demo_data/demo_spec.json): MiniLM on 4-topic sentences; with a
+    `task` that has a demo of its own (DEMO_SPECS), that task's demo."""
+    name = DEMO_SPECS.get(Task(task), "demo_spec.json") if task in TASKS else "demo_spec.json"
+    spec = TrainSpec.load(demo_data_dir() / name)
     return spec.replace(output_dir=str(output_dir)) if output_dir else spec
 
 

@@ -23,6 +23,7 @@ class Task(StrEnum):
     CAUSAL_LM = "causal-lm"
     MASKED_LM = "masked-lm"
     SEQ2SEQ = "seq2seq"
+    QUESTION_ANSWERING = "question-answering"
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class TaskInfo:
     columns: tuple[str, ...]  # TrainSpec fields naming the data columns the task reads
     metrics: tuple[str, ...]  # evaluation metrics it reports, in display order
     try_hint: str  # placeholder of the "try it" box
+    # the batch keys Trainer treats as labels (question answering: the answer's token span)
+    label_names: tuple[str, ...] = ("labels",)
 
     @property
     def classifies(self) -> bool:
@@ -67,6 +70,14 @@ TASKS: dict[Task, TaskInfo] = {info.task: info for info in (
              ("text_column",), _LM_METRICS, "Type text with [MASK] (or <mask>) to fill"),
     TaskInfo(Task.SEQ2SEQ, "Sequence to sequence", "AutoModelForSeq2SeqLM", "SEQ_2_SEQ_LM",
              ("text_column", "target_column"), _LM_METRICS, "Type an input text to transform"),
+    # SQuAD-style extractive QA; the model is scored by exact match and F1 (core/training/
+    # squad_metric.py) on answers mapped back to the context (core/training/qa_answers.py).
+    TaskInfo(Task.QUESTION_ANSWERING, "Extractive question answering",
+             "AutoModelForQuestionAnswering", "QUESTION_ANS",
+             ("question_column", "context_column", "answers_column"),
+             ("eval_loss", "eval_exact_match", "eval_f1"),
+             "Type a question, and the passage that holds its answer",
+             label_names=("start_positions", "end_positions")),
 )}
 
 

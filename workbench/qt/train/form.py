@@ -44,7 +44,8 @@ from workbench.qt.common.dataclass_form import (
 GROUPS: dict[str, tuple[str, ...]] = {
     "Task": ("model_path", "task"),
     "Data": ("train_file", "eval_file", "eval_split", "text_column", "text_pair_column",
-             "label_column", "target_column", "max_length"),
+             "label_column", "target_column", "question_column", "context_column",
+             "answers_column", "max_length", "doc_stride"),
     "Method": ("method", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules",
                "freeze_embeddings", "freeze_layers"),
     "Optimisation": ("optimizer", "learning_rate", "weight_decay", "adam_beta1", "adam_beta2",
@@ -59,7 +60,10 @@ SENTINELS = {"max_steps": (-1, "from epochs"), "eval_steps": (0, "each epoch"),
              "save_steps": (0, "each epoch"), "keep_checkpoints": (0, "all"),
              "freeze_layers": (0, "none")}
 ONE_COLUMN_BELOW = 760  # form width (px) under which the groups stack in one column
-COLUMN_FIELDS = ("text_column", "text_pair_column", "label_column", "target_column")
+COLUMN_FIELDS = ("text_column", "text_pair_column", "label_column", "target_column",
+                 "question_column", "context_column", "answers_column")
+# Fields only some tasks read, beyond their columns (shown only for those tasks).
+TASK_FIELDS = {"doc_stride": ("question-answering",)}
 LORA_FIELDS = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules")
 DATA_FILTER = "Data files (*.csv *.json *.jsonl *.txt *.parquet);;All files (*)"
 
@@ -228,6 +232,7 @@ class TrainForm(QWidget):
 
         placed: set[str] = set()
         self.groups: dict[str, QGroupBox] = {}
+        self._rows_of: dict[str, QFormLayout] = {}
         left, right = [], []
         for title, names in GROUPS.items():
             extra = [n for n in self.fields if n not in placed and n not in
@@ -251,6 +256,7 @@ class TrainForm(QWidget):
                 form.addRow(label, editor.widget)
                 placed.add(name)
             self.groups[title] = box
+            self._rows_of[title] = form
             (left if title in ("Task", "Data", "Method") else right).append(box)
         self._columns = (left, right)
         self._grid = QGridLayout()
@@ -269,6 +275,7 @@ class TrainForm(QWidget):
         for name, editor in self.editors.items():
             editor.on_changed(lambda n=name: self._on_editor_changed(n))
         self._sync_method()
+        self._sync_task()
 
     def _arrange(self, two_columns: bool) -> None:
         """Groups in two columns, or in one when the form is too narrow for two."""
@@ -347,6 +354,7 @@ class TrainForm(QWidget):
             if name in data:
                 editor.set_value(data[name])
         self._sync_method()
+        self._sync_task()
         self._sync_eval_split()
         self.clear_error()
         self.changed.emit()
@@ -418,6 +426,8 @@ class TrainForm(QWidget):
     def _on_editor_changed(self, name: str) -> None:
         if name == "method":
             self._sync_method()
+        if name == "task":
+            self._sync_task()
         if name == "eval_file":
             self._sync_eval_split()
         if name == "train_file":
@@ -431,6 +441,20 @@ class TrainForm(QWidget):
         self.editors["eval_split"].widget.setToolTip(
             "Not used: the eval file is used for evaluation." if has_file
             else "Fraction of the training rows held out for evaluation.")
+
+    def _sync_task(self) -> None:
+        """Show the column pickers (and task-only fields) the chosen task reads, hide others."""
+        from workbench.core.training.tasks import TASKS, Task
+
+        task = str(self.editors["task"].value())
+        info = TASKS.get(Task(task)) if task in set(Task) else None
+        if info is None:
+            return
+        form = self._rows_of["Data"]
+        for name in (*COLUMN_FIELDS, *TASK_FIELDS):
+            if name in self.editors:
+                form.setRowVisible(self.editors[name].widget,
+                                   name in info.columns or task in TASK_FIELDS.get(name, ()))
 
     def _sync_method(self) -> None:
         lora = self.editors["method"].value() == "lora"

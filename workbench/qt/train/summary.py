@@ -27,8 +27,9 @@ from workbench.core.training.perplexity import with_perplexity
 from workbench.core.training.tasks import task_info
 from workbench.qt.common.dialogs import show_error
 from workbench.qt.common.heatmap import AttentionHeatmap
+from workbench.qt.train.qa_try import QATryBox
 
-EVAL_METRICS = ("eval_loss", "perplexity", "eval_accuracy", "eval_f1")
+EVAL_METRICS = ("eval_loss", "perplexity", "eval_accuracy", "eval_exact_match", "eval_f1")
 TRAIN_METRICS = ("loss", "learning_rate", "grad_norm", "samples_per_s", "tokens_per_s",
                  "memory_mb")
 
@@ -111,6 +112,8 @@ class RunSummaryView(QWidget):
                                         "(new heads freshly initialised), for comparison")
         self.evaluate_button.clicked.connect(self._on_evaluate_button_clicked)
         self.evaluate_button.setEnabled(False)
+        self.qa_box = QATryBox(self.tasks)  # question answering: question + context instead
+        self.qa_box.hide()
         row = QHBoxLayout()
         row.addWidget(self.input, 1)
         row.addWidget(self.try_button)
@@ -120,6 +123,7 @@ class RunSummaryView(QWidget):
         layout.addWidget(QLabel("<b>Try it</b>"))
         layout.addLayout(row)
         layout.addWidget(self.output)
+        layout.addWidget(self.qa_box)
         layout.addStretch()
         self._set_try_enabled(False)
 
@@ -137,6 +141,11 @@ class RunSummaryView(QWidget):
         self._set_try_enabled(ready)
         self.input.setPlaceholderText(task_info(spec.task).try_hint if ready
                                       else "This run saved no final model to try")
+        qa = spec.task == "question-answering"
+        for w in (self.input, self.try_button, self.output):
+            w.setVisible(not qa)
+        self.qa_box.setVisible(qa)
+        self.qa_box.set_run(result.run_dir if qa and ready else None)
 
     def _on_evaluate_button_clicked(self) -> None:
         self.evaluate_button.setEnabled(False)

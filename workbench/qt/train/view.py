@@ -142,12 +142,13 @@ class TrainView(QWidget):
         self._on_form_changed()
 
     # -- setup -------------------------------------------------------------------------------------
-    def load_demo(self) -> None:
-        """Fill the form with the demo dataset and settings (MiniLM classification)."""
+    def load_demo(self, task: str | None = None) -> None:
+        """Fill the form with the demo dataset and settings of `task` (default: the chosen
+        task; question answering has a demo of its own, the others MiniLM classification)."""
         from workbench.core.training.spec import demo_spec
 
         try:
-            spec = demo_spec()
+            spec = demo_spec(task=task or str(self.form.editors["task"].value()))
         except WorkbenchError as e:
             show_error(self, "Demo data unavailable", str(e))
             return
