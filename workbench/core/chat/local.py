@@ -16,6 +16,10 @@ from typing import Any
 from workbench.core.chat.settings import ChatReply, ChatSettings, Message, check_messages
 from workbench.core.errors import WorkbenchError
 
+# One load at a time in the whole process: from_pretrained builds models under a patched
+# meta-device init, so two loads in two threads corrupt each other ("Cannot copy out of meta
+# tensor"), as base and fine-tuned loading side by side showed.
+_LOAD_LOCK = threading.Lock()
 _HUGE = 1_000_000  # tokenizers without a limit report model_max_length as ~1e30
 NO_TEMPLATE_NOTE = ("This tokenizer has no chat template: the model continues your last "
                     "message as plain text, without the earlier turns.")
@@ -144,11 +148,10 @@ class LocalChat:
         self.title = title or self.model_dir.name
         self.device = device
         self._loaded: tuple[Any, Any] | None = None
-        self._lock = threading.Lock()
 
     def load(self) -> tuple[Any, Any]:
         """(model, tokenizer), loaded once (takes seconds: call it in a worker)."""
-        with self._lock:
+        with _LOAD_LOCK:
             if self._loaded is None:
                 from workbench.core.model.loading import load_tokenizer
                 from workbench.core.training.evaluate import load_trained_model
