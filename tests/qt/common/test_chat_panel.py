@@ -94,8 +94,11 @@ def test_side_by_side_shows_two_answers_and_errors_inline(qtbot, runner, llama, 
     panel.max_new_tokens.setValue(8)
     with qtbot.waitSignal(panel.reply_finished, timeout=TIMEOUT):
         panel.send("hello")
-    left, right = (c.transcript.toPlainText() for c in panel.columns)
-    assert "base model" in left and "fine-tuned" in right
+    assert ["base model" in panel.columns[0].title.text(),
+            "fine-tuned" in panel.columns[1].title.text()] == [True, True]
+    for column in panel.columns:  # each transcript holds its own model's answer
+        answer = column.history[1]["content"].strip()
+        assert answer and answer.split()[0] in column.transcript.toPlainText()
     assert [len(c.history) for c in panel.columns] == [2, 2]
     panel.set_backends([broken])
     with qtbot.waitSignal(panel.reply_finished, timeout=TIMEOUT):

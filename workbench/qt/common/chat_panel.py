@@ -211,7 +211,7 @@ class ChatPanel(QWidget):
         for column in self.columns:
             column.add_turn("You", text)
             column.history.append({"role": "user", "content": text})
-            column.add_turn(column.backend.title)
+            column.add_turn("Assistant")  # which model: the column's title says
             column.stop_event = threading.Event()
             column.buffer.take()
             column.task = self.tasks.start(

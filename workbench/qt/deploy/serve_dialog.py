@@ -63,8 +63,7 @@ class ServeDialog(TaskDialog):
         self.chat.setEnabled(True)
         self.timer.start()
         self._on_timer_timeout()
-        if server.warnings:
-            self.status.setText(" ".join(server.warnings))
+        self.status.setText(" ".join(server.warnings) or "The server is up: chat with it below.")
 
     def _on_timer_timeout(self) -> None:
         if self.server is None:
@@ -72,6 +71,8 @@ class ServeDialog(TaskDialog):
         text = self.server.log_tail(200)
         if text != self.log.toPlainText():
             self.log.setPlainText(text)
+            bar = self.log.verticalScrollBar()
+            bar.setValue(bar.maximum())  # the newest lines
         if not self.server.running():
             self.url_label.setText("The server stopped.")
             self.chat.stop()
