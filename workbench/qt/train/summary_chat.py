@@ -17,6 +17,8 @@ def chat_backends(result: Any, spec: Any) -> list[Any]:
     final = Path(result.final_model_dir)
     tokenizer = final if (final / "tokenizer_config.json").is_file() else None
     base_name = Path(str(spec.model_path)).name or str(spec.model_path)
+    device = getattr(spec, "device", "cpu")  # where the run trained
     return [LocalChat(spec.model_path, title=f"Base model ({base_name})",
-                      tokenizer_dir=tokenizer),
-            LocalChat(final, title="Fine-tuned (this run)", tokenizer_dir=tokenizer)]
+                      tokenizer_dir=tokenizer, device=device),
+            LocalChat(final, title="Fine-tuned (this run)", tokenizer_dir=tokenizer,
+                      device=device)]
