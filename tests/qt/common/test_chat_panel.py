@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from tests.fixtures.chat import tiny_chat_llama
@@ -52,8 +53,11 @@ def test_reply_streams_into_the_transcript(qtbot, runner, llama):
     assert column.history[1]["content"].strip() in text.replace("\n", " ")
     assert panel.send_button.isEnabled() and not panel.stop_button.isEnabled()
     assert panel.input.toPlainText() == ""
-    with qtbot.waitSignal(panel.reply_finished, timeout=TIMEOUT):
-        panel.send("and again")  # a second turn carries the history
+    panel.input.setPlainText("and again")
+    panel.input.setFocus()
+    with qtbot.waitSignal(panel.reply_finished, timeout=TIMEOUT):  # Ctrl+Enter sends
+        qtbot.keyClick(panel.input, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert "You\nand again" in column.transcript.toPlainText()  # a second turn, with history
     assert [m["role"] for m in column.history] == ["user", "assistant"] * 2
     panel.clear_button.click()
     assert column.history == [] and column.transcript.toPlainText() == ""

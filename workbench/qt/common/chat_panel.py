@@ -12,7 +12,7 @@ import html
 import threading
 from typing import Any
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut, QTextCursor
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
@@ -151,6 +151,7 @@ class ChatPanel(QWidget):
         self.stop_button.clicked.connect(self.stop)
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
             shortcut = QShortcut(QKeySequence(keys), self.input)
+            shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)  # this panel's input only
             shortcut.activated.connect(self.send)
         settings = QHBoxLayout()
         for label, box in (("Temperature", self.temperature), ("Top-p", self.top_p),
