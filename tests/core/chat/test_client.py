@@ -27,6 +27,11 @@ def test_streamed_deltas_arrive(server):
                        ChatSettings(temperature=0, max_new_tokens=8), pieces.append)
     assert len(pieces) >= 2 and "".join(pieces) == reply.text
     assert reply.finish_reason == "length" and reply.tokens == 8
+    hot = ChatSettings(temperature=1.5, max_new_tokens=8)
+    samples = [chat.reply([{"role": "user", "content": "hello"}], hot, lambda t: None)
+               for _ in range(2)]
+    assert samples[0].text != samples[1].text  # sampling really happens on the server
+    assert [r.tokens for r in samples] == [8, 8]  # and max new tokens still holds
     plain = ServerChat(server.url, server.model_id, chat=False)
     text = plain.reply([{"role": "user", "content": "a good day"}],
                        ChatSettings(temperature=0, max_new_tokens=4), lambda t: None)

@@ -46,6 +46,13 @@ class ServerChat:
                       "temperature": settings.temperature}
         if not settings.greedy:
             body["top_p"] = settings.top_p
+            # `transformers serve` keeps the model's do_sample (False unless its
+            # generation_config.json says otherwise) and would answer greedily; its own
+            # `generation_config` field turns sampling on (unset fields still come from the
+            # model's config). Other OpenAI-style servers ignore the field.
+            body["generation_config"] = json.dumps({
+                "do_sample": True, "temperature": settings.temperature,
+                "top_p": settings.top_p, "max_new_tokens": settings.max_new_tokens})
         if self.chat:
             body["messages"] = messages
             return f"{self.path}/chat/completions", body
