@@ -143,10 +143,15 @@ def test_serve_dialog_serves_answers_and_stops_with_the_window(qtbot, main_windo
     assert server.running() and server.url in dialog.url_label.text()
     assert "chat template" in dialog.status.text()  # the tiny tokenizer has none
     qtbot.waitUntil(lambda: "127.0.0.1" in dialog.log.toPlainText(), timeout=TIMEOUT)
-    dialog.prompt.setText("a good day")
-    dialog.send_button.click()
-    qtbot.waitUntil(lambda: dialog.answer.toPlainText() not in ("", "..."), timeout=TIMEOUT)
-    assert not dialog.answer.toPlainText().startswith("Error")
+    chat = dialog.chat  # over HTTP; no template, so /v1/completions streams plain text
+    chat.max_new_tokens.setValue(6)
+    chat.input.setPlainText("a good day")
+    with qtbot.waitSignal(chat.reply_finished, timeout=TIMEOUT):
+        chat.send_button.click()
+    transcript = chat.columns[0].transcript.toPlainText()
+    assert "Error" not in transcript and "plain text" in transcript
+    assert chat.columns[0].history[-1]["role"] == "assistant"
+    assert chat.columns[0].history[-1]["content"]
     dialog.close()
     assert not server.running()
     assert not port_in_use(server.port)

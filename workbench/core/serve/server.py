@@ -75,11 +75,19 @@ def check_servable(path: str | Path) -> tuple[Path, list[str]]:
         raise WorkbenchError(f"{folder} has no tokenizer (tokenizer_config.json); copy its base "
                              f"model's tokenizer files there first.")
     warnings = []
-    tok_config = jsonio.load_object(config_path, what="tokenizer config")
-    if not tok_config.get("chat_template") and not (folder / "chat_template.jinja").is_file():
+    if not serves_chat(folder):
         warnings.append("The tokenizer has no chat template: /v1/chat/completions will fail; "
                         "use /v1/completions with a prompt.")
     return folder, warnings
+
+
+def serves_chat(folder: str | Path) -> bool:
+    """True if the folder's tokenizer has a chat template (/v1/chat/completions can answer)."""
+    folder = Path(folder)
+    config_path = folder / "tokenizer_config.json"
+    tok_config = jsonio.load_object(config_path, what="tokenizer config") \
+        if config_path.is_file() else {}
+    return bool(tok_config.get("chat_template")) or (folder / "chat_template.jinja").is_file()
 
 
 def _missing(package: str) -> bool:

@@ -50,6 +50,11 @@ class TaskInfo:
         """True for language-model tasks, whose eval loss is a token cross-entropy."""
         return "perplexity" in self.metrics
 
+    @property
+    def chats(self) -> bool:
+        """True when the model generates text (a causal LM): its try-it box is a chat."""
+        return self.auto_class == "AutoModelForCausalLM"
+
 
 _CLASSIFICATION_METRICS = ("eval_loss", "eval_accuracy", "eval_f1")
 _LM_METRICS = ("eval_loss", "perplexity")

@@ -1,12 +1,14 @@
-"""Tools > Serve Model: `transformers serve` on 127.0.0.1, its URL and log, and a try-it box."""
+"""Tools > Serve Model: `transformers serve` on 127.0.0.1, its URL and log, and a chat with it
+over HTTP (core.chat.client)."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QPushButton
 
+from workbench.qt.common.chat_panel import ChatPanel
 from workbench.qt.deploy import jobs
-from workbench.qt.deploy.task_dialog import PathField, TaskDialog, check, spin
+from workbench.qt.deploy.task_dialog import PathField, TaskDialog, spin
 
 
 class ServeDialog(TaskDialog):
@@ -28,29 +30,17 @@ class ServeDialog(TaskDialog):
         self.stop_button.clicked.connect(self._on_stop_button_clicked)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
-        self.prompt = QLineEdit()
-        self.prompt.setPlaceholderText("Type a prompt, then Send")
-        self.chat_box = check("chat (needs a chat template)")
-        self.send_button = QPushButton("Send")
-        self.send_button.setEnabled(False)
-        self.send_button.clicked.connect(self._on_send_button_clicked)
-        self.answer = QPlainTextEdit()
-        self.answer.setReadOnly(True)
+        self.chat = ChatPanel(self.runner)  # talks to the server over HTTP once it is up
+        self.chat.setEnabled(False)
         row = QHBoxLayout()
         row.addWidget(self.url_label, 1)
         row.addWidget(self.stop_button)
-        ask = QHBoxLayout()
-        ask.addWidget(self.prompt, 1)
-        ask.addWidget(self.chat_box)
-        ask.addWidget(self.send_button)
         self.results.addLayout(row)
-        self.results.addWidget(self.log, 2)
-        self.results.addLayout(ask)
-        self.results.addWidget(self.answer, 1)
+        self.results.addWidget(self.log, 1)
+        self.results.addWidget(self.chat, 3)
         self.timer = QTimer(self)
         self.timer.setInterval(500)  # the log is polled at 2 Hz, never per line
         self.timer.timeout.connect(self._on_timer_timeout)
-        self.reply_task = None
 
     def job(self):
         if not self.path_field.text():
@@ -64,11 +54,16 @@ class ServeDialog(TaskDialog):
         self.server = server
         self.url_label.setText(f"Serving at {server.url} (model: {server.model_id})")
         self.stop_button.setEnabled(True)
-        self.send_button.setEnabled(True)
+        from workbench.core.chat.client import ServerChat
+        from workbench.core.serve.server import serves_chat
+
+        self.chat.set_backends([ServerChat(server.url, server.model_id,
+                                           title=f"{server.folder.name} at {server.url}",
+                                           chat=serves_chat(server.folder))])
+        self.chat.setEnabled(True)
         self.timer.start()
         self._on_timer_timeout()
-        if server.warnings:
-            self.status.setText(" ".join(server.warnings))
+        self.status.setText(" ".join(server.warnings) or "The server is up: chat with it below.")
 
     def _on_timer_timeout(self) -> None:
         if self.server is None:
@@ -76,29 +71,14 @@ class ServeDialog(TaskDialog):
         text = self.server.log_tail(200)
         if text != self.log.toPlainText():
             self.log.setPlainText(text)
+            bar = self.log.verticalScrollBar()
+            bar.setValue(bar.maximum())  # the newest lines
         if not self.server.running():
             self.url_label.setText("The server stopped.")
-            self.send_button.setEnabled(False)
+            self.chat.stop()
+            self.chat.setEnabled(False)
             self.stop_button.setEnabled(False)
             self.timer.stop()
-
-    def _on_send_button_clicked(self) -> None:
-        if self.server is None or not self.prompt.text().strip():
-            return
-        self.send_button.setEnabled(False)
-        self.answer.setPlainText("...")
-        self.reply_task = self.runner.start(
-            jobs.ask_server, self.server.url, self.server.model_id, self.prompt.text(),
-            self.chat_box.isChecked(), on_success=self._on_reply_succeeded,
-            on_error=self._on_reply_failed)
-        self.reply_task.finished.connect(lambda: self.send_button.setEnabled(
-            self.server is not None and self.server.running()))
-
-    def _on_reply_succeeded(self, text: str) -> None:
-        self.answer.setPlainText(text)
-
-    def _on_reply_failed(self, message: str, details: str) -> None:
-        self.answer.setPlainText(f"Error: {message}")
 
     def _on_stop_button_clicked(self) -> None:
         if self.server is not None:
@@ -108,6 +88,7 @@ class ServeDialog(TaskDialog):
     def stop_server(self) -> None:
         """Stop the child process now (used when the dialog closes)."""
         self.timer.stop()
+        self.chat.stop()
         if self.server is not None:
             self.server.stop()
 

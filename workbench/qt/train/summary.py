@@ -120,10 +120,16 @@ class RunSummaryView(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.label)
         layout.addWidget(self.evaluate_button, 0, Qt.AlignmentFlag.AlignLeft)
-        layout.addWidget(QLabel("<b>Try it</b>"))
+        self.try_label = QLabel("<b>Try it</b>")
+        layout.addWidget(self.try_label)
         layout.addLayout(row)
         layout.addWidget(self.output)
         layout.addWidget(self.qa_box)
+        from workbench.qt.common.chat_panel import ChatPanel
+
+        self.chat = ChatPanel(runner)  # causal LMs: base vs fine-tuned, instead of the box
+        self.chat.hide()
+        layout.addWidget(self.chat, 1)
         layout.addStretch()
         self._set_try_enabled(False)
 
@@ -142,10 +148,17 @@ class RunSummaryView(QWidget):
         self.input.setPlaceholderText(task_info(spec.task).try_hint if ready
                                       else "This run saved no final model to try")
         qa = spec.task == "question-answering"
+        chats = ready and task_info(spec.task).chats
         for w in (self.input, self.try_button, self.output):
-            w.setVisible(not qa)
+            w.setVisible(not (qa or chats))
+        self.try_label.setVisible(not chats)
         self.qa_box.setVisible(qa)
         self.qa_box.set_run(result.run_dir if qa and ready else None)
+        self.chat.setVisible(chats)
+        if chats:
+            from workbench.qt.train.summary_chat import chat_backends
+
+            self.chat.set_backends(chat_backends(result, spec))
 
     def _on_evaluate_button_clicked(self) -> None:
         self.evaluate_button.setEnabled(False)
