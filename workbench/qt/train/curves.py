@@ -181,6 +181,18 @@ class TrainCurvesView(QWidget):
             "tokens_per_s": _fast_curve(self.speed_plot, PALETTE[4]),
         }
         self.speed_plot.setLabel("left", "tokens/s")
+        # min train loss and best (lowest) eval loss: a marker and a label, moved as data comes
+        self.markers: dict[str, tuple[float, float] | None] = {"loss": None, "eval_loss": None}
+        self._marker_items = {}
+        for key, color, text in (("loss", PALETTE[0], "min"), ("eval_loss", PALETTE[1], "best")):
+            dot = pg.PlotDataItem([], [], pen=None, symbol="star", symbolSize=14,
+                                  symbolBrush=color, symbolPen=pg.mkPen("#333"))
+            label = pg.TextItem("", color="#222", anchor=(0.5, 1.3))
+            label.setZValue(10)
+            self.loss_plot.addItem(dot)
+            self.loss_plot.addItem(label, ignoreBounds=True)
+            label.hide()
+            self._marker_items[key] = (dot, label, text)
         # no setXLink: a linked x range would make every plot repaint whenever one redraws
         self.cursor_lines = []
         for plot in (self.loss_plot, self.lr_plot, self.grad_plot, self.speed_plot):
@@ -315,6 +327,7 @@ class TrainCurvesView(QWidget):
             self.curves["loss_smoothed"].setData(loss.x, self._ema.extend(loss.y))
             self.curves["eval_loss"].setData(self.series["eval_loss"].x,
                                              self.series["eval_loss"].y)
+            self._place_markers()
         elif plot is self.lr_plot:
             s = self.series["learning_rate"]
             self.curves["learning_rate"].setData(s.x, s.y)
@@ -328,10 +341,29 @@ class TrainCurvesView(QWidget):
                 self.speed_plot.setLabel("left", "samples/s")
             self.curves["tokens_per_s"].setData(speed.x, speed.y)
 
+    def _place_markers(self) -> None:
+        """Put the min-train-loss and best-eval markers at the lowest point of each series."""
+        log = self.log_scale.isChecked()
+        for key, (dot, label, text) in self._marker_items.items():
+            s = self.series[key]
+            if not s.n:
+                self.markers[key] = None
+                dot.setData([], [])
+                label.hide()
+                continue
+            i = int(np.argmin(s.y))
+            x, y = float(s.x[i]), float(s.y[i])
+            self.markers[key] = (x, y)
+            dot.setData([x], [y])
+            label.setText(f"{text} {y:.4g} @ {x:,.0f}")
+            label.setPos(x, math.log10(y) if log and y > 0 else y)
+            label.show()
+
     # -- interaction -----------------------------------------------------------------------------
     def _on_log_scale_toggled(self, on: bool) -> None:
         self.loss_plot.setLogMode(y=on)
         self.grad_plot.setLogMode(y=on)
+        self._place_markers()
 
     def _on_smoothing_valueChanged(self, value: float) -> None:
         self._ema = Ema(value)
