@@ -466,6 +466,18 @@ class RunProgress(QWidget):
             self._rate_points = self._rate_points[-30:]
         self.label.setText(self.describe(last, now))
 
+    def finish(self, status: str) -> None:
+        """The run ended (finished/cancelled/failed): say so, with no ETA, even when it ended
+        before any step (then no event carried the status)."""
+        self._paused_at = None
+        text = self.label.text()
+        if text in ("Starting...", "Not started."):
+            self.bar.setFormat(f"{status} before the first step")
+            self.label.setText(status)
+        elif not text.endswith(f"\u00b7 {status}"):
+            head = text.split(" \u00b7 ETA")[0].removesuffix(" \u00b7 paused")
+            self.label.setText(f"{head} \u00b7 {status}")
+
     def describe(self, event: Any, now: float) -> str:
         elapsed = now - self._started - self._paused_total
         text = f"step {event.step}/{event.max_steps} · epoch {event.epoch:.2f} · " \
