@@ -187,7 +187,7 @@ class TrainCurvesView(QWidget):
         for key, color, text in (("loss", PALETTE[0], "min"), ("eval_loss", PALETTE[1], "best")):
             dot = pg.PlotDataItem([], [], pen=None, symbol="star", symbolSize=14,
                                   symbolBrush=color, symbolPen=pg.mkPen("#333"))
-            label = pg.TextItem("", color="#222", anchor=(0.5, 1.3))
+            label = pg.TextItem("", color="#222", fill=pg.mkBrush(255, 255, 255, 200))
             label.setZValue(10)
             self.loss_plot.addItem(dot)
             self.loss_plot.addItem(label, ignoreBounds=True)
@@ -356,6 +356,11 @@ class TrainCurvesView(QWidget):
             self.markers[key] = (x, y)
             dot.setData([x], [y])
             label.setText(f"{text} {y:.4g} @ {x:,.0f}")
+            # the text on the inner side of the point (never cut at the plot's right edge);
+            # train's above, eval's below, so two minima at one step do not cover each other
+            low, high = self.loss_plot.vb.viewRange()[0]
+            inner = 1.0 if x > (low + high) / 2 else 0.0
+            label.setAnchor((inner, 1.2) if key == "loss" else (inner, -0.2))
             label.setPos(x, math.log10(y) if log and y > 0 else y)
             label.show()
 
