@@ -57,3 +57,12 @@ def test_few_short_labels_are_all_shown_whole_and_follow_a_resize(qtbot):
     qtbot.waitUntil(lambda: len(axis.shown) < wide)
     rects = _rects(axis)
     assert all(a[1] <= b[0] for a, b in itertools.pairwise(rects))
+
+
+def test_names_are_shortened_before_any_is_dropped(qtbot):
+    names = [f"category-{c}-long-name" for c in "abcdef"]
+    axis = _plot(qtbot, names, 420)
+    assert [i for i, _t in axis.shown] == list(range(6))  # every bar keeps a label
+    assert all(len(t) < axis.MAX_CHARS for _i, t in axis.shown)
+    rects = _rects(axis)
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(rects))

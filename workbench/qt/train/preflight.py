@@ -62,10 +62,14 @@ class CategoryAxis(pg.AxisItem):
         if not self.names:
             shown: list[tuple[int, str]] = []
         else:
-            texts = [n if len(n) <= self.MAX_CHARS else n[: self.MAX_CHARS - 1] + "\u2026"
-                     for n in self.names]
-            need = max(self.label_width(t) for t in texts) + self.GAP
-            step = max(1, math.ceil(need / max(self.pixels_per_category(), 1e-9)))
+            ppc = max(self.pixels_per_category(), 1e-9)
+            # shorter names before fewer names: every bar keeps a label while 7 characters fit
+            for chars in (self.MAX_CHARS, 10, 7, 10):
+                texts = [n if len(n) <= chars else n[: chars - 1] + "\u2026" for n in self.names]
+                need = max(self.label_width(t) for t in texts) + self.GAP
+                step = max(1, math.ceil(need / ppc))
+                if step == 1:
+                    break
             shown = [(i, texts[i]) for i in range(0, len(texts), step)]
         if shown != self.shown:
             self.shown = shown
