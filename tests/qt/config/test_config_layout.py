@@ -46,3 +46,10 @@ def test_form_columns_line_up_and_fit_1024(qtbot, main_window, tiny_models, tmp_
         assert header.sectionSize(column) >= diff.fontMetrics().horizontalAdvance(title)
     assert sum(header.sectionSize(i) for i in range(3)) <= diff.viewport().width()
     assert diff.horizontalScrollBar().maximum() == 0
+
+
+def test_diff_lists_the_ignored_position_ids_buffer(qtbot, main_window, minilm_path):
+    view = open_editor(qtbot, main_window, minilm_path)
+    counts = view.panel.diff.section_counts()
+    assert counts["Stored buffers, ignored by transformers"] == 1
+    assert counts["No longer used, dropped"] == 0

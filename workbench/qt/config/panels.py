@@ -128,6 +128,8 @@ class DiffPanel(QTreeWidget):
              [(n, "-", "new") for n in comparison.missing]),
             (f"No longer used, dropped ({len(comparison.unexpected)})",
              [(n, "stored", "-") for n in comparison.unexpected]),
+            (f"Stored buffers, ignored by transformers ({len(comparison.ignored)})",
+             [(n, "stored", "-") for n in comparison.ignored]),
         ]
         for title, rows in sections:
             item = QTreeWidgetItem(weights, [title, "", ""])
