@@ -31,7 +31,7 @@ class CategoryAxis(pg.AxisItem):
     """A bottom axis of category names (one per integer x) that never overlap: each name is
     elided to at most MAX_CHARS characters, and only every k-th is shown when they do not fit."""
 
-    MAX_CHARS, GAP = 14, 8
+    MAX_CHARS, GAP = 14, 6
 
     def __init__(self):
         self.names: list[str] = []
@@ -63,8 +63,8 @@ class CategoryAxis(pg.AxisItem):
             shown: list[tuple[int, str]] = []
         else:
             ppc = max(self.pixels_per_category(), 1e-9)
-            # shorter names before fewer names: every bar keeps a label while 7 characters fit
-            for chars in (self.MAX_CHARS, 10, 7, 10):
+            # shorter names before fewer names: every bar keeps a label while 5 characters fit
+            for chars in (self.MAX_CHARS, 10, 7, 5, 10):
                 texts = [n if len(n) <= chars else n[: chars - 1] + "\u2026" for n in self.names]
                 need = max(self.label_width(t) for t in texts) + self.GAP
                 step = max(1, math.ceil(need / ppc))
