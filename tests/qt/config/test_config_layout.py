@@ -53,3 +53,20 @@ def test_diff_lists_the_ignored_position_ids_buffer(qtbot, main_window, minilm_p
     counts = view.panel.diff.section_counts()
     assert counts["Stored buffers, ignored by transformers"] == 1
     assert counts["No longer used, dropped"] == 0
+
+
+def test_editors_stop_growing_on_a_wide_screen_and_stay_aligned(qtbot, main_window,
+                                                                 tiny_models):
+    from workbench.qt.config.form import EDITOR_MAX, ConfigForm
+
+    view = open_editor(qtbot, main_window, tiny_models["bert"])
+    form = ConfigForm(view.panel.form.schema)  # the same form, alone, 2000 px wide
+    qtbot.addWidget(form)
+    form.resize(2000, 900)
+    form.show()
+    qtbot.waitExposed(form)
+    edges = set(form.column_edges())
+    assert len(edges) == 1
+    left, right, default = edges.pop()
+    assert right - left == EDITOR_MAX and default > right
+    assert form.horizontalScrollBar().maximum() == 0

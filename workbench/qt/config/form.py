@@ -39,6 +39,7 @@ ERROR_COLOR, WARNING_COLOR, CHANGED_BG = "#c62828", "#b35900", "#fff3c4"
 # Column widths shared by every group, so editors and defaults line up down the whole form; the
 # name and default columns give way (elided, full text in the tooltip) before the editor does.
 LABEL_MIN, LABEL_MAX, DEFAULT_MIN, DEFAULT_MAX, EDITOR_MIN = 110, 240, 56, 150, 80
+EDITOR_MAX = 520
 
 
 @dataclass
@@ -118,6 +119,7 @@ class ConfigForm(QScrollArea):
             box = QGroupBox(f"{group} ({len(specs)})")
             grid = QGridLayout(box)
             grid.setColumnStretch(1, 1)
+            grid.setColumnStretch(4, 1)  # past EDITOR_MAX the room goes to the right margin
             for i, spec in enumerate(specs):
                 self.rows[spec.name] = self._make_row(spec, grid, 2 * i, box)
             self.groups[group] = box
@@ -152,6 +154,7 @@ class ConfigForm(QScrollArea):
         # the hint of the editor column is ignored: it takes what the fixed columns leave
         cell.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         cell.setMinimumWidth(EDITOR_MIN)
+        cell.setMaximumWidth(EDITOR_MAX)  # a 1,500 px field on a 2560 screen reads badly
         cell_layout = QHBoxLayout(cell)
         cell_layout.setContentsMargins(1, 1, 1, 1)  # room for the error border, shown or not
         cell_layout.addWidget(editor, 1)
