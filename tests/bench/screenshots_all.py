@@ -3,8 +3,9 @@
     QT_QPA_PLATFORM=offscreen python tests/bench/screenshots_all.py OUT_DIR [--steps 4]
 
 Drives the start page, Overview, Tensors, Modules, Edit config, Graph, Attention (heatmap, all
-heads, tokens), Fine-tune (setup, training, summary, runs) and an error dialog through the real
-window, saving `<size>-<screen>.png` via widget.grab(). The fine-tune is a short real run
+heads, tokens), Fine-tune (setup, training, summary, runs), the run monitor window, the Hub
+download dialog, the deploy dialogs (export, evaluate, serve, diff) and an error dialog through
+the real window, saving `<size>-<screen>.png` via widget.grab(). The fine-tune is a short real run
 (`--steps`), made once; its pages are then grabbed at every size. Prints each file and any
 screen that could not be reached, and exits non-zero if one was not.
 """
@@ -33,14 +34,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out")
     parser.add_argument("--steps", type=int, default=4, help="fine-tune steps (0: skip)")
+    parser.add_argument("--sizes", default="", help="e.g. 1024x700,1440x900 (default: all three)")
     args = parser.parse_args()
+    sizes = tuple(tuple(int(v) for v in t.split("x")) for t in args.sizes.split(",") if t) \
+        or SIZES
 
     from PySide6.QtCore import QEventLoop, QSettings
     from PySide6.QtWidgets import QApplication
 
     from workbench.core.model.loading import demo_checkpoint_path
     from workbench.qt.common.dialogs import error_box
+    from workbench.qt.deploy.actions import open_diff, open_evaluate, open_export, open_serve
+    from workbench.qt.hub.actions import open_hub_dialog
     from workbench.qt.main_window import MainWindow
+    from workbench.qt.train.run_monitor import open_run
+
+    dialogs = (("hub-download", open_hub_dialog), ("deploy-export", open_export),
+               ("deploy-evaluate", open_evaluate), ("deploy-serve", open_serve),
+               ("deploy-diff", open_diff))
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     root = Path(tempfile.mkdtemp(prefix="shots_all_"))
@@ -68,8 +79,8 @@ def main() -> int:
     window = MainWindow(settings=QSettings(str(root / "s.ini"), QSettings.Format.IniFormat))
     window.show()
     window.start_background_checks()
-    window.resize(*SIZES[0])
-    shot(SIZES[0], "start")
+    window.resize(*sizes[0])
+    shot(sizes[0], "start")
     demo = str(demo_checkpoint_path())
     window.open_checkpoint(demo)
     assert wait(lambda: window.tabs.count() == 1), "the demo did not open"
@@ -92,16 +103,16 @@ def main() -> int:
         else:
             train.pages.setCurrentIndex(1)
             wait(lambda: train.curves.series["loss"].n >= 1, 600)
-            window.resize(*SIZES[0])
+            window.resize(*sizes[0])
             tab.show_view("Fine-tune")
-            shot(SIZES[0], "finetune-training")
+            shot(sizes[0], "finetune-training")
             if not wait(lambda: bool(finished), 900):
                 missed.append("fine-tune (did not finish)")
 
-    for size in SIZES:
+    for size in sizes:
         window.resize(*size)
         window.stack.setCurrentWidget(window.start_page)
-        if size != SIZES[0]:
+        if size != sizes[0]:
             shot(size, "start")
         window.stack.setCurrentWidget(window.tabs)
         for title in ("Overview", "Tensors", "Modules", "Edit config", "Graph"):
@@ -123,6 +134,20 @@ def main() -> int:
             if name in pages:
                 train.pages.setCurrentIndex(i)
                 shot(size, f"finetune-{name}")
+        for name, opener in dialogs:
+            dialog = opener(window)
+            dialog.resize(min(dialog.width(), size[0]), min(dialog.height(), size[1]))
+            shot(size, name, dialog)
+            dialog.close()
+        if finished and finished[0].run_dir:
+            monitor = open_run(window, finished[0].run_dir)
+            if monitor is None:
+                missed.append("run monitor")
+            else:
+                monitor.resize(*size)
+                wait(lambda m=monitor: m.isVisible(), 10)
+                shot(size, "run-monitor", monitor)
+                monitor.close()
         box = error_box(window, "Could not open missing-folder",
                         "No such file or folder: /data/missing-folder. Check the path.")
         box.show()

@@ -61,6 +61,9 @@ def _device_summary() -> str:
             f"transformers {transformers.__version__}")
 
 
+CENTRAL_MIN_WIDTH = 480  # px: with the dock's default width, fits a 1024-wide window
+
+
 class MainWindow(QMainWindow):
     """Opens checkpoints (menus, dock, start page, drag and drop) into tabs."""
 
@@ -85,6 +88,9 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.start_page)
         self.stack.addWidget(self.tabs)
         self.setCentralWidget(self.stack)
+        # An explicit minimum: a view's own minimum width (Attention's Compare row, wide forms)
+        # no longer makes the main window shrink the Checkpoints dock to fit it (issue 12).
+        self.stack.setMinimumWidth(CENTRAL_MIN_WIDTH)
 
         self.browser = BrowserDock(self)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.browser)

@@ -83,3 +83,16 @@ def test_marian_sinusoidal_tables_are_not_missing(tmp_path):
     info = inspect_checkpoint(folder)
     assert info.comparison.missing == () and not info.warnings
     assert "model.encoder.embed_positions.weight" not in {t.name for t in info.tensors}
+
+
+def test_weights_check_puts_every_stored_minilm_tensor_in_exactly_one_list(minilm_path):
+    """MiniLM stores 104 tensors: 103 parameters and the position_ids buffer (issue 12)."""
+    info = inspect_checkpoint(minilm_path)
+    check = info.comparison
+    lists = [check.matched, check.unexpected, check.ignored, [n for n, _, _ in check.mismatched]]
+    stored = {t.name for t in info.tensors}
+    assert sum(len(x) for x in lists) == len(stored) == info.num_tensors
+    assert set().union(*map(set, lists)) == stored
+    assert [n for n in check.ignored if n.endswith("position_ids")] == list(check.ignored) != []
+    assert info.to_json()["weights_check"]["ignored"] == list(check.ignored)
+    assert not [w for w in info.warnings if "not used" in w]

@@ -74,3 +74,20 @@ def test_runs_are_named_by_model_task_and_time_in_the_user_data_folder(tmp_path,
     monkeypatch.delenv("WORKBENCH_RUNS_DIR", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     assert default_runs_root() == tmp_path / "data" / "transformer-workbench" / "runs"
+
+
+def test_progress_says_failed_even_before_the_first_step(qtbot):
+    from workbench.qt.train.curves import RunProgress
+
+    progress = RunProgress()
+    qtbot.addWidget(progress)
+    progress.reset()
+    progress.finish("failed")
+    assert progress.label.text() == "failed"
+    assert progress.bar.format() == "failed before the first step"
+    progress.reset()
+    progress.add_events([TrainEvent("log", 2, 10, 0.2, 1.0, {"loss": 1.0}),
+                         TrainEvent("log", 4, 10, 0.4, 2.0, {"loss": 1.0})])
+    progress.finish("failed")
+    assert progress.label.text().startswith("step 4/10") and progress.label.text().endswith(
+        "\u00b7 failed") and "ETA" not in progress.label.text()

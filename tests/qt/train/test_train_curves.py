@@ -96,3 +96,26 @@ def test_progress_bar_eta_and_log(qtbot):
     progress.add_events([_event("paused", 20)])
     assert "paused" in progress.label.text()
     assert "eval_loss=0.6" in progress.log.toPlainText()
+
+
+def test_min_loss_and_best_eval_markers_sit_on_the_minimum_and_move_live(curves, qtbot):
+    losses = [2.0, 1.5, 0.9, 1.1, 1.0]
+    curves.add_events([_event("log", s + 1, loss=v) for s, v in enumerate(losses)])
+    curves.add_events([_event("eval", 2, eval_loss=1.2), _event("eval", 4, eval_loss=0.8),
+                       _event("eval", 5, eval_loss=0.95)])
+    curves.redraw()
+    assert curves.markers == {"loss": (3.0, 0.9), "eval_loss": (4.0, 0.8)}
+    dot, label, _ = curves._marker_items["loss"]
+    assert list(dot.getData()[0]) == [3.0] and list(dot.getData()[1]) == [0.9]
+    assert label.isVisible() and label.toPlainText() == "min 0.9 @ 3"
+    assert (label.pos().x(), label.pos().y()) == (3.0, 0.9)
+    assert curves._marker_items["eval_loss"][1].toPlainText() == "best 0.8 @ 4"
+    # a new minimum moves the marker as the run goes on
+    curves.add_events([_event("log", 6, loss=0.5)])
+    curves.redraw()
+    assert curves.markers["loss"] == (6.0, 0.5)
+    curves.log_scale.setChecked(True)  # the label follows the log axis
+    assert curves._marker_items["loss"][1].pos().y() == pytest.approx(math.log10(0.5))
+    curves.clear()
+    assert curves.markers == {"loss": None, "eval_loss": None}
+    assert not curves._marker_items["loss"][1].isVisible()

@@ -346,3 +346,42 @@ def test_a_run_stuck_before_its_first_checkpoint_is_offered_start_over(
         view.start_button.click()  # refused by the stuck folder -> "Start over" -> trains
     assert offered and "Start over" in offered[0] and len(shown) == 1
     assert done.args[0].status == "finished" and done.args[0].run_dir == str(run_dir)
+
+
+def test_status_line_progress_and_eta_in_every_state(train_view, tiny_classifier_setup, qtbot):
+    """idle -> running -> paused -> running -> cancelled -> idle, then finished (issue 12)."""
+    view = train_view
+    progress = view.progress
+    assert view.state_label.text() == "Idle"
+    assert progress.bar.format() == "no run yet" and progress.label.text() == "Not started."
+    _fill(view, tiny_classifier_setup, max_steps=400)
+    view.save_on_cancel.setChecked(False)
+    view.start_button.click()
+    qtbot.waitUntil(lambda: view.curves.series["loss"].n >= 3, timeout=120_000)
+    assert view.state_label.text() == "Training"
+    assert progress.bar.format() == "%v / %m steps" and progress.bar.maximum() == 400
+    qtbot.waitUntil(lambda: "ETA" in progress.label.text(), timeout=30_000)
+    assert progress.label.text().startswith("step ")
+    view.pause_button.click()
+    qtbot.waitUntil(lambda: view.session.state == "paused", timeout=30_000)
+    qtbot.waitUntil(lambda: progress.label.text().endswith("\u00b7 paused"), timeout=10_000)
+    assert view.state_label.text() == "Paused" and "ETA" not in progress.label.text()
+    view.pause_button.click()  # Resume
+    qtbot.waitUntil(lambda: view.state_label.text() == "Training", timeout=30_000)
+    with qtbot.waitSignal(view.runFinished, timeout=60_000):
+        view.cancel_button.click()
+    qtbot.waitUntil(lambda: view.session.state == "idle", timeout=30_000)
+    assert view.state_label.text() == "Idle \u00b7 last run cancelled"
+    assert progress.label.text().endswith("\u00b7 cancelled")
+    assert "ETA" not in progress.label.text() and "paused" not in progress.label.text()
+    # a short run to the end
+    _fill(view, tiny_classifier_setup, max_steps=3)
+    with qtbot.waitSignal(view.runFinished, timeout=120_000) as done:
+        view.start_button.click()
+    assert done.args[0].status == "finished"
+    qtbot.waitUntil(lambda: view.session.state == "idle", timeout=30_000)
+    assert view.state_label.text() == "Idle \u00b7 last run finished"
+    assert progress.label.text().startswith("step 3/3") and progress.label.text().endswith(
+        "\u00b7 finished")
+    assert progress.bar.value() == progress.bar.maximum() == 3
+

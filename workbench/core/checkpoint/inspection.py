@@ -115,6 +115,7 @@ class CheckpointInfo:
             c = self.comparison
             out["weights_check"] = {"matched": len(c.matched), "missing": list(c.missing),
                                     "unexpected": list(c.unexpected),
+                                    "ignored": list(c.ignored),
                                     "mismatched": [[n, list(s), list(e)]
                                                    for n, s, e in c.mismatched]}
         if with_tensors:

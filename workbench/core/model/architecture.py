@@ -71,6 +71,7 @@ class WeightsComparison:
     unexpected: tuple[str, ...] = ()  # stored, but the model has no such parameter
     mismatched: tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...] = field(default=())
     # (name, stored shape, expected shape)
+    ignored: tuple[str, ...] = ()  # stored buffers (position_ids...) transformers drops silently
 
     def warnings(self) -> list[str]:
         out = []
@@ -322,10 +323,11 @@ def compare_with_stored(model, stored: list[TensorInfo], plan=None) -> WeightsCo
                 mismatched.append((n, plan.shapes[n], expected[n]))
     # Old checkpoints often store buffers (position_ids...); transformers ignores them silently.
     skip_unexpected = ignored_unexpected(model)
-    unexpected = sorted(n for n in plan.unused
-                        if not (skip_unexpected and skip_unexpected.search(n)))
+    ignored = sorted(n for n in plan.unused if skip_unexpected and skip_unexpected.search(n))
+    unexpected = sorted(set(plan.unused) - set(ignored))
     unexpected += sorted(plan.failed)  # stored, but transformers' conversion of them failed
-    return WeightsComparison(tuple(matched), tuple(missing), tuple(unexpected), tuple(mismatched))
+    return WeightsComparison(tuple(matched), tuple(missing), tuple(unexpected), tuple(mismatched),
+                             tuple(ignored))
 
 
 # Real tensor names have < 10 dotted parts; deeper names are folded into one module name, so

@@ -121,7 +121,10 @@ class ConfigEditorPanel(QWidget):
         if not show_diff:  # a new model has no original: an empty diff would take half the room
             box.hide()
             right_layout.addStretch(1)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        # explicit minimums: the estimate's text must not push the splitter into the form
+        left.setMinimumWidth(300)
+        right.setMinimumWidth(220)
+        self.splitter = splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 3)

@@ -6,21 +6,24 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QLocale, Signal
-from PySide6.QtGui import QDoubleValidator
+from PySide6.QtCore import QLocale, Qt, Signal
+from PySide6.QtGui import QDoubleValidator, QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QCompleter,
     QDialog,
     QDialogButtonBox,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
+    QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -33,6 +36,10 @@ from workbench.core.errors import WorkbenchError
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 ERROR_COLOR, WARNING_COLOR, CHANGED_BG = "#c62828", "#b35900", "#fff3c4"
+# Column widths shared by every group, so editors and defaults line up down the whole form; the
+# name and default columns give way (elided, full text in the tooltip) before the editor does.
+LABEL_MIN, LABEL_MAX, DEFAULT_MIN, DEFAULT_MAX, EDITOR_MIN = 110, 240, 56, 150, 80
+EDITOR_MAX = 520
 
 
 @dataclass
@@ -43,10 +50,11 @@ class FieldRow:
     label: QLabel
     editor: QWidget
     none_box: QCheckBox | None
-    default_label: QToolButton
+    default_label: QPushButton
     reset: QToolButton
     message: QLabel
     group: QGroupBox
+    cell: QFrame | None = None  # the editor frame: carries the error border
 
 
 class JsonEditDialog(QDialog):
@@ -105,16 +113,31 @@ class ConfigForm(QScrollArea):
         inner = QWidget()
         self._layout = QVBoxLayout(inner)
         self.groups: dict[str, QGroupBox] = {}
+        self._grids: list[QGridLayout] = []
+        self._texts: dict[str, tuple[str, str]] = {}  # name: (label text, default text), unelided
         for group, specs in schema.grouped().items():
             box = QGroupBox(f"{group} ({len(specs)})")
             grid = QGridLayout(box)
             grid.setColumnStretch(1, 1)
+            grid.setColumnStretch(4, 1)  # past EDITOR_MAX the room goes to the right margin
             for i, spec in enumerate(specs):
                 self.rows[spec.name] = self._make_row(spec, grid, 2 * i, box)
             self.groups[group] = box
+            self._grids.append(grid)
             self._layout.addWidget(box)
         self._layout.addStretch()
         self.setWidget(inner)
+        # never a horizontal scroll: the columns below shrink to the viewport instead
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        bold = QFont(self.font())
+        bold.setBold(True)
+        metrics, bold_metrics = QFontMetrics(self.font()), QFontMetrics(bold)
+        self._label_need = min(LABEL_MAX, 12 + max(
+            [bold_metrics.horizontalAdvance(f"\u25cf {n}") for n in self.rows] or [0]))
+        self._default_need = min(DEFAULT_MAX, 16 + max(
+            [metrics.horizontalAdvance(t) for _l, t in self._texts.values()] or [0]))
+        self.column_widths: tuple[int, int] = (0, 0)  # (name, default) as last applied
+        self._fit_columns()
 
     # -- construction ----------------------------------------------------------------------------
     def _make_row(self, spec: FieldSpec, grid: QGridLayout, row: int, box: QGroupBox) -> FieldRow:
@@ -122,13 +145,18 @@ class ConfigForm(QScrollArea):
                f"{html.escape(spec.doc) or 'No description in the config class.'}<br>"
                f"Default: <code>{html.escape(to_json_text(spec.default))}</code>")
         label = QLabel(spec.name)
-        label.setMinimumWidth(230)  # the same column edge in every group
         label.setToolTip(tip)
         editor = self._make_editor(spec)
         editor.setToolTip(tip)
-        cell = QWidget()
+        editor.setMinimumWidth(EDITOR_MIN // 2)  # a spin box's hint fits 2^31: too wide
+        cell = QFrame()
+        cell.setObjectName("fieldCell")
+        # the hint of the editor column is ignored: it takes what the fixed columns leave
+        cell.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        cell.setMinimumWidth(EDITOR_MIN)
+        cell.setMaximumWidth(EDITOR_MAX)  # a 1,500 px field on a 2560 screen reads badly
         cell_layout = QHBoxLayout(cell)
-        cell_layout.setContentsMargins(0, 0, 0, 0)
+        cell_layout.setContentsMargins(1, 1, 1, 1)  # room for the error border, shown or not
         cell_layout.addWidget(editor, 1)
         none_box = None
         if spec.optional and spec.kind in ("bool", "int", "float", "str"):
@@ -144,10 +172,13 @@ class ConfigForm(QScrollArea):
             cell_layout.addWidget(more)
         # "default X" applies the config class's default; the arrow reverts to the
         # checkpoint's own value (what a user undoing an edit means).
-        default_label = QToolButton()
-        default_label.setText(f"default {_short(spec.default)}")
-        default_label.setAutoRaise(True)
-        default_label.setStyleSheet("color:#888")
+        default_label = QPushButton()
+        default_label.setFlat(True)
+        default_label.setStyleSheet("QPushButton { color:#888; text-align:left; border:none; "
+                                    "padding:2px 4px }")
+        default_label.setCursor(Qt.CursorShape.PointingHandCursor)
+        self._texts[spec.name] = (spec.name, f"default {_short(spec.default)}")
+        default_label.setText(self._texts[spec.name][1])
         default_label.setToolTip(f"Use the class default ({_short(spec.default)})")
         default_label.clicked.connect(lambda _=False, s=spec: self.edited.emit(s.name, s.default))
         reset = QToolButton()
@@ -163,7 +194,59 @@ class ConfigForm(QScrollArea):
         grid.addWidget(default_label, row, 2)
         grid.addWidget(reset, row, 3)
         grid.addWidget(message, row + 1, 1, 1, 3)
-        return FieldRow(spec, label, editor, none_box, default_label, reset, message, box)
+        return FieldRow(spec, label, editor, none_box, default_label, reset, message, box, cell)
+
+    # -- uniform columns ---------------------------------------------------------------------------
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """Give the name and default columns one width in every group, from the viewport width."""
+        grid = self._grids[0] if self._grids else None
+        if grid is None:
+            return
+        spacing = max(grid.horizontalSpacing(), 0)
+        m, outer = grid.contentsMargins(), self._layout.contentsMargins()
+        reset_width = next(iter(self.rows.values())).reset.sizeHint().width()
+        # group box frame (~2x4 px) and the grid's gaps around the four columns
+        overhead = (m.left() + m.right() + outer.left() + outer.right() + 8 + 3 * spacing
+                    + reset_width)
+        room = max(0, self.viewport().width() - overhead - EDITOR_MIN)
+        default = max(DEFAULT_MIN, min(self._default_need, room * 2 // 5))
+        label = max(LABEL_MIN, min(self._label_need, room - default))
+        if (label, default) == self.column_widths:
+            return
+        self.column_widths = (label, default)
+        for row in self.rows.values():
+            row.label.setFixedWidth(label)
+            row.default_label.setFixedWidth(default)
+            self._elide(row)
+
+    def _elide(self, row: FieldRow) -> None:
+        """Set the name and default texts, elided to their columns (full text in tooltips)."""
+        name, default = self._texts[row.spec.name]
+        changed = row.label.text().startswith("\u25cf")
+        label_text = f"\u25cf {name}" if changed else name
+        font = QFont(row.label.font())
+        font.setBold(changed)
+        width = self.column_widths[0] - 6
+        row.label.setText(QFontMetrics(font).elidedText(label_text, Qt.TextElideMode.ElideRight,
+                                                        width))
+        row.default_label.setText(QFontMetrics(row.default_label.font()).elidedText(
+            default, Qt.TextElideMode.ElideRight, self.column_widths[1] - 10))
+
+    def column_edges(self) -> list[tuple[int, int, int]]:
+        """(editor left, editor right, default left) of every visible row, in form coordinates:
+        one value each when the columns line up."""
+        inner = self.widget()
+        out = []
+        for row in self.rows.values():
+            if row.cell.isVisible():
+                left = row.cell.mapTo(inner, row.cell.rect().topLeft()).x()
+                out.append((left, left + row.cell.width(),
+                            row.default_label.mapTo(inner, row.default_label.rect().topLeft()).x()))
+        return out
 
     def _make_editor(self, spec: FieldSpec) -> QWidget:
         name = spec.name
@@ -259,6 +342,8 @@ class ConfigForm(QScrollArea):
             self._show_value(row, shown.get(name))
             changed = not _same(shown.get(name), self._original.get(name))
             row.label.setText(f"\u25cf {name}" if changed else name)
+            if self.column_widths[0]:
+                self._elide(row)
             row.label.setStyleSheet(f"background:{CHANGED_BG}; font-weight:bold" if changed
                                     else "")
             row.reset.setEnabled(changed)
@@ -312,7 +397,7 @@ class ConfigForm(QScrollArea):
         texts += [(i.message, i.severity) for i in issues]
         if not texts:
             row.message.hide()
-            row.editor.setStyleSheet("")
+            row.cell.setStyleSheet("")
             return
         worst = "error" if any(s == "error" for _t, s in texts) else "warning"
         color = ERROR_COLOR if worst == "error" else WARNING_COLOR
@@ -320,7 +405,10 @@ class ConfigForm(QScrollArea):
                                        for t, s in texts))
         row.message.setStyleSheet(f"color:{color}")
         row.message.show()
-        row.editor.setStyleSheet(f"border: 1px solid {color}" if worst == "error" else "")
+        # the frame around the editor is bordered, not the editor: a stylesheet border on a spin
+        # box replaces its native drawing and its arrows vanish
+        row.cell.setStyleSheet(f"QFrame#fieldCell {{ border: 1px solid {color}; "
+                               f"border-radius: 3px }}" if worst == "error" else "")
 
     def message_for(self, name: str) -> str:
         """The inline message shown under a field ('' when none)."""

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtWidgets import QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QHeaderView,
+    QLabel,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from workbench.core.config.rules import Issue
 from workbench.core.config.schema import to_json_text
@@ -81,8 +89,15 @@ class DiffPanel(QTreeWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setHeaderLabels(["Change", "Original", "Edited"])
-        self.setColumnWidth(0, 330)
-        self.setColumnWidth(1, 90)
+        # the name column takes what is left; values are sized to their contents (never cut
+        # to "Edi") within limits, so no horizontal scroll at 1024 wide
+        header = self.header()
+        header.setStretchLastSection(False)
+        header.setMinimumSectionSize(40)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in (1, 2):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.setRootIsDecorated(True)
         self.setAlternatingRowColors(True)
 
@@ -93,15 +108,19 @@ class DiffPanel(QTreeWidget):
         for c in changes:
             QTreeWidgetItem(fields, [c.name, _short(c.old), _short(c.new)])
         self.addTopLevelItem(fields)
+        fields.setFirstColumnSpanned(True)  # section titles use the whole width
         fields.setExpanded(True)
         if comparison is None:
             if has_weights:
-                self.addTopLevelItem(QTreeWidgetItem(["Stored weights: unknown until the "
-                                                      "config is valid", "", ""]))
+                unknown = QTreeWidgetItem(["Stored weights: unknown until the config is valid",
+                                           "", ""])
+                self.addTopLevelItem(unknown)
+                unknown.setFirstColumnSpanned(True)
             return
         weights = QTreeWidgetItem([f"Stored weights: {len(comparison.matched)} still fit", "",
                                    ""])
         self.addTopLevelItem(weights)
+        weights.setFirstColumnSpanned(True)
         sections = [
             (f"Change shape ({len(comparison.mismatched)})",
              [(n, str(list(s)), str(list(e))) for n, s, e in comparison.mismatched]),
@@ -109,9 +128,12 @@ class DiffPanel(QTreeWidget):
              [(n, "-", "new") for n in comparison.missing]),
             (f"No longer used, dropped ({len(comparison.unexpected)})",
              [(n, "stored", "-") for n in comparison.unexpected]),
+            (f"Stored buffers, ignored by transformers ({len(comparison.ignored)})",
+             [(n, "stored", "-") for n in comparison.ignored]),
         ]
         for title, rows in sections:
             item = QTreeWidgetItem(weights, [title, "", ""])
+            item.setFirstColumnSpanned(True)
             for row in rows[:500]:  # a 70B rebuild can list thousands; the count says how many
                 QTreeWidgetItem(item, list(row))
             item.setExpanded(0 < len(rows) <= 12)

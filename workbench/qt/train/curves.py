@@ -186,6 +186,18 @@ class TrainCurvesView(QWidget):
             "tokens_per_s": _fast_curve(self.speed_plot, PALETTE[4]),
         }
         self.speed_plot.setLabel("left", "tokens/s")
+        # min train loss and best (lowest) eval loss: a marker and a label, moved as data comes
+        self.markers: dict[str, tuple[float, float] | None] = {"loss": None, "eval_loss": None}
+        self._marker_items = {}
+        for key, color, text in (("loss", PALETTE[0], "min"), ("eval_loss", PALETTE[1], "best")):
+            dot = pg.PlotDataItem([], [], pen=None, symbol="star", symbolSize=14,
+                                  symbolBrush=color, symbolPen=pg.mkPen("#333"))
+            label = pg.TextItem("", color="#222", fill=pg.mkBrush(255, 255, 255, 200))
+            label.setZValue(10)
+            self.loss_plot.addItem(dot)
+            self.loss_plot.addItem(label, ignoreBounds=True)
+            label.hide()
+            self._marker_items[key] = (dot, label, text)
         # no setXLink: a linked x range would make every plot repaint whenever one redraws
         self.cursor_lines = []
         for plot in (self.loss_plot, self.lr_plot, self.grad_plot, self.speed_plot):
@@ -329,6 +341,7 @@ class TrainCurvesView(QWidget):
             self.curves["loss_smoothed"].setData(loss.x, self._ema.extend(loss.y))
             self.curves["eval_loss"].setData(self.series["eval_loss"].x,
                                              self.series["eval_loss"].y)
+            self._place_markers()
         elif plot is self.lr_plot:
             s = self.series["learning_rate"]
             self.curves["learning_rate"].setData(s.x, s.y)
@@ -342,10 +355,34 @@ class TrainCurvesView(QWidget):
                 self.speed_plot.setLabel("left", "samples/s")
             self.curves["tokens_per_s"].setData(speed.x, speed.y)
 
+    def _place_markers(self) -> None:
+        """Put the min-train-loss and best-eval markers at the lowest point of each series."""
+        log = self.log_scale.isChecked()
+        for key, (dot, label, text) in self._marker_items.items():
+            s = self.series[key]
+            if not s.n:
+                self.markers[key] = None
+                dot.setData([], [])
+                label.hide()
+                continue
+            i = int(np.argmin(s.y))
+            x, y = float(s.x[i]), float(s.y[i])
+            self.markers[key] = (x, y)
+            dot.setData([x], [y])
+            label.setText(f"{text} {y:.4g} @ {x:,.0f}")
+            # the text on the inner side of the point (never cut at the plot's right edge);
+            # train's above, eval's below, so two minima at one step do not cover each other
+            low, high = self.loss_plot.vb.viewRange()[0]
+            inner = 1.0 if x > (low + high) / 2 else 0.0
+            label.setAnchor((inner, 1.2) if key == "loss" else (inner, -0.2))
+            label.setPos(x, math.log10(y) if log and y > 0 else y)
+            label.show()
+
     # -- interaction -----------------------------------------------------------------------------
     def _on_log_scale_toggled(self, on: bool) -> None:
         self.loss_plot.setLogMode(y=on)
         self.grad_plot.setLogMode(y=on)
+        self._place_markers()
 
     def _on_smoothing_valueChanged(self, value: float) -> None:
         self._ema = Ema(value)
@@ -447,6 +484,18 @@ class RunProgress(QWidget):
             self._rate_points.append((now, float(last.step)))
             self._rate_points = self._rate_points[-30:]
         self.label.setText(self.describe(last, now))
+
+    def finish(self, status: str) -> None:
+        """The run ended (finished/cancelled/failed): say so, with no ETA, even when it ended
+        before any step (then no event carried the status)."""
+        self._paused_at = None
+        text = self.label.text()
+        if text in ("Starting...", "Not started."):
+            self.bar.setFormat(f"{status} before the first step")
+            self.label.setText(status)
+        elif not text.endswith(f"\u00b7 {status}"):
+            head = text.split(" \u00b7 ETA")[0].removesuffix(" \u00b7 paused")
+            self.label.setText(f"{head} \u00b7 {status}")
 
     def describe(self, event: Any, now: float) -> str:
         elapsed = now - self._started - self._paused_total

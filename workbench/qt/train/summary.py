@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QLineEdit,
     QMessageBox,
@@ -244,18 +243,25 @@ def inspect_live_attention(view: Any, session: Any, text: str | None = None) -> 
     if control.live_tokenizer is None:
         QMessageBox.information(view, "Attention", "The running model has no tokenizer.")
         return None
-    if text is None:
-        text, ok = QInputDialog.getText(view, "Inspect attention on the live model",
-                                        "Text:", text="The movie was surprisingly good.")
-        if not ok or not text.strip():
-            return None
     from workbench.core.attention.compute import compute_attention
 
     dialog = LiveAttentionDialog(view)
     view.attention_dialog = dialog
-    return view.tasks.start(compute_attention, control.live_model, control.live_tokenizer,
-                             text, on_success=dialog.show_maps,
-                             on_error=lambda m, d: show_error(view, "Attention failed", m, d))
+    if text is not None:
+        dialog.text.setText(text)
+
+    def run(words: str) -> Any:
+        # the dialog's own full-width text field and Run button recompute on the same live model
+        return view.tasks.start(compute_attention, control.live_model, control.live_tokenizer,
+                                words, on_success=dialog.show_maps,
+                                on_error=lambda m, d: show_error(view, "Attention failed", m, d))
+
+    dialog.run_requested = run
+    dialog.show()
+    return run(dialog.text.text())
+
+
+DEFAULT_LIVE_TEXT = "The movie was surprisingly good."
 
 
 class LiveAttentionDialog(QDialog):
@@ -268,12 +274,21 @@ class LiveAttentionDialog(QDialog):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Attention of the live model (paused run)")
-        self.resize(640, 600)
+        self.resize(760, 680)
         self.maps: Any = None
+        self.run_requested: Any = None  # callable(text) -> Task, set by inspect_live_attention
+        self.text = QLineEdit(DEFAULT_LIVE_TEXT)  # full width: the default is never cut off
+        self.text.setPlaceholderText("Text to run through the paused model")
+        self.text.returnPressed.connect(self._on_run_clicked)
+        self.run_button = QPushButton("Run")
+        self.run_button.setToolTip("Compute the attention of this text on the paused model")
+        self.run_button.clicked.connect(self._on_run_clicked)
         self.kind = QComboBox()
         self.layer = QSpinBox()
         self.head = QComboBox()
-        self.heatmap = AttentionHeatmap()
+        self.heatmap = AttentionHeatmap()  # with its colour bar
+        # short live inputs: square cells (the Attention tab leaves long inputs unlocked)
+        self.heatmap.plot.setAspectLocked(True)
         self.notes = QLabel()
         self.notes.setWordWrap(True)
         row = QHBoxLayout()
@@ -281,7 +296,12 @@ class LiveAttentionDialog(QDialog):
             row.addWidget(QLabel(label))
             row.addWidget(w)
         row.addStretch()
+        text_row = QHBoxLayout()
+        text_row.addWidget(QLabel("Text"))
+        text_row.addWidget(self.text, 1)
+        text_row.addWidget(self.run_button)
         layout = QVBoxLayout(self)
+        layout.addLayout(text_row)
         layout.addLayout(row)
         layout.addWidget(self.heatmap, 1)
         layout.addWidget(self.notes)
@@ -289,12 +309,23 @@ class LiveAttentionDialog(QDialog):
             w.currentIndexChanged.connect(self._on_selector_changed)
         self.layer.valueChanged.connect(self._on_selector_changed)
 
+    def _on_run_clicked(self) -> None:
+        if self.run_requested is not None and self.text.text().strip():
+            self.run_requested(self.text.text())
+
     def show_maps(self, maps: Any) -> None:
+        first = self.maps is None
         self.maps = maps
         self.kind.blockSignals(True)
         self.kind.clear()
         self.kind.addItems(list(maps.kinds))
         self.kind.blockSignals(False)
+        if first:  # start at the last layer, as the Attention tab does
+            layers = maps.layers[self.kind.currentText()] if self.kind.currentText() else [0]
+            self.layer.blockSignals(True)
+            self.layer.setRange(min(layers), max(layers))
+            self.layer.setValue(layers[-1])
+            self.layer.blockSignals(False)
         self.notes.setText(" ".join(maps.notes))
         self._on_selector_changed()
         self.show()

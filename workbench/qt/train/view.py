@@ -285,6 +285,9 @@ class TrainView(QWidget):
             return
         self.progress.log.appendPlainText(
             f"Run {result.status}: {result.message or ''} ({result.run_dir})")
+        self.progress.finish(result.status)
+        if self.session is not None and self.session.state == "idle":
+            self.state_label.setText(self.state_text("idle"))
         self.curves.redraw()
         self.summary.show_result(result, self.session.spec)
         self.runs.refresh()
@@ -336,10 +339,16 @@ class TrainView(QWidget):
         self.cancel_button.setEnabled(busy and state != "stopping")
         self.save_now_button.setEnabled(state in ("running", "paused"))
         self.attention_button.setEnabled(state == "paused" and self._attention_task is None)
-        self.state_label.setText({"idle": "Idle", "running": "Training", "pausing":
-                                  "Pausing at the next step...", "paused": "Paused",
-                                  "stopping": "Stopping..."}.get(state, state))
+        self.state_label.setText(self.state_text(state))
         self.stateChanged.emit(state)
+
+    def state_text(self, state: str) -> str:
+        """The state line: idle after a run says how that run ended (finished/cancelled/failed)."""
+        result = getattr(self, "last_result", None)
+        if state == "idle" and result is not None:
+            return f"Idle \u00b7 last run {result.status}"
+        return {"idle": "Idle", "running": "Training", "pausing": "Pausing at the next step...",
+                "paused": "Paused", "stopping": "Stopping..."}.get(state, state)
 
     # -- attention on the live model ---------------------------------------------------------------
     def _on_attention_button_clicked(self) -> None:

@@ -1,0 +1,72 @@
+"""The Edit config form's geometry at 1024x700: one editor column, one default column, no
+horizontal scroll, error borders that keep the spin box arrows, a diff tree whose columns fit."""
+
+from __future__ import annotations
+
+import shutil
+
+from PySide6.QtCore import Qt
+
+from tests.qt.config.test_config_editor import TIMEOUT, open_editor
+
+
+def test_form_columns_line_up_and_fit_1024(qtbot, main_window, tiny_models, tmp_path):
+    folder = tmp_path / "tiny-bert"
+    shutil.copytree(tiny_models["bert"], folder)
+    main_window.resize(1024, 700)
+    view = open_editor(qtbot, main_window, folder)
+    panel, form = view.panel, view.panel.form
+    qtbot.wait(50)
+    split = panel.splitter.sizes()
+    edges = form.column_edges()
+    assert len(edges) == len(form.rows) > 20
+    # every visible row, in every group: the same editor left/right edge and default column
+    assert len(set(edges)) == 1, set(edges)
+    assert form.widget().width() <= form.viewport().width()
+    assert form.horizontalScrollBar().maximum() == 0
+    assert form.horizontalScrollBarPolicy() == Qt.ScrollBarPolicy.ScrollBarAlwaysOff
+    label_w, default_w = form.column_widths
+    assert all(r.label.width() == label_w and r.default_label.width() == default_w
+               for r in form.rows.values())
+    # an error frames the editor; the spin box itself keeps its native (unstyled) drawing
+    row = form.rows["hidden_size"]
+    row.editor.setValue(7)  # not divisible by the heads
+    qtbot.waitUntil(lambda: bool(form.message_for("hidden_size")), timeout=TIMEOUT)
+    assert "border: 1px solid" in row.cell.styleSheet()
+    assert row.editor.styleSheet() == ""
+    assert not row.editor.testAttribute(Qt.WidgetAttribute.WA_StyleSheetTarget)
+    assert row.cell.testAttribute(Qt.WidgetAttribute.WA_StyleSheetTarget)
+    # the changed (bold, marked) name keeps the columns where they were
+    assert row.label.text().startswith("\u25cf") and set(form.column_edges()) == set(edges)
+    assert panel.splitter.sizes() == split  # the estimate's text did not push the splitter
+    # the diff tree: "Edited" wide enough for its header, no horizontal scroll
+    diff = panel.diff
+    header = diff.header()
+    for column, title in ((1, "Original"), (2, "Edited")):
+        assert header.sectionSize(column) >= diff.fontMetrics().horizontalAdvance(title)
+    assert sum(header.sectionSize(i) for i in range(3)) <= diff.viewport().width()
+    assert diff.horizontalScrollBar().maximum() == 0
+
+
+def test_diff_lists_the_ignored_position_ids_buffer(qtbot, main_window, minilm_path):
+    view = open_editor(qtbot, main_window, minilm_path)
+    counts = view.panel.diff.section_counts()
+    assert counts["Stored buffers, ignored by transformers"] == 1
+    assert counts["No longer used, dropped"] == 0
+
+
+def test_editors_stop_growing_on_a_wide_screen_and_stay_aligned(qtbot, main_window,
+                                                                 tiny_models):
+    from workbench.qt.config.form import EDITOR_MAX, ConfigForm
+
+    view = open_editor(qtbot, main_window, tiny_models["bert"])
+    form = ConfigForm(view.panel.form.schema)  # the same form, alone, 2000 px wide
+    qtbot.addWidget(form)
+    form.resize(2000, 900)
+    form.show()
+    qtbot.waitExposed(form)
+    edges = set(form.column_edges())
+    assert len(edges) == 1
+    left, right, default = edges.pop()
+    assert right - left == EDITOR_MAX and default > right
+    assert form.horizontalScrollBar().maximum() == 0
