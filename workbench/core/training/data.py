@@ -192,6 +192,7 @@ class PreparedData:
     eval: Any
     label_names: list[str]
     num_train_rows: int
+    notes: list[str] = field(default_factory=list)  # reported before training (status)
 
 
 def load_splits(spec: TrainSpec):
@@ -215,6 +216,10 @@ def load_splits(spec: TrainSpec):
 
 def prepare_data(spec: TrainSpec, tokenizer: Any) -> PreparedData:
     """Load, check and tokenize the data for `spec.task`; raise TrainingDataError on bad data."""
+    if spec.task == Task.CHAT_SFT:
+        from workbench.core.training.chat_data import prepare_chat_data
+
+        return prepare_chat_data(spec, tokenizer)
     train, evalset = load_splits(spec)
     label_names: list[str] = []
     if task_info(spec.task).classifies:
@@ -292,6 +297,12 @@ def make_collator(spec: TrainSpec, tokenizer: Any, model: Any):
     """The transformers data collator that pads (and masks, for masked LM) batches."""
     import transformers as tf
 
+    if spec.task == Task.CHAT_SFT:
+        # Packing makes SFTTrainer collate padding-free batches itself (it refuses a collator).
+        from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+        return None if spec.packing else DataCollatorForLanguageModeling(
+            pad_token_id=tokenizer.pad_token_id)
     if spec.task == Task.SEQUENCE_CLASSIFICATION:
         return tf.DataCollatorWithPadding(tokenizer)
     if spec.task == Task.TOKEN_CLASSIFICATION:

@@ -23,6 +23,7 @@ class Task(StrEnum):
     CAUSAL_LM = "causal-lm"
     MASKED_LM = "masked-lm"
     SEQ2SEQ = "seq2seq"
+    CHAT_SFT = "chat-sft"
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class TaskInfo:
     columns: tuple[str, ...]  # TrainSpec fields naming the data columns the task reads
     metrics: tuple[str, ...]  # evaluation metrics it reports, in display order
     try_hint: str  # placeholder of the "try it" box
+    trainer: str = "transformers"  # "transformers" (Trainer) or "trl-sft" (TRL's SFTTrainer)
 
     @property
     def classifies(self) -> bool:
@@ -67,6 +69,9 @@ TASKS: dict[Task, TaskInfo] = {info.task: info for info in (
              ("text_column",), _LM_METRICS, "Type text with [MASK] (or <mask>) to fill"),
     TaskInfo(Task.SEQ2SEQ, "Sequence to sequence", "AutoModelForSeq2SeqLM", "SEQ_2_SEQ_LM",
              ("text_column", "target_column"), _LM_METRICS, "Type an input text to transform"),
+    # Columns are detected from the data (core/training/chat_data.py), not named in the spec.
+    TaskInfo(Task.CHAT_SFT, "Chat / instruction fine-tuning", "AutoModelForCausalLM",
+             "CAUSAL_LM", (), _LM_METRICS, "Type a message to the assistant", "trl-sft"),
 )}
 
 
