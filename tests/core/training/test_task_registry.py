@@ -24,7 +24,9 @@ def test_every_task_has_one_complete_entry():
         assert info.task is task
         assert getattr(transformers, info.auto_class) is auto_model_class(task.value)
         assert info.peft_task_type is None or info.peft_task_type in peft.TaskType.__members__
-        assert set(info.columns) <= fields and info.columns[0].endswith("_column")
+        # chat-sft detects its columns from the data (chat_data.detect_format)
+        assert set(info.columns) <= fields
+        assert task is Task.CHAT_SFT or info.columns[0].endswith("_column")
         assert info.metrics[0] == "eval_loss" and info.try_hint
     assert task_info("causal-lm").reports_perplexity
     assert task_info("token-classification").classifies
@@ -42,7 +44,7 @@ def test_spec_choices_are_typed_and_json_is_unchanged():
     assert TrainSpec.from_json(data) == spec
     assert choices() == {
         "task": ["sequence-classification", "token-classification", "causal-lm", "masked-lm",
-                 "seq2seq", "question-answering"],
+                 "seq2seq", "question-answering", "chat-sft"],
         "method": ["full", "lora"], "optimizer": ["adamw_torch", "adafactor", "sgd"],
         "scheduler": ["linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
                       "constant_with_warmup", "inverse_sqrt"],

@@ -198,6 +198,7 @@ class PreparedData:
     label_names: list[str]
     num_train_rows: int
     qa_eval: Any = None  # question answering: the eval examples and features (qa_data.QAEvalSet)
+    notes: list[str] = field(default_factory=list)  # reported before training (status)
 
 
 def load_splits(spec: TrainSpec):
@@ -225,6 +226,10 @@ def prepare_data(spec: TrainSpec, tokenizer: Any) -> PreparedData:
         from workbench.core.training.qa_data import prepare_qa_data
 
         return prepare_qa_data(spec, tokenizer)
+    if spec.task == Task.CHAT_SFT:
+        from workbench.core.training.chat_data import prepare_chat_data
+
+        return prepare_chat_data(spec, tokenizer)
     train, evalset = load_splits(spec)
     label_names: list[str] = []
     if task_info(spec.task).classifies:
@@ -302,6 +307,12 @@ def make_collator(spec: TrainSpec, tokenizer: Any, model: Any):
     """The transformers data collator that pads (and masks, for masked LM) batches."""
     import transformers as tf
 
+    if spec.task == Task.CHAT_SFT:
+        # Packing makes SFTTrainer collate padding-free batches itself (it refuses a collator).
+        from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+        return None if spec.packing else DataCollatorForLanguageModeling(
+            pad_token_id=tokenizer.pad_token_id)
     if spec.task in (Task.SEQUENCE_CLASSIFICATION, Task.QUESTION_ANSWERING):
         return tf.DataCollatorWithPadding(tokenizer)
     if spec.task == Task.TOKEN_CLASSIFICATION:

@@ -117,9 +117,16 @@ def check_device(spec: TrainSpec) -> None:
     devices.check_device(spec.device)
 
 
-def make_trainer_class():
-    """Trainer whose checkpoints are written atomically (staging folder, rename, marker)."""
+def make_trainer_class(task: str = ""):
+    """Trainer whose checkpoints are written atomically (staging folder, rename, marker).
+
+    The base class is the task's trainer (tasks.TaskInfo.trainer): transformers' Trainer, or
+    TRL's SFTTrainer (itself a Trainer) for chat fine-tuning; the overrides below are the same.
+    """
     from transformers import Trainer
+
+    if task and task_info(task).trainer == "trl-sft":
+        from trl import SFTTrainer as Trainer
 
     from workbench.core.training.thread_safety import make_trainer_thread_safe
 
@@ -282,7 +289,17 @@ class TrainingSession:
             import torch
 
             torch.cuda.set_device(int(spec.device.split(":")[1]))
-        return TrainingArguments(
+        args_class, extra = TrainingArguments, {}
+        if task_info(spec.task).trainer == "trl-sft":
+            from trl import SFTConfig as args_class
+
+            # The data arrive tokenized with labels (chat_data.py), so SFTTrainer only packs
+            # them; its own defaults (gradient checkpointing and bf16 on) must not apply.
+            extra = {"max_length": spec.max_length, "packing": spec.packing,
+                     "assistant_only_loss": False, "completion_only_loss": False,
+                     "gradient_checkpointing": spec.gradient_checkpointing}
+        return args_class(
+            **extra,
             output_dir=str(run_dir / "checkpoints"),
             per_device_train_batch_size=spec.batch_size,
             per_device_eval_batch_size=spec.batch_size * 2,
@@ -340,6 +357,8 @@ class TrainingSession:
                 # Causal LMs often ship without a pad token; padding with EOS is the convention.
                 tokenizer.pad_token = tokenizer.eos_token
             data = prepare_data(self.spec, tokenizer)
+            for note in data.notes:
+                self.status(note)
             check_training_fits(self.spec, len(data.label_names))
             self.status(f"loading model ({data.num_train_rows} training rows)")
             model = build_model(self.spec, data.label_names)
@@ -366,7 +385,7 @@ class TrainingSession:
                     f"(workbench train {run_dir / SPEC_NAME} --restart) or start a new run "
                     f"in another output folder.")
             compute_metrics, preprocess = metrics_functions(self.spec.task, data)
-            trainer_cls = make_trainer_class()
+            trainer_cls = make_trainer_class(self.spec.task)
             trainer = trainer_cls(
                 model=model, args=args, train_dataset=data.train, eval_dataset=data.eval,
                 processing_class=tokenizer, data_collator=make_collator(self.spec, tokenizer,
@@ -417,6 +436,11 @@ class TrainingSession:
             final_dir = self._save_final(trainer, run_dir, tokenizer)
             if trainer.eval_dataset is not None and callback.last_eval_step != state.global_step:
                 trainer.evaluate()  # reported through callback.on_evaluate
+            if spec.task == "chat-sft" and spec.sample_prompts and self.rank.is_main:
+                from workbench.core.training.chat_samples import save_sample_answers
+
+                self.emit(save_sample_answers(spec, run_dir, trainer.model, tokenizer, state,
+                                              callback.elapsed()))
             if spec.method == "lora" and spec.save_merged and self.rank.is_main:
                 merged = merge_lora(run_dir)
                 self.emit(TrainEvent("status", int(state.global_step), int(state.max_steps),

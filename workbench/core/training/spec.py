@@ -19,6 +19,7 @@ from typing import Any
 
 from workbench.core import jsonio
 from workbench.core.errors import InvalidTrainSpecError
+from workbench.core.training.chat_templates import template_names as chat_template_names
 from workbench.core.training.launch import LaunchSpec
 from workbench.core.training.tasks import Task, task_info
 
@@ -104,6 +105,14 @@ class TrainSpec:
     into; 0 = no splitting (a context that does not fit in max_length is refused)."""
     max_length: int = 128
     """Longest input in tokens; longer inputs are truncated."""
+    chat_template: str = ""
+    """Chat fine-tuning: the chat template; empty = the model's own (ChatML when it has none),
+    or a standard one: chatml, zephyr, plain. Saved with the run's tokenizer."""
+    packing: bool = False
+    """Chat fine-tuning: pack several short examples into each max_length sequence (faster)."""
+    sample_prompts: int = 3
+    """Chat fine-tuning: answer the first N eval prompts with the base and the trained model
+    after training (saved as sample_answers.json in the run folder); 0 = off."""
     method: Method = Method.FULL
     """Full fine-tuning updates every weight; LoRA trains small low-rank adapters only."""
     lora_r: int = 8
@@ -189,6 +198,11 @@ class TrainSpec:
             bad("train_file", "choose a CSV, JSON, JSONL, TXT or Parquet file.")
         if not 0.0 <= self.eval_split < 1.0:
             bad("eval_split", f"{self.eval_split} must be in [0, 1).")
+        if self.chat_template and self.chat_template not in chat_template_names():
+            bad("chat_template", f"'{self.chat_template}' is not one of "
+                f"{', '.join(chat_template_names())} (or empty for the model's own).")
+        if self.sample_prompts < 0:
+            bad("sample_prompts", f"{self.sample_prompts} must be 0 or more.")
         if "target_column" in task_info(self.task).columns and not self.target_column:
             bad("target_column", f"{self.task} needs the column holding the target text.")
         positive_ints = ("max_length", "batch_size", "grad_accum", "lora_r", "lora_alpha",

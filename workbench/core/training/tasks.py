@@ -24,6 +24,7 @@ class Task(StrEnum):
     MASKED_LM = "masked-lm"
     SEQ2SEQ = "seq2seq"
     QUESTION_ANSWERING = "question-answering"
+    CHAT_SFT = "chat-sft"
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class TaskInfo:
     try_hint: str  # placeholder of the "try it" box
     # the batch keys Trainer treats as labels (question answering: the answer's token span)
     label_names: tuple[str, ...] = ("labels",)
+    trainer: str = "transformers"  # "transformers" (Trainer) or "trl-sft" (TRL's SFTTrainer)
 
     @property
     def classifies(self) -> bool:
@@ -83,6 +85,9 @@ TASKS: dict[Task, TaskInfo] = {info.task: info for info in (
              ("eval_loss", "eval_exact_match", "eval_f1"),
              "Type a question, and the passage that holds its answer",
              label_names=("start_positions", "end_positions")),
+    # Columns are detected from the data (core/training/chat_data.py), not named in the spec.
+    TaskInfo(Task.CHAT_SFT, "Chat / instruction fine-tuning", "AutoModelForCausalLM",
+             "CAUSAL_LM", (), _LM_METRICS, "Type a message to the assistant", trainer="trl-sft"),
 )}
 
 
