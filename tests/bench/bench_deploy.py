@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -100,8 +102,15 @@ def _diff_child(a: Path, b: Path) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def _sparse_checkpoint(folder: Path) -> int:
-    """A Llama-1B-shaped F16 safetensors file whose data is a hole (reads as zeros)."""
+# Tensors given random values (name: seed) in the sparse files, so the diff has real work and
+# three outcomes: layer 0's q_proj equal in A and B, layer 7's down_proj changed, the rest zeros.
+FILLED_A = {"model.layers.0.self_attn.q_proj.weight": 1, "model.layers.7.mlp.down_proj.weight": 2}
+FILLED_B = {"model.layers.0.self_attn.q_proj.weight": 1, "model.layers.7.mlp.down_proj.weight": 3}
+
+
+def _sparse_checkpoint(folder: Path, filled: dict[str, int] | None = None) -> int:
+    """A Llama-1B-shaped F16 safetensors file whose data is a hole (reads as zeros), except
+    the tensors in `filled`, which get standard-normal values from their seed."""
     shapes = {"model.embed_tokens.weight": (128256, 2048)}
     for i in range(16):
         for name, shape in (("self_attn.q_proj", (2048, 2048)), ("self_attn.k_proj", (512, 2048)),
@@ -121,6 +130,11 @@ def _sparse_checkpoint(folder: Path) -> int:
     with (folder / "model.safetensors").open("wb") as f:
         f.write(struct.pack("<Q", len(raw)) + raw)
         f.truncate(8 + len(raw) + offset)
+        for name, seed in (filled or {}).items():
+            start = 8 + len(raw) + header[name]["data_offsets"][0]
+            values = np.random.default_rng(seed).standard_normal(header[name]["shape"])
+            f.seek(start)
+            f.write(values.astype(np.float16).tobytes())
     (folder / "config.json").write_text(json.dumps({"model_type": "llama"}))
     return offset // 2
 
@@ -139,8 +153,8 @@ def bench_diff(tmp: Path, big: bool) -> dict:
     model.save_pretrained(tmp / "minilm-b")
     out = {"minilm": _diff_child(minilm, tmp / "minilm-b")}
     if big:
-        params = _sparse_checkpoint(tmp / "big-a")
-        _sparse_checkpoint(tmp / "big-b")
+        params = _sparse_checkpoint(tmp / "big-a", FILLED_A)
+        _sparse_checkpoint(tmp / "big-b", FILLED_B)
         out["sparse_1b"] = {"parameters": params, **_diff_child(tmp / "big-a", tmp / "big-b")}
     return out
 

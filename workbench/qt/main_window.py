@@ -101,6 +101,9 @@ class MainWindow(QMainWindow):
         self.start_page.cacheClicked.connect(self._on_start_page_cacheClicked)
         self.start_page.recentActivated.connect(self.open_checkpoint)
 
+        from workbench.qt.window_requests import install_requests
+
+        install_requests(self)  # feature views ask for other views through it
         self._build_menus()
         self._build_status_bar()
         self._refresh_recent()

@@ -177,3 +177,32 @@ def test_cli_export(runs, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["passed"]
     assert main(["export", str(runs["full"]), "--out", str(tmp_path / "e"), "--json"]) == 1
     assert "not empty" in json.loads(capsys.readouterr().out)["error"]
+
+
+def test_a_merge_that_changed_nothing_is_an_error(tmp_path):
+    """B @ A != 0 but the weights do not move: peft's real merge_adapter() ran, then the base
+    weights were loaded back (the bug: a merged model restored from its base checkpoint), so
+    every LoRA layer says "merged" and merge_and_unload skips it."""
+    import peft
+    import transformers
+
+    from workbench.core.export.source import merge_lora
+
+    base = transformers.AutoModelForSequenceClassification.from_pretrained(tiny_model("bert"))
+    lora = peft.get_peft_model(base, peft.LoraConfig(r=2, target_modules=["query"],
+                                                     task_type="SEQ_CLS"))
+    with torch.no_grad():
+        for name, p in lora.named_parameters():
+            if "lora_B" in name:
+                p.normal_()  # a trained adapter: B @ A != 0
+    originals = {n: m.get_base_layer().weight.detach().clone() for n, m in lora.named_modules()
+                 if isinstance(m, peft.tuners.lora.LoraLayer)}
+    lora.merge_adapter()
+    modules = dict(lora.named_modules())
+    with torch.no_grad():
+        for name, weight in originals.items():
+            assert not torch.equal(modules[name].get_base_layer().weight, weight)  # it merged
+            modules[name].get_base_layer().weight.copy_(weight)  # ...and was undone
+    with pytest.warns(UserWarning, match="already merged"),  \
+            pytest.raises(WorkbenchError, match="did not apply the adapter"):
+        merge_lora(lora)  # peft skips the layers it thinks merged; the check catches it

@@ -86,7 +86,7 @@ def test_evaluate_dialog_shows_metrics_confusion_and_worst(qtbot, main_window, c
     dialog.data_field.setText(str(data_file("sequence-classification")))
     with qtbot.waitSignal(dialog.finished_work, timeout=TIMEOUT):
         dialog.run_button.click()
-    _report, saved = dialog.result
+    _report, saved, _model_dir = dialog.result
     assert saved == str(cls_run / "evaluation.json")
     assert json.loads((cls_run / "evaluation.json").read_text())["num_examples"] == 64
     assert dialog.confusion.matrix.sum() == 64 and dialog.confusion.rows == ["neg", "pos"]

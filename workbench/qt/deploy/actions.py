@@ -32,10 +32,18 @@ def open_export(window: Any):
     return _show(window, "export", ExportDialog(_current_path(window), parent=window))
 
 
-def open_evaluate(window: Any):
+def open_evaluate(window: Any, path: str | None = None, data: str = ""):
+    """The Evaluate view, on `path` (default: the tab in front) and test file `data`.
+
+    An Evaluate view already open and idle is pointed at the new model instead."""
     from workbench.qt.deploy.evaluate_dialog import EvaluateDialog
 
-    return _show(window, "evaluate", EvaluateDialog(_current_path(window), parent=window))
+    dialogs = window.__dict__.setdefault("deploy_dialogs", {})
+    old = dialogs.get("evaluate")
+    if path is not None and old is not None and old.isVisible() and not old.busy():
+        old.set_inputs(path, data)
+    return _show(window, "evaluate", EvaluateDialog(
+        _current_path(window) if path is None else path, data, parent=window))
 
 
 def open_diff(window: Any):

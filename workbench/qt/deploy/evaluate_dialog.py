@@ -1,12 +1,26 @@
-"""Tools > Evaluate: test-file metrics, per-class table, confusion heatmap and worst examples."""
+"""Tools > Evaluate: test-file metrics, per-class table, confusion heatmap, worst examples (each
+opens the model's Attention tab on its text) and a table comparing several runs' evaluations."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLineEdit, QSplitter, QTableWidget, QTabWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from workbench.qt.common.heatmap import AttentionHeatmap
+from workbench.qt.common.requests import NO_WINDOW, requests_for
 from workbench.qt.deploy import jobs
+from workbench.qt.deploy.compare_panel import ComparePanel
 from workbench.qt.deploy.task_dialog import PathField, TaskDialog, check, combo, fill_table, spin
 
 TASKS = ["(from the model)", "sequence-classification", "token-classification", "causal-lm",
@@ -44,9 +58,58 @@ class EvaluateDialog(TaskDialog):
         top.addWidget(self.class_table)
         tabs.addTab(top, "Metrics")
         tabs.addTab(self.confusion, "Confusion matrix")
-        tabs.addTab(self.worst_table, "Worst examples")
+        tabs.addTab(self._worst_page(), "Worst examples")
+        self.compare = ComparePanel(self.runner)
+        tabs.addTab(self.compare, "Compare runs")
         self.tabs = tabs
         self.results.addWidget(tabs)
+        self.model_dir = ""  # the weights folder the last evaluation ran (a run's final/)
+
+    def _worst_page(self) -> QWidget:
+        table = self.worst_table
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setToolTip("Double-click an example to see the model's attention on its text")
+        table.cellDoubleClicked.connect(lambda row, _col: self.inspect_worst(row))
+        self.attention_button = QPushButton("Inspect attention on this example")
+        self.attention_button.setEnabled(False)
+        self.attention_button.clicked.connect(self._on_attention_button_clicked)
+        self.attention_note = QLabel("")
+        self.attention_note.setWordWrap(True)
+        row = QHBoxLayout()
+        row.addWidget(self.attention_button)
+        row.addWidget(self.attention_note, 1)
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(table, 1)
+        layout.addLayout(row)
+        return page
+
+    def set_inputs(self, path: str, data: str = "") -> None:
+        """Point the view at another model (and test file, when given)."""
+        self.path_field.setText(path)
+        if data:
+            self.data_field.setText(data)
+
+    def inspect_worst(self, row: int) -> bool:
+        """Ask the main window for the model's Attention tab on the example in table `row`
+        (as sorted on screen); False when that cannot be done (said in the note)."""
+        item = self.worst_table.item(row, 1)
+        if item is None or not self.model_dir:
+            return False
+        requests = requests_for(self)
+        if requests is None:
+            self.attention_note.setText(NO_WINDOW)
+            return False
+        text = item.data(Qt.ItemDataRole.UserRole) or item.text()
+        self.attention_note.setText(f"Opening the Attention tab of {self.model_dir}...")
+        requests.inspectAttention.emit(self.model_dir, text)
+        return True
+
+    def _on_attention_button_clicked(self) -> None:
+        self.inspect_worst(self.worst_table.currentRow())
 
     def job(self):
         if not self.path_field.text() or not self.data_field.text():
@@ -60,7 +123,7 @@ class EvaluateDialog(TaskDialog):
             "label_column": self.label_column.text().strip() or None}
 
     def show_result(self, result) -> None:
-        report, saved = result
+        report, saved, self.model_dir = result
         fill_table(self.metrics_table, ["metric", "value"],
                    [[k, float(v)] for k, v in report.metrics.items()])
         fill_table(self.class_table, ["label", "precision", "recall", "f1", "support"],
@@ -73,5 +136,11 @@ class EvaluateDialog(TaskDialog):
                                       "score"],
                    [[w.index, w.text, w.expected, w.predicted, w.confidence, w.score]
                     for w in report.worst])
+        for i in range(self.worst_table.rowCount()):  # the whole text, for Attention
+            cell = self.worst_table.item(i, 1)
+            cell.setData(Qt.ItemDataRole.UserRole, cell.text())
+        self.attention_button.setEnabled(bool(report.worst))
+        if saved:
+            self.compare.add_path(saved)
         self.status.setText(f"{report.num_examples} examples in {report.seconds:.1f} s"
                             + (f"; saved {saved}" if saved else ""))

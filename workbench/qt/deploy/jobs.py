@@ -12,14 +12,17 @@ def run_diff(a: str, b: str | None, progress=None, cancel=None):
 
 
 def run_evaluate(path: str, data: str, save: bool, progress=None, cancel=None, **kwargs: Any):
-    """Evaluate and, for a run, save evaluation.json beside it; returns (report, saved path)."""
+    """Evaluate and, for a run, save evaluation.json beside it.
+
+    Returns (report, saved path or "", the weights folder evaluated: a run's final/)."""
     from workbench.core.evaluate.report import save_report
     from workbench.core.evaluate.runner import evaluate, resolve_target
 
     report = evaluate(path, data, progress=progress, cancel=cancel, **kwargs)
-    run_dir = resolve_target(path, kwargs.get("task")).run_dir
-    saved = str(save_report(report, run_dir)) if save and run_dir is not None else ""
-    return report, saved
+    target = resolve_target(path, kwargs.get("task"))
+    saved = str(save_report(report, target.run_dir)) if save and target.run_dir is not None \
+        else ""
+    return report, saved, str(target.model_dir)
 
 
 def run_export(path: str, out: str, progress=None, cancel=None, **kwargs: Any) -> dict:

@@ -106,6 +106,10 @@ class TaskDialog(QDialog):
         raise NotImplementedError
 
     # -- running ----------------------------------------------------------------------------------
+    def busy(self) -> bool:
+        """Whether the job is running now."""
+        return self.task is not None and self.task.running
+
     def start(self) -> Task | None:
         """Run the job now (what the Run button does)."""
         if self.task is not None and self.task.running:
@@ -157,8 +161,10 @@ class TaskDialog(QDialog):
         super().closeEvent(event)
 
 
-def fill_table(table: QTableWidget, headers: list[str], rows: list[list[Any]]) -> None:
-    """Fill a sortable table; numbers sort as numbers."""
+def fill_table(table: QTableWidget, headers: list[str], rows: list[list[Any]],
+               tips: dict[tuple[int, int], str] | None = None) -> None:
+    """Fill a sortable table; numbers sort as numbers. `tips`: {(row, column): tooltip}, by
+    the rows' order here (the table may sort them differently)."""
     table.setSortingEnabled(False)
     table.clear()
     table.setColumnCount(len(headers))
@@ -174,6 +180,8 @@ def fill_table(table: QTableWidget, headers: list[str], rows: list[list[Any]]) -
                 item.setData(0, value)
             else:
                 item.setText("" if value is None else str(value))
+            if tips and (i, j) in tips:
+                item.setToolTip(tips[(i, j)])
             table.setItem(i, j, item)
     table.setSortingEnabled(True)
     table.resizeColumnsToContents()

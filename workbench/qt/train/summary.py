@@ -27,6 +27,7 @@ from workbench.core.training.tasks import task_info
 from workbench.qt.common.dialogs import show_error
 from workbench.qt.common.heatmap import AttentionHeatmap
 from workbench.qt.train.qa_try import QATryBox
+from workbench.qt.common.requests import NO_WINDOW, requests_for
 
 EVAL_METRICS = ("eval_loss", "perplexity", "eval_accuracy", "eval_exact_match", "eval_f1")
 TRAIN_METRICS = ("loss", "learning_rate", "grad_norm", "samples_per_s", "tokens_per_s",
@@ -113,12 +114,24 @@ class RunSummaryView(QWidget):
         self.evaluate_button.setEnabled(False)
         self.qa_box = QATryBox(self.tasks)  # question answering: question + context instead
         self.qa_box.hide()
+        # the deploy end, through the window (qt/common/requests.py: no import of that feature)
+        self.test_button = QPushButton("Evaluate...")
+        self.test_button.setToolTip("Open the Evaluate view on this run's final model "
+                                    "(a held-out test file, worst examples, compare runs)")
+        self.test_button.clicked.connect(self._on_test_button_clicked)
+        self.open_button = QPushButton("Open final model")
+        self.open_button.setToolTip("Open final/ as a checkpoint tab")
+        self.open_button.clicked.connect(self._on_open_button_clicked)
+        actions = QHBoxLayout()
+        for button in (self.evaluate_button, self.test_button, self.open_button):
+            actions.addWidget(button)
+        actions.addStretch()
         row = QHBoxLayout()
         row.addWidget(self.input, 1)
         row.addWidget(self.try_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.label)
-        layout.addWidget(self.evaluate_button, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addLayout(actions)
         self.try_label = QLabel("<b>Try it</b>")
         layout.addWidget(self.try_label)
         layout.addLayout(row)
@@ -131,6 +144,7 @@ class RunSummaryView(QWidget):
         layout.addWidget(self.chat, 1)
         layout.addStretch()
         self._set_try_enabled(False)
+        self._set_final_enabled(False)
 
     def show_result(self, result: Any, spec: Any) -> None:
         """Show a RunResult of a run of `spec`."""
@@ -144,6 +158,7 @@ class RunSummaryView(QWidget):
         self.evaluate_button.setEnabled(True)
         ready = bool(result.final_model_dir)
         self._set_try_enabled(ready)
+        self._set_final_enabled(ready)
         self.input.setPlaceholderText(task_info(spec.task).try_hint if ready
                                       else "This run saved no final model to try")
         qa = spec.task == "question-answering"
@@ -173,6 +188,24 @@ class RunSummaryView(QWidget):
     def _on_base_evaluated(self, metrics: dict[str, float]) -> None:
         self.before = with_perplexity(dict(metrics), self.spec.task)
         self.label.setText(summary_html(self.result, self.spec, self.before))
+
+    def _set_final_enabled(self, on: bool) -> None:
+        for button in (self.test_button, self.open_button):
+            button.setEnabled(on)
+
+    def _on_test_button_clicked(self) -> None:
+        requests = requests_for(self)
+        if requests is None or self.result is None:
+            QMessageBox.information(self, "Evaluate", NO_WINDOW)
+            return
+        requests.evaluate.emit(str(self.result.run_dir), str(self.spec.eval_file or ""))
+
+    def _on_open_button_clicked(self) -> None:
+        requests = requests_for(self)
+        if requests is None or self.result is None:
+            QMessageBox.information(self, "Open final model", NO_WINDOW)
+            return
+        requests.openCheckpoint.emit(str(self.result.final_model_dir))
 
     def _set_try_enabled(self, on: bool) -> None:
         self.input.setEnabled(on)

@@ -1,0 +1,142 @@
+"""Views handing work to each other through the window (qt/common/requests.py): the run
+summary's Evaluate... and Open final model, a worst example into the Attention tab, and the
+Evaluate view's table comparing runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.training import Recorder, data_file, tiny_spec
+
+TIMEOUT = 120_000
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A real 3-step sequence-classification run: (RunResult, spec)."""
+    from workbench.core.training.runner import run_training
+
+    spec = tiny_spec("sequence-classification", tmp_path_factory.mktemp("handoff") / "run")
+    result = run_training(spec, Recorder())
+    assert result.status == "finished", result.message
+    return result, spec
+
+
+def _summary_in(window, result, spec):
+    from workbench.qt.train.summary import RunSummaryView
+
+    summary = RunSummaryView(window.runner, parent=window)  # inside the window, as in a tab
+    summary.show_result(result, spec)
+    return summary
+
+
+def test_summary_buttons_open_the_final_model_and_the_evaluate_view(qtbot, main_window,
+                                                                   finished_run):
+    from workbench.qt.common.requests import requests_for
+
+    result, spec = finished_run
+    summary = _summary_in(main_window, result, spec)
+    assert requests_for(summary) is main_window.requests
+    assert summary.test_button.isEnabled() and summary.open_button.isEnabled()
+    with qtbot.waitSignal(main_window.checkpointOpened, timeout=TIMEOUT) as opened:
+        summary.open_button.click()
+    tab = opened.args[0]
+    assert tab.info.path == str(Path(result.final_model_dir).resolve())
+    assert main_window.current_tab() is tab and main_window.tabs.count() == 1
+    summary.open_button.click()  # already open: focused, not opened twice
+    assert main_window.tabs.count() == 1
+
+    summary.test_button.click()
+    dialog = main_window.deploy_dialogs["evaluate"]
+    assert dialog.isVisible()
+    assert dialog.path_field.text() == str(result.run_dir)
+    assert dialog.data_field.text() == str(spec.eval_file or "")
+    summary.deleteLater()
+    dialog.close()
+
+
+def test_summary_buttons_wait_for_a_final_model(qtbot, main_window, finished_run):
+    import dataclasses
+
+    result, spec = finished_run
+    summary = _summary_in(main_window, dataclasses.replace(result, final_model_dir=None,
+                                                           status="cancelled"), spec)
+    assert not summary.test_button.isEnabled() and not summary.open_button.isEnabled()
+    summary.deleteLater()
+
+
+def _evaluated(qtbot, window, run):
+    window.evaluate_action.trigger()
+    dialog = window.deploy_dialogs["evaluate"]
+    dialog.path_field.setText(str(run))
+    dialog.data_field.setText(str(data_file("sequence-classification")))
+    with qtbot.waitSignal(dialog.finished_work, timeout=TIMEOUT):
+        dialog.run_button.click()
+    return dialog
+
+
+def test_a_worst_example_opens_the_attention_tab_with_its_text(qtbot, main_window, finished_run):
+    result, _spec = finished_run
+    dialog = _evaluated(qtbot, main_window, result.run_dir)
+    assert dialog.model_dir == str(Path(result.final_model_dir).resolve())
+    assert dialog.attention_button.isEnabled()
+    dialog.worst_table.selectRow(2)
+    text = dialog.worst_table.item(2, 1).text()
+    with qtbot.waitSignal(main_window.checkpointOpened, timeout=TIMEOUT) as opened:
+        dialog.attention_button.click()
+    tab = opened.args[0]
+    view = tab.views["Attention"]
+    assert tab.currentWidget() is view
+    assert view.text_edit.toPlainText() == text
+    qtbot.waitUntil(lambda: view.maps is not None, timeout=TIMEOUT)  # it ran on that text
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(result.final_model_dir)
+    assert [t.id for t in view.maps.tokens] == tokenizer(text)["input_ids"]
+    # a second example goes to the same tab, now open: filled and run again
+    other = dialog.worst_table.item(0, 1).text()
+    old_maps = view.maps
+    assert dialog.inspect_worst(0)
+    assert main_window.tabs.count() == 1 and view.text_edit.toPlainText() == other
+    qtbot.waitUntil(lambda: view.maps is not old_maps, timeout=TIMEOUT)
+    dialog.close()
+
+
+def test_compare_tab_tables_several_evaluations(qtbot, main_window, finished_run, tmp_path):
+    from workbench.core.evaluate.report import load_report, save_report
+    from workbench.core.evaluate.runner import evaluate
+
+    result, _spec = finished_run
+    dialog = _evaluated(qtbot, main_window, result.run_dir)
+    panel = dialog.compare
+    assert panel.path_list() == [str(Path(result.run_dir) / "evaluation.json")]  # added itself
+    second = save_report(evaluate(result.run_dir, data_file("sequence-classification"),
+                                  max_rows=20), tmp_path / "first20.json")
+    panel.add_path(str(second))
+    panel.add_path(str(second))  # once only
+    with qtbot.waitSignal(panel.compared, timeout=TIMEOUT) as done:
+        panel.compare()
+    data = done.args[0]
+    assert [r["num_examples"] for r in data["rows"]] == [64, 20]
+    headers = [panel.table.horizontalHeaderItem(j).text()
+               for j in range(panel.table.columnCount())]
+    assert headers[:4] == ["evaluation", "model", "data", "examples"]
+    assert {"accuracy", "macro_f1", "loss"} <= set(headers)
+    col = headers.index("accuracy")
+    shown = {panel.table.item(i, 3).text(): float(panel.table.item(i, col).data(0))
+             for i in range(panel.table.rowCount())}
+    assert shown == {"64": pytest.approx(load_report(result.run_dir).metrics["accuracy"]),
+                     "20": pytest.approx(load_report(second).metrics["accuracy"])}
+    assert "2 evaluations of sequence-classification" in panel.status.text()
+
+    lm = save_report(evaluate(result.run_dir, data_file("sequence-classification"),
+                              max_rows=8), tmp_path / "other.json")
+    text = lm.read_text().replace('"task": "sequence-classification"', '"task": "causal-lm"')
+    lm.write_text(text)
+    panel.add_path(str(lm))
+    with qtbot.waitSignal(panel.failed, timeout=TIMEOUT) as failed:
+        panel.compare()
+    assert "different tasks" in failed.args[0] and "different tasks" in panel.status.text()
+    dialog.close()

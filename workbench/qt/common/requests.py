@@ -1,0 +1,35 @@
+"""Requests a feature view makes of the main window, without importing another feature.
+
+Feature packages (train, deploy, attention, ...) must not import each other. When one needs
+another's view - the run summary opening the Evaluate view, a worst evaluation example opening
+the Attention tab - it emits a signal on the window's `WindowRequests`, found by walking up its
+Qt parents; `workbench.qt.window_requests` (beside main_window) connects those signals to the
+views. Without a window (a view shown alone) `requests_for` returns None and the caller says so.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Qt, Signal
+
+NO_WINDOW = "Open this from the main window: this view is not inside one."
+
+
+class WindowRequests(QObject):
+    """The hand-off signals; one instance is a child of each main window."""
+
+    openCheckpoint = Signal(str)  # a model folder: open it as a checkpoint tab (or focus it)
+    evaluate = Signal(str, str)  # a model, adapter or run; a test file ("" to choose)
+    inspectAttention = Signal(str, str)  # a model folder; text: its Attention tab, filled, run
+
+
+def requests_for(widget: QObject | None) -> WindowRequests | None:
+    """The WindowRequests of the window `widget` lives in (its own, or a parent's); or None."""
+    obj = widget
+    while obj is not None:
+        if isinstance(obj, WindowRequests):
+            return obj
+        found = obj.findChild(WindowRequests, "", Qt.FindChildOption.FindDirectChildrenOnly)
+        if found is not None:
+            return found
+        obj = obj.parent()
+    return None
