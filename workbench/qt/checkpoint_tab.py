@@ -55,6 +55,9 @@ class CheckpointTab(QTabWidget):
         self.badge_text = warning_badge(len(info.warnings))
         if self.badge_text:
             self.setTabToolTip(0, f"{len(info.warnings)} warning(s): see the top of the Overview")
+            self.badge_icon = warning_icon(len(info.warnings))
+            self.setTabIcon(0, self.badge_icon)
+            self.setIconSize(self.badge_icon.availableSizes()[0])
         self.addTab(self.tensors, "Tensors")
         if info.config is not None:
             self.addTab(JsonTreeView(info.config), "Config")
@@ -122,6 +125,27 @@ class CheckpointTab(QTabWidget):
 def warning_badge(count: int) -> str:
     """The badge a tab with warnings carries ("⚠ 3"); "" without warnings."""
     return f"\u26a0 {count}" if count else ""
+
+
+def warning_icon(count: int):
+    """An amber pill with the warning count, for a tab bar."""
+    from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
+
+    pixmap = QPixmap(30, 16)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setBrush(QColor(224, 140, 0))
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.drawRoundedRect(0, 0, 30, 16, 8, 8)
+    font = QFont()
+    font.setBold(True)
+    font.setPixelSize(11)
+    painter.setFont(font)
+    painter.setPen(QColor("white"))
+    painter.drawText(pixmap.rect(), Qt.AlignmentFlag.AlignCenter, f"!{min(count, 99)}")
+    painter.end()
+    return QIcon(pixmap)
 
 
 QUICK_ACTIONS = (("Inspect attention", "Attention"), ("Fine-tune", "Fine-tune"),

@@ -29,4 +29,8 @@ def test_badge_counts_warnings(qtbot, main_window, tmp_path):
     assert not tab.overview.buttons["Inspect attention"].isEnabled()  # config only
     n = len(tab.info.warnings)
     assert tab.badge_text == (f"\u26a0 {n}" if n else "")
+    if n:
+        assert not tab.tabIcon(0).isNull() and f"{n} warning(s)" in tab.tabToolTip(0)
+        index = main_window.tabs.indexOf(tab)
+        assert f"{n} warning(s)" in main_window.tabs.tabToolTip(index)
     assert warning_badge(3) == "\u26a0 3" and warning_badge(0) == ""
