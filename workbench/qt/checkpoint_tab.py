@@ -181,6 +181,7 @@ class OverviewView(QScrollArea):
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.label.setWordWrap(True)
+        self.label.setMaximumWidth(1200)  # lines stay readable on a 2560-wide screen
         inner = QWidget()
         layout = QVBoxLayout(inner)
         layout.addLayout(actions)
