@@ -11,10 +11,20 @@ from __future__ import annotations
 import html
 import importlib
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QScrollArea, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from workbench.core.checkpoint.inspection import CheckpointInfo
+from workbench.core.devices import system_memory
+from workbench.core.model.breakdown import memory_rows, parameter_breakdown
 from workbench.core.units import human_bytes, human_count
 from workbench.qt.common.json_tree import JsonTreeView
 from workbench.qt.common.tasks import TaskRunner
@@ -40,6 +50,14 @@ class CheckpointTab(QTabWidget):
         self.tensors = TensorTableView(info.tensors)
         self.modules = ModuleTreeView(info.module_tree)
         self.addTab(self.overview, "Overview")
+        self.overview.viewRequested.connect(self.show_view)
+        self.overview.exportRequested.connect(self._on_overview_exportRequested)
+        self.badge_text = warning_badge(len(info.warnings))
+        if self.badge_text:
+            self.setTabToolTip(0, f"{len(info.warnings)} warning(s): see the top of the Overview")
+            self.badge_icon = warning_icon(len(info.warnings))
+            self.setTabIcon(0, self.badge_icon)
+            self.setIconSize(self.badge_icon.availableSizes()[0])
         self.addTab(self.tensors, "Tensors")
         if info.config is not None:
             self.addTab(JsonTreeView(info.config), "Config")
@@ -82,6 +100,11 @@ class CheckpointTab(QTabWidget):
         placeholder.deleteLater()
         self.views[title] = view
 
+    def _on_overview_exportRequested(self) -> None:
+        action = getattr(self.window(), "export_action", None)  # File > Export... (deploy)
+        if action is not None:
+            action.trigger()
+
     def confirm_close(self) -> bool:
         """Ask each feature view that can veto closing (a run in progress); True to close."""
         for view in self.views.values():
@@ -99,19 +122,69 @@ class CheckpointTab(QTabWidget):
         self.views.clear()
 
 
+def warning_badge(count: int) -> str:
+    """The badge a tab with warnings carries ("⚠ 3"); "" without warnings."""
+    return f"\u26a0 {count}" if count else ""
+
+
+def warning_icon(count: int):
+    """An amber pill with the warning count, for a tab bar."""
+    from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
+
+    pixmap = QPixmap(30, 16)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setBrush(QColor(224, 140, 0))
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.drawRoundedRect(0, 0, 30, 16, 8, 8)
+    font = QFont()
+    font.setBold(True)
+    font.setPixelSize(11)
+    painter.setFont(font)
+    painter.setPen(QColor("white"))
+    painter.drawText(pixmap.rect(), Qt.AlignmentFlag.AlignCenter, f"!{min(count, 99)}")
+    painter.end()
+    return QIcon(pixmap)
+
+
+QUICK_ACTIONS = (("Inspect attention", "Attention"), ("Fine-tune", "Fine-tune"),
+                 ("Graph", "Graph"))
+
+
 class OverviewView(QScrollArea):
-    """A readable summary: what the checkpoint is, how big, how it is stored, warnings."""
+    """A readable summary: warnings first, quick actions, what the checkpoint is, how big,
+    where its parameters are, how much memory it needs."""
+
+    viewRequested = Signal(str)  # a tab title of the CheckpointTab
+    exportRequested = Signal()
 
     def __init__(self, info: CheckpointInfo, parent=None):
         super().__init__(parent)
         self.setWidgetResizable(True)
+        self.buttons: dict[str, QPushButton] = {}
+        actions = QHBoxLayout()
+        for text, title in QUICK_ACTIONS:
+            button = self.buttons[text] = QPushButton(text)
+            button.clicked.connect(lambda _c=False, t=title: self.viewRequested.emit(t))
+            if not info.has_weights and title != "Graph":
+                button.setEnabled(False)
+                button.setToolTip("No weights are stored: nothing to run.")
+            actions.addWidget(button)
+        export = self.buttons["Export..."] = QPushButton("Export...")
+        export.clicked.connect(self.exportRequested.emit)
+        export.setEnabled(info.has_weights)
+        actions.addWidget(export)
+        actions.addStretch()
         self.label = QLabel(overview_html(info))
         self.label.setTextFormat(Qt.TextFormat.RichText)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.label.setWordWrap(True)
+        self.label.setMaximumWidth(1200)  # lines stay readable on a 2560-wide screen
         inner = QWidget()
         layout = QVBoxLayout(inner)
+        layout.addLayout(actions)
         layout.addWidget(self.label)
         layout.addStretch()
         self.setWidget(inner)
@@ -161,10 +234,25 @@ def overview_html(info: CheckpointInfo) -> str:
                      f"{q.group_size or '-'}, {q.detail or ''}; {len(q.quantized_modules)} "
                      f"modules quantized; {human_count(q.stored_elements)} stored elements "
                      f"({human_count(q.metadata_elements)} scales/zeros)"))
+    breakdown = parameter_breakdown(info.module_tree, info.tensors)
+    if breakdown is not None and breakdown.parameters:
+        total = breakdown.parameters
+        parts = " · ".join(f"{name} {human_count(n)} ({100 * n / total:.1f}%)"
+                           for name, n in breakdown.parts() if n)
+        blocks = f"; {breakdown.num_blocks} blocks" if breakdown.num_blocks else ""
+        rows.insert(3, ("Model", f"{human_count(total)} parameters"
+                        + (f" + {breakdown.buffers:,} buffer elements "
+                           f"({', '.join(breakdown.buffer_names[:3])})"
+                           if breakdown.buffers else "")))
+        rows.insert(4, ("Breakdown", parts + blocks))
     if info.memory:
         m = info.memory
-        rows.append(("Weights memory", f"fp32 {human_bytes(m.fp32)} · bf16 {human_bytes(m.bf16)}"
-                     f" · int8 {human_bytes(m.int8)} · int4 {human_bytes(m.int4)}"))
+        ram = system_memory()
+        rows.append(("Weights memory", " · ".join(
+            f"{r.label} {human_bytes(r.bytes)}"
+            + ("" if r.fits or ram is None else " (exceeds RAM)")
+            for r in memory_rows(m, [("RAM", ram)]))
+            + (f"; this machine has {human_bytes(ram)} RAM" if ram else "")))
         if m.as_stored is not None and (info.gguf or info.quantization):
             rows.append(("Weights as stored", human_bytes(m.as_stored)))
         rows.append(("Full fine-tune (AdamW)", f"{human_bytes(m.adamw_fp32)} fp32, "
@@ -172,11 +260,13 @@ def overview_html(info: CheckpointInfo) -> str:
     body = "".join(f"<tr><td style='padding-right:18px;color:#666'><b>{e(k)}</b></td>"
                    f"<td>{v if k in ('Tokenizer',) else e(v)}</td></tr>" for k, v in rows)
     warnings = "".join(f"<li>{e(w)}</li>" for w in info.warnings)
-    warn_html = (f"<h3 style='color:#b35900'>Warnings ({len(info.warnings)})</h3>"
-                 f"<ul>{warnings}</ul>" if warnings
+    warn_html = (f"<table width='100%' cellpadding='8' style='background:#fff1d6;"
+                 f"border:1px solid #e0a030'><tr><td><b style='color:#8a4b00'>"
+                 f"{warning_badge(len(info.warnings))} warning(s)</b><ul>{warnings}</ul>"
+                 f"</td></tr></table>" if warnings
                  else "<p style='color:#2e7d32'>No warnings.</p>")
-    return (f"<h2>{e(info.architecture or 'Checkpoint')}</h2><p style='color:#666'>{e(info.path)}"
-            f"</p><table cellspacing='4'>{body}</table>{warn_html}")
+    return (f"{warn_html}<h2>{e(info.architecture or 'Checkpoint')}</h2><p style='color:#666'>"
+            f"{e(info.path)}</p><table cellspacing='4'>{body}</table>")
 
 
 def _parameters_text(info) -> str:

@@ -233,6 +233,10 @@ class MainWindow(QMainWindow):
         tab = CheckpointTab(info, self.runner)
         index = self.tabs.addTab(tab, tab.title)
         self.tabs.setTabToolTip(index, info.path)
+        if getattr(tab, "badge_text", ""):  # warnings: the same badge as its Overview tab
+            self.tabs.setTabIcon(index, tab.badge_icon)
+            self.tabs.setIconSize(tab.badge_icon.availableSizes()[0])
+            self.tabs.setTabToolTip(index, f"{info.path}\n{len(info.warnings)} warning(s)")
         self.tabs.setCurrentIndex(index)
         self.stack.setCurrentWidget(self.tabs)
         self._remember(info.path)

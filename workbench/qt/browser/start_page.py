@@ -9,11 +9,25 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from workbench.core.checkpoint.hf_cache import display_name
+from workbench.core.units import human_bytes
+
+CACHE_COLUMNS = ("Repository", "Size", "Last used", "Revisions")
+
+
+class _SortItem(QTableWidgetItem):
+    """A cell that sorts by the number behind its text (sizes, times)."""
+
+    def __lt__(self, other):
+        a, b = self.data(Qt.ItemDataRole.UserRole + 1), other.data(Qt.ItemDataRole.UserRole + 1)
+        return a < b if a is not None and b is not None else self.text() < other.text()
 
 
 class StartPage(QWidget):
@@ -49,8 +63,83 @@ class StartPage(QWidget):
         layout.setContentsMargins(40, 30, 40, 30)
         layout.addWidget(title)
         layout.addLayout(buttons)
-        layout.addWidget(QLabel("<b>Recent checkpoints</b>"))
-        layout.addWidget(self.recent, 1)
+        self.cache_table = QTableWidget(0, len(CACHE_COLUMNS))
+        self.cache_table.setHorizontalHeaderLabels(CACHE_COLUMNS)
+        self.cache_table.setSortingEnabled(True)
+        self.cache_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.cache_table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.cache_table.verticalHeader().hide()
+        self.cache_table.horizontalHeader().setStretchLastSection(False)
+        self.cache_table.horizontalHeader().setSectionResizeMode(
+            0, self.cache_table.horizontalHeader().ResizeMode.Stretch)
+        self.cache_table.cellDoubleClicked.connect(self._on_cache_table_cellDoubleClicked)
+        self.cache_status = QLabel("Scanning the Hugging Face cache...")
+        self.cache_status.setWordWrap(True)
+        self._scanned = False
+        left, right = QWidget(), QWidget()
+        left_layout, right_layout = QVBoxLayout(left), QVBoxLayout(right)
+        left_layout.addWidget(QLabel("<b>Recent checkpoints</b>"))
+        left_layout.addWidget(self.recent, 1)
+        right_layout.addWidget(QLabel("<b>Models in the Hugging Face cache</b>"))
+        right_layout.addWidget(self.cache_status)
+        right_layout.addWidget(self.cache_table, 1)
+        for w in (left_layout, right_layout):
+            w.setContentsMargins(0, 8, 0, 0)
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 3)
+        layout.addWidget(split, 1)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._scanned:
+            self.scan_cache()
+
+    def scan_cache(self) -> None:
+        """List the cache's models in a worker (a directory walk) of the window's runner."""
+        from workbench.core.checkpoint.hf_cache import list_cached_models
+
+        self._scanned = True
+        runner = getattr(self.window(), "runner", None)
+        if runner is None:
+            self.set_cache_models(list_cached_models())
+        else:
+            runner.start(list_cached_models, on_success=self.set_cache_models,
+                         on_error=lambda msg, _d: self.cache_status.setText(msg))
+
+    def set_cache_models(self, models) -> None:
+        """Fill the table from CachedModel rows (core/checkpoint/hf_cache)."""
+        import time
+
+        from workbench.core.checkpoint.hf_cache import hub_cache_dir
+
+        table = self.cache_table
+        table.setSortingEnabled(False)
+        table.setRowCount(len(models))
+        for r, m in enumerate(models):
+            cells = [(m.repo_id, None), (human_bytes(m.size_on_disk), m.size_on_disk),
+                     (time.strftime("%Y-%m-%d %H:%M", time.localtime(m.last_accessed)),
+                      m.last_accessed), (str(len(m.revisions)), len(m.revisions))]
+            for c, (text, key) in enumerate(cells):
+                item = _SortItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, m.snapshot_path)
+                item.setData(Qt.ItemDataRole.UserRole + 1, key)
+                item.setToolTip(m.snapshot_path)
+                table.setItem(r, c, item)
+        table.setSortingEnabled(True)
+        table.resizeColumnsToContents()
+        self.cache_status.setText(
+            f"{len(models)} model(s) in {hub_cache_dir()}; double-click one to open it."
+            if models else f"No models in {hub_cache_dir()} yet. Download one with File > "
+                           f"Download from Hub, or set HF_HOME / HF_HUB_CACHE to use another "
+                           f"cache.")
+
+    def _on_cache_table_cellDoubleClicked(self, row: int, _column: int) -> None:
+        item = self.cache_table.item(row, 0)
+        if item is not None:
+            self.recentActivated.emit(item.data(Qt.ItemDataRole.UserRole))
 
     def set_recent(self, paths: list[str]) -> None:
         self.recent.clear()
