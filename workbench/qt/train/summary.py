@@ -26,8 +26,8 @@ from workbench.core.training.perplexity import with_perplexity
 from workbench.core.training.tasks import task_info
 from workbench.qt.common.dialogs import show_error
 from workbench.qt.common.heatmap import AttentionHeatmap
-from workbench.qt.train.qa_try import QATryBox
 from workbench.qt.common.requests import NO_WINDOW, requests_for
+from workbench.qt.train.qa_try import QATryBox
 
 EVAL_METRICS = ("eval_loss", "perplexity", "eval_accuracy", "eval_exact_match", "eval_f1")
 TRAIN_METRICS = ("loss", "learning_rate", "grad_norm", "samples_per_s", "tokens_per_s",
