@@ -10,13 +10,15 @@ One process alternates (studio, plain, studio, plain, ... --reps times each; med
           max_length, batch size, steps, lr, seed and logging, assistant_only_loss=True,
           train(), save_model + tokenizer into final/.
 Both train the same model: a Llama (4 layers, hidden 128, the tiny chat fixture's byte-level
-BPE tokenizer) sized so a CPU step takes tens of ms, on the demo chat_alpaca.jsonl (24 rows),
+BPE tokenizer) sized so a step takes 0.1-0.3 s on 2 CPUs, on the demo chat_alpaca.jsonl (24 rows),
 batch 8, max_length 256, lr 1e-4, fp32, the same seed (so the same batch order: the last
-logged loss is the same on both sides), no eval, no checkpoint, logging every 5 steps. Both
-use the standard ChatML template with {% generation %} markers, so TRL's own assistant_only_loss
-works on the plain side (transformers' return_assistant_tokens_mask) and the studio finds the
-same assistant tokens (its marked-template path; tests/core/training/test_chat_sft.py checks it
-matches prefix rendering). The mean tokens per example of each side are printed to show the
+logged loss is the same on both sides), no eval, logging every 5 steps, save_steps 10000 (so
+each writes one checkpoint, at the last step, as Trainer does with the "steps" strategy: the
+studio's is atomic, fsynced, which costs it ~0.3 s here). Both use the standard ChatML
+template with {% generation %} markers, so TRL's own assistant_only_loss works on the plain
+side (transformers' return_assistant_tokens_mask) and the studio finds the same assistant
+tokens (its marked-template path; tests/core/training/test_chat_sft.py checks it matches
+prefix rendering). The mean tokens per example of each side are printed to show the
 two train on the same sequences.
 
 Figures:
@@ -145,7 +147,7 @@ def plain(model: Path, data: Path, out: Path, steps: int) -> dict:
     args = SFTConfig(
         output_dir=str(out / "checkpoints"), max_length=MAX_LENGTH, assistant_only_loss=True,
         per_device_train_batch_size=BATCH, max_steps=steps, learning_rate=LR, seed=SEED,
-        logging_steps=LOGGING, save_strategy="no", report_to="none", disable_tqdm=True,
+        logging_steps=LOGGING, save_steps=10_000, report_to="none", disable_tqdm=True,
         use_cpu=True, bf16=False, gradient_checkpointing=False)  # SFTConfig defaults both on
     trainer = SFTTrainer(model=lm, args=args, train_dataset=train, processing_class=tokenizer,
                          callbacks=[timer])
