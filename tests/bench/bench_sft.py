@@ -2,7 +2,8 @@
 
     python tests/bench/bench_sft.py [--reps 2] [--steps 30] [--json]
 
-One process alternates (studio, plain, studio, plain, ... --reps times each; medians reported):
+One process alternates the two, --reps times each, in ABBA order (studio first in odd reps,
+plain first in even ones, so neither always runs after the other; medians reported):
   studio  workbench.core.training.runner.run_training(spec, ...) with the arguments
           `workbench train` passes (control-file watcher on, no final gc.collect);
   plain   what a user writes by hand: the demo Alpaca file converted to TRL's `messages` form,
@@ -192,7 +193,8 @@ def main() -> None:
         model = build_model(Path(tmp) / "model")
         out["tokens_per_example_studio"] = studio_tokens(model, data)
         for rep in range(args.reps):
-            for name, fn in (("studio", studio), ("plain", plain)):
+            order = (("studio", studio), ("plain", plain))
+            for name, fn in order if rep % 2 == 0 else order[::-1]:
                 result = fn(model, data, Path(tmp) / f"{name}-{rep}", args.steps)
                 out[name].append(result)
                 if not args.json:
