@@ -91,13 +91,16 @@ class ChatPreviewPanel(QWidget):
         self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.row_spin = QSpinBox()
         self.row_spin.setRange(1, 1)
-        self.row_spin.setPrefix("example ")
+        self.row_spin.setPrefix("row ")
         self.row_spin.setToolTip("The data row (1 = the first) to show")
         self.legend = QLabel(
-            f"<span style='background:{LOSS_BACKGROUND}'>&nbsp;trained on (loss)&nbsp;</span> "
-            f"<span style='color:{PROMPT_COLOR}'>prompt, no loss</span> "
-            f"<span style='color:{CUT_COLOR};text-decoration:line-through'>cut by "
-            f"max_length</span>")
+            f"<span style='background:{LOSS_BACKGROUND}'>&nbsp;trained on&nbsp;</span> "
+            f"<span style='color:{PROMPT_COLOR}'>no loss</span> "
+            f"<span style='color:{CUT_COLOR};text-decoration:line-through'>cut off</span>")
+        self.legend.setToolTip("Green: the assistant's tokens, the only ones the loss is "
+                               "computed on. Grey: the prompt and template tokens the model "
+                               "reads but is not trained to write. Red, struck: tokens past "
+                               "max_length, dropped before training.")
         self.legend.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.text = QTextEdit()
         self.text.setReadOnly(True)
@@ -153,7 +156,7 @@ class ChatPreviewPanel(QWidget):
         self.row_spin.setRange(1, max(1, preview.num_rows))
         self.row_spin.setValue(preview.row)
         self.row_spin.blockSignals(False)
-        self.row_spin.setSuffix(f" of {preview.num_rows:,}")
+        self.row_spin.setToolTip(f"The data row to show (1 to {preview.num_rows:,})")
         max_length = self.spec.max_length
         cut = (f"<span style='color:{CUT_COLOR}'><b>{preview.num_truncated:,}</b> longer than "
                f"max_length {max_length} and will be truncated</span>" if preview.num_truncated
@@ -163,7 +166,9 @@ class ChatPreviewPanel(QWidget):
             f"<b>{html.escape(preview.fmt)}</b> format, rendered with {template}<br>"
             f"<b>{preview.num_rows:,} examples</b>, "
             f"{cut}<br>This example: {preview.num_tokens:,} tokens, "
-            f"{preview.num_loss_tokens:,} trained on")
+            f"{preview.num_loss_tokens:,} trained on"
+            + (f" <span style='color:{CUT_COLOR}'>(its answer lies past max_length: skipped in "
+               f"training)</span>" if not preview.num_loss_tokens else ""))
         self.text.clear()
         cursor = QTextCursor(self.text.document())
         for piece, kind in preview.segments:
