@@ -435,7 +435,7 @@ def field_docs() -> dict[str, str]:
 
 
 # Tasks with a demo of their own (resources/demo_data); the others get the classification demo.
-DEMO_SPECS = {Task.QUESTION_ANSWERING: "qa_spec.json"}
+DEMO_SPECS = {Task.QUESTION_ANSWERING: "qa_spec.json", Task.CHAT_SFT: "chat_spec.json"}
 
 
 def demo_spec(output_dir: str | Path = "", task: str | None = None) -> TrainSpec:

@@ -45,7 +45,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "Task": ("model_path", "task"),
     "Data": ("train_file", "eval_file", "eval_split", "text_column", "text_pair_column",
              "label_column", "target_column", "question_column", "context_column",
-             "answers_column", "max_length", "doc_stride"),
+             "answers_column", "max_length", "doc_stride", "chat_template", "packing",
+             "sample_prompts"),
     "Method": ("method", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules",
                "freeze_embeddings", "freeze_layers"),
     "Optimisation": ("optimizer", "learning_rate", "weight_decay", "adam_beta1", "adam_beta2",
@@ -63,7 +64,8 @@ ONE_COLUMN_BELOW = 760  # form width (px) under which the groups stack in one co
 COLUMN_FIELDS = ("text_column", "text_pair_column", "label_column", "target_column",
                  "question_column", "context_column", "answers_column")
 # Fields only some tasks read, beyond their columns (shown only for those tasks).
-TASK_FIELDS = {"doc_stride": ("question-answering",)}
+TASK_FIELDS = {"doc_stride": ("question-answering",), "chat_template": ("chat-sft",),
+               "packing": ("chat-sft",), "sample_prompts": ("chat-sft",)}
 LORA_FIELDS = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules")
 DATA_FILTER = "Data files (*.csv *.json *.jsonl *.txt *.parquet);;All files (*)"
 
@@ -316,6 +318,13 @@ class TrainForm(QWidget):
             return ComboTextEditor(name, optional=name in ("text_pair_column", "target_column"))
         if name == "device":
             return ComboTextEditor(name)
+        if name == "chat_template":  # empty: the model's own; or a standard one by name
+            from workbench.core.training.chat_templates import template_names
+
+            editor = ComboTextEditor(name)
+            editor.set_items(["", *template_names()])
+            editor.widget.lineEdit().setPlaceholderText("the model's own")
+            return editor
         if name == "lora_target_modules":
             return ModulesEditor(name, optional=True)
         if name == "launch":

@@ -161,9 +161,15 @@ class PreflightPanel(QTabWidget):
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.rows)
         split.addWidget(plots)
+        from workbench.qt.train.chat_preview import ChatPreviewPanel
+
+        self.table_and_plots = split
+        self.chat = ChatPreviewPanel(runner, self._tokenizers)  # chat-sft: shown instead
+        self.chat.hide()
         col = QVBoxLayout(data)
         col.addWidget(self.data_label)
         col.addWidget(split, 1)
+        col.addWidget(self.chat, 1)
         self.addTab(data, "Data preview")
 
         self.lr_plot = pg.PlotWidget(title="Learning rate over the planned steps")
@@ -220,6 +226,11 @@ class PreflightPanel(QTabWidget):
         spec = self._valid_spec()
         if spec is None:
             return
+        chat = spec.task == "chat-sft"
+        self.table_and_plots.setVisible(not chat)
+        self.chat.setVisible(chat)
+        if chat:
+            self.chat.show_spec(spec)
         key = (spec.train_file, spec.model_path, spec.text_column, spec.label_column,
                spec.task, spec.max_length)
         if self.preview is None or getattr(self, "_preview_key", None) != key:
@@ -285,6 +296,7 @@ class PreflightPanel(QTabWidget):
         self._debounce.stop()
         self._data_debounce.stop()
         self.tasks.cancel_all()
+        self.chat.shutdown()
 
 
 MEMORY_PARTS = (("weights", "Weights"), ("gradients", "Gradients"),

@@ -153,6 +153,9 @@ class TrainView(QWidget):
             show_error(self, "Demo data unavailable", str(e))
             return
         # fine-tune the checkpoint this tab shows when it is the demo model, else the demo model
+        if spec.task == "chat-sft" and self.form.editors["model_path"].value():
+            # the demo chats: keep the tab's checkpoint (a causal LM), only the data is the demo's
+            spec = spec.replace(model_path=str(self.form.editors["model_path"].value()))
         self.form.set_spec(spec)
         self.pages.setCurrentIndex(0)
 
