@@ -210,9 +210,7 @@ def _write_onnx(model, tokenizer, source: Source, stage: Path, dtype: str,
 
 def _export_error(error: Exception) -> str:
     """The cause of a dynamo export failure in one line (its "Exception summary" if any)."""
-    import re as _re
-
-    text = _re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     cause = next((line for line in lines if line.startswith("<class ")), lines[0] if lines
                  else type(error).__name__)
