@@ -98,14 +98,21 @@ def test_untrained_adapter_is_refused(tmp_path):
     assert not (tmp_path / "out").exists() and _leftovers(tmp_path) == []
 
 
-def test_onnx_export_of_minilm_has_dynamic_axes(minilm_path, tmp_path):
-    report = export_model(minilm_path, tmp_path / "onnx", fmt="onnx")
+@pytest.fixture(scope="module")
+def minilm_onnx(minilm_path, tmp_path_factory):
+    """The real MiniLM exported once to ONNX: (report, folder)."""
+    out = tmp_path_factory.mktemp("minilm-onnx") / "onnx"
+    return export_model(minilm_path, out, fmt="onnx"), out
+
+
+def test_onnx_export_of_minilm_has_dynamic_axes(minilm_onnx, minilm_path):
+    report, folder = minilm_onnx
     assert report["passed"] and report["checks"][1]["shape"] == [1, 512, 384]
     import onnxruntime as ort
     import transformers
 
-    session = ort.InferenceSession(str(tmp_path / "onnx" / "model.onnx"))
-    tok = transformers.AutoTokenizer.from_pretrained(tmp_path / "onnx")
+    session = ort.InferenceSession(str(folder / "model.onnx"))
+    tok = transformers.AutoTokenizer.from_pretrained(folder)
     batch = tok(["one", "a longer sentence with more words in it", "two words", "x", "y"],
                 padding=True, return_tensors="np")  # batch 5: a shape the export never saw
     feed = {i.name: batch[i.name].astype(np.int64) for i in session.get_inputs()}
@@ -115,6 +122,34 @@ def test_onnx_export_of_minilm_has_dynamic_axes(minilm_path, tmp_path):
         want = model(**{k: torch.from_numpy(v) for k, v in feed.items()}).last_hidden_state
     mask = batch["attention_mask"].astype(bool)
     assert np.abs(got[mask] - want.numpy()[mask]).max() < 1e-4
+
+
+def test_onnx_export_of_minilm_uses_the_dynamo_exporter(minilm_onnx, minilm_path):
+    report, folder = minilm_onnx
+    saved = json.loads((folder / "export_report.json").read_text())
+    assert report["exporter"] == saved["exporter"] == "dynamo" and saved["exporter_note"] is None
+    assert saved["passed"] and all(c["passed"] for c in saved["checks"])
+    import onnxruntime as ort
+    import transformers
+
+    session = ort.InferenceSession(str(folder / "model.onnx"))
+    for node in (*session.get_inputs(), *session.get_outputs()):  # symbolic, not fixed, axes
+        assert all(isinstance(d, str) for d in node.shape[:2]), (node.name, node.shape)
+    model = transformers.AutoModel.from_pretrained(minilm_path).eval()
+    rng = np.random.default_rng(0)
+    for batch, length in ((1, 5), (3, 17), (1, 17), (3, 5)):  # none is a probe's shape
+        ids = rng.integers(1000, 20000, (batch, length)).astype(np.int64)
+        mask = np.ones_like(ids)
+        mask[-1, length - 2:] = 0  # padding in the last row
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        feed = {i.name: feed[i.name] for i in session.get_inputs()}
+        got = session.run(None, feed)[0]
+        assert got.shape == (batch, length, 384)
+        with torch.no_grad():
+            want = model(**{k: torch.from_numpy(v) for k, v in feed.items()}).last_hidden_state
+        real = mask.astype(bool)
+        assert np.abs(got[real] - want.numpy()[real]).max() < 1e-4
+        assert (got[real].argmax(-1) == want.numpy()[real].argmax(-1)).all()
 
 
 def test_onnx_export_of_gpt2_checks_perplexity(tmp_path):

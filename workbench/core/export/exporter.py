@@ -29,7 +29,8 @@ FORMATS = ("hf", "onnx")
 DTYPES = tuple(verify.TOLERANCES)
 REPORT_NAME = "export_report.json"
 _SIZE = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*$", re.IGNORECASE)
-_ONNX_OPSET = 17
+_ONNX_OPSET = 17  # the TorchScript exporter
+_DYNAMO_OPSET = 18  # the dynamo exporter's own opset (no version conversion)
 
 
 def check_arguments(fmt: str, dtype: str, max_shard_size: str | None, device: str = "cpu") -> None:
@@ -128,7 +129,7 @@ def export_model(path: str | Path, out: str | Path, *, fmt: str = "hf", dtype: s
     try:
         report.step(f"Writing the {fmt.upper()} files", force=True)
         write = _write_hf if fmt == "hf" else _write_onnx
-        write(model, tokenizer, source, stage, dtype, max_shard_size, probes)
+        written = write(model, tokenizer, source, stage, dtype, max_shard_size, probes) or {}
         report.step("Reloading the export and comparing it with the source", force=True)
         exported, tokenizer_ok = _reload_outputs(fmt, stage, source, probes, tokenizer)
         checks = verify.compare(reference, exported, probes, dtype)
@@ -141,7 +142,7 @@ def export_model(path: str | Path, out: str | Path, *, fmt: str = "hf", dtype: s
             "task": source.task, "merged_lora": merged, "tokenizer_roundtrip": tokenizer_ok,
             "probe_texts": list(probe_texts or verify.PROBE_TEXTS),
             "checks": [c.to_json() for c in checks], "perplexity": ppl,
-            "files": sorted(p.name for p in stage.iterdir()),
+            "files": sorted(p.name for p in stage.iterdir()), **written,
             "seconds": time.perf_counter() - started}
         base_model = _base_model(source)
         atomic_write_text(stage / "README.md", model_card(data, source.run_dir, base_model))
@@ -179,31 +180,86 @@ def _copy_tokenizer(tokenizer, source: Source, stage: Path) -> None:
 
 
 def _write_onnx(model, tokenizer, source: Source, stage: Path, dtype: str,
-                max_shard_size: str | None, probes) -> None:
-    """torch.onnx.export with dynamic batch and sequence axes; config and tokenizer beside it."""
+                max_shard_size: str | None, probes) -> dict[str, Any]:
+    """torch.onnx.export with dynamic batch and sequence axes; config and tokenizer beside it.
+
+    The dynamo exporter (torch.export with `dynamic_shapes`) first; when it cannot export the
+    architecture, the TorchScript exporter; the report says which ran and why.
+    """
     import torch
 
     names = _onnx_inputs(model, probes["short"])
     wrapper = _onnx_wrapper(model, names).eval()  # eval: export restores the wrapper's mode
     args = tuple(torch.from_numpy(probes["short"][n]) for n in names)
+    path = stage / "model.onnx"
+    try:
+        _export_dynamo(wrapper, args, names, path, model.config)
+        used = {"exporter": "dynamo", "exporter_note": None}
+    except Exception as e:  # torch.export raises many types for code it cannot trace
+        reason = _export_error(e)
+        for leftover in stage.glob("model.onnx*"):
+            leftover.unlink()
+        _export_torchscript(wrapper, args, names, path, model)
+        used = {"exporter": "torchscript",
+                "exporter_note": f"The dynamo exporter failed ({reason}); the TorchScript "
+                                 f"exporter was used."}
+    model.config.save_pretrained(stage)
+    _copy_tokenizer(tokenizer, source, stage)
+    return used
+
+
+def _export_error(error: Exception) -> str:
+    """The cause of a dynamo export failure in one line (its "Exception summary" if any)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    cause = next((line for line in lines if line.startswith("<class ")), lines[0] if lines
+                 else type(error).__name__)
+    return cause[:300]
+
+
+def _export_dynamo(wrapper, args, names: list[str], path: Path, config) -> None:
+    """torch.onnx.export(dynamo=True), batch and sequence as torch.export.Dim."""
+    import logging
+
+    import torch
+
+    limit = next((v for v in (getattr(config, n, None) for n in
+                              ("max_position_embeddings", "n_positions"))
+                  if isinstance(v, int) and v > 1), None)
+    batch = torch.export.Dim("batch")
+    sequence = torch.export.Dim("sequence", max=limit) if limit else torch.export.Dim("sequence")
+    shapes = (tuple({0: batch, 1: sequence} for _ in names),)  # the wrapper's *inputs
+    quiet = logging.getLogger("torch.onnx")  # "torchvision is not installed" lines per export
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(wrapper, args, str(path), input_names=names,
+                              output_names=["logits"], dynamic_shapes=shapes,
+                              opset_version=_DYNAMO_OPSET, dynamo=True, verbose=False)
+    finally:
+        quiet.setLevel(level)
+
+
+def _export_torchscript(wrapper, args, names: list[str], path: Path, model) -> None:
+    """The legacy TorchScript exporter (dynamo=False), with dynamic_axes."""
+    import torch
+
     axes = {n: {0: "batch", 1: "sequence"} for n in names}
     axes["logits"] = {0: "batch", 1: "sequence"} if _per_token(model) else {0: "batch"}
     try:
-        # The TorchScript-based exporter (dynamo=False): it works offline here and exports
-        # BERT and GPT-2 families in seconds; the dynamo exporter took 3x longer for MiniLM.
         # Its TracerWarnings (shape checks traced as constants) are silenced: whether the graph
         # generalises is what the verification on other shapes (the long probe) measures.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(wrapper, args, str(stage / "model.onnx"), input_names=names,
+            torch.onnx.export(wrapper, args, str(path), input_names=names,
                               output_names=["logits"], dynamic_axes=axes,
                               opset_version=_ONNX_OPSET, dynamo=False)
     except Exception as e:  # the exporter raises many types for unsupported operators
         raise WorkbenchError(f"The ONNX exporter does not support this architecture "
                              f"({type(model).__name__}): {type(e).__name__}: "
                              f"{str(e)[:300]}. Export --format hf instead.") from None
-    model.config.save_pretrained(stage)
-    _copy_tokenizer(tokenizer, source, stage)
 
 
 def _per_token(model) -> bool:
