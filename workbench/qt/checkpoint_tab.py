@@ -240,10 +240,12 @@ def overview_html(info: CheckpointInfo) -> str:
         parts = " · ".join(f"{name} {human_count(n)} ({100 * n / total:.1f}%)"
                            for name, n in breakdown.parts() if n)
         blocks = f"; {breakdown.num_blocks} blocks" if breakdown.num_blocks else ""
-        rows.insert(3, ("Model", f"{human_count(total)} parameters"
-                        + (f" + {breakdown.buffers:,} buffer elements "
-                           f"({', '.join(breakdown.buffer_names[:3])})"
-                           if breakdown.buffers else "")))
+        # replaces the plain "Parameters" row: the same count, with buffers named apart
+        rows[3] = ("Parameters", f"{human_count(total)} ({total:,})"
+                   + (f" + {breakdown.buffers:,} buffer elements "
+                      f"({', '.join(breakdown.buffer_names[:3])})" if breakdown.buffers else "")
+                   + (f"; {info.num_parameters:,} stored elements"
+                      if info.num_parameters != total else ""))
         rows.insert(4, ("Breakdown", parts + blocks))
     if info.memory:
         m = info.memory

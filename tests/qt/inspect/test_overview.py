@@ -14,7 +14,9 @@ def _open(qtbot, window, path):
 def test_minilm_overview_shows_buffers_apart_and_breakdown(qtbot, main_window, minilm_path):
     tab = _open(qtbot, main_window, minilm_path)
     text = tab.overview.label.text()
-    assert "22.7 M parameters + 512 buffer elements (embeddings.position_ids)" in text
+    assert ("22.7 M (22,713,216) + 512 buffer elements (embeddings.position_ids); "
+            "22,713,728 stored elements") in text
+    assert text.count("Parameters") == 1
     assert "6 blocks" in text and "embeddings 11.9 M" in text
     assert tab.badge_text == warning_badge(len(tab.info.warnings))
     tab.overview.buttons["Graph"].click()
