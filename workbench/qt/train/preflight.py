@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.qt.common.lazy_plot import plot_widget
+
 DEBOUNCE_MS = 350
 
 
@@ -145,13 +147,13 @@ class PreflightPanel(QTabWidget):
         self.data_label.setWordWrap(True)
         self.rows = QTableWidget()
         self.rows.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.lengths_plot = pg.PlotWidget(title="Token lengths")
+        self.lengths_plot = plot_widget(title="Token lengths")
         self.lengths_plot.setBackground("w")
         self.lengths_plot.setLabel("bottom", "tokens")
         self.lengths_plot.setLabel("left", "rows")
         self.max_length_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#d62728", width=2))
         self.lengths_plot.addItem(self.max_length_line)
-        self.labels_plot = pg.PlotWidget(title="Label distribution",
+        self.labels_plot = plot_widget(title="Label distribution",
                                          axisItems={"bottom": CategoryAxis()})
         self.labels_plot.setBackground("w")
         data = QWidget()
@@ -166,7 +168,7 @@ class PreflightPanel(QTabWidget):
         col.addWidget(split, 1)
         self.addTab(data, "Data preview")
 
-        self.lr_plot = pg.PlotWidget(title="Learning rate over the planned steps")
+        self.lr_plot = plot_widget(title="Learning rate over the planned steps")
         self.lr_plot.setBackground("w")
         self.lr_plot.setLabel("bottom", "step")
         self.lr_curve = self.lr_plot.plot([], [], pen=pg.mkPen("#2ca02c", width=2))

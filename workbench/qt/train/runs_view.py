@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.qt.common.lazy_plot import plot_widget
 from workbench.qt.train.curves import PALETTE, TrainCurvesView
 
 COLUMNS = ("Run", "Status", "Steps", "Task", "Method", "Eval loss", "Checkpoints", "Created")
@@ -103,7 +104,7 @@ class RunsView(QWidget):
         actions.addStretch()
 
         self.curves = TrainCurvesView()
-        self.compare = pg.PlotWidget(title="Compare: train loss (lines) and eval loss (dots)")
+        self.compare = plot_widget(title="Compare: train loss (lines) and eval loss (dots)")
         self.compare.setBackground("w")
         self.compare.setLabel("bottom", "step")
         self.compare.addLegend()
