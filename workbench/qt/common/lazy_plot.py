@@ -17,8 +17,8 @@ from typing import Any
 
 import pyqtgraph as pg
 from pyqtgraph.graphicsItems.ViewBox.ViewBoxMenu import ViewBoxMenu
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtCore import QSize, QTimer
+from PySide6.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
 
 
 class LazyMenuViewBox(pg.ViewBox):
@@ -100,6 +100,8 @@ class DeferredPlot(QWidget):
         self._widget: QWidget | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        # sized as the pg.PlotWidget it stands for, so splitters share space as they did
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     @property
     def built(self) -> bool:
@@ -113,6 +115,12 @@ class DeferredPlot(QWidget):
             self.layout().addWidget(self._widget)
             _QUEUE.discard(self)
         return self._widget
+
+    def sizeHint(self) -> QSize:
+        return super().sizeHint() if self._widget is not None else QSize(600, 480)
+
+    def minimumSizeHint(self) -> QSize:
+        return super().minimumSizeHint() if self._widget is not None else QSize(68, 68)
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
