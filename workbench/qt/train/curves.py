@@ -25,6 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.qt.common.lazy_plot import LazyMenuViewBox
+
 REDRAW_MS = 100  # each plot redraws at most 10 Hz: smooth enough to read
 # Redrawing all four plots at once (setData + paint) costs 20-50 ms of CPU with software
 # rendering: a visible hitch, and GIL time taken from the training thread. So each timer tick
@@ -172,39 +174,18 @@ class TrainCurvesView(QWidget):
 
         self.graphics = _TimedGraphics()
         self.graphics.setBackground("w")
-        self.loss_plot = self._plot("Loss", row=0, col=0)
-        self.lr_plot = self._plot("Learning rate", row=0, col=1)
-        self.grad_plot = self._plot("Grad norm", row=1, col=0)
-        self.speed_plot = self._plot("Throughput", row=1, col=1)
-        self.loss_plot.addLegend(offset=(-10, 10))
-        self.curves = {
-            "loss": _fast_curve(self.loss_plot, "#9ecae1", 1.0, "train (raw)"),
-            "loss_smoothed": _fast_curve(self.loss_plot, PALETTE[0], 2.0, "train (smoothed)"),
-            "eval_loss": _fast_curve(self.loss_plot, PALETTE[1], 2.0, "eval", symbol="o"),
-            "learning_rate": _fast_curve(self.lr_plot, PALETTE[2]),
-            "grad_norm": _fast_curve(self.grad_plot, PALETTE[3]),
-            "tokens_per_s": _fast_curve(self.speed_plot, PALETTE[4]),
-        }
-        self.speed_plot.setLabel("left", "tokens/s")
-        # min train loss and best (lowest) eval loss: a marker and a label, moved as data comes
+        # The plots are built after the view is first shown, one per event-loop turn (each
+        # PlotItem costs 30-100 ms: a single step building all four stalled the GUI); anything
+        # that needs them before that builds the rest at once (see _ensure_built). Until then
+        # the data waits in self.series, which is all the plots draw from.
+        self._items: dict[str, Any] = {}
+        # min train loss and best (lowest) eval loss, (step, value) as drawn by the markers
         self.markers: dict[str, tuple[float, float] | None] = {"loss": None, "eval_loss": None}
-        self._marker_items = {}
-        for key, color, text in (("loss", PALETTE[0], "min"), ("eval_loss", PALETTE[1], "best")):
-            dot = pg.PlotDataItem([], [], pen=None, symbol="star", symbolSize=14,
-                                  symbolBrush=color, symbolPen=pg.mkPen("#333"))
-            label = pg.TextItem("", color="#222", fill=pg.mkBrush(255, 255, 255, 200))
-            label.setZValue(10)
-            self.loss_plot.addItem(dot)
-            self.loss_plot.addItem(label, ignoreBounds=True)
-            label.hide()
-            self._marker_items[key] = (dot, label, text)
-        # no setXLink: a linked x range would make every plot repaint whenever one redraws
-        self.cursor_lines = []
-        for plot in (self.loss_plot, self.lr_plot, self.grad_plot, self.speed_plot):
-            line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#999", style=Qt.PenStyle.DashLine))
-            line.hide()
-            plot.addItem(line, ignoreBounds=True)
-            self.cursor_lines.append(line)
+        self._built = False
+        self._build_timer = QTimer(self)  # a child: never fires on a deleted view
+        self._build_timer.setSingleShot(True)
+        self._build_timer.setInterval(0)
+        self._build_timer.timeout.connect(self._on_build_timer)
         self.graphics.scene().sigMouseMoved.connect(self._on_scene_mouseMoved)
 
         self.log_scale = QCheckBox("Log scale")
@@ -233,11 +214,96 @@ class TrainCurvesView(QWidget):
         self._timer.setInterval(REDRAW_MS // 4)
         self._timer.timeout.connect(self._on_timer_timeout)
 
+    PLOTS = (("loss_plot", "Loss"), ("lr_plot", "Learning rate"), ("grad_plot", "Grad norm"),
+             ("speed_plot", "Throughput"))
+
     def _plot(self, title: str, row: int, col: int) -> pg.PlotItem:
-        plot = self.graphics.addPlot(row=row, col=col, title=title,
+        plot = self.graphics.addPlot(row=row, col=col, title=title, viewBox=LazyMenuViewBox(),
                                      axisItems={"left": ReadableAxis("left")})
         plot.setLabel("bottom", "step")  # no grid: its lines double the cost of each repaint
         return plot
+
+    @property
+    def built(self) -> bool:
+        """Whether the plots exist yet (they are made after the first show, or when needed)."""
+        return self._built
+
+    def _build_step(self) -> bool:
+        """Build the next missing plot, or finish (curves, markers, lines); True when done."""
+        if self._built:
+            return True
+        for i, (name, title) in enumerate(self.PLOTS):
+            if name not in self._items:
+                self._items[name] = self._plot(title, row=i // 2, col=i % 2)
+                return False
+        self._finish_build()
+        return True
+
+    def _on_build_timer(self) -> None:
+        if not self._build_step():
+            self._queue_build()
+
+    def _queue_build(self) -> None:
+        if not self._built and not self._build_timer.isActive():
+            self._build_timer.start()
+
+    def _ensure_built(self) -> None:
+        while not self._build_step():
+            pass
+
+    def _finish_build(self) -> None:
+        loss_plot, lr_plot = self._items["loss_plot"], self._items["lr_plot"]
+        grad_plot, speed_plot = self._items["grad_plot"], self._items["speed_plot"]
+        loss_plot.addLegend(offset=(-10, 10))
+        self._items["curves"] = {
+            "loss": _fast_curve(loss_plot, "#9ecae1", 1.0, "train (raw)"),
+            "loss_smoothed": _fast_curve(loss_plot, PALETTE[0], 2.0, "train (smoothed)"),
+            "eval_loss": _fast_curve(loss_plot, PALETTE[1], 2.0, "eval", symbol="o"),
+            "learning_rate": _fast_curve(lr_plot, PALETTE[2]),
+            "grad_norm": _fast_curve(grad_plot, PALETTE[3]),
+            "tokens_per_s": _fast_curve(speed_plot, PALETTE[4]),
+        }
+        speed_plot.setLabel("left", "tokens/s")
+        # a marker and a label for each of self.markers, moved as data comes
+        markers = {}
+        for key, color, text in (("loss", PALETTE[0], "min"), ("eval_loss", PALETTE[1], "best")):
+            dot = pg.PlotDataItem([], [], pen=None, symbol="star", symbolSize=14,
+                                  symbolBrush=color, symbolPen=pg.mkPen("#333"))
+            label = pg.TextItem("", color="#222", fill=pg.mkBrush(255, 255, 255, 200))
+            label.setZValue(10)
+            loss_plot.addItem(dot)
+            loss_plot.addItem(label, ignoreBounds=True)
+            label.hide()
+            markers[key] = (dot, label, text)
+        self._items["_marker_items"] = markers
+        # no setXLink: a linked x range would make every plot repaint whenever one redraws
+        lines = []
+        for plot in (loss_plot, lr_plot, grad_plot, speed_plot):
+            line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#999", style=Qt.PenStyle.DashLine))
+            line.hide()
+            plot.addItem(line, ignoreBounds=True)
+            lines.append(line)
+        self._items["cursor_lines"] = lines
+        self._built = True
+        # what was set before the plots existed: the planned steps, log scale, the data
+        if self.max_steps:
+            self.set_max_steps(self.max_steps)
+        if self.log_scale.isChecked():
+            self._on_log_scale_toggled(True)
+        self.redraw()
+
+    def _item(self, name: str) -> Any:
+        if not self._built:
+            self._ensure_built()
+        return self._items[name]
+
+    loss_plot = property(lambda self: self._item("loss_plot"))
+    lr_plot = property(lambda self: self._item("lr_plot"))
+    grad_plot = property(lambda self: self._item("grad_plot"))
+    speed_plot = property(lambda self: self._item("speed_plot"))
+    curves = property(lambda self: self._item("curves"))
+    cursor_lines = property(lambda self: self._item("cursor_lines"))
+    _marker_items = property(lambda self: self._item("_marker_items"))
 
     # -- data ------------------------------------------------------------------------------------
     def clear(self) -> None:
@@ -246,6 +312,8 @@ class TrainCurvesView(QWidget):
             s.clear()
         self._ema = Ema(self.smoothing.value())
         self.max_steps = 0
+        if not self._built:
+            return  # nothing drawn yet; new plots auto-range already
         for plot in self._plots:
             plot.enableAutoRange(x=True)
         self._dirty = True
@@ -264,6 +332,8 @@ class TrainCurvesView(QWidget):
         """Fix every x axis to the planned steps: plots stay aligned while filling up, and the
         axes need no re-layout at each step (cheaper paints)."""
         self.max_steps = int(max_steps)
+        if not self._built:
+            return  # applied when the plots are built
         for plot in self._plots:
             plot.setXRange(0, self.max_steps, padding=0.02)
 
@@ -297,8 +367,8 @@ class TrainCurvesView(QWidget):
         self._last_cost += painted  # the last tick's paint happened after it returned
         self.draw_seconds += painted
         due = self._last_start + max(REDRAW_MS / 4000, DRAW_BUDGET * self._last_cost)
-        if not self._dirty or not self.isVisible():
-            return  # hidden: the data waits; showEvent draws it
+        if not self._dirty or not self.isVisible() or not self._built:
+            return  # hidden or not built yet: the data waits; showEvent / the build draws it
         if now < due:
             self._schedule(due - now)
             return
@@ -317,11 +387,21 @@ class TrainCurvesView(QWidget):
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        self.redraw()
+        if self._built:
+            self.redraw()
+        else:
+            self._queue_build()  # one plot per event-loop turn; the last step draws the data
 
     def redraw(self) -> None:
-        """Push all new data to the curves at once (the timer does it one plot at a time)."""
+        """Push all new data to the curves at once (the timer does it one plot at a time).
+
+        Before the plots exist: a hidden view keeps the data in its buffers (the build after
+        the first show draws it); a shown one finishes the build now."""
         if not self._dirty:
+            return
+        if not self._built:
+            if self.isVisible():
+                self._ensure_built()  # its last step calls redraw
             return
         for plot in self._plots:
             self._push(plot)
@@ -380,6 +460,8 @@ class TrainCurvesView(QWidget):
 
     # -- interaction -----------------------------------------------------------------------------
     def _on_log_scale_toggled(self, on: bool) -> None:
+        if not self._built:
+            return  # applied when the plots are built
         self.loss_plot.setLogMode(y=on)
         self.grad_plot.setLogMode(y=on)
         self._place_markers()
@@ -390,6 +472,8 @@ class TrainCurvesView(QWidget):
         self.redraw()
 
     def _on_scene_mouseMoved(self, pos) -> None:
+        if not self._built:
+            return
         for plot in (self.loss_plot, self.lr_plot, self.grad_plot, self.speed_plot):
             if plot.sceneBoundingRect().contains(pos):
                 step = plot.vb.mapSceneToView(pos).x()

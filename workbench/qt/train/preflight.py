@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.qt.common.lazy_plot import DeferredPlot, plot_widget
+
 DEBOUNCE_MS = 350
 
 
@@ -145,19 +147,13 @@ class PreflightPanel(QTabWidget):
         self.data_label.setWordWrap(True)
         self.rows = QTableWidget()
         self.rows.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.lengths_plot = pg.PlotWidget(title="Token lengths")
-        self.lengths_plot.setBackground("w")
-        self.lengths_plot.setLabel("bottom", "tokens")
-        self.lengths_plot.setLabel("left", "rows")
-        self.max_length_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#d62728", width=2))
-        self.lengths_plot.addItem(self.max_length_line)
-        self.labels_plot = pg.PlotWidget(title="Label distribution",
-                                         axisItems={"bottom": CategoryAxis()})
-        self.labels_plot.setBackground("w")
+        # the plots are made after they are first shown (or when data comes): see DeferredPlot
+        self._lengths = DeferredPlot(self._build_lengths_plot)
+        self._labels = DeferredPlot(self._build_labels_plot)
         data = QWidget()
         plots = QSplitter(Qt.Orientation.Horizontal)
-        plots.addWidget(self.lengths_plot)
-        plots.addWidget(self.labels_plot)
+        plots.addWidget(self._lengths)
+        plots.addWidget(self._labels)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.rows)
         split.addWidget(plots)
@@ -172,16 +168,13 @@ class PreflightPanel(QTabWidget):
         col.addWidget(self.chat, 1)
         self.addTab(data, "Data preview")
 
-        self.lr_plot = pg.PlotWidget(title="Learning rate over the planned steps")
-        self.lr_plot.setBackground("w")
-        self.lr_plot.setLabel("bottom", "step")
-        self.lr_curve = self.lr_plot.plot([], [], pen=pg.mkPen("#2ca02c", width=2))
+        self._lr = DeferredPlot(self._build_lr_plot)
         self.memory_label = QLabel("Memory estimate: waiting for a valid setup.")
         self.memory_label.setWordWrap(True)
         self.memory_label.setTextFormat(Qt.TextFormat.RichText)
         launch = QWidget()
         col = QVBoxLayout(launch)
-        col.addWidget(self.lr_plot, 1)
+        col.addWidget(self._lr, 1)
         col.addWidget(self.memory_label)
         self.addTab(launch, "Schedule && memory")
 
@@ -193,6 +186,41 @@ class PreflightPanel(QTabWidget):
         self._data_debounce.setSingleShot(True)
         self._data_debounce.setInterval(DEBOUNCE_MS)
         self._data_debounce.timeout.connect(self._on_data_debounce_timeout)
+
+    def _build_lengths_plot(self) -> pg.PlotWidget:
+        plot = plot_widget(title="Token lengths")
+        plot.setBackground("w")
+        plot.setLabel("bottom", "tokens")
+        plot.setLabel("left", "rows")
+        self._max_length_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#d62728", width=2))
+        plot.addItem(self._max_length_line)
+        return plot
+
+    def _build_labels_plot(self) -> pg.PlotWidget:
+        plot = plot_widget(title="Label distribution", axisItems={"bottom": CategoryAxis()})
+        plot.setBackground("w")
+        return plot
+
+    def _build_lr_plot(self) -> pg.PlotWidget:
+        plot = plot_widget(title="Learning rate over the planned steps")
+        plot.setBackground("w")
+        plot.setLabel("bottom", "step")
+        self._lr_curve = plot.plot([], [], pen=pg.mkPen("#2ca02c", width=2))
+        return plot
+
+    lengths_plot = property(lambda self: self._lengths.widget())
+    labels_plot = property(lambda self: self._labels.widget())
+    lr_plot = property(lambda self: self._lr.widget())
+
+    @property
+    def max_length_line(self) -> pg.InfiniteLine:
+        self._lengths.widget()
+        return self._max_length_line
+
+    @property
+    def lr_curve(self) -> pg.PlotDataItem:
+        self._lr.widget()
+        return self._lr_curve
 
     # -- triggers ----------------------------------------------------------------------------------
     def schedule_update(self, form: Any) -> None:

@@ -29,6 +29,7 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.training.control_file import send_command
 from workbench.core.training.follow import RunFollower
 from workbench.qt.common.dialogs import show_error
+from workbench.qt.common.lazy_plot import plot_widget
 from workbench.qt.train.curves import (
     PALETTE,
     RunProgress,
@@ -86,7 +87,7 @@ class RunMonitor(QWidget):
         self.curves = TrainCurvesView()
         self.progress = RunProgress()
         self.progress.reset()
-        self.overlay = pg.PlotWidget(title="Train loss of the followed runs")
+        self.overlay = plot_widget(title="Train loss of the followed runs")
         self.overlay.setBackground("w")
         self.overlay.addLegend()
         self.overlay.setLabel("bottom", "step")

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.qt.common.lazy_plot import DeferredPlot, plot_widget
 from workbench.qt.train.curves import PALETTE, TrainCurvesView
 
 COLUMNS = ("Run", "Status", "Steps", "Task", "Method", "Eval loss", "Checkpoints", "Created")
@@ -103,13 +104,10 @@ class RunsView(QWidget):
         actions.addStretch()
 
         self.curves = TrainCurvesView()
-        self.compare = pg.PlotWidget(title="Compare: train loss (lines) and eval loss (dots)")
-        self.compare.setBackground("w")
-        self.compare.setLabel("bottom", "step")
-        self.compare.addLegend()
+        self._compare = DeferredPlot(self._build_compare)  # made when first shown or drawn
         right = QTabWidget()
         right.addTab(self.curves, "Curves")
-        right.addTab(self.compare, "Compare")
+        right.addTab(self._compare, "Compare")
         self.right = right
         left = QWidget()
         col = QVBoxLayout(left)
@@ -224,6 +222,18 @@ class RunsView(QWidget):
             self.tasks.start(_load_events, missing, on_success=self._on_events_loaded)
         else:
             self._draw_comparison()
+
+    @staticmethod
+    def _build_compare() -> pg.PlotWidget:
+        plot = plot_widget(title="Compare: train loss (lines) and eval loss (dots)")
+        plot.setBackground("w")
+        plot.setLabel("bottom", "step")
+        plot.addLegend()
+        return plot
+
+    @property
+    def compare(self) -> pg.PlotWidget:
+        return self._compare.widget()
 
     def _draw_comparison(self) -> None:
         self.compare.clear()
