@@ -196,8 +196,12 @@ class RunMonitor(QWidget):
         else:
             self.status.setText(f"{self.run_dir}  ·  step {status.step}/{status.max_steps}"
                                 + (f"  ·  {status.message}" if status.message else ""))
-        final = state in ("finished", "cancelled", "failed")
-        running = not final
+        # A rank's own "failed" event can arrive before the launcher has exited and said which
+        # rank died (a killed peer surfaces as a gloo/NCCL error on the others): the run has
+        # ended only when its processes have.
+        final = state in ("finished", "cancelled", "failed") and (
+            self.process_run is None or self.process_run.poll() is not None)
+        running = state not in ("finished", "cancelled", "failed")
         self.buttons["pause"].setEnabled(running)
         self.buttons["resume"].setEnabled(running)
         self.buttons["save"].setEnabled(running)
