@@ -193,6 +193,7 @@ def test_cancel_budget_comes_from_the_runs_step_and_checkpoint_times():
     from workbench.core.training.process_run import (
         CHECKPOINT_ALLOWANCE_S,
         EXIT_GRACE_S,
+        MIN_CANCEL_BUDGET_S,
         cancel_budget_s,
     )
 
@@ -204,7 +205,9 @@ def test_cancel_budget_comes_from_the_runs_step_and_checkpoint_times():
     # slowest step 1.5 s (steps 1-3), no checkpoint timed yet
     assert cancel_budget_s(logs) == pytest.approx(POLL_S + 3.0 + CHECKPOINT_ALLOWANCE_S)
     saved = [*logs, event("checkpoint", 3, 16.5)]  # 2.5 s to write a checkpoint
-    assert cancel_budget_s(saved) == pytest.approx(POLL_S + 3.0 + 5.0)
+    assert cancel_budget_s(saved) == MIN_CANCEL_BUDGET_S  # 8.2 s from the timings: the floor
+    slow = [*saved, event("log", 4, 36.5)]  # a 20 s step
+    assert cancel_budget_s(slow) == pytest.approx(POLL_S + 40.0 + 5.0)
 
 
 def _wait_until(predicate, timeout: float) -> bool:

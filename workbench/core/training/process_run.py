@@ -183,13 +183,19 @@ EXIT_GRACE_S = 15.0
 TERM_GRACE_S = 5.0
 # Writing a checkpoint, when no earlier one was timed: the demo's (90 MB) takes < 2 s here.
 CHECKPOINT_ALLOWANCE_S = 30.0
+# The least time a cancel is given before the group is signalled once steps have run. Timings
+# seen earlier in a run under-estimate the cancel checkpoint on a loaded machine (CI: a write
+# took over twice the one timed, and SIGTERM lost it); waiting longer costs time only for a run
+# that hangs, signalling early loses the checkpoint the user asked for.
+MIN_CANCEL_BUDGET_S = 30.0
 
 
 def cancel_budget_s(events: list) -> float:
     """How long ranks may take, after a cancel, to reach their next step and checkpoint it:
     the control file's poll, two of the slowest steps seen (the current one may have just
     begun; the others wait for it in the collective) and the slowest checkpoint write seen
-    (from a log/eval event to the checkpoint event at the same step), else an allowance."""
+    (from a log/eval event to the checkpoint event at the same step), else an allowance; at
+    least MIN_CANCEL_BUDGET_S."""
     from workbench.core.training.control_file import POLL_S
 
     step_s, save_s, last = 0.0, 0.0, None
@@ -202,7 +208,8 @@ def cancel_budget_s(events: list) -> float:
             last = event
     if last is None:  # no step yet (still loading): nothing to checkpoint, little to wait for
         return POLL_S + EXIT_GRACE_S
-    return POLL_S + 2 * step_s + (2 * save_s if save_s else CHECKPOINT_ALLOWANCE_S)
+    return max(MIN_CANCEL_BUDGET_S,
+               POLL_S + 2 * step_s + (2 * save_s if save_s else CHECKPOINT_ALLOWANCE_S))
 
 
 class CancelEscalation:
