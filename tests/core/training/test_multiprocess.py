@@ -11,12 +11,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.fixtures.launch import no_orphans  # noqa: F401 (a fixture)
+from tests.fixtures.launch import (  # no_orphans: a fixture
+    free_port,
+    launch_env,
+    no_orphans,  # noqa: F401
+    two_processes,
+    wait_for,
+)
 from tests.fixtures.training import data_file
 from workbench.core.training.checkpoints import list_checkpoints
 from workbench.core.training.launch import LaunchSpec
@@ -24,7 +29,6 @@ from workbench.core.training.process_run import ProcessRun
 from workbench.core.training.runs import load_run_metrics
 from workbench.core.training.spec import TrainSpec
 
-ROOT = Path(__file__).resolve().parents[3]
 LAUNCH_TIMEOUT_S = 240
 
 
@@ -57,22 +61,7 @@ def _spec(model: Path, out: Path, **changes) -> TrainSpec:
     return TrainSpec(**base)
 
 
-def _env() -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    return env
 
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _launch(spec: TrainSpec) -> LaunchSpec:
-    return LaunchSpec(mode="processes", num_processes=2, main_port=_free_port())
 
 
 # every launched run's process group is ended after each test, whatever its outcome
@@ -84,14 +73,6 @@ def _losses(run_dir: Path) -> dict[int, float]:
             if e.kind == "log" and "loss" in e.metrics}
 
 
-def _wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
-
 
 def test_two_processes_match_one_and_only_rank0_writes(no_dropout_model, tmp_path):
     from workbench.core.training.runner import run_training
@@ -99,7 +80,8 @@ def test_two_processes_match_one_and_only_rank0_writes(no_dropout_model, tmp_pat
     single = run_training(_spec(no_dropout_model, tmp_path / "one", batch_size=8), lambda e: None)
     assert single.status == "finished"
 
-    run = ProcessRun.start(_spec(no_dropout_model, tmp_path / "two"), _launch(None), env=_env())
+    run = ProcessRun.start(_spec(no_dropout_model, tmp_path / "two"), two_processes(),
+                           env=launch_env())
     assert run.wait(LAUNCH_TIMEOUT_S) == 0, run.failure().message()
     assert not run.group_alive()
     one, two = _losses(tmp_path / "one"), _losses(tmp_path / "two")
@@ -122,12 +104,12 @@ def test_two_processes_match_one_and_only_rank0_writes(no_dropout_model, tmp_pat
 def test_cancel_stops_every_rank_with_a_checkpoint_then_resume_finishes(no_dropout_model,
                                                                          tmp_path):
     spec = _spec(no_dropout_model, tmp_path / "run", max_steps=12, save_steps=1000)
-    launch = _launch(spec)
-    run = ProcessRun.start(spec, launch, env=_env())
-    assert _wait_for(lambda: any(e.kind == "log" and e.step >= 3
+    launch = two_processes()
+    run = ProcessRun.start(spec, launch, env=launch_env())
+    assert wait_for(lambda: any(e.kind == "log" and e.step >= 3
                                  for e in load_run_metrics(run.run_dir)), LAUNCH_TIMEOUT_S)
     run.send("pause")
-    assert _wait_for(lambda: any(e.kind == "paused" for e in load_run_metrics(run.run_dir)), 60)
+    assert wait_for(lambda: any(e.kind == "paused" for e in load_run_metrics(run.run_dir)), 60)
     run.send("cancel")
     assert run.wait(120) == 0, run.failure().message()
     assert not run.group_alive()
@@ -137,8 +119,8 @@ def test_cancel_stops_every_rank_with_a_checkpoint_then_resume_finishes(no_dropo
     checkpoints = list_checkpoints(run.run_dir)
     assert checkpoints and checkpoints[-1].name == f"checkpoint-{stopped_at}"
 
-    resumed = ProcessRun.resume(run.run_dir, LaunchSpec(mode="processes", num_processes=2,
-                                                        main_port=_free_port()), env=_env())
+    launch = LaunchSpec(mode="processes", num_processes=2, main_port=free_port())
+    resumed = ProcessRun.resume(run.run_dir, launch, env=launch_env())
     assert resumed.wait(LAUNCH_TIMEOUT_S) == 0, resumed.failure().message()
     assert not resumed.group_alive()
     events = load_run_metrics(run.run_dir)
@@ -152,8 +134,8 @@ def test_a_killed_rank_ends_the_launch_and_is_reported(no_dropout_model, tmp_pat
     from workbench.core.training.distributed import rank_log_path
 
     spec = _spec(no_dropout_model, tmp_path / "run", max_steps=400, save_steps=1000)
-    run = ProcessRun.start(spec, _launch(spec), env=_env())
-    assert _wait_for(lambda: any(e.kind == "log" for e in load_run_metrics(run.run_dir)),
+    run = ProcessRun.start(spec, two_processes(), env=launch_env())
+    assert wait_for(lambda: any(e.kind == "log" for e in load_run_metrics(run.run_dir)),
                      LAUNCH_TIMEOUT_S)
     header = rank_log_path(run.run_dir, 1).read_text().splitlines()[0]
     pid = int(header.split("pid ")[1].split(")")[0])
@@ -170,11 +152,11 @@ def test_a_killed_rank_ends_the_launch_and_is_reported(no_dropout_model, tmp_pat
 
 def test_save_now_reaches_every_rank_and_cancel_leaves_no_process(no_dropout_model, tmp_path):
     spec = _spec(no_dropout_model, tmp_path / "run", max_steps=400, save_steps=1000)
-    run = ProcessRun.start(spec, _launch(spec), env=_env())
-    assert _wait_for(lambda: any(e.kind == "log" and e.step >= 2
+    run = ProcessRun.start(spec, two_processes(), env=launch_env())
+    assert wait_for(lambda: any(e.kind == "log" and e.step >= 2
                                  for e in load_run_metrics(run.run_dir)), LAUNCH_TIMEOUT_S)
     run.send("save")
-    assert _wait_for(lambda: any(e.kind == "checkpoint" for e in load_run_metrics(run.run_dir)),
+    assert wait_for(lambda: any(e.kind == "checkpoint" for e in load_run_metrics(run.run_dir)),
                      60)
     saved = list_checkpoints(run.run_dir)
     assert saved, "Save now wrote no complete checkpoint"
