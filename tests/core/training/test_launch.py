@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.launch import wait_for
 from workbench.core.errors import InvalidTrainSpecError
 from workbench.core.training.control_file import ControlFileWatcher, send_command
 from workbench.core.training.events import TrainEvent
@@ -156,13 +157,13 @@ def test_cancel_escalation_terminates_then_kills_a_group_that_does_not_stop(tmp_
                 "time.sleep(600)")
     run = ProcessRun.launch(tmp_path, [sys.executable, "-c", stubborn])
     try:
-        assert _wait_until(lambda: _group_size(run.process.pid) == 2, 30)
+        assert wait_for(lambda: _group_size(run.process.pid) == 2, 30)
         escalation = CancelEscalation(run, budget_s=1.0, now=0.0)
         assert escalation.tick(now=0.5) == "requested"  # within the budget: no signal yet
         assert escalation.tick(now=1.5) == "terminating"  # SIGTERM to the group
-        assert _wait_until(lambda: _group_size(run.process.pid) == 1, 30)  # the child ended
+        assert wait_for(lambda: _group_size(run.process.pid) == 1, 30)  # the child ended
         assert escalation.tick(now=1.5 + TERM_GRACE_S + 0.1) == "killing"  # SIGKILL
-        assert _wait_until(lambda: escalation.tick(now=100.0) == "ended", 30)
+        assert wait_for(lambda: escalation.tick(now=100.0) == "ended", 30)
         assert not run.group_alive() and run.poll() == -9
     finally:
         if run.group_alive():
@@ -180,7 +181,7 @@ def test_cancel_escalation_waits_for_a_clean_stop_after_the_final_event(tmp_path
         # the final event arrived (checkpoint written): only a short grace to exit is left
         assert escalation.tick(final_seen=True, now=1.0) == "requested"
         assert escalation.tick(now=1.0 + EXIT_GRACE_S + 0.1) == "terminating"
-        assert _wait_until(lambda: escalation.tick(now=2 + EXIT_GRACE_S) == "ended", 30)
+        assert wait_for(lambda: escalation.tick(now=2 + EXIT_GRACE_S) == "ended", 30)
         assert run.poll() == -15
     finally:
         if run.group_alive():
@@ -209,16 +210,6 @@ def test_cancel_budget_comes_from_the_runs_step_and_checkpoint_times():
     slow = [*saved, event("log", 4, 36.5)]  # a 20 s step
     assert cancel_budget_s(slow) == pytest.approx(POLL_S + 40.0 + 5.0)
 
-
-def _wait_until(predicate, timeout: float) -> bool:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _group_size(pgid: int) -> int:
