@@ -90,17 +90,19 @@ def model_buffers(tree: ModuleNode) -> list[tuple[str, int]]:
             for node in tree.walk() for b in node.buffers]
 
 
-def stored_buffers(tree: ModuleNode, tensors: Sequence[TensorInfo]) -> list[TensorInfo]:
+def stored_buffers(tree: ModuleNode, tensors: Sequence[TensorInfo],
+                   own: Sequence[tuple[str, int]] | None = None) -> list[TensorInfo]:
     """The stored tensors that are buffers, not parameters.
 
     For a model-built tree: those whose name is one of the model's `named_buffers()`, also
     across one base-model prefix (`bert.embeddings.position_ids` stored for a BertModel, or the
     other way round), as from_pretrained adds or strips it. For a tree implied by names: the
-    local names transformers uses for buffers (BUFFER_NAMES).
+    local names transformers uses for buffers (BUFFER_NAMES). `own`: model_buffers(tree), if
+    already known.
     """
     if not built_from_model(tree):
         return [t for t in tensors if is_buffer_name(t.name)]
-    names = {n for n, _ in model_buffers(tree)}
+    names = {n for n, _ in (model_buffers(tree) if own is None else own)}
     if not names:
         return []
     unprefixed = {n.partition(".")[2] for n in names}
@@ -137,8 +139,9 @@ def parameter_breakdown(tree: ModuleNode | None, tensors: Iterable[TensorInfo] =
     if tree is None:
         return None
     tensors = list(tensors)
-    buffers = stored_buffers(tree, tensors)
     from_model = built_from_model(tree)
+    own = model_buffers(tree) if from_model else []
+    buffers = stored_buffers(tree, tensors, own)
     counts = dict.fromkeys(CATEGORIES, 0)
     blocks: set[str] = set()
     tied: list[tuple[str, str]] = []
@@ -162,7 +165,6 @@ def parameter_breakdown(tree: ModuleNode | None, tensors: Iterable[TensorInfo] =
             visit(child, classes)
 
     visit(tree, ())
-    own = model_buffers(tree)
     return ParameterBreakdown(
         embeddings=counts["embeddings"], blocks=counts["blocks"], head=counts["head"],
         other=counts["other"], num_blocks=len(blocks), tied=tuple(tied),

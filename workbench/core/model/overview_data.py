@@ -83,9 +83,12 @@ def dtype_bytes(info: CheckpointInfo) -> dict[str, int]:
     return out
 
 
-def overview_data(info: CheckpointInfo, devices: Sequence[DeviceInfo]) -> OverviewData:
-    """The chart data for `info` against `devices` (see core.devices.memory_devices)."""
-    breakdown = parameter_breakdown(info.module_tree, info.tensors)
+def overview_data(info: CheckpointInfo, devices: Sequence[DeviceInfo],
+                  breakdown: ParameterBreakdown | None = None) -> OverviewData:
+    """The chart data for `info` against `devices` (see core.devices.memory_devices);
+    `breakdown`: parameter_breakdown of `info`, where already known."""
+    if breakdown is None:
+        breakdown = parameter_breakdown(info.module_tree, info.tensors)
     if breakdown is not None and breakdown.parameters:
         parameters, parts = breakdown.parameters, segments(breakdown.parts())
     else:

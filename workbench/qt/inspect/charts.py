@@ -197,12 +197,12 @@ class MemoryChart(QWidget):
 
     def _draw_devices(self, painter: QPainter, left: float, width: float, bottom: float) -> None:
         """A dashed line per device across the bars, its name and size in the header above;
-        labels that would overlap go one row down."""
+        labels that would overlap go one row down, and sit on the background over lines."""
         fm = painter.fontMetrics()
         line_h = fm.height() + 1
         ends: list[float] = []  # right end of the last label in each header row
-        marks = sorted(self.devices, key=lambda d: d.total)
-        for device in marks:
+        placed = []
+        for device in sorted(self.devices, key=lambda d: d.total):
             x = self.device_x(device, width)
             label = f"{device.name} {human_bytes(device.total)}"
             if x is None:
@@ -217,10 +217,13 @@ class MemoryChart(QWidget):
                 if row == len(ends):
                     ends.append(0.0)
             ends[row] = start + text_w
-            y = self.PAD + row * line_h
-            painter.setPen(self.palette().windowText().color())
-            painter.drawText(QPointF(start, y + fm.ascent()), label)
+            placed.append((label, start, self.PAD + row * line_h, text_w, x))
+        pen = QPen(self.palette().windowText().color(), 1.5, Qt.PenStyle.DashLine)
+        for _label, _start, y, _w, x in placed:
             if x is not None:
-                pen = QPen(self.palette().windowText().color(), 1.5, Qt.PenStyle.DashLine)
                 painter.setPen(pen)
                 painter.drawLine(QPointF(left + x, y + line_h), QPointF(left + x, bottom))
+        painter.setPen(self.palette().windowText().color())
+        for label, start, y, text_w, _x in placed:
+            painter.fillRect(QRectF(start - 2, y, text_w + 4, line_h), self.palette().base())
+            painter.drawText(QPointF(start, y + fm.ascent()), label)

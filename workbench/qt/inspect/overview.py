@@ -41,6 +41,8 @@ QUICK_ACTIONS = (("Inspect attention", "Attention"), ("Fine-tune", "Fine-tune"),
 COLUMN_MIN_WIDTH = 430  # px: a card narrower than this goes to one column
 CONTENT_MAX_WIDTH = 1560  # px: lines stay readable on a 2560-wide screen
 SPACING = 12
+CARD_STYLE = ("QFrame#overviewCard { border: 1px solid palette(mid); border-radius: 6px; "
+              "background: palette(base); }")
 
 
 def warning_badge(count: int) -> str:
@@ -94,9 +96,7 @@ class Card(QFrame):
 
     def __init__(self, title: str, parent=None):
         super().__init__(parent)
-        self.setObjectName("overviewCard")
-        self.setStyleSheet("QFrame#overviewCard { border: 1px solid palette(mid); "
-                           "border-radius: 6px; background: palette(base); }")
+        self.setObjectName("overviewCard")  # styled by CARD_STYLE on the Overview
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self.title = QLabel(title)
         font = QFont(self.title.font())
@@ -119,7 +119,7 @@ class Card(QFrame):
 
 class CardGrid(QWidget):
     """Cards in columns: two when there is room for two cards of COLUMN_MIN_WIDTH, else one.
-    Each card goes to the shorter column, in order, so the columns end near each other."""
+    In two columns the cards alternate (1st, 3rd left; 2nd, 4th right), in reading order."""
 
     def __init__(self, cards: Sequence[Card], parent=None):
         super().__init__(parent)
@@ -147,13 +147,8 @@ class CardGrid(QWidget):
                 item.layout().setParent(None)
         self.columns = n
         self.column_layouts = [QVBoxLayout() for _ in range(n)]
-        heights = [0] * n
-        width = max((self.width() - (n - 1) * SPACING) // n, COLUMN_MIN_WIDTH)
-        for card in self.cards:
-            i = heights.index(min(heights))
-            self.column_layouts[i].addWidget(card)
-            heights[i] += (card.heightForWidth(width) if card.hasHeightForWidth()
-                           else card.sizeHint().height()) + SPACING
+        for i, card in enumerate(self.cards):
+            self.column_layouts[i % n].addWidget(card)
         for column in self.column_layouts:
             column.setSpacing(SPACING)
             column.addStretch()
@@ -232,6 +227,7 @@ class OverviewView(QScrollArea):
         layout.addWidget(self.grid)
         layout.addStretch()
         outer = QWidget()
+        outer.setStyleSheet(CARD_STYLE)  # once for all cards: one style sheet to polish
         row = QHBoxLayout(outer)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(content, 1)
@@ -241,7 +237,7 @@ class OverviewView(QScrollArea):
     def set_devices(self, devices: Sequence[DeviceInfo]) -> None:
         """Compare the memory against these devices (RAM and each GPU) from now on."""
         self.devices, self.devices_pending = list(devices), False
-        self.data = overview_data(self.info, self.devices)
+        self.data = overview_data(self.info, self.devices, self.data.breakdown)
         self.memory_chart.set_data(self.data.memory, self.data.devices)
         self._fill_memory_text()
 
@@ -273,7 +269,7 @@ class OverviewView(QScrollArea):
         notes = []
         if b is not None:
             if b.num_blocks:
-                notes.append(f"{b.num_blocks} blocks")
+                notes.append(f"{b.num_blocks} block{'s' if b.num_blocks > 1 else ''}")
             if b.tied:
                 notes.append("tied (counted once): " + ", ".join(
                     f"{html.escape(a)} = {html.escape(t)}" for a, t in b.tied[:3])
@@ -387,7 +383,7 @@ def overview_html(info: CheckpointInfo) -> str:
         ("Architecture", e(info.architecture or "unknown")),
         ("Model type", e(info.model_type or "unknown")),
         ("Format", e(info.format)),
-        ("Files", e(", ".join(info.shards) if len(info.shards) <= 4
+        ("Files", e(", ".join(info.shards) or "none" if len(info.shards) <= 4
                     else f"{len(info.shards)} shards ({info.shards[0]} ... {info.shards[-1]})")),
     ]
     if info.tokenizer:
