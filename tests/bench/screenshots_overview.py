@@ -1,5 +1,7 @@
 """Screenshots of the Overview dashboard (offscreen): the demo (MiniLM) and the 70B-shaped
-checkpoint at 1024x700, 1440x900 and 2560x1440, to look at; pass a folder to write them there.
+checkpoint at 1024x700, 1440x900 and 2560x1440, to look at (into OUT, default a new temporary
+folder). resources/screenshots/overview-dashboard-1024.png is the demo at 1024 and
+overview-dashboard-wide.png the 70B-shaped one at 1440.
 
     QT_QPA_PLATFORM=offscreen python tests/bench/screenshots_overview.py [OUT]
 """
@@ -26,7 +28,7 @@ def main() -> None:
     from workbench.qt.common.tasks import running_threads
     from workbench.qt.main_window import MainWindow
 
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "resources" / "screenshots"
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="overview-"))
     out.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication([])
     tmp = Path(tempfile.mkdtemp())
@@ -34,6 +36,7 @@ def main() -> None:
     settings = QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(settings=settings)
     window.show()
+    window.start_background_checks()  # the status bar's devices, as app.py does
     opened = []
     window.checkpointOpened.connect(opened.append)
     for name, path in (("demo", demo_checkpoint_path()), ("70b", big)):

@@ -1,5 +1,5 @@
 """The Overview of one checkpoint: warnings first, quick actions, then a dashboard of cards
-(Identity, Parameters, DType mix, Memory) that reflow from two columns to one as it narrows.
+(Parameters, Memory, Identity, DType mix) that reflow from two columns to one as it narrows.
 
 The numbers come from core (`overview_data`, the CheckpointInfo); this module lays them out
 and draws them (charts.py). Devices: RAM at once; GPUs once `set_devices` hands them over
@@ -212,7 +212,8 @@ class OverviewView(QScrollArea):
         self.memory_card.add(self.memory_chart)
         self.memory_text = self.memory_card.add(WrapLabel())
         self._fill_memory_text()
-        self.cards = [self.identity, self.parameters_card, self.memory_card, self.dtypes_card]
+        # the charts first: at a glance how big and whether it fits; then what it is, how stored
+        self.cards = [self.parameters_card, self.memory_card, self.identity, self.dtypes_card]
         self.grid = CardGrid(self.cards)
 
         content = QWidget()
