@@ -274,7 +274,8 @@ def skip_meta_init():
 
 
 def module_tree(model) -> ModuleNode:
-    """Summarise a torch module hierarchy, counting each (possibly tied) parameter once."""
+    """Summarise a torch module hierarchy, counting each (possibly tied) parameter once and
+    recording each module's own buffers."""
     seen: dict[int, str] = {}  # parameter identity -> the first qualified name it was met under
 
     def visit(name: str, path: str, module) -> ModuleNode:
