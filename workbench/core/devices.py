@@ -7,6 +7,7 @@ calls it. Importing torch costs ~1.6 s, so the GUI calls these functions from a 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from workbench.core.errors import WorkbenchError
@@ -46,6 +47,22 @@ def available_devices() -> list[DeviceInfo]:
     if _mps_available(torch):
         devices.append(DeviceInfo("mps", "", system_memory()))  # MPS shares system memory
     return devices
+
+
+def ram_device() -> DeviceInfo:
+    """This machine's RAM as a device (no torch needed): what the CPU computes in."""
+    return DeviceInfo("cpu", "RAM", system_memory())
+
+
+def memory_devices(found: Sequence[DeviceInfo] | None = None) -> list[DeviceInfo]:
+    """The separate memories a model's weights could be put in: RAM, then each CUDA GPU's own.
+
+    `found` is `available_devices()` (it imports torch; call it from a worker); without it,
+    RAM only. MPS shares the RAM, so it adds no memory of its own; unknown sizes are left out.
+    """
+    ram = ram_device()
+    gpus = [d for d in found or () if d.name.startswith("cuda")]
+    return [d for d in (ram, *gpus) if d.total_memory]
 
 
 def device_names() -> list[str]:

@@ -53,3 +53,31 @@ def test_memory_rows_against_device_memory():
     assert by["fp32"].bytes == 4_000_000_000 and by["fp32"].fits == ()
     assert by["bf16"].fits == ("CPU",) and by["int8"].fits == ("CPU", "cuda:0")
     assert by["as stored"].bytes == 600_000_000
+
+
+def test_buffers_come_from_the_models_named_buffers_not_from_name_patterns(tmp_path):
+    """BART stores `final_logits_bias`, a buffer no name pattern knows (it ends in "bias")."""
+    import torch
+    import transformers
+
+    from tests.conftest import make_tiny_model
+
+    info = inspect_checkpoint(str(make_tiny_model("bart", tmp_path / "bart")))
+    b = parameter_breakdown(info.module_tree, info.tensors)
+    with torch.device("meta"):
+        model = transformers.BartForConditionalGeneration(
+            transformers.BartConfig.from_pretrained(tmp_path / "bart"))
+    buffers = {n: t.numel() for n, t in model.named_buffers()}
+    assert b.buffers_from_model and "final_logits_bias" in buffers
+    assert b.model_buffer_names == tuple(buffers) and b.model_buffers == sum(buffers.values())
+    assert b.buffer_names == ("final_logits_bias",) and b.buffers == buffers["final_logits_bias"]
+    assert b.parameters == sum(p.numel() for p in model.parameters())
+    assert b.stored_elements == b.parameters + b.buffers  # tied embeddings stored once
+
+
+def test_stored_buffers_match_across_the_base_model_prefix(minilm_path):
+    """A BertModel's buffers, stored under a task model's `bert.` prefix, are still buffers."""
+    info = inspect_checkpoint(str(minilm_path))
+    tensors = [TensorInfo(f"bert.{t.name}", t.dtype, t.shape, t.shard) for t in info.tensors]
+    b = parameter_breakdown(info.module_tree, tensors)
+    assert b.buffer_names == ("bert.embeddings.position_ids",) and b.buffers == 512

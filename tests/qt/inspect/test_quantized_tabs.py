@@ -26,10 +26,13 @@ def _row(model, name: str) -> list[str]:
 def test_gguf_tab(qtbot, main_window, tmp_path):
     path = write_llama_gguf(tiny_llama(), tmp_path / "tiny.gguf", "Q8_0")
     tab = _open(qtbot, main_window, path)
-    text = tab.overview.label.text()
+    text = tab.overview.text()
     assert "LlamaForCausalLM" in text and "MOSTLY_Q8_0" in text and "96 tokens" in text
     assert "available: transformers dequantizes the file" in text
     assert "Weights as stored" in text
+    rows = {r.label: r.bytes for r in tab.overview.memory_chart.rows}
+    assert rows["as stored"] == tab.info.total_bytes  # llama.cpp keeps the blocks packed
+    assert [s.label for s in tab.overview.dtypes_chart.segments] == ["Q8_0", "F32"]
     assert tab.tensors.model.rowCount() == 21
     cells = _row(tab.tensors.model, "blk.0.attn_q.weight")
     assert cells[1] == "Q8_0" and cells[4] == "4.2 KiB"  # 4096 values / 32 * 34 bytes
@@ -38,7 +41,8 @@ def test_gguf_tab(qtbot, main_window, tmp_path):
 def test_gptq_tab(qtbot, main_window, tmp_path):
     folder, _ = write_quantized(tiny_llama(), tmp_path / "gptq", "gptq")
     tab = _open(qtbot, main_window, folder)
-    text = tab.overview.label.text()
+    text = tab.overview.text()
     assert "gptq 4-bit, group 32" in text and "14 modules quantized" in text
     assert "86.3 K" in text  # the logical count, not the 25 K stored elements
     assert "mismatch" not in text
+    assert "as stored" in {r.label for r in tab.overview.memory_chart.rows}

@@ -41,6 +41,9 @@ class ModuleNode:
     num_parameters: int  # own + all descendants, tied weights counted once
     params: tuple[ParamInfo, ...] = ()
     children: tuple[ModuleNode, ...] = ()
+    # The module's own buffers (`named_buffers(recurse=False)`: position_ids, inv_freq...) when
+    # built from a model; a tree implied by tensor names cannot tell them from parameters.
+    buffers: tuple[ParamInfo, ...] = ()
 
     def walk(self) -> Iterable[ModuleNode]:
         """Yield this node and every descendant, depth first."""
@@ -271,7 +274,8 @@ def skip_meta_init():
 
 
 def module_tree(model) -> ModuleNode:
-    """Summarise a torch module hierarchy, counting each (possibly tied) parameter once."""
+    """Summarise a torch module hierarchy, counting each (possibly tied) parameter once and
+    recording each module's own buffers."""
     seen: dict[int, str] = {}  # parameter identity -> the first qualified name it was met under
 
     def visit(name: str, path: str, module) -> ModuleNode:
@@ -284,10 +288,13 @@ def module_tree(model) -> ModuleNode:
             if not tied:
                 seen[id(p)] = qualified
                 own += p.numel()
+        buffers = tuple(ParamInfo(bname, tuple(b.shape), str(b.dtype).removeprefix("torch."))
+                        for bname, b in module.named_buffers(recurse=False) if b is not None)
         children = tuple(visit(cname, f"{path}.{cname}" if path else cname, child)
                          for cname, child in module.named_children())
         total = own + sum(c.num_parameters for c in children)
-        return ModuleNode(name, path, type(module).__name__, own, total, tuple(params), children)
+        return ModuleNode(name, path, type(module).__name__, own, total, tuple(params), children,
+                          buffers)
 
     return visit("", "", model)
 

@@ -48,6 +48,11 @@ class ParameterBreakdown:
     buffers: int  # stored elements of buffers (position_ids, ...), not parameters
     buffer_names: tuple[str, ...]
     stored_elements: int  # every stored element (the JSON's num_parameters for plain weights)
+    # The model's own buffers (`named_buffers()` of the config-built model), stored or not;
+    # empty for a tree implied by tensor names, whose buffers are known by name only.
+    model_buffers: int = 0
+    model_buffer_names: tuple[str, ...] = ()
+    buffers_from_model: bool = False  # True: buffers found by named_buffers(), not by name
 
     @property
     def parameters(self) -> int:
@@ -62,12 +67,47 @@ class ParameterBreakdown:
             **dict(self.parts()), "parameters": self.parameters, "num_blocks": self.num_blocks,
             "tied": [list(t) for t in self.tied], "buffers": self.buffers,
             "buffer_names": list(self.buffer_names), "stored_elements": self.stored_elements,
+            "model_buffers": self.model_buffers,
+            "model_buffer_names": list(self.model_buffer_names),
+            "buffers_from_model": self.buffers_from_model,
         }
 
 
 def is_buffer_name(name: str) -> bool:
     """True for a stored tensor name that is a buffer in transformers models (position_ids...)."""
     return name.rsplit(".", 1)[-1] in BUFFER_NAMES
+
+
+def built_from_model(tree: ModuleNode) -> bool:
+    """True for a tree built from a real (meta) model, whose buffers are known; False for one
+    implied by tensor names (its modules have no class: "?")."""
+    return tree.class_name != "?"
+
+
+def model_buffers(tree: ModuleNode) -> list[tuple[str, int]]:
+    """(qualified name, elements) of every buffer the model registers, in module order."""
+    return [(f"{node.path}.{b.name}" if node.path else b.name, b.numel)
+            for node in tree.walk() for b in node.buffers]
+
+
+def stored_buffers(tree: ModuleNode, tensors: Sequence[TensorInfo],
+                   own: Sequence[tuple[str, int]] | None = None) -> list[TensorInfo]:
+    """The stored tensors that are buffers, not parameters.
+
+    For a model-built tree: those whose name is one of the model's `named_buffers()`, also
+    across one base-model prefix (`bert.embeddings.position_ids` stored for a BertModel, or the
+    other way round), as from_pretrained adds or strips it. For a tree implied by names: the
+    local names transformers uses for buffers (BUFFER_NAMES). `own`: model_buffers(tree), if
+    already known.
+    """
+    if not built_from_model(tree):
+        return [t for t in tensors if is_buffer_name(t.name)]
+    names = {n for n, _ in (model_buffers(tree) if own is None else own)}
+    if not names:
+        return []
+    unprefixed = {n.partition(".")[2] for n in names}
+    return [t for t in tensors
+            if t.name in names or t.name.partition(".")[2] in names or t.name in unprefixed]
 
 
 def categorize(path: str, classes: Sequence[str] = ()) -> str:
@@ -99,7 +139,9 @@ def parameter_breakdown(tree: ModuleNode | None, tensors: Iterable[TensorInfo] =
     if tree is None:
         return None
     tensors = list(tensors)
-    buffers = [t for t in tensors if is_buffer_name(t.name)]
+    from_model = built_from_model(tree)
+    own = model_buffers(tree) if from_model else []
+    buffers = stored_buffers(tree, tensors, own)
     counts = dict.fromkeys(CATEGORIES, 0)
     blocks: set[str] = set()
     tied: list[tuple[str, str]] = []
@@ -111,8 +153,8 @@ def parameter_breakdown(tree: ModuleNode | None, tensors: Iterable[TensorInfo] =
             if p.tied_to:
                 tied.append((qualified, p.tied_to))
                 continue
-            if p.name in BUFFER_NAMES:
-                continue
+            if not from_model and p.name in BUFFER_NAMES:
+                continue  # a stored buffer in a tree implied by names
             category = categorize(qualified, classes)
             counts[category] += p.numel
             if category == "blocks":
@@ -127,7 +169,9 @@ def parameter_breakdown(tree: ModuleNode | None, tensors: Iterable[TensorInfo] =
         embeddings=counts["embeddings"], blocks=counts["blocks"], head=counts["head"],
         other=counts["other"], num_blocks=len(blocks), tied=tuple(tied),
         buffers=sum(t.numel for t in buffers), buffer_names=tuple(t.name for t in buffers),
-        stored_elements=sum(t.numel for t in tensors))
+        stored_elements=sum(t.numel for t in tensors),
+        model_buffers=sum(n for _, n in own), model_buffer_names=tuple(n for n, _ in own),
+        buffers_from_model=from_model)
 
 
 @dataclass(frozen=True)
@@ -148,6 +192,9 @@ def memory_rows(memory: MemoryEstimate, devices: Sequence[tuple[str, int | None]
             ("int8", memory.int8), ("int4", memory.int4)]
     if as_stored and memory.as_stored is not None:
         rows.append(("as stored", memory.as_stored))
-    return [MemoryRow(label, size, tuple(name for name, total in devices
-                                         if total is not None and size <= total))
-            for label, size in rows]
+    return [MemoryRow(label, size, fits_on(size, devices)) for label, size in rows]
+
+
+def fits_on(size: int, devices: Sequence[tuple[str, int | None]]) -> tuple[str, ...]:
+    """The names of the devices ((name, total bytes)) whose total memory holds `size` bytes."""
+    return tuple(name for name, total in devices if total is not None and size <= total)
