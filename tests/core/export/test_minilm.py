@@ -91,6 +91,7 @@ def test_onnx_export_of_the_run_uses_dynamo_with_dynamic_axes(minilm_run, export
 
     run_dir, _ = minilm_run
     report, folder = exports["onnx"]
+    assert report["passed"]
     saved = json.loads((folder / "export_report.json").read_text())
     assert saved["passed"] and saved["exporter"] == "dynamo" and saved["exporter_note"] is None
     layout = saved["onnx_layout"]["files"]["model.onnx"]
