@@ -191,3 +191,12 @@ def test_the_generation_check_fails_on_other_tokens():
     assert verify.generation_check(source, source.copy(), "fp32")["passed"]
     reduced = verify.generation_check(source, np.array([[0, 5, 9, 9]]), "fp16")
     assert reduced["passed"] and reduced["token_agreement"] == 0.5 and not reduced["required"]
+
+
+def test_hf_export_of_bart_checks_generation_too(models, tmp_path):
+    """The HF folder is reloaded with from_pretrained and generates the source's tokens."""
+    report = export_model(models["bart"], tmp_path / "bart-hf")
+    assert report["passed"] and report["format"] == "hf"
+    assert report["generation"]["same_tokens"] and report.get("onnx_layout") is None
+    tokens = np.array(report["generation"]["export_tokens"])
+    assert tokens.shape == (3, 9) and (tokens[:, 0] == 2).all()  # BART starts from eos (2)
