@@ -118,6 +118,11 @@ def test_a_failed_check_marks_the_export_failed(tmp_path):
     assert not (tmp_path / "half").exists()
     saved = json.loads((tmp_path / "half.failed" / "export_report.json").read_text())
     assert saved["status"] == "failed" and not all(c["passed"] for c in saved["checks"])
+    onnx = export_model(tmp_path / "hot", tmp_path / "half-onnx", fmt="onnx", dtype="fp16",
+                        onnx_exporter="torchscript")  # the same overflow in onnxruntime
+    assert not onnx["passed"] and onnx["out"] == str(tmp_path / "half-onnx.failed")
+    assert (tmp_path / "half-onnx.failed" / "model.onnx").is_file()
+    assert not (tmp_path / "half-onnx").exists()
 
 
 def test_bad_arguments_are_refused_before_work(runs, tmp_path):
