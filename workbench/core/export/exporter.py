@@ -140,6 +140,10 @@ def export_model(path: str | Path, out: str | Path, *, fmt: str = "hf", dtype: s
     seq2seq = bool(getattr(config, "is_encoder_decoder", False))
     start = decoder_start_id(config, getattr(source.model, "generation_config", None)) \
         if seq2seq else None
+    if seq2seq and start is None:  # e.g. an adapter whose base config was not found early
+        raise WorkbenchError("This encoder-decoder model names no decoder_start_token_id, so "
+                             "its decoder cannot be run or checked. Set it in its config.json "
+                             "and export again.")
     probes = verify.make_probes(tokenizer, config, probe_texts, decoder_start=start)
     report.step("Running the source model on the probes", force=True)
     reference = verify.torch_outputs(source.model, probes)
