@@ -64,7 +64,8 @@ def _reference(folder):
 
 def test_t5_exports_two_graphs_after_dynamo_fails(t5_export):
     """T5 is a real architecture the dynamo exporter cannot export (torch 2.13: a view of its
-    attention output with symbolic shapes); auto falls back to TorchScript and says why."""
+    attention output with symbolic shapes, in its sdpa path: with attn_implementation="eager"
+    dynamo exports it, measured); auto falls back to TorchScript and says why."""
     report, folder = t5_export
     assert report["passed"], report
     assert report["exporter"] == "torchscript"
