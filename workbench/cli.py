@@ -37,7 +37,7 @@ COMMANDS: dict[str, str] = {
     "graph": "the folded layer graph and block dataflow (--json, --svg OUT)",
     "download": "download a Hub repository into the HF cache (--include, --preview: headers only)",
     "evaluate": "test-set metrics of a checkpoint, LoRA adapter or run (--compare to tabulate)",
-    "export": "export a verified HF folder or ONNX model (--merge-lora, --dtype, --format)",
+    "export": "export a verified HF folder or ONNX model (--format, --dtype, --onnx-exporter)",
     "serve": "serve a causal LM on 127.0.0.1 with `transformers serve` (OpenAI-compatible)",
     "diff": "weight-level diff of two checkpoints (or a LoRA adapter): which layers moved",
 }

@@ -2,9 +2,11 @@
 
     python tests/bench/bench_deploy.py [--skip-big] [--repeats 5] [--only onnx|diff|evaluate]
 
-1. MiniLM (real all-MiniLM-L6-v2) exported with `export_model(fmt="onnx")`, then latency of
-   onnxruntime vs eager torch (inference_mode) at batch 1 and 32, sequence 128: median of
-   --repeats runs after one warm-up.
+1. MiniLM (real all-MiniLM-L6-v2) exported with `export_model(fmt="onnx")` in fp32 and fp16
+   (dynamo, and fp16 with TorchScript): export + verification time; then latency of onnxruntime
+   fp32 and fp16 vs eager torch (inference_mode) at batch 1 and 32, sequence 128: median of
+   --repeats runs after one warm-up. A tiny T5's encoder + decoder export + verification time
+   (auto: dynamo fails on T5, then TorchScript; TorchScript; fp16).
 2. `diff_checkpoints` of MiniLM against a perturbed copy, and of two 1.3B-parameter (Llama-1B
    shaped, F16) sparse safetensors files (holes read as zeros, so no disk is used): wall time and
    peak RSS of a child process doing only the diff (RSS after imports is reported too).
@@ -54,44 +56,79 @@ def _median(values: list[float]) -> float:
     return values[len(values) // 2]
 
 
+def _timed_export(source, out: Path, **kwargs) -> tuple[dict, float]:
+    from workbench.core.export.exporter import export_model
+
+    t = time.perf_counter()
+    report = export_model(source, out, fmt="onnx", **kwargs)
+    return report, time.perf_counter() - t
+
+
 def bench_onnx(tmp: Path, repeats: int) -> dict:
     import numpy as np
     import onnxruntime as ort
     import torch
     import transformers
 
-    from workbench.core.export.exporter import export_model
     from workbench.core.model.loading import demo_checkpoint_path
 
     minilm = demo_checkpoint_path()
-    t = time.perf_counter()
-    report = export_model(minilm, tmp / "minilm-onnx", fmt="onnx")
-    export_s = time.perf_counter() - t
-    session = ort.InferenceSession(str(tmp / "minilm-onnx" / "model.onnx"),
-                                   providers=["CPUExecutionProvider"])
+    out = {}
+    folders = {}
+    for name, kwargs in (("fp32", {}), ("fp16", {"dtype": "fp16"}),
+                         ("fp16_torchscript", {"dtype": "fp16", "onnx_exporter": "torchscript"})):
+        folders[name] = tmp / f"minilm-onnx-{name}"
+        report, seconds = _timed_export(minilm, folders[name], **kwargs)
+        out[f"export_{name}"] = {"seconds": seconds, "passed": report["passed"],
+                                 "exporter": report["exporter"],
+                                 "max_abs_diff": max(c["max_abs_diff"] for c in report["checks"])}
+    sessions = {name: ort.InferenceSession(str(folders[name] / "model.onnx"),
+                                           providers=["CPUExecutionProvider"])
+                for name in ("fp32", "fp16")}
     model = transformers.AutoModel.from_pretrained(minilm).eval()
-    out = {"export_seconds": export_s, "export_passed": report["passed"]}
     for batch in (1, 32):
         ids = np.random.default_rng(0).integers(1000, 20000, (batch, 128)).astype(np.int64)
         feed = {"input_ids": ids, "attention_mask": np.ones_like(ids),
                 "token_type_ids": np.zeros_like(ids)}
-        feed = {i.name: feed[i.name] for i in session.get_inputs()}
+        feed = {i.name: feed[i.name] for i in sessions["fp32"].get_inputs()}
         tensors = {k: torch.from_numpy(v) for k, v in feed.items()}
-        times = {"onnxruntime": [], "torch": []}
+        times = {"onnxruntime": [], "onnxruntime_fp16": [], "torch": []}
         for i in range(repeats + 1):
-            t = time.perf_counter()
-            session.run(None, feed)
-            ort_s = time.perf_counter() - t
+            measured = {}
+            for key, session in (("onnxruntime", sessions["fp32"]),
+                                 ("onnxruntime_fp16", sessions["fp16"])):
+                t = time.perf_counter()
+                session.run(None, feed)
+                measured[key] = time.perf_counter() - t
             with torch.inference_mode():
                 t = time.perf_counter()
                 model(**tensors)
-                torch_s = time.perf_counter() - t
+                measured["torch"] = time.perf_counter() - t
             if i:  # the first run of each is a warm-up
-                times["onnxruntime"].append(ort_s)
-                times["torch"].append(torch_s)
-        ort_ms, torch_ms = (_median(times["onnxruntime"]) * 1e3, _median(times["torch"]) * 1e3)
-        out[f"batch{batch}"] = {"onnxruntime_ms": ort_ms, "torch_ms": torch_ms,
-                                "torch_over_onnxruntime": torch_ms / ort_ms}
+                for key, value in measured.items():
+                    times[key].append(value)
+        ms = {k: _median(v) * 1e3 for k, v in times.items()}
+        out[f"batch{batch}"] = {"onnxruntime_ms": ms["onnxruntime"],
+                                "onnxruntime_fp16_ms": ms["onnxruntime_fp16"],
+                                "torch_ms": ms["torch"],
+                                "torch_over_onnxruntime": ms["torch"] / ms["onnxruntime"]}
+    out["t5_tiny"] = _bench_t5(tmp)
+    return out
+
+
+def _bench_t5(tmp: Path) -> dict:
+    """Export + verify of a tiny T5 (conftest shapes, MiniLM tokenizer): auto (dynamo fails,
+    then TorchScript), TorchScript directly, and fp16."""
+    from tests.fixtures.training import tiny_model
+
+    t5 = tiny_model("t5")
+    out = {}
+    for name, kwargs in (("auto", {}), ("torchscript", {"onnx_exporter": "torchscript"}),
+                         ("fp16", {"dtype": "fp16", "onnx_exporter": "torchscript"})):
+        report, seconds = _timed_export(t5, tmp / f"t5-{name}", **kwargs)
+        out[name] = {"seconds": seconds, "passed": report["passed"],
+                     "exporter": report["exporter"],
+                     "same_tokens": report["generation"]["same_tokens"]}
     return out
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 
-import numpy as np
 import pytest
 import torch
 
@@ -98,60 +97,6 @@ def test_untrained_adapter_is_refused(tmp_path):
     assert not (tmp_path / "out").exists() and _leftovers(tmp_path) == []
 
 
-@pytest.fixture(scope="module")
-def minilm_onnx(minilm_path, tmp_path_factory):
-    """The real MiniLM exported once to ONNX: (report, folder)."""
-    out = tmp_path_factory.mktemp("minilm-onnx") / "onnx"
-    return export_model(minilm_path, out, fmt="onnx"), out
-
-
-def test_onnx_export_of_minilm_has_dynamic_axes(minilm_onnx, minilm_path):
-    report, folder = minilm_onnx
-    assert report["passed"] and report["checks"][1]["shape"] == [1, 512, 384]
-    import onnxruntime as ort
-    import transformers
-
-    session = ort.InferenceSession(str(folder / "model.onnx"))
-    tok = transformers.AutoTokenizer.from_pretrained(folder)
-    batch = tok(["one", "a longer sentence with more words in it", "two words", "x", "y"],
-                padding=True, return_tensors="np")  # batch 5: a shape the export never saw
-    feed = {i.name: batch[i.name].astype(np.int64) for i in session.get_inputs()}
-    got = session.run(None, feed)[0]
-    model = transformers.AutoModel.from_pretrained(minilm_path).eval()
-    with torch.no_grad():
-        want = model(**{k: torch.from_numpy(v) for k, v in feed.items()}).last_hidden_state
-    mask = batch["attention_mask"].astype(bool)
-    assert np.abs(got[mask] - want.numpy()[mask]).max() < 1e-4
-
-
-def test_onnx_export_of_minilm_uses_the_dynamo_exporter(minilm_onnx, minilm_path):
-    report, folder = minilm_onnx
-    saved = json.loads((folder / "export_report.json").read_text())
-    assert report["exporter"] == saved["exporter"] == "dynamo" and saved["exporter_note"] is None
-    assert saved["passed"] and all(c["passed"] for c in saved["checks"])
-    import onnxruntime as ort
-    import transformers
-
-    session = ort.InferenceSession(str(folder / "model.onnx"))
-    for node in (*session.get_inputs(), *session.get_outputs()):  # symbolic, not fixed, axes
-        assert all(isinstance(d, str) for d in node.shape[:2]), (node.name, node.shape)
-    model = transformers.AutoModel.from_pretrained(minilm_path).eval()
-    rng = np.random.default_rng(0)
-    for batch, length in ((1, 5), (3, 17), (1, 17), (3, 5)):  # none is a probe's shape
-        ids = rng.integers(1000, 20000, (batch, length)).astype(np.int64)
-        mask = np.ones_like(ids)
-        mask[-1, length - 2:] = 0  # padding in the last row
-        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        feed = {i.name: feed[i.name] for i in session.get_inputs()}
-        got = session.run(None, feed)[0]
-        assert got.shape == (batch, length, 384)
-        with torch.no_grad():
-            want = model(**{k: torch.from_numpy(v) for k, v in feed.items()}).last_hidden_state
-        real = mask.astype(bool)
-        assert np.abs(got[real] - want.numpy()[real]).max() < 1e-4
-        assert (got[real].argmax(-1) == want.numpy()[real].argmax(-1)).all()
-
-
 def test_onnx_export_of_gpt2_checks_perplexity(tmp_path):
     report = export_model(tiny_model("gpt2"), tmp_path / "gpt2", fmt="onnx")
     assert report["passed"] and report["task"] == "causal-lm"
@@ -173,6 +118,11 @@ def test_a_failed_check_marks_the_export_failed(tmp_path):
     assert not (tmp_path / "half").exists()
     saved = json.loads((tmp_path / "half.failed" / "export_report.json").read_text())
     assert saved["status"] == "failed" and not all(c["passed"] for c in saved["checks"])
+    onnx = export_model(tmp_path / "hot", tmp_path / "half-onnx", fmt="onnx", dtype="fp16",
+                        onnx_exporter="torchscript")  # the same overflow in onnxruntime
+    assert not onnx["passed"] and onnx["out"] == str(tmp_path / "half-onnx.failed")
+    assert (tmp_path / "half-onnx.failed" / "model.onnx").is_file()
+    assert not (tmp_path / "half-onnx").exists()
 
 
 def test_bad_arguments_are_refused_before_work(runs, tmp_path):
@@ -182,12 +132,14 @@ def test_bad_arguments_are_refused_before_work(runs, tmp_path):
     with pytest.raises(WorkbenchError, match="not empty"):
         export_model(runs["full"], busy)
     assert (busy / "notes.txt").read_text() == "mine"
-    with pytest.raises(WorkbenchError, match="fp32"):
-        export_model(runs["full"], tmp_path / "a", fmt="onnx", dtype="fp16")
+    with pytest.raises(WorkbenchError, match="bf16 ONNX cannot run in onnxruntime"):
+        export_model(runs["full"], tmp_path / "a", fmt="onnx", dtype="bf16")
     with pytest.raises(WorkbenchError, match="max-shard-size"):
         export_model(runs["full"], tmp_path / "b", max_shard_size="big")
-    with pytest.raises(WorkbenchError, match="encoder-decoder"):
-        export_model(tiny_model("t5"), tmp_path / "c", fmt="onnx")
+    with pytest.raises(WorkbenchError, match="Unknown ONNX exporter 'tvm'; use auto, dynamo"):
+        export_model(runs["full"], tmp_path / "c", fmt="onnx", onnx_exporter="tvm")
+    with pytest.raises(WorkbenchError, match="--onnx-exporter applies to --format onnx"):
+        export_model(runs["full"], tmp_path / "c", onnx_exporter="torchscript")
     with pytest.raises(WorkbenchError, match="Unknown dtype"):
         export_model(runs["full"], tmp_path / "d", dtype="int3")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["busy"]
@@ -212,6 +164,26 @@ def test_cli_export(runs, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["passed"]
     assert main(["export", str(runs["full"]), "--out", str(tmp_path / "e"), "--json"]) == 1
     assert "not empty" in json.loads(capsys.readouterr().out)["error"]
+
+
+def test_cli_export_onnx_with_the_torchscript_exporter(tmp_path, capsys):
+    from workbench.cli import main
+
+    out = tmp_path / "ts"
+    assert main(["export", str(tiny_model("gpt2")), "--out", str(out), "--format", "onnx",
+                 "--onnx-exporter", "torchscript", "--dtype", "fp16"]) == 0
+    text = capsys.readouterr().out
+    assert "(onnx, fp16): passed" in text and "exporter: torchscript" in text
+    saved = json.loads((out / "export_report.json").read_text())
+    assert saved["exporter"] == "torchscript" and saved["perplexity"]["passed"]
+    assert main(["export", str(tiny_model("gpt2")), "--out", str(tmp_path / "x"), "--format",
+                 "onnx", "--dtype", "bf16"]) == 1
+    assert "bf16 ONNX cannot run" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    usage = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal
+    assert "--onnx-exporter {auto,dynamo,torchscript}" in usage and "no KV cache" in usage
 
 
 def test_a_merge_that_changed_nothing_is_an_error(tmp_path):

@@ -103,12 +103,16 @@ def test_export_dialog_reports_verification(qtbot, main_window, tmp_path):
     dialog = main_window.deploy_dialogs["export"]
     dialog.path_field.setText(str(tiny_model("gpt2")))
     dialog.out_field.setText(str(tmp_path / "out"))
+    assert not dialog.exporter_box.isEnabled()  # hf: no exporter to choose
     dialog.format_box.setCurrentText("onnx")
+    assert dialog.exporter_box.isEnabled()
+    dialog.exporter_box.setCurrentText("torchscript")
     with qtbot.waitSignal(dialog.finished_work, timeout=TIMEOUT):
         dialog.run_button.click()
     assert dialog.result["passed"] and "verified" in dialog.status.text()
     assert (tmp_path / "out" / "model.onnx").is_file()
-    assert json.loads(dialog.report.toPlainText())["perplexity"]["passed"]
+    shown = json.loads(dialog.report.toPlainText())
+    assert shown["perplexity"]["passed"] and shown["exporter"] == "torchscript"
     qtbot.waitUntil(dialog.run_button.isEnabled, timeout=TIMEOUT)
     with qtbot.waitSignal(dialog.failed_work, timeout=TIMEOUT):
         dialog.run_button.click()  # the folder is now full: refused

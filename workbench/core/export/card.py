@@ -52,7 +52,37 @@ def model_card(report: dict[str, Any], run_dir: Path | None, base_model: str | N
         p = report["perplexity"]
         lines += ["", f"Perplexity on the long probe: {p['before']:.4g} before, "
                       f"{p['after']:.4g} after."]
+    if report.get("generation"):
+        g = report["generation"]
+        lines += ["", f"Greedy generation of {g['steps']} tokens on the short probe: "
+                      + ("the same tokens as the source's `generate`." if g["same_tokens"] else
+                         f"{g['token_agreement']:.1%} of the tokens agree with the source's "
+                         f"`generate`" + ("." if g["passed"] else " (failed).")
+                         + ("" if g["required"] else " Reduced precision: reported, "
+                            "not required."))]
+    if report.get("onnx_layout"):
+        lines += _onnx_section(report)
     return "\n".join(header + lines) + "\n"
+
+
+def _onnx_section(report: dict[str, Any]) -> list[str]:
+    """The ONNX files, their inputs and outputs (symbolic axes by name), and the exporter."""
+    layout = report["onnx_layout"]
+    lines = ["", "## ONNX files", "",
+             f"Exported with torch.onnx.export ({report.get('exporter')} exporter); run with "
+             f"onnxruntime.", ""]
+    if report.get("exporter_note"):
+        lines += [report["exporter_note"], ""]
+    lines += ["| file | inputs | outputs |", "|---|---|---|"]
+
+    def names(nodes: dict[str, Any]) -> str:
+        return ", ".join(f"`{n}` {v['shape']} {v['type']}" for n, v in nodes.items())
+
+    lines += [f"| {f} | {names(v['inputs'])} | {names(v['outputs'])} |"
+              for f, v in layout["files"].items()]
+    if layout.get("note"):
+        lines += ["", layout["note"]]
+    return lines
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

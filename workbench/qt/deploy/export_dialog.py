@@ -18,12 +18,18 @@ class ExportDialog(TaskDialog):
         self.path_field, self.out_field = PathField(path), PathField(out)
         self.format_box = combo(["hf", "onnx"])
         self.dtype_box = combo(["fp32", "fp16", "bf16"])
+        self.exporter_box = combo(["auto", "dynamo", "torchscript"])
+        self.exporter_box.setToolTip("torch.onnx exporter; auto: dynamo, then TorchScript when "
+                                     "dynamo cannot export the model")
+        self.format_box.currentTextChanged.connect(self._on_format_box_changed)
+        self._on_format_box_changed(self.format_box.currentText())
         self.merge_box = check("Merge a LoRA adapter into its base")
         self.shard = QLineEdit()
         self.shard.setPlaceholderText("e.g. 2GB (empty: one file)")
         for label, widget in (("Model, adapter or run", self.path_field),
                               ("New folder", self.out_field), ("Format", self.format_box),
-                              ("Dtype", self.dtype_box), ("", self.merge_box),
+                              ("Dtype", self.dtype_box), ("ONNX exporter", self.exporter_box),
+                              ("", self.merge_box),
                               ("Max shard size", self.shard)):
             self.form.addRow(label, widget)
         self.report = QPlainTextEdit()
@@ -36,7 +42,12 @@ class ExportDialog(TaskDialog):
         return jobs.run_export, {
             "path": self.path_field.text(), "out": self.out_field.text(),
             "fmt": self.format_box.currentText(), "dtype": self.dtype_box.currentText(),
-            "merge": self.merge_box.isChecked(), "max_shard_size": self.shard.text() or None}
+            "merge": self.merge_box.isChecked(), "max_shard_size": self.shard.text() or None,
+            "onnx_exporter": self.exporter_box.currentText()
+            if self.format_box.currentText() == "onnx" else "auto"}
+
+    def _on_format_box_changed(self, fmt: str) -> None:
+        self.exporter_box.setEnabled(fmt == "onnx")  # only ONNX has an exporter to choose
 
     def show_result(self, report: dict) -> None:
         self.report.setPlainText(json.dumps(report, indent=2))
