@@ -104,8 +104,12 @@ class EvaluateDialog(TaskDialog):
             self.attention_note.setText(NO_WINDOW)
             return False
         text = item.data(Qt.ItemDataRole.UserRole) or item.text()
-        self.attention_note.setText(f"Opening the Attention tab of {self.model_dir}...")
-        requests.inspectAttention.emit(self.model_dir, text)
+        said = self.worst_table.item(row, 3)
+        target = (said.data(Qt.ItemDataRole.UserRole) or "") if said is not None else ""
+        self.attention_note.setText(
+            f"Opening the Attention tab of {self.model_dir}"
+            + (" with the model's output as the decoder's text" if target else "") + "...")
+        requests.inspectAttention.emit(self.model_dir, text, target)
         return True
 
     def _on_attention_button_clicked(self) -> None:
@@ -139,6 +143,11 @@ class EvaluateDialog(TaskDialog):
         for i in range(self.worst_table.rowCount()):  # the whole text, for Attention
             cell = self.worst_table.item(i, 1)
             cell.setData(Qt.ItemDataRole.UserRole, cell.text())
+            if report.task == "seq2seq":  # the decoder's text: what the model said (or, when
+                said = self.worst_table.item(i, 3)  # it said nothing, the expected text)
+                row = int(self.worst_table.item(i, 0).data(Qt.ItemDataRole.DisplayRole))
+                example = next(w for w in report.worst if w.index == row)
+                said.setData(Qt.ItemDataRole.UserRole, example.predicted or example.expected)
         self.attention_button.setEnabled(bool(report.worst))
         if saved:
             self.compare.add_path(saved)
