@@ -46,3 +46,32 @@ def test_evaluate_model_scores_the_assistant_tokens(tmp_path, packing):
     assert rows >= 2
     assert metrics["eval_loss"] == pytest.approx(expected, rel=1e-4)
     assert metrics["perplexity"] == pytest.approx(math.exp(expected), rel=1e-4)
+
+
+def test_evaluate_scores_conversations_and_answers_the_worst(tmp_path):
+    """`evaluate` (the Evaluate view, `workbench evaluate`) on a chat model and a chat file:
+    the same assistant-token loss as by hand over every row, the worst rows with the expected
+    answer from the file and the model's own answer."""
+    import json
+
+    from tests.fixtures.chat import demo_file, tiny_chat_model
+    from workbench.core.evaluate.runner import evaluate
+
+    spec = chat_spec(tmp_path / "run", eval_split=0.0, eval_file=str(demo_file("messages")))
+    expected, rows = _assistant_token_loss(spec)
+    report = evaluate(tiny_chat_model(), demo_file("messages"), task="chat-sft", batch_size=3,
+                      num_worst=3, max_new_tokens=4, max_length=spec.max_length)
+    assert report.task == "chat-sft" and report.num_examples == rows
+    assert report.metrics["loss"] == pytest.approx(expected, rel=1e-4)
+    assert report.metrics["perplexity"] == pytest.approx(math.exp(expected), rel=1e-4)
+    lines = demo_file("messages").read_text().splitlines()
+    assert len(report.worst) == 3
+    scores = [w.score for w in report.worst]
+    assert scores == sorted(scores, reverse=True)  # the highest loss first
+    for w in report.worst:
+        messages = json.loads(lines[w.index])["messages"]
+        assistant = [m["content"] for m in messages if m["role"] == "assistant"]
+        assert w.expected == assistant[-1]
+        assert w.text in [m["content"] for m in messages if m["role"] == "user"]
+        assert isinstance(w.predicted, str)
+    assert report.to_json()["task"] == "chat-sft"

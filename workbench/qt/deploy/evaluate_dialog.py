@@ -24,7 +24,7 @@ from workbench.qt.deploy.compare_panel import ComparePanel
 from workbench.qt.deploy.task_dialog import PathField, TaskDialog, check, combo, fill_table, spin
 
 TASKS = ["(from the model)", "sequence-classification", "token-classification", "causal-lm",
-         "masked-lm", "seq2seq"]
+         "masked-lm", "seq2seq", "chat-sft"]
 
 
 class EvaluateDialog(TaskDialog):
