@@ -1,8 +1,8 @@
 """Diff two checkpoints tensor by tensor: relative change, cosine, shape/dtype/name and config.
 
-Tensors are streamed from safetensors in float32 chunks (`tensor_stats` reads them by slices),
+Tensors are streamed from safetensors by slices into reused float32 buffers (`core.diff.stream`),
 one pair at a time, so the memory used does not grow with the model: two 7B checkpoints diff in
-the same few hundred MB as two tiny ones.
+the same few hundred MB as two tiny ones (measured: tests/bench/bench_deploy.py --huge).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 
 from workbench.core.checkpoint.inspection import CheckpointInfo, inspect_checkpoint
 from workbench.core.checkpoint.tensors import TensorInfo
+from workbench.core.diff.stream import ChunkBuffers, chunk_pairs
 from workbench.core.errors import WorkbenchError
 from workbench.core.progress import Progress, Reporter
 
@@ -140,10 +141,11 @@ def diff_checkpoints(path_a: str | Path, path_b: str | Path | None, *,
     by_b = {t.name: t for t in info_b.tensors}
     prefix, a_to_b = align_names(list(by_a), list(by_b))
     tensors: list[TensorDiff] = []
+    buffers = ChunkBuffers()  # one work space for every tensor pair
     for i, (name_a, name_b) in enumerate(a_to_b.items()):
         report.step(f"Comparing tensor {i + 1} of {len(a_to_b)}: {name_b}")
         tensors.append(_compare(Path(info_a.root), by_a[name_a], Path(info_b.root), by_b[name_b],
-                                name_b, cancel))
+                                name_b, cancel, buffers))
     matched_b = set(a_to_b.values())
     tensors += [_only(t, "only_a", t.name) for n, t in by_a.items() if n not in a_to_b]
     tensors += [_only(t, "only_b", t.name) for n, t in by_b.items() if n not in matched_b]
@@ -196,30 +198,29 @@ def _only(t: TensorInfo, status: str, name: str) -> TensorDiff:
 
 
 def _compare(root_a: Path, ta: TensorInfo, root_b: Path, tb: TensorInfo, name: str,
-             cancel: threading.Event | None) -> TensorDiff:
+             cancel: threading.Event | None, buffers: ChunkBuffers) -> TensorDiff:
     """Stream one tensor pair in float32 chunks and reduce it to sums of squares and products."""
     if ta.shape != tb.shape:
         return TensorDiff(name, "shape", ta.shape, tb.shape, ta.dtype, tb.dtype)
-    # tensor_stats owns how a stored tensor is read in bounded float32 slices.
-    from workbench.core.checkpoint.tensor_stats import _safetensors_chunks
+    import torch
 
     sq_diff = sq_a = sq_b = dot = 0.0
     max_abs = 0.0
-    chunks_a = _safetensors_chunks(root_a / ta.shard, ta.name, cancel)
-    chunks_b = _safetensors_chunks(root_b / tb.shard, tb.name, cancel)
-    for ca, cb in zip(chunks_a, chunks_b, strict=True):
+    for ca, cb, d, s in chunk_pairs(root_a / ta.shard, ta.name, root_b / tb.shard, tb.name,
+                                    buffers, cancel):
         # float32 within a chunk (torch sums pairwise: ~1e-7 relative over 8M elements), float64
         # (Python floats) across chunks, so a 7B tensor's sums neither overflow nor drift.
         # Converting every chunk to float64 instead took 272 s for the 1.2B bench_deploy pair
         # (34 s this way; measured at different machine loads, so the ratio is rough).
-        d = cb - ca
+        # Every result goes into the reused buffers d and s (out=): no allocation per chunk.
+        torch.sub(cb, ca, out=d)
         # Not torch.dot: BLAS sdot accumulates sequentially in float32 (error grows with n).
-        sq_diff += float(d.square().sum())  # float(): one sync per chunk, not per element
-        sq_a += float(ca.square().sum())
-        sq_b += float(cb.square().sum())
-        dot += float((ca * cb).sum())
+        sq_diff += float(torch.mul(d, d, out=s).sum())  # float(): one sync per chunk
+        sq_a += float(torch.mul(ca, ca, out=s).sum())
+        sq_b += float(torch.mul(cb, cb, out=s).sum())
+        dot += float(torch.mul(ca, cb, out=s).sum())
         if d.numel():
-            max_abs = max(max_abs, float(d.abs().max()))
+            max_abs = max(max_abs, float(torch.abs(d, out=s).max()))
     norm_a = math.sqrt(sq_a)
     rel = math.sqrt(sq_diff) / norm_a if norm_a > 0 else (0.0 if sq_diff == 0 else math.inf)
     cosine = dot / math.sqrt(sq_a * sq_b) if sq_a > 0 and sq_b > 0 else math.nan
