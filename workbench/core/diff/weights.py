@@ -284,11 +284,79 @@ def layer_matrix(tensors: list[TensorDiff]) -> LayerMatrix:
     return LayerMatrix([f"{p}.{i}" for p, i in rows], kinds, values)
 
 
+# Words shortened in axis labels longer than LABEL_CHARS: the heatmap axis cuts labels at 16
+# characters and thins them by the longest one, so shorter labels all show at 1024 px.
+_ABBREVIATIONS = (("attention", "attn"), ("intermediate", "inter"), ("LayerNorm", "LN"),
+                  ("layernorm", "ln"), ("output", "out"), ("projection", "proj"))
+LABEL_CHARS = 12
+
+
+def short_labels(names: list[str]) -> list[str]:
+    """Each dotted name cut to its shortest ending that no other name ends with, for axis
+    labels: "attention.self.query" -> "query", but "attention.output.dense" keeps its
+    distinguishing part beside "output.dense" (as "attn.out.dense": past LABEL_CHARS,
+    common words are abbreviated while the labels stay unique)."""
+    labels = _unique_tails(names)
+    short = []
+    for label in labels:
+        if len(label) > LABEL_CHARS:
+            for word, abbreviation in _ABBREVIATIONS:
+                label = ".".join(abbreviation if p == word else p for p in label.split("."))
+        short.append(label)
+    return short if len(set(short)) == len(short) else labels
+
+
+def _unique_tails(names: list[str]) -> list[str]:
+    out = []
+    for name in names:
+        parts = name.split(".")
+        others = [n for n in names if n != name]
+        label = name
+        for k in range(1, len(parts)):
+            tail = ".".join(parts[-k:])
+            if not any(o == tail or o.endswith("." + tail) for o in others):
+                label = tail
+                break
+        out.append(label)
+    return out
+
+
 def config_diff(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, tuple[Any, Any]]:
-    """{key: (value in A, value in B)} for every top-level config key that differs."""
-    a, b = a or {}, b or {}
+    """{key: (value in A, value in B)} for every top-level config key that differs.
+
+    A key only one side stores counts as the config class's default on the other: a config
+    saved by an older transformers lacks keys (is_decoder, tie_word_embeddings...) that a newer
+    one writes with their defaults, which is no difference in the model."""
+    a, b = _renamed(a or {}), _renamed(b or {})
+    defaults = _config_defaults(a.get("model_type") or b.get("model_type"))
+    missing = object()
+
+    def value(side: dict[str, Any], key: str) -> Any:
+        got = side.get(key, missing)
+        return defaults.get(key) if got is missing else got
+
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b))
-            if k not in _CONFIG_NOISE and a.get(k) != b.get(k)}
+            if k not in _CONFIG_NOISE and value(a, k) != value(b, k)}
+
+
+def _renamed(config: dict[str, Any]) -> dict[str, Any]:
+    """transformers v5 writes `dtype` where older versions wrote `torch_dtype`."""
+    if "torch_dtype" in config and "dtype" not in config:
+        config = dict(config)
+        config["dtype"] = config.pop("torch_dtype")
+    return config
+
+
+def _config_defaults(model_type: Any) -> dict[str, Any]:
+    """The default config.json values of `model_type`'s config class ({} if unknown)."""
+    if not isinstance(model_type, str):
+        return {}
+    try:
+        import transformers
+
+        return transformers.AutoConfig.for_model(model_type).to_dict()
+    except Exception:  # an unknown or remote-code model type: compare the stored keys only
+        return {}
 
 
 def sum_squares(root: Path, t: TensorInfo, cancel: threading.Event | None = None) -> float:

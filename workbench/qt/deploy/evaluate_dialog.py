@@ -51,6 +51,8 @@ class EvaluateDialog(TaskDialog):
         self.worst_table = QTableWidget()
         self.confusion = AttentionHeatmap()
         self.confusion.hover_template = "expected {row}, predicted {col}: {value}"
+        self.confusion.plot.setLabel("left", "expected")
+        self.confusion.plot.setLabel("bottom", "predicted")
         self.confusion.clear("Classification results show a confusion matrix here.")
         tabs = QTabWidget()
         top = QSplitter(Qt.Orientation.Horizontal)
