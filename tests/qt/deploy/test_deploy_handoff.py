@@ -176,3 +176,30 @@ def test_a_seq2seq_worst_example_fills_source_and_target_of_the_attention_tab(
     qtbot.waitUntil(lambda: view.maps is not None, timeout=TIMEOUT)  # it ran on both texts
     assert view.maps.target_tokens  # the decoder side was computed, not only the encoder
     dialog.close()
+
+
+def test_a_lora_runs_worst_examples_say_why_attention_cannot_open(qtbot, main_window,
+                                                                   tmp_path):
+    """A LoRA run's final/ is an adapter folder, which the Attention tab cannot load (it
+    takes full checkpoints): the button is off and the note says what to do, no tab opens
+    on an error."""
+    from workbench.core.training.runner import run_training
+    from workbench.qt.deploy.evaluate_dialog import ADAPTER_NOTE
+
+    spec = tiny_spec("sequence-classification", tmp_path / "lora", method="lora")
+    result = run_training(spec, Recorder())
+    assert result.status == "finished", result.message
+    assert (Path(result.final_model_dir) / "adapter_config.json").is_file()
+    dialog = _evaluated(qtbot, main_window, result.run_dir)
+    assert dialog.worst_table.rowCount() > 0
+    assert not dialog.attention_button.isEnabled()
+    assert dialog.attention_note.text() == ADAPTER_NOTE
+    assert not dialog.inspect_worst(0)  # a double-click says so too, and opens nothing
+    assert main_window.tabs.count() == 0
+    # the reason holds: the Attention tab's loader refuses the adapter folder
+    from workbench.core.attention.compute import compute_attention_from_path
+    from workbench.core.errors import WorkbenchError
+
+    with pytest.raises(WorkbenchError):
+        compute_attention_from_path(str(result.final_model_dir), "a good day")
+    dialog.close()
