@@ -1,13 +1,17 @@
 """Benchmark: ONNX Runtime vs eager torch, checkpoint diff time/RSS, evaluation throughput.
 
-    python tests/bench/bench_deploy.py [--skip-big] [--repeats 5] [--only onnx|diff|evaluate]
+    python tests/bench/bench_deploy.py [--skip-big] [--huge] [--repeats 5]
+                                       [--only onnx|diff|evaluate]
 
 1. MiniLM (real all-MiniLM-L6-v2) exported with `export_model(fmt="onnx")`, then latency of
    onnxruntime vs eager torch (inference_mode) at batch 1 and 32, sequence 128: median of
    --repeats runs after one warm-up.
-2. `diff_checkpoints` of MiniLM against a perturbed copy, and of two 1.3B-parameter (Llama-1B
-   shaped, F16) sparse safetensors files (holes read as zeros, so no disk is used): wall time and
-   peak RSS of a child process doing only the diff (RSS after imports is reported too).
+2. `workbench diff A B --json` in a child process: MiniLM against a perturbed copy; two
+   1.24B-parameter (Llama-3.2-1B shaped, F16) files of real random data (2.5 GB each on disk,
+   under $TMPDIR); with --huge, two 6.7B (Llama-2-7B shaped) sparse files (holes read as
+   zeros). Wall time, the kernel's peak RSS (wait4), and the peaks of RssAnon (what the diff
+   allocates) and RssFile (mmap'd safetensors pages, clean, which the kernel can drop) sampled
+   every 10 ms from /proc/PID/status.
 3. Evaluation throughput: `core.evaluate.runner.evaluate` vs Trainer.evaluate
    (`core.training.evaluate.evaluate_model`) and vs a `pipeline("text-classification")` loop, on
    the demo data (300 rows) with MiniLM + a fresh 4-label head; examples/s and the ratios.
