@@ -1,15 +1,19 @@
 """Benchmark: ONNX Runtime vs eager torch, checkpoint diff time/RSS, evaluation throughput.
 
-    python tests/bench/bench_deploy.py [--skip-big] [--repeats 5] [--only onnx|diff|evaluate]
+    python tests/bench/bench_deploy.py [--skip-big] [--huge] [--repeats 5]
+                                       [--only onnx|diff|evaluate]
 
 1. MiniLM (real all-MiniLM-L6-v2) exported with `export_model(fmt="onnx")` in fp32 and fp16
    (dynamo, and fp16 with TorchScript): export + verification time; then latency of onnxruntime
    fp32 and fp16 vs eager torch (inference_mode) at batch 1 and 32, sequence 128: median of
    --repeats runs after one warm-up. A tiny T5's encoder + decoder export + verification time
    (auto: dynamo fails on T5, then TorchScript; TorchScript; fp16).
-2. `diff_checkpoints` of MiniLM against a perturbed copy, and of two 1.3B-parameter (Llama-1B
-   shaped, F16) sparse safetensors files (holes read as zeros, so no disk is used): wall time and
-   peak RSS of a child process doing only the diff (RSS after imports is reported too).
+2. `workbench diff A B --json` in a child process: MiniLM against a perturbed copy; two
+   1.24B-parameter (Llama-3.2-1B shaped, F16) files of real random data (2.5 GB each on disk,
+   under $TMPDIR); with --huge, two 6.7B (Llama-2-7B shaped) sparse files (holes read as
+   zeros). Wall time, the kernel's peak RSS (wait4), and the peaks of RssAnon (what the diff
+   allocates) and RssFile (mmap'd safetensors pages, clean, which the kernel can drop) sampled
+   every 10 ms from /proc/PID/status.
 3. Evaluation throughput: `core.evaluate.runner.evaluate` vs Trainer.evaluate
    (`core.training.evaluate.evaluate_model`) and vs a `pipeline("text-classification")` loop, on
    the demo data (300 rows) with MiniLM + a fresh 4-label head; examples/s and the ratios.
@@ -36,20 +40,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-
-_DIFF_CHILD = """
-import json, resource, sys, time
-from workbench.core.diff.weights import diff_checkpoints
-import torch  # imported before the baseline so the figure is the diff's own memory
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-t = time.perf_counter()
-d = diff_checkpoints(sys.argv[1], sys.argv[2])
-print(json.dumps({"seconds": time.perf_counter() - t, "tensors": len(d.tensors),
-                  "summary": d.summary(),
-                  "rss_after_imports_mb": base / 1024,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-"""
-
 
 def _median(values: list[float]) -> float:
     values = sorted(values)
@@ -132,11 +122,78 @@ def _bench_t5(tmp: Path) -> dict:
     return out
 
 
-def _diff_child(a: Path, b: Path) -> dict:
-    result = subprocess.run([sys.executable, "-c", _DIFF_CHILD, str(a), str(b)], check=True,
-                            capture_output=True, text=True, cwd=ROOT,
-                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    return json.loads(result.stdout.strip().splitlines()[-1])
+def _status_kb(pid: int) -> dict[str, int]:
+    """RssAnon, RssFile, VmHWM... (kB) of a live process, from /proc/PID/status."""
+    out = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("RssAnon", "RssFile", "RssShmem", "VmRSS", "VmHWM"):
+                out[key] = int(value.split()[0])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return out
+
+
+def _diff_cli(a: Path, b: Path, out_json: Path) -> dict:
+    """`workbench diff A B --json` as a child: wall time, the kernel's peak RSS (wait4), and
+    the peaks of anonymous vs file-backed RSS sampled every 10 ms from /proc/PID/status.
+
+    Anonymous memory is what the diff allocates (chunks, sums); file-backed pages are the
+    safetensors mmap, clean pages the kernel can drop under pressure."""
+    import threading
+
+    started = time.perf_counter()
+    with out_json.open("w") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "workbench", "diff", str(a), str(b),
+                                 "--json"], stdout=sink, stderr=subprocess.PIPE, cwd=ROOT,
+                                env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        peaks = {"RssAnon": 0, "RssFile": 0, "VmRSS": 0}
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                now = _status_kb(proc.pid)
+                for k in peaks:
+                    peaks[k] = max(peaks[k], now.get(k, 0))
+                time.sleep(0.01)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        done.set()
+        sampler.join()
+    if status != 0:
+        raise RuntimeError(f"workbench diff failed: {proc.stderr.read().decode()[-2000:]}")
+    data = json.loads(out_json.read_text())
+    return {"seconds": seconds, "tensors": len(data["tensors"]), "summary": data["summary"],
+            "peak_rss_mb": usage.ru_maxrss / 1024, "peak_rss_anon_mb": peaks["RssAnon"] / 1024,
+            "peak_rss_file_mb": peaks["RssFile"] / 1024}
+
+
+def _llama_shapes(vocab: int, hidden: int, kv: int, inter: int, layers: int,
+                  tied: bool) -> dict[str, tuple[int, ...]]:
+    shapes: dict[str, tuple[int, ...]] = {"model.embed_tokens.weight": (vocab, hidden)}
+    for i in range(layers):
+        for name, shape in (("self_attn.q_proj", (hidden, hidden)),
+                            ("self_attn.k_proj", (kv, hidden)),
+                            ("self_attn.v_proj", (kv, hidden)),
+                            ("self_attn.o_proj", (hidden, hidden)),
+                            ("mlp.gate_proj", (inter, hidden)), ("mlp.up_proj", (inter, hidden)),
+                            ("mlp.down_proj", (hidden, inter))):
+            shapes[f"model.layers.{i}.{name}.weight"] = shape
+        shapes[f"model.layers.{i}.input_layernorm.weight"] = (hidden,)
+        shapes[f"model.layers.{i}.post_attention_layernorm.weight"] = (hidden,)
+    shapes["model.norm.weight"] = (hidden,)
+    if not tied:
+        shapes["lm_head.weight"] = (vocab, hidden)
+    return shapes
+
+
+# Llama-3.2-1B (1.24B parameters, tied embeddings) and Llama-2-7B (6.74B) shapes.
+LLAMA_1B = _llama_shapes(128256, 2048, 512, 8192, 16, tied=True)
+LLAMA_7B = _llama_shapes(32000, 4096, 4096, 11008, 32, tied=False)
 
 
 # Tensors given random values (name: seed) in the sparse files, so the diff has real work and
@@ -145,19 +202,15 @@ FILLED_A = {"model.layers.0.self_attn.q_proj.weight": 1, "model.layers.7.mlp.dow
 FILLED_B = {"model.layers.0.self_attn.q_proj.weight": 1, "model.layers.7.mlp.down_proj.weight": 3}
 
 
-def _sparse_checkpoint(folder: Path, filled: dict[str, int] | None = None) -> int:
-    """A Llama-1B-shaped F16 safetensors file whose data is a hole (reads as zeros), except
-    the tensors in `filled`, which get standard-normal values from their seed."""
-    shapes = {"model.embed_tokens.weight": (128256, 2048)}
-    for i in range(16):
-        for name, shape in (("self_attn.q_proj", (2048, 2048)), ("self_attn.k_proj", (512, 2048)),
-                            ("self_attn.v_proj", (512, 2048)), ("self_attn.o_proj", (2048, 2048)),
-                            ("mlp.gate_proj", (8192, 2048)), ("mlp.up_proj", (8192, 2048)),
-                            ("mlp.down_proj", (2048, 8192))):
-            shapes[f"model.layers.{i}.{name}.weight"] = shape
+def _sparse_checkpoint(folder: Path, filled: dict[str, int] | None = None,
+                       shapes: dict[str, tuple[int, ...]] = LLAMA_1B,
+                       random_seed: int | None = None) -> int:
+    """A Llama-shaped F16 safetensors file whose data is a hole (reads as zeros), except
+    the tensors in `filled`, which get standard-normal values from their seed; with
+    `random_seed`, every tensor not in `filled` gets real random values too (disk is used)."""
     header, offset = {}, 0
     for name, shape in shapes.items():
-        size = shape[0] * shape[1] * 2
+        size = int(np.prod(shape)) * 2
         header[name] = {"dtype": "F16", "shape": list(shape), "data_offsets": [offset,
                                                                                offset + size]}
         offset += size
@@ -167,16 +220,27 @@ def _sparse_checkpoint(folder: Path, filled: dict[str, int] | None = None) -> in
     with (folder / "model.safetensors").open("wb") as f:
         f.write(struct.pack("<Q", len(raw)) + raw)
         f.truncate(8 + len(raw) + offset)
-        for name, seed in (filled or {}).items():
-            start = 8 + len(raw) + header[name]["data_offsets"][0]
-            values = np.random.default_rng(seed).standard_normal(header[name]["shape"])
-            f.seek(start)
-            f.write(values.astype(np.float16).tobytes())
+        for name in shapes:
+            seed = (filled or {}).get(name)
+            if seed is None and random_seed is None:
+                continue
+            rng = np.random.default_rng(seed if seed is not None else
+                                        (random_seed, len(name), sum(map(ord, name))))
+            f.seek(8 + len(raw) + header[name]["data_offsets"][0])
+            rows = header[name]["shape"][0]
+            row = int(np.prod(header[name]["shape"][1:]))
+            step = max(1, 16_000_000 // max(row, 1))
+            for start in range(0, rows, step):  # bounded memory while writing, too
+                n = min(step, rows - start) * row
+                f.write(rng.standard_normal(n, dtype=np.float32).astype(np.float16).tobytes())
     (folder / "config.json").write_text(json.dumps({"model_type": "llama"}))
     return offset // 2
 
 
-def bench_diff(tmp: Path, big: bool) -> dict:
+def bench_diff(tmp: Path, big: bool, huge: bool = False) -> dict:
+    """MiniLM vs a perturbed copy; with `big`, two 1.24B checkpoints of real random F16 data
+    (2.5 GB each, differing in two tensors); with `huge`, two 6.7B (Llama-2-7B shaped)
+    sparse files. Each diff is the CLI in a child process, so the RSS figures are its own."""
     import torch
     import transformers
 
@@ -188,15 +252,23 @@ def bench_diff(tmp: Path, big: bool) -> dict:
         for p in model.encoder.layer[3].parameters():
             p.add_(0.01 * torch.randn_like(p))
     model.save_pretrained(tmp / "minilm-b")
-    out = {"minilm": _diff_child(minilm, tmp / "minilm-b")}
+    out = {"minilm": _diff_cli(minilm, tmp / "minilm-b", tmp / "minilm.json")}
     if big:
-        params = _sparse_checkpoint(tmp / "big-a", FILLED_A)
-        _sparse_checkpoint(tmp / "big-b", FILLED_B)
-        out["sparse_1b"] = {"parameters": params, **_diff_child(tmp / "big-a", tmp / "big-b")}
+        params = _sparse_checkpoint(tmp / "dense-a", FILLED_A, LLAMA_1B, random_seed=0)
+        _sparse_checkpoint(tmp / "dense-b", FILLED_B, LLAMA_1B, random_seed=0)
+        out["random_1b"] = {"parameters": params,
+                            **_diff_cli(tmp / "dense-a", tmp / "dense-b", tmp / "1b.json")}
+        for side in ("a", "b"):
+            (tmp / f"dense-{side}" / "model.safetensors").unlink()
+    if huge:
+        params = _sparse_checkpoint(tmp / "big-a", FILLED_A, LLAMA_7B)
+        _sparse_checkpoint(tmp / "big-b", FILLED_B, LLAMA_7B)
+        out["sparse_7b"] = {"parameters": params,
+                            **_diff_cli(tmp / "big-a", tmp / "big-b", tmp / "7b.json")}
     return out
 
 
-def bench_evaluate(tmp: Path) -> dict:
+def bench_evaluate(tmp: Path, repeats: int = 3) -> dict:
     import csv
 
     import torch
@@ -232,38 +304,59 @@ def bench_evaluate(tmp: Path) -> dict:
                      max_length=128)  # evaluate_model uses 2 x batch_size for eval
     texts = [r["text"] for r in rows]
 
-    def warm(fn):
-        """(result, seconds) of the second of two calls: caches (datasets' Arrow cache of
-        the CSV, first imports) are warm for every contender."""
-        fn()
-        t = time.perf_counter()
-        result = fn()
-        return result, time.perf_counter() - t
+    pipe_call: list[float] = []
 
-    ours, ours_s = warm(lambda: evaluate(folder, data, batch_size=batch, max_length=128))
-    trainer, trainer_s = warm(lambda: evaluate_model(spec, folder))
-    pipe = transformers.pipeline("text-classification", model=str(folder), device="cpu")
-    _, pipe_s = warm(lambda: pipe(texts, batch_size=batch, truncation=True, max_length=128))
-    return {"rows": n, "batch_size": batch,
+    def pipeline_loop():
+        """A plain script: build the pipeline (loads the model), run it over the texts."""
+        pipe = transformers.pipeline("text-classification", model=str(folder), device="cpu")
+        t = time.perf_counter()
+        out = pipe(texts, batch_size=batch, truncation=True, max_length=128)
+        pipe_call.append(time.perf_counter() - t)
+        return out
+
+    contenders = {
+        "workbench": lambda: evaluate(folder, data, batch_size=batch, max_length=128),
+        "trainer": lambda: evaluate_model(spec, folder),
+        "pipeline": pipeline_loop}
+    forward: list[float] = []
+    results: dict[str, object] = {}
+    times: dict[str, list[float]] = {k: [] for k in contenders}
+    for rep in range(repeats + 1):  # alternating, so a busy moment hits every contender
+        for key, fn in contenders.items():
+            t = time.perf_counter()
+            results[key] = fn()
+            if rep:  # the first round warms caches (datasets' Arrow cache, first imports)
+                times[key].append(time.perf_counter() - t)
+                if key == "workbench":
+                    forward.append(results[key].seconds)
+    ours_s, trainer_s, pipe_s = (_median(times[k]) for k in ("workbench", "trainer", "pipeline"))
+    ours, trainer = results["workbench"], results["trainer"]
+    return {"rows": n, "batch_size": batch, "repeats": repeats,
             "workbench_examples_per_s": n / ours_s, "trainer_examples_per_s": n / trainer_s,
             "pipeline_examples_per_s": n / pipe_s,
             "ratio_vs_trainer": trainer_s / ours_s, "ratio_vs_pipeline": pipe_s / ours_s,
             "accuracy_agrees_with_trainer": abs(ours.metrics["accuracy"]
                                                 - trainer["eval_accuracy"]) < 1e-9,
-            "workbench_forward_seconds": ours.seconds,
-            "note": "warm second call; workbench and Trainer include model load and "
-                    "tokenization, the pipeline was loaded once outside the timing"}
+            "workbench_batches_seconds": _median(forward),
+            "pipeline_call_seconds": _median(pipe_call[1:]),
+            "ratio_batches_vs_pipeline_call": _median(pipe_call[1:]) / _median(forward),
+            "all_seconds": times,
+            "note": "median of alternating repeats after a warm-up round; each contender "
+                    "loads the model and tokenizes inside its timing. batches: workbench's "
+                    "forward loop alone (tokenized before), pipeline call: the pipeline over "
+                    "the texts once built (it tokenizes inside)"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--skip-big", action="store_true", help="skip the 1.3B sparse diff")
+    parser.add_argument("--skip-big", action="store_true", help="skip the 1.24B random diff")
+    parser.add_argument("--huge", action="store_true", help="also diff two 6.7B sparse files")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--only", choices=("onnx", "diff", "evaluate"), help="one part only")
     args = parser.parse_args()
     parts = {"onnx_vs_torch": lambda tmp: bench_onnx(tmp, args.repeats),
-             "diff": lambda tmp: bench_diff(tmp, not args.skip_big),
-             "evaluate": bench_evaluate}
+             "diff": lambda tmp: bench_diff(tmp, not args.skip_big, args.huge),
+             "evaluate": lambda tmp: bench_evaluate(tmp, args.repeats)}
     with tempfile.TemporaryDirectory() as name:
         results = {key: run(Path(name)) for key, run in parts.items()
                    if args.only is None or key.startswith(args.only)}

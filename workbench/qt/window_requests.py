@@ -18,7 +18,8 @@ def install_requests(window: Any) -> WindowRequests:
     requests = WindowRequests(window)
     requests.openCheckpoint.connect(lambda path: open_then(window, path, None))
     requests.evaluate.connect(lambda path, data: _evaluate(window, path, data))
-    requests.inspectAttention.connect(lambda path, text: inspect_attention(window, path, text))
+    requests.inspectAttention.connect(
+        lambda path, text, target: inspect_attention(window, path, text, target))
     window.requests = requests
     return requests
 
@@ -54,13 +55,16 @@ def open_then(window: Any, path: str, then: Callable[[Any], None] | None) -> Non
     task.finished.connect(_disconnect)  # after success (then() ran) or failure (dropped)
 
 
-def inspect_attention(window: Any, path: str, text: str) -> None:
-    """The model's Attention tab with `text` in its input, run."""
+def inspect_attention(window: Any, path: str, text: str, target: str = "") -> None:
+    """The model's Attention tab with `text` in its input (and `target` as the decoder's text
+    of an encoder-decoder model), run."""
     def show(tab: Any) -> None:
         view = tab.show_view("Attention")
         if view is None:
             return
         view.text_edit.setPlainText(text)
+        if getattr(view, "enc_dec", False):  # only an encoder-decoder view reads a target
+            view.target_edit.setPlainText(target)
         view.run()
 
     open_then(window, path, show)

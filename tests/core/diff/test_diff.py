@@ -168,3 +168,25 @@ def test_cli_diff_json_and_text(base, tmp_path, capsys):
     assert "bert.encoder.layer.0.attention.self.query" in text
     assert main(["diff", str(base), str(tmp_path / "missing"), "--json"]) == 1
     assert "does not exist" in json.loads(capsys.readouterr().out)["error"]
+
+
+def test_short_labels_stay_unique():
+    from workbench.core.diff.weights import short_labels
+
+    kinds = ["attention.self.query", "attention.self.key", "attention.output.dense",
+             "attention.output.LayerNorm", "intermediate.dense", "output.dense",
+             "output.LayerNorm", "self_attn.q_proj", "mlp.gate_proj"]
+    labels = short_labels(kinds)
+    assert labels == ["query", "key", "attn.out.dense", "attn.out.LN", "inter.dense",
+                      "output.dense", "out.LN", "q_proj", "gate_proj"]
+    assert len(set(labels)) == len(kinds)
+
+
+def test_config_keys_stored_on_one_side_count_as_their_defaults():
+    from workbench.core.diff.weights import config_diff
+
+    old = {"model_type": "bert", "hidden_size": 384, "torch_dtype": "float32"}
+    new = {"model_type": "bert", "hidden_size": 384, "dtype": "float32", "is_decoder": False,
+           "tie_word_embeddings": True, "add_cross_attention": False}
+    assert config_diff(old, new) == {}  # defaults written by a newer transformers, renamed dtype
+    assert config_diff(old, dict(new, is_decoder=True)) == {"is_decoder": (None, True)}

@@ -140,3 +140,66 @@ def test_compare_tab_tables_several_evaluations(qtbot, main_window, finished_run
         panel.compare()
     assert "different tasks" in failed.args[0] and "different tasks" in panel.status.text()
     dialog.close()
+
+
+def test_a_seq2seq_worst_example_fills_source_and_target_of_the_attention_tab(
+        qtbot, main_window, tmp_path):
+    """A T5 run's worst example: its source in the Attention tab's source text and what the
+    model generated (the expected text when it generated nothing) as the decoder's text."""
+    from workbench.core.training.runner import run_training
+
+    spec = tiny_spec("seq2seq", tmp_path / "run")
+    result = run_training(spec, Recorder())
+    assert result.status == "finished", result.message
+    main_window.evaluate_action.trigger()
+    dialog = main_window.deploy_dialogs["evaluate"]
+    dialog.path_field.setText(str(result.run_dir))
+    dialog.data_field.setText(str(data_file("seq2seq")))
+    with qtbot.waitSignal(dialog.finished_work, timeout=TIMEOUT) as done:
+        dialog.run_button.click()
+    report = done.args[0][0]  # (EvalReport, saved path, model folder)
+    assert dialog.worst_table.rowCount() > 0
+    row = int(dialog.worst_table.item(0, 0).data(0))
+    source = dialog.worst_table.item(0, 1).text()
+    expected = dialog.worst_table.item(0, 2).text()
+    predicted = dialog.worst_table.item(0, 3).text()
+    assert expected and source != expected  # the table holds the source, reference and output
+    worst = next(w for w in report.worst if w.index == row)
+    assert (worst.text, worst.expected, worst.predicted) == (source, expected, predicted)
+    with qtbot.waitSignal(main_window.checkpointOpened, timeout=TIMEOUT) as opened:
+        assert dialog.inspect_worst(0)
+    view = opened.args[0].views["Attention"]
+    assert view.enc_dec
+    assert view.text_edit.toPlainText() == source
+    assert view.target_edit.toPlainText() == (predicted or expected).strip()
+    assert "decoder" in dialog.attention_note.text()
+    qtbot.waitUntil(lambda: view.maps is not None, timeout=TIMEOUT)  # it ran on both texts
+    assert view.maps.target_tokens  # the decoder side was computed, not only the encoder
+    dialog.close()
+
+
+def test_a_lora_runs_worst_examples_say_why_attention_cannot_open(qtbot, main_window,
+                                                                   tmp_path):
+    """A LoRA run's final/ is an adapter folder, which the Attention tab cannot load (it
+    takes full checkpoints): the button is off and the note says what to do, no tab opens
+    on an error."""
+    from workbench.core.training.runner import run_training
+    from workbench.qt.deploy.evaluate_dialog import ADAPTER_NOTE
+
+    spec = tiny_spec("sequence-classification", tmp_path / "lora", method="lora")
+    result = run_training(spec, Recorder())
+    assert result.status == "finished", result.message
+    assert (Path(result.final_model_dir) / "adapter_config.json").is_file()
+    dialog = _evaluated(qtbot, main_window, result.run_dir)
+    assert dialog.worst_table.rowCount() > 0
+    assert not dialog.attention_button.isEnabled()
+    assert dialog.attention_note.text() == ADAPTER_NOTE
+    assert not dialog.inspect_worst(0)  # a double-click says so too, and opens nothing
+    assert main_window.tabs.count() == 0
+    # the reason holds: the Attention tab's loader refuses the adapter folder
+    from workbench.core.attention.compute import compute_attention_from_path
+    from workbench.core.errors import WorkbenchError
+
+    with pytest.raises(WorkbenchError):
+        compute_attention_from_path(str(result.final_model_dir), "a good day")
+    dialog.close()

@@ -13,6 +13,8 @@ import socket
 import threading
 import urllib.parse
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from workbench.core.chat.settings import ChatReply, ChatSettings, Message, check_messages
 from workbench.core.errors import WorkbenchError
@@ -25,10 +27,15 @@ class ServerChat:
     """Chat with the model `model` served at `base_url` (e.g. http://127.0.0.1:8000/v1).
 
     `chat=False` uses /v1/completions with the last message as the prompt (a model whose
-    tokenizer has no chat template)."""
+    tokenizer has no chat template).
+
+    The history is cut to the model's context here, as the local chat does (oldest turns
+    dropped, the system prompt kept), with the served folder's tokenizer and config:
+    `model_dir`, or `model` itself when it names a local folder (`transformers serve` takes
+    the folder's path as the model name). The server would refuse an over-long prompt."""
 
     def __init__(self, base_url: str, model: str, title: str = "", chat: bool = True,
-                 timeout: float = 60.0) -> None:
+                 timeout: float = 60.0, model_dir: str | Path | None = None) -> None:
         parts = urllib.parse.urlsplit(base_url)
         if parts.scheme != "http" or not parts.hostname:
             raise WorkbenchError(f"{base_url} is not an http:// server address.")
@@ -39,6 +46,47 @@ class ServerChat:
         self.timeout = timeout
         self._connection: http.client.HTTPConnection | None = None
         self._lock = threading.Lock()
+        folder = Path(model_dir) if model_dir else Path(model)
+        self.model_dir: Path | None = folder if folder.is_dir() else None
+        self._limits: tuple[Any, int | None] | None = None  # (tokenizer, context), read once
+
+    def _tokenizer_and_context(self) -> tuple[Any, int | None]:
+        """The served model's tokenizer and context length, read from its folder once."""
+        if self._limits is None:
+            import transformers
+
+            from workbench.core.chat.local import config_context_length
+            from workbench.core.model.loading import load_tokenizer
+
+            tokenizer = load_tokenizer(self.model_dir)
+            try:
+                config = transformers.AutoConfig.from_pretrained(self.model_dir)
+            except (OSError, ValueError) as e:
+                raise WorkbenchError(f"Could not read the config of {self.model_dir} to fit the "
+                                     f"history to its context: {e}") from None
+            self._limits = (tokenizer, config_context_length(config, tokenizer))
+        return self._limits
+
+    def fit(self, messages: list[Message], settings: ChatSettings
+            ) -> tuple[list[Message], ChatSettings, tuple[str, ...]]:
+        """The messages and settings to send: the history cut to the served model's context
+        the way the local chat cuts it, and max new tokens lowered if it takes it all."""
+        check_messages(messages)
+        if self.model_dir is None:  # a server elsewhere: it alone knows its model's limits
+            return messages, settings, ()
+        from workbench.core.chat.local import fit_alone, fit_messages, reply_budget
+
+        tokenizer, context = self._tokenizer_and_context()
+        max_new, notes = reply_budget(context, settings.max_new_tokens)
+        if max_new != settings.max_new_tokens:
+            settings = ChatSettings(settings.temperature, settings.top_p, max_new)
+        budget = None if context is None else context - max_new
+        if self.chat:
+            messages, _, cut = fit_messages(tokenizer, messages, budget)
+            notes += cut
+        else:
+            fit_alone(tokenizer(messages[-1]["content"])["input_ids"], budget)
+        return messages, settings, notes
 
     def _body(self, messages: list[Message], settings: ChatSettings) -> tuple[str, dict]:
         body: dict = {"model": self.model, "stream": True,
@@ -61,7 +109,7 @@ class ServerChat:
 
     def reply(self, messages: list[Message], settings: ChatSettings,
               emit: Callable[[str], None], cancel: threading.Event | None = None) -> ChatReply:
-        check_messages(messages)
+        messages, settings, notes = self.fit(messages, settings)
         cancel = cancel if cancel is not None else threading.Event()
         path, body = self._body(messages, settings)
         url = f"http://{self.host}:{self.port}{path}"
@@ -109,7 +157,7 @@ class ServerChat:
             connection.close()
         stopped = cancel.is_set()
         return ChatReply("".join(pieces), tokens, stopped, "stopped" if stopped else reason,
-                         () if self.chat else (PLAIN_NOTE,))
+                         notes + (() if self.chat else (PLAIN_NOTE,)))
 
     def abort(self) -> None:
         """Close the connection of the reply in progress (from any thread): the read returns."""

@@ -27,7 +27,11 @@ NO_TEMPLATE_NOTE = ("This tokenizer has no chat template: the model continues yo
 
 def context_length(model: Any, tokenizer: Any) -> int | None:
     """The most tokens the model takes at once (config positions, tokenizer limit), if known."""
-    config = model.config
+    return config_context_length(model.config, tokenizer)
+
+
+def config_context_length(config: Any, tokenizer: Any) -> int | None:
+    """context_length from a config alone (a served model whose weights live elsewhere)."""
     sizes = [getattr(config, name, None) for name in
              ("max_position_embeddings", "n_positions", "seq_length")]
     sizes.append(getattr(tokenizer, "model_max_length", None))
@@ -39,6 +43,15 @@ def has_chat_template(tokenizer: Any) -> bool:
     return bool(getattr(tokenizer, "chat_template", None))
 
 
+def reply_budget(context: int | None, max_new_tokens: int) -> tuple[int, tuple[str, ...]]:
+    """Max new tokens that fit the context (halved when it would take all of it), and a note."""
+    if context is not None and max_new_tokens >= context:
+        lowered = max(1, context // 2)
+        return lowered, (f"Max new tokens lowered to {lowered}: the model's context is "
+                         f"{context} tokens.",)
+    return max_new_tokens, ()
+
+
 def render_prompt(tokenizer: Any, messages: list[Message], budget: int | None
                   ) -> tuple[list[int], tuple[str, ...]]:
     """Token ids of `messages` through the chat template (with the generation prompt), the
@@ -46,7 +59,16 @@ def render_prompt(tokenizer: Any, messages: list[Message], budget: int | None
     check_messages(messages)
     if not has_chat_template(tokenizer):
         ids = tokenizer(messages[-1]["content"])["input_ids"]
-        return _fit_alone(ids, budget), (NO_TEMPLATE_NOTE,)
+        return fit_alone(ids, budget), (NO_TEMPLATE_NOTE,)
+    _, ids, notes = fit_messages(tokenizer, messages, budget)
+    return ids, notes
+
+
+def fit_messages(tokenizer: Any, messages: list[Message], budget: int | None
+                 ) -> tuple[list[Message], list[int], tuple[str, ...]]:
+    """The messages kept (system prompt, then the newest turns, starting with a user turn)
+    so that their chat-template ids fit `budget` tokens; those ids; and the notes."""
+    check_messages(messages)
     system = [m for m in messages[:1] if m["role"] == "system"]
     turns = list(messages[len(system):])
     dropped = 0
@@ -65,7 +87,7 @@ def render_prompt(tokenizer: Any, messages: list[Message], budget: int | None
                              f"lower max new tokens.")
     notes = (f"Dropped the {dropped} oldest message{'s' if dropped != 1 else ''} to fit the "
              f"model's context.",) if dropped else ()
-    return ids, notes
+    return system + turns, ids, notes
 
 
 def _template_ids(tokenizer: Any, messages: list[Message]) -> list[int]:
@@ -78,7 +100,7 @@ def _template_ids(tokenizer: Any, messages: list[Message]) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def _fit_alone(ids: list[int], budget: int | None) -> list[int]:
+def fit_alone(ids: list[int], budget: int | None) -> list[int]:
     if budget is not None and len(ids) > budget:
         raise WorkbenchError(f"Your message takes {len(ids)} tokens; the model's context leaves "
                              f"{budget} beside the reply. Shorten it or lower max new tokens.")
@@ -93,13 +115,9 @@ def generate_reply(model: Any, tokenizer: Any, messages: list[Message], settings
     from transformers import StoppingCriteria, StoppingCriteriaList, TextStreamer
 
     cancel = cancel if cancel is not None else threading.Event()
-    notes: list[str] = []
-    max_new = settings.max_new_tokens
     context = context_length(model, tokenizer)
-    if context is not None and max_new >= context:
-        max_new = max(1, context // 2)
-        notes.append(f"Max new tokens lowered to {max_new}: the model's context is {context} "
-                     f"tokens.")
+    max_new, lowered = reply_budget(context, settings.max_new_tokens)
+    notes: list[str] = list(lowered)
     ids, render_notes = render_prompt(tokenizer, messages,
                                       None if context is None else context - max_new)
     notes += render_notes

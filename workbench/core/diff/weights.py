@@ -1,8 +1,8 @@
 """Diff two checkpoints tensor by tensor: relative change, cosine, shape/dtype/name and config.
 
-Tensors are streamed from safetensors in float32 chunks (`tensor_stats` reads them by slices),
+Tensors are streamed from safetensors by slices into reused float32 buffers (`core.diff.stream`),
 one pair at a time, so the memory used does not grow with the model: two 7B checkpoints diff in
-the same few hundred MB as two tiny ones.
+the same few hundred MB as two tiny ones (measured: tests/bench/bench_deploy.py --huge).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 
 from workbench.core.checkpoint.inspection import CheckpointInfo, inspect_checkpoint
 from workbench.core.checkpoint.tensors import TensorInfo
+from workbench.core.diff.stream import ChunkBuffers, chunk_pairs
 from workbench.core.errors import WorkbenchError
 from workbench.core.progress import Progress, Reporter
 
@@ -140,10 +141,11 @@ def diff_checkpoints(path_a: str | Path, path_b: str | Path | None, *,
     by_b = {t.name: t for t in info_b.tensors}
     prefix, a_to_b = align_names(list(by_a), list(by_b))
     tensors: list[TensorDiff] = []
+    buffers = ChunkBuffers()  # one work space for every tensor pair
     for i, (name_a, name_b) in enumerate(a_to_b.items()):
         report.step(f"Comparing tensor {i + 1} of {len(a_to_b)}: {name_b}")
         tensors.append(_compare(Path(info_a.root), by_a[name_a], Path(info_b.root), by_b[name_b],
-                                name_b, cancel))
+                                name_b, cancel, buffers))
     matched_b = set(a_to_b.values())
     tensors += [_only(t, "only_a", t.name) for n, t in by_a.items() if n not in a_to_b]
     tensors += [_only(t, "only_b", t.name) for n, t in by_b.items() if n not in matched_b]
@@ -196,30 +198,29 @@ def _only(t: TensorInfo, status: str, name: str) -> TensorDiff:
 
 
 def _compare(root_a: Path, ta: TensorInfo, root_b: Path, tb: TensorInfo, name: str,
-             cancel: threading.Event | None) -> TensorDiff:
+             cancel: threading.Event | None, buffers: ChunkBuffers) -> TensorDiff:
     """Stream one tensor pair in float32 chunks and reduce it to sums of squares and products."""
     if ta.shape != tb.shape:
         return TensorDiff(name, "shape", ta.shape, tb.shape, ta.dtype, tb.dtype)
-    # tensor_stats owns how a stored tensor is read in bounded float32 slices.
-    from workbench.core.checkpoint.tensor_stats import _safetensors_chunks
+    import torch
 
     sq_diff = sq_a = sq_b = dot = 0.0
     max_abs = 0.0
-    chunks_a = _safetensors_chunks(root_a / ta.shard, ta.name, cancel)
-    chunks_b = _safetensors_chunks(root_b / tb.shard, tb.name, cancel)
-    for ca, cb in zip(chunks_a, chunks_b, strict=True):
+    for ca, cb, d, s in chunk_pairs(root_a / ta.shard, ta.name, root_b / tb.shard, tb.name,
+                                    buffers, cancel):
         # float32 within a chunk (torch sums pairwise: ~1e-7 relative over 8M elements), float64
         # (Python floats) across chunks, so a 7B tensor's sums neither overflow nor drift.
         # Converting every chunk to float64 instead took 272 s for the 1.2B bench_deploy pair
         # (34 s this way; measured at different machine loads, so the ratio is rough).
-        d = cb - ca
+        # Every result goes into the reused buffers d and s (out=): no allocation per chunk.
+        torch.sub(cb, ca, out=d)
         # Not torch.dot: BLAS sdot accumulates sequentially in float32 (error grows with n).
-        sq_diff += float(d.square().sum())  # float(): one sync per chunk, not per element
-        sq_a += float(ca.square().sum())
-        sq_b += float(cb.square().sum())
-        dot += float((ca * cb).sum())
+        sq_diff += float(torch.mul(d, d, out=s).sum())  # float(): one sync per chunk
+        sq_a += float(torch.mul(ca, ca, out=s).sum())
+        sq_b += float(torch.mul(cb, cb, out=s).sum())
+        dot += float(torch.mul(ca, cb, out=s).sum())
         if d.numel():
-            max_abs = max(max_abs, float(d.abs().max()))
+            max_abs = max(max_abs, float(torch.abs(d, out=s).max()))
     norm_a = math.sqrt(sq_a)
     rel = math.sqrt(sq_diff) / norm_a if norm_a > 0 else (0.0 if sq_diff == 0 else math.inf)
     cosine = dot / math.sqrt(sq_a * sq_b) if sq_a > 0 and sq_b > 0 else math.nan
@@ -283,11 +284,79 @@ def layer_matrix(tensors: list[TensorDiff]) -> LayerMatrix:
     return LayerMatrix([f"{p}.{i}" for p, i in rows], kinds, values)
 
 
+# Words shortened in axis labels longer than LABEL_CHARS: the heatmap axis cuts labels at 16
+# characters and thins them by the longest one, so shorter labels all show at 1024 px.
+_ABBREVIATIONS = (("attention", "attn"), ("intermediate", "inter"), ("LayerNorm", "LN"),
+                  ("layernorm", "ln"), ("output", "out"), ("projection", "proj"))
+LABEL_CHARS = 12
+
+
+def short_labels(names: list[str]) -> list[str]:
+    """Each dotted name cut to its shortest ending that no other name ends with, for axis
+    labels: "attention.self.query" -> "query", but "attention.output.dense" keeps its
+    distinguishing part beside "output.dense" (as "attn.out.dense": past LABEL_CHARS,
+    common words are abbreviated while the labels stay unique)."""
+    labels = _unique_tails(names)
+    short = []
+    for label in labels:
+        if len(label) > LABEL_CHARS:
+            for word, abbreviation in _ABBREVIATIONS:
+                label = ".".join(abbreviation if p == word else p for p in label.split("."))
+        short.append(label)
+    return short if len(set(short)) == len(short) else labels
+
+
+def _unique_tails(names: list[str]) -> list[str]:
+    out = []
+    for name in names:
+        parts = name.split(".")
+        others = [n for n in names if n != name]
+        label = name
+        for k in range(1, len(parts)):
+            tail = ".".join(parts[-k:])
+            if not any(o == tail or o.endswith("." + tail) for o in others):
+                label = tail
+                break
+        out.append(label)
+    return out
+
+
 def config_diff(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, tuple[Any, Any]]:
-    """{key: (value in A, value in B)} for every top-level config key that differs."""
-    a, b = a or {}, b or {}
+    """{key: (value in A, value in B)} for every top-level config key that differs.
+
+    A key only one side stores counts as the config class's default on the other: a config
+    saved by an older transformers lacks keys (is_decoder, tie_word_embeddings...) that a newer
+    one writes with their defaults, which is no difference in the model."""
+    a, b = _renamed(a or {}), _renamed(b or {})
+    defaults = _config_defaults(a.get("model_type") or b.get("model_type"))
+    missing = object()
+
+    def value(side: dict[str, Any], key: str) -> Any:
+        got = side.get(key, missing)
+        return defaults.get(key) if got is missing else got
+
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b))
-            if k not in _CONFIG_NOISE and a.get(k) != b.get(k)}
+            if k not in _CONFIG_NOISE and value(a, k) != value(b, k)}
+
+
+def _renamed(config: dict[str, Any]) -> dict[str, Any]:
+    """transformers v5 writes `dtype` where older versions wrote `torch_dtype`."""
+    if "torch_dtype" in config and "dtype" not in config:
+        config = dict(config)
+        config["dtype"] = config.pop("torch_dtype")
+    return config
+
+
+def _config_defaults(model_type: Any) -> dict[str, Any]:
+    """The default config.json values of `model_type`'s config class ({} if unknown)."""
+    if not isinstance(model_type, str):
+        return {}
+    try:
+        import transformers
+
+        return transformers.AutoConfig.for_model(model_type).to_dict()
+    except Exception:  # an unknown or remote-code model type: compare the stored keys only
+        return {}
 
 
 def sum_squares(root: Path, t: TensorInfo, cancel: threading.Event | None = None) -> float:

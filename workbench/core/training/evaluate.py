@@ -63,6 +63,11 @@ def evaluate_model(spec: TrainSpec, model_path: str | Path | None = None) -> dic
     from workbench.core.training.data import make_collator, prepare_data
     from workbench.core.training.model_setup import load_for_task
 
+    if spec.packing:  # packing is a training speed-up: evaluation scores each example alone,
+        # and the padding collator it needs is only made without packing (make_collator)
+        import dataclasses
+
+        spec = dataclasses.replace(spec, packing=False)
     tokenizer = load_tokenizer(spec.model_path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -19,7 +19,9 @@ class WindowRequests(QObject):
 
     openCheckpoint = Signal(str)  # a model folder: open it as a checkpoint tab (or focus it)
     evaluate = Signal(str, str)  # a model, adapter or run; a test file ("" to choose)
-    inspectAttention = Signal(str, str)  # a model folder; text: its Attention tab, filled, run
+    # a model folder; its source text; the decoder's text for an encoder-decoder ("" if none):
+    # its Attention tab, filled, run
+    inspectAttention = Signal(str, str, str)
 
 
 def requests_for(widget: QObject | None) -> WindowRequests | None:

@@ -23,8 +23,13 @@ from workbench.qt.deploy import jobs
 from workbench.qt.deploy.compare_panel import ComparePanel
 from workbench.qt.deploy.task_dialog import PathField, TaskDialog, check, combo, fill_table, spin
 
+# The Attention tab loads full checkpoints; a LoRA adapter folder has only the update.
+ADAPTER_NOTE = ("This model is a LoRA adapter: the Attention tab opens full checkpoints only. "
+                "Merge the adapter into its base model (peft's merge_and_unload, then "
+                "save_pretrained) and open that folder to inspect its attention.")
+
 TASKS = ["(from the model)", "sequence-classification", "token-classification", "causal-lm",
-         "masked-lm", "seq2seq"]
+         "masked-lm", "seq2seq", "chat-sft"]
 
 
 class EvaluateDialog(TaskDialog):
@@ -51,6 +56,8 @@ class EvaluateDialog(TaskDialog):
         self.worst_table = QTableWidget()
         self.confusion = AttentionHeatmap()
         self.confusion.hover_template = "expected {row}, predicted {col}: {value}"
+        self.confusion.plot.setLabel("left", "expected")
+        self.confusion.plot.setLabel("bottom", "predicted")
         self.confusion.clear("Classification results show a confusion matrix here.")
         tabs = QTabWidget()
         top = QSplitter(Qt.Orientation.Horizontal)
@@ -99,14 +106,26 @@ class EvaluateDialog(TaskDialog):
         item = self.worst_table.item(row, 1)
         if item is None or not self.model_dir:
             return False
+        if self._is_adapter():
+            self.attention_note.setText(ADAPTER_NOTE)
+            return False
         requests = requests_for(self)
         if requests is None:
             self.attention_note.setText(NO_WINDOW)
             return False
         text = item.data(Qt.ItemDataRole.UserRole) or item.text()
-        self.attention_note.setText(f"Opening the Attention tab of {self.model_dir}...")
-        requests.inspectAttention.emit(self.model_dir, text)
+        said = self.worst_table.item(row, 3)
+        target = (said.data(Qt.ItemDataRole.UserRole) or "") if said is not None else ""
+        self.attention_note.setText(
+            f"Opening the Attention tab of {self.model_dir}"
+            + (" with the model's output as the decoder's text" if target else "") + "...")
+        requests.inspectAttention.emit(self.model_dir, text, target)
         return True
+
+    def _is_adapter(self) -> bool:
+        from pathlib import Path
+
+        return bool(self.model_dir) and (Path(self.model_dir) / "adapter_config.json").is_file()
 
     def _on_attention_button_clicked(self) -> None:
         self.inspect_worst(self.worst_table.currentRow())
@@ -139,7 +158,14 @@ class EvaluateDialog(TaskDialog):
         for i in range(self.worst_table.rowCount()):  # the whole text, for Attention
             cell = self.worst_table.item(i, 1)
             cell.setData(Qt.ItemDataRole.UserRole, cell.text())
-        self.attention_button.setEnabled(bool(report.worst))
+            if report.task == "seq2seq":  # the decoder's text: what the model said (or, when
+                said = self.worst_table.item(i, 3)  # it said nothing, the expected text)
+                row = int(self.worst_table.item(i, 0).data(Qt.ItemDataRole.DisplayRole))
+                example = next(w for w in report.worst if w.index == row)
+                said.setData(Qt.ItemDataRole.UserRole, example.predicted or example.expected)
+        adapter = self._is_adapter()
+        self.attention_button.setEnabled(bool(report.worst) and not adapter)
+        self.attention_note.setText(ADAPTER_NOTE if adapter and report.worst else "")
         if saved:
             self.compare.add_path(saved)
         self.status.setText(f"{report.num_examples} examples in {report.seconds:.1f} s"

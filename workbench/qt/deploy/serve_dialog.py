@@ -59,7 +59,8 @@ class ServeDialog(TaskDialog):
 
         self.chat.set_backends([ServerChat(server.url, server.model_id,
                                            title=f"{server.folder.name} at {server.url}",
-                                           chat=serves_chat(server.folder))])
+                                           chat=serves_chat(server.folder),
+                                           model_dir=server.folder)])
         self.chat.setEnabled(True)
         self.timer.start()
         self._on_timer_timeout()
