@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -62,9 +61,7 @@ class CompareView(QWidget):
         self.status.setWordWrap(True)
         self.a_map, self.b_map, self.diff_map = (AttentionHeatmap(square=True)
                                                  for _ in range(3))
-        lut = diverging_lut()
-        self.diff_map.image.setLookupTable(lut)
-        self.diff_map.colorbar.setColorMap(pg.ColorMap(np.linspace(0, 1, len(lut)), lut))
+        self.diff_map.set_lut(diverging_lut())
         self.diff_map.hover_template = "{row} ({i}) -> {col} ({j}): A - B = {value}"
         splitter = QSplitter()
         for w in (self.a_map, self.b_map, self.diff_map):
