@@ -243,15 +243,18 @@ class HeadStrip(QWidget):
 
     def paintEvent(self, _event) -> None:
         painter = QPainter(self)
+        small = QFont(self.font())
+        small.setPixelSize(9)
         for head, rect in self.squares():
             colour = head_colour(head, self.n_heads)
             on = head in self.selected
             painter.setPen(QPen(colour, 2))
             painter.setBrush(colour if on else QColor(255, 255, 255))
             painter.drawRect(rect.adjusted(1, 1, -1, -1))
-            if head == MEAN:
-                painter.setPen(QColor(255, 255, 255) if on else colour)
-                painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, "mean")
+            painter.setPen(QColor(255, 255, 255) if on else colour)
+            painter.setFont(self.font() if head == MEAN else small)
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter,
+                             "mean" if head == MEAN else str(head))
         painter.end()
 
 
@@ -297,7 +300,12 @@ class LinksCanvas(QWidget):
     def key_x(self) -> int:
         """Left edge of the key column: lines at most ~520 px long, as in BertViz, so the two
         columns stay readable together on a wide screen."""
-        return min(self.width(), 2 * self.column_width + 520) - self.column_width
+        return self.query_x + min(self.width(), 2 * self.column_width + 520) - self.column_width
+
+    @property
+    def query_x(self) -> int:
+        """Left edge of the query column: the two columns are centred in a wide canvas."""
+        return max(0, (self.width() - 2 * self.column_width - 520) // 2)
 
     def set_data(self, matrices, queries, keys, table: LinkTable | None) -> None:
         if tuple(queries) != self.queries or tuple(keys) != self.keys:
@@ -347,7 +355,8 @@ class LinksCanvas(QWidget):
 
     def token_at(self, pos) -> tuple[str, int] | None:
         index = int((pos.y() - 4) // self.row_height)
-        if pos.x() < self.column_width and 0 <= index < len(self.queries):
+        qx = self.query_x
+        if qx <= pos.x() < qx + self.column_width and 0 <= index < len(self.queries):
             return ("query", index)
         if self.key_x < pos.x() < self.key_x + self.column_width and 0 <= index < len(self.keys):
             return ("key", index)
@@ -360,7 +369,7 @@ class LinksCanvas(QWidget):
         """Where a token is drawn (for tests and tool tips)."""
         from PySide6.QtCore import QPoint
 
-        x = self.column_width // 2 if side == "query" else self.key_x + self.column_width // 2
+        x = (self.query_x if side == "query" else self.key_x) + self.column_width // 2
         return QPoint(x, self.row_center(index))
 
     def _refocus(self) -> None:
@@ -414,7 +423,7 @@ class LinksCanvas(QWidget):
         painted band first), one drawLines call per head and weight step."""
         from PySide6.QtCore import QLineF
 
-        x0, x1 = self.column_width + 4, self.key_x - 4
+        x0, x1 = self.query_x + self.column_width + 4, self.key_x - 4
         rh = self.row_height
         y0 = 4 + links.query * rh + rh // 2
         y1 = 4 + links.key * rh + rh // 2
@@ -460,7 +469,8 @@ class LinksCanvas(QWidget):
         self.painted, self.drawn = ([], 0, None), None
         if links is None and self.matrices is not None:
             painter.setPen(QColor(120, 120, 120))
-            painter.drawText(QRect(cw, 4 + first * rh, max(kx - cw, 1), rh),
+            painter.drawText(QRect(self.query_x + cw, 4 + first * rh,
+                                   max(kx - self.query_x - cw, 1), rh),
                              Qt.AlignmentFlag.AlignCenter, "Finding the strongest links...")
         elif links is not None and len(links):
             # smooth lines while few; hundreds of translucent smooth lines cost ~0.1 ms each
@@ -471,7 +481,7 @@ class LinksCanvas(QWidget):
         small = QFont(self.font())
         small.setPointSizeF(max(6.0, small.pointSizeF() * 0.8))
         for side, tokens, rect_x, align in (
-                ("query", self.queries, 0, Qt.AlignmentFlag.AlignRight),
+                ("query", self.queries, self.query_x, Qt.AlignmentFlag.AlignRight),
                 ("key", self.keys, kx, Qt.AlignmentFlag.AlignLeft)):
             # the focused token's partners: tinted by weight in the strongest head's colour
             partners = (self.focus_weights if active is not None and active[0] != side
@@ -483,7 +493,8 @@ class LinksCanvas(QWidget):
                                                   SELECTED.blue(), 60))
                 elif partners is not None and partners[0][i] >= MIN_WEIGHT:
                     tint = head_colour(int(partners[1][i]), n_heads)
-                    tint.setAlphaF(float(min(1.0, 0.15 + 0.85 * partners[0][i])))
+                    # at most half opaque: the token's text stays readable on its tint
+                    tint.setAlphaF(float(min(0.5, 0.1 + 0.4 * partners[0][i])))
                     painter.fillRect(rect, tint)
                 painter.setFont(self.font())
                 painter.setPen(QColor(120, 120, 120) if tokens[i].special else QColor(20, 20, 20))
