@@ -133,7 +133,7 @@ class CompareView(QWidget):
         self.run_button.setEnabled(False)
         self.status.setText("computing B...")
         extra = {"overviews": False} if job[0] is not compare_job else {}  # B's are not shown
-        self.task = owner.tab.runner.start(
+        self.task = owner.runner.start(
             *job, on_success=self._on_job_succeeded, on_error=self._on_job_failed,
             on_progress=lambda msg: self.status.setText(msg + "..."), **extra)
         self.task.finished.connect(lambda: self.run_button.setEnabled(True))
@@ -172,7 +172,7 @@ class CompareView(QWidget):
                     and selection == owner.selection():  # else the user moved on
                 self._show(a_maps, b_maps, selection.kind, result)
 
-        self.diff_task = owner.tab.runner.start(compare_selection, a_maps, b_maps, selection,
+        self.diff_task = owner.runner.start(compare_selection, a_maps, b_maps, selection,
                                                 on_success=shown, on_error=self._on_job_failed)
 
     def _show(self, a_maps, b_maps, kind: str, result) -> None:

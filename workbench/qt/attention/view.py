@@ -72,12 +72,21 @@ class AttentionView(QWidget):
     rendered = Signal()  # every view shows the latest result
     matrixShown = Signal()  # the heatmap shows the current selection
     failed = Signal(str)
+    runStarted = Signal(object)  # the Task of a model run (it reads the model until finished)
 
-    def __init__(self, tab, parent=None):
+    def __init__(self, tab, parent=None, *, runner=None, config: dict | None = None,
+                 live: bool = False):
+        """`tab`: the CheckpointTab (its checkpoint, config and runner), or None with `runner`
+        and `config` given, e.g. for a model paused in training (`live`: no device, dtype or
+        Compare, since the model is already placed and must only be read while paused)."""
         super().__init__(parent)
         self.tab = tab
+        self.runner = runner if runner is not None else tab.runner
         self.path: str | None = tab.info.load_path if tab is not None else None
-        config = (tab.info.config or {}) if tab is not None else {}
+        if config is None:
+            config = (tab.info.config or {}) if tab is not None else {}
+        # None, or a message: why a model run cannot start now (e.g. the run was resumed)
+        self.can_run = lambda: None
         self.enc_dec = bool(config.get("is_encoder_decoder"))
         # A second segment only means something to models with a segment (token type) table:
         # GPT-2 has none and would read the pair as one run-on text.
@@ -113,6 +122,10 @@ class AttentionView(QWidget):
         layout.addLayout(self.selectors)
         layout.addWidget(self.views, 1)
         self._set_enabled_selectors(False)
+        if live:
+            for w in self.placement:
+                w.setVisible(False)
+            self.views.setTabVisible(list(LAZY_VIEWS).index("compare") + 1, False)
 
     # -- building ---------------------------------------------------------------------------------
     @property
@@ -206,8 +219,9 @@ class AttentionView(QWidget):
         self.progress.setMaximumWidth(120)
         self.progress.setVisible(False)
         self.status = QLabel("The model loads on the first run and stays loaded for this tab.")
-        for w in (QLabel("Device"), self.device_combo, QLabel("DType"), self.dtype_combo,
-                  self.run_button, self.cancel_button, self.progress, self.status):
+        self.placement = (QLabel("Device"), self.device_combo, QLabel("DType"), self.dtype_combo)
+        for w in (*self.placement, self.run_button, self.cancel_button, self.progress,
+                  self.status):
             row.addWidget(w)
         row.addStretch()
         form.addRow(row)
@@ -291,6 +305,11 @@ class AttentionView(QWidget):
         Over the model's maximum length the view offers to truncate (`truncate=True` does)."""
         if self.task is not None and self.task.running:
             return self.task
+        refused = self.can_run()
+        if refused:
+            self.status.setText(refused)
+            self.failed.emit(refused)
+            return None
         self.too_long.setVisible(False)
         text = self.text_edit.toPlainText()
         pair = (self.pair_edit.toPlainText().strip() or None) if self.pairs else None
@@ -299,13 +318,14 @@ class AttentionView(QWidget):
         self.run_button.setEnabled(False)
         self.cancel_button.setVisible(True)
         self.progress.setVisible(True)
-        self.task = self.tab.runner.start(
+        self.task = self.runner.start(
             compute_job, self.cache, self.path, self.device_combo.currentText().strip(),
             self.dtype_combo.currentText(), text, pair, target, layers, truncate=truncate,
             offer_truncate=True, render=self._render_hint(),
             on_success=self._on_job_succeeded, on_error=self._on_job_failed,
             on_progress=lambda msg: self.status.setText(msg + "..."))
         self.task.finished.connect(self._on_task_finished)
+        self.runStarted.emit(self.task)
         return self.task
 
     def _render_hint(self) -> RenderHint:
@@ -481,7 +501,7 @@ class AttentionView(QWidget):
             return
         self.heatmap.status.setText("Computing...")
         maps = self.maps
-        self.matrix_task = self.tab.runner.start(
+        self.matrix_task = self.runner.start(
             render_map, maps, selection, fixed,
             on_success=lambda result: self._on_matrix_computed(maps, result, keep_view),
             on_error=self._on_job_failed)
@@ -528,7 +548,7 @@ class AttentionView(QWidget):
             return
         if self.links_task is not None and self.links_task.running:
             self.links_task.cancel()
-        self.links_task = self.tab.runner.start(
+        self.links_task = self.runner.start(
             link_table_job, stack, pos,
             on_success=lambda t: self._on_links_computed(maps, kind, layer, stack, t),
             on_error=self._on_job_failed)
