@@ -436,3 +436,115 @@ def test_token_view_of_2048_tokens_draws_only_what_is_in_view(qtbot):
         assert {q for q, _k, _w in lines} <= set(queries)
     assert 0 < segments <= min(MAX_LINES, (heads + 1) * TOP_K * len(queries))
     assert top.top() - 5 <= y_min and y_max <= top.bottom() + 5  # lines cut to the view
+
+
+def test_head_selector_and_token_view_agree(qtbot, main_window, models):
+    """The Head selector's head is the one the token view draws (not head 0), both ways."""
+    _tab, view = open_view(qtbot, main_window, models["bert"])
+    maps = run(qtbot, view)
+    view.select(layer=1, head=3)  # chosen before the Tokens tab is ever shown
+    view.views.setCurrentWidget(view.token_view)
+    tv, canvas = view.token_view, view.token_view.canvas
+    qtbot.wait(50)
+    canvas.repaint()
+    assert tv.checked_heads() == canvas.visible_heads() == {3}
+    assert set(canvas.lines_by_head()) == {3}
+    for q, k, w in canvas.lines_by_head()[3]:
+        assert w == pytest.approx(float(maps.matrix("self", 1, 3)[q, k]), rel=1e-6)
+    strip = tv.strip
+    QTest.mouseClick(strip, Qt.MouseButton.LeftButton, pos=strip.square_center(0))  # 0 on
+    assert view.head_spin.value() == 3  # two heads: the selector cannot show both, keeps 3
+    QTest.mouseClick(strip, Qt.MouseButton.LeftButton, pos=strip.square_center(3))  # 3 off
+    assert view.head_spin.value() == 0 and tv.checked_heads() == {0}  # one head: it follows
+    np.testing.assert_array_equal(view.heatmap.matrix, maps.matrix("self", 1, 0))
+    view.select(head=2)
+    assert tv.checked_heads() == canvas.visible_heads() == {2}
+    run(qtbot, view, "Another sentence to run.")  # a new result keeps the selector's head
+    assert view.head_spin.value() == 2 and tv.checked_heads() == {2}
+
+
+def test_hovering_a_token_shows_only_its_lines_and_weights(qtbot, main_window, models):
+    """Real mouse moves: a query shows its lines and each key's weight; a key the queries
+    that attend to it; moving off the tokens brings every line back."""
+    from workbench.core.attention.links import MEAN, MIN_WEIGHT
+
+    _tab, view = open_view(qtbot, main_window, models["bert"])
+    maps = run(qtbot, view)
+    view.views.setCurrentWidget(view.token_view)
+    tv, canvas = view.token_view, view.token_view.canvas
+    tv.select_heads([1, MEAN])
+    qtbot.wait(50)
+    canvas.repaint()
+    everything = canvas.lines_by_head()
+    assert len({q for lines in everything.values() for q, _k, _w in lines}) > 1
+    layer = maps.maps["self"][view._layer_pos()]  # (heads, T, T)
+    QTest.mouseMove(canvas, canvas.token_pos("query", 4))
+    canvas.repaint()
+    drawn = canvas.lines_by_head()
+    assert set(drawn) <= {1, MEAN} and drawn
+    assert {q for lines in drawn.values() for q, _k, _w in lines} == {4}  # only its lines
+    weights, heads = canvas.focus_weights  # what each key token is tinted and labelled with
+    expected = np.maximum(layer[1, 4], layer[:, 4].mean(0))
+    np.testing.assert_allclose(weights, expected, rtol=1e-5)
+    assert set(heads[weights >= MIN_WEIGHT].tolist()) <= {1, MEAN}
+    assert "attends to" in canvas.toolTip()
+    QTest.mouseMove(canvas, canvas.token_pos("key", 0))
+    canvas.repaint()
+    into = canvas.lines_by_head()
+    assert {k for lines in into.values() for _q, k, _w in lines} == {0}
+    np.testing.assert_allclose(canvas.focus_weights[0],
+                               np.maximum(layer[1, :, 0], layer[:, :, 0].mean(0)), rtol=1e-5)
+    gap = canvas.token_pos("query", 2)
+    gap.setX((canvas.query_x + canvas.column_width + canvas.key_x) // 2)  # between the columns
+    QTest.mouseMove(canvas, gap)
+    canvas.repaint()
+    assert canvas.active() is None and canvas.focus_weights is None
+    assert canvas.lines_by_head() == everything
+
+
+def test_heatmap_pixels_and_links_are_made_in_the_worker(qtbot, main_window, tmp_path,
+                                                         minilm_tokenizer_files, monkeypatch):
+    """A 300-token input: the heatmap's QImage and the token view's link table are made in
+    worker threads; the GUI thread draws the very image the worker made."""
+    import threading
+
+    from tests.fixtures.attention import tiny_with_tokenizer
+    from workbench.core.attention import links as links_module
+    from workbench.core.attention.export import to_rgb
+    from workbench.qt.attention import jobs
+    from workbench.qt.common import heatmap as heatmap_module
+
+    on_gui: dict[str, list[bool]] = {"image": [], "links": []}
+
+    def spy(name, real):
+        def wrapper(*args, **kwargs):
+            on_gui[name].append(threading.current_thread() is threading.main_thread())
+            return real(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(jobs, "heatmap_image", spy("image", jobs.heatmap_image))
+    monkeypatch.setattr(heatmap_module, "heatmap_image", spy("image", heatmap_module.heatmap_image))
+    monkeypatch.setattr(links_module, "link_table", spy("links", links_module.link_table))
+    path = tiny_with_tokenizer("llama", tmp_path / "llama", minilm_tokenizer_files,
+                               max_position_embeddings=1024)
+    _tab, view = open_view(qtbot, main_window, path)
+    maps = run(qtbot, view, " ".join(["word"] * 300))
+    t = len(maps.tokens)
+    assert t >= 300
+    rendered = maps.extra["rendered"]
+    assert view.heatmap.image.qimage is rendered.image  # drawn as the worker made it
+    assert (rendered.image.width(), rendered.image.height()) == (t, t)
+    assert on_gui == {"image": [False], "links": [False]}  # both in the worker, once
+    last = maps.layers["self"][-1]
+    rgb = to_rgb(maps.matrix("self", last, 0), view.heatmap.levels)
+    for i, j in ((5, 2), (t - 1, 0), (t - 1, t - 1)):
+        colour = rendered.image.pixelColor(j, i)
+        assert (colour.red(), colour.green(), colour.blue()) == tuple(rgb[i, j])
+    with qtbot.waitSignal(view.matrixShown, timeout=30_000):
+        view.select(head=1)  # another head of a large map: coloured in a worker too
+        assert view.matrix_task is not None and view.heatmap.status.text() == "Computing..."
+    np.testing.assert_array_equal(view.heatmap.matrix, maps.matrix("self", last, 1))
+    assert on_gui["image"] == [False, False]
+    view.views.setCurrentWidget(view.token_view)
+    assert view.token_view.canvas.table is not None  # the worker's table, not ranked here
+    assert on_gui["links"] == [False]
