@@ -316,7 +316,8 @@ def test_grid_and_summary_are_made_in_the_worker(qtbot, main_window, models):
     overview = cached_overview(maps, "self")
     assert overview is not None and overview.stack is maps.maps["self"]
     np.testing.assert_array_equal(overview.mosaic, mosaic_rgb(maps.maps["self"], True))
-    np.testing.assert_array_equal(view.grid.image.image, overview.mosaic)
+    np.testing.assert_array_equal(view.grid.rgb, overview.mosaic)
+    assert view.grid.image.qimage is maps.extra["mosaic_images"]["self"]  # its QImage too
     np.testing.assert_allclose(view.summary.entropy, head_entropy(maps.maps["self"]))
     assert view.summary.sinks.text() == overview.sinks_text
 
@@ -392,7 +393,7 @@ def test_heavy_views_are_built_when_first_shown(qtbot, main_window, models):
     assert view.views.currentWidget() is view._built["grid"]
     from workbench.core.attention.overview import cached_overview
 
-    np.testing.assert_array_equal(view.grid.image.image, cached_overview(maps, "self").mosaic)
+    np.testing.assert_array_equal(view.grid.rgb, cached_overview(maps, "self").mosaic)
     assert view.views.tabText(1) == "All heads" and view.views.count() == 5
 
 

@@ -117,7 +117,12 @@ def compute_job(cache: ModelCache, path: str | None, device: str, dtype: str, te
             return e
         raise
     if overviews:
+        from workbench.qt.attention.grid import mosaic_image
+
         attach_overviews(maps)
+        maps.extra["mosaic_images"] = {kind: mosaic_image(overview.mosaic)
+                                       for kind, overview in maps.extra["overviews"].items()
+                                       if overview.mosaic is not None}
     if render is not None:
         from workbench.core.attention.links import attach_link_tables
 

@@ -178,8 +178,10 @@ class AttentionView(QWidget):
         maps, kind = self.maps, self.kind
         if name == "grid":
             overview = cached_overview(maps, kind)  # made by the worker that ran the model
+            image = maps.extra.get("mosaic_images", {}).get(kind) if overview else None
             self._built["grid"].set_maps(maps.maps[kind], maps.layers[kind], kind in maps.causal,
-                                         rgb=overview.mosaic if overview is not None else None)
+                                         rgb=overview.mosaic if overview is not None else None,
+                                         image=image)
         elif name == "summary":
             self._built["summary"].set_maps(maps, kind)
         elif name == "compare":
