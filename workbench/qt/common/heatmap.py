@@ -39,16 +39,22 @@ def heatmap_image(matrix: np.ndarray, levels: tuple[float, float],
     Safe to call in a worker thread (QImage, unlike QPixmap, is not tied to the GUI thread):
     a 2,048 x 2,048 map takes ~60 ms to colour, which must not happen on the GUI thread.
     """
-    if lut is None:
-        rgb = to_rgb(matrix, levels)  # (rows, cols, 3) uint8
-    else:
-        lo, hi = levels
-        m = np.asarray(matrix, dtype=np.float32)
-        scaled = np.clip((np.nan_to_num(m, nan=lo) - lo) / max(hi - lo, 1e-12), 0, 1)
-        rgb = lut[np.round(scaled * (len(lut) - 1)).astype(np.intp)]
-        rgb[np.isnan(m)] = MASKED_RGB
-    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-    rows, cols = rgb.shape[:2]
+    m = np.asarray(matrix, dtype=np.float32)
+    rows, cols = m.shape
+    rgb = np.empty((rows, cols, 3), dtype=np.uint8)
+    # A band of rows at a time: the colour lookup (fancy indexing) holds the GIL throughout,
+    # and on a whole 2,048^2 map that froze the GUI thread for ~100 ms.
+    band = max(1, (1 << 18) // max(cols, 1))
+    for top in range(0, rows, band):
+        part = m[top:top + band]
+        if lut is None:
+            rgb[top:top + band] = to_rgb(part, levels)
+        else:
+            lo, hi = levels
+            scaled = np.clip((np.nan_to_num(part, nan=lo) - lo) / max(hi - lo, 1e-12), 0, 1)
+            block = lut[np.round(scaled * (len(lut) - 1)).astype(np.intp)]
+            block[np.isnan(part)] = MASKED_RGB
+            rgb[top:top + band] = block
     return QImage(rgb.data, cols, rows, 3 * cols, QImage.Format.Format_RGB888).copy()
 
 
