@@ -40,6 +40,8 @@ def open_view(qtbot, window, path):
 
 
 def run(qtbot, view, text="The cat sat on the mat.", **fields):
+    # a run still finishing (its result shown, its thread not yet done) would be returned
+    qtbot.waitUntil(lambda: view.task is None or not view.task.running, timeout=30_000)
     view.text_edit.setPlainText(text)
     for name, value in fields.items():
         getattr(view, f"{name}_edit").setPlainText(value)

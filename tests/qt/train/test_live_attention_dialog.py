@@ -122,6 +122,7 @@ def test_live_model_runs_in_the_full_view_and_only_while_paused(qtbot, live_gpt2
     with qtbot.waitSignal(view.rendered, timeout=60_000):
         view.run_button.click()
     assert view.maps is not maps and "second" in " ".join(t.text for t in view.maps.tokens)
+    qtbot.waitUntil(lambda: not view.task.running, timeout=10_000)
     control.resume()  # training goes on: the model is changing, so no forward pass
     with qtbot.waitSignal(view.failed, timeout=5_000) as refused:
         view.run_button.click()

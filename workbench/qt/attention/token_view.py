@@ -563,6 +563,10 @@ class TokenView(QWidget):
     def set_table(self, table: LinkTable | None) -> None:
         self.canvas.set_table(table)
 
+    def follow(self, head: int) -> None:
+        """Note that the Head selector now shows `head` (the user picked it here)."""
+        self._followed = head
+
     def select_heads(self, heads) -> None:
         """Turn exactly these heads on (MEAN for the mean)."""
         self.heads = set(heads)

@@ -63,7 +63,7 @@ INLINE_COST = 20_000_000
 # 512^2 take ~5 ms and 2,048^2 ~60 ms) ...
 INLINE_CELLS = 256 * 256
 # ... and layers with more weights than this get their token-view links ranked in one.
-INLINE_LINK_WEIGHTS = 1_000_000
+INLINE_LINK_WEIGHTS = 500_000
 
 
 class AttentionView(QWidget):
@@ -566,7 +566,7 @@ class AttentionView(QWidget):
         if len(heads) != 1 or self.maps is None:
             return
         (head,) = heads
-        self.token_view._followed = head  # already showing it: no re-selection
+        self.token_view.follow(head)  # it already shows this head: no re-selection
         if head == MEAN:
             self.select(mode=MapMode.MEAN)
         else:
