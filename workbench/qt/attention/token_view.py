@@ -418,9 +418,16 @@ class LinksCanvas(QWidget):
         self.pinned = None if hit == self.pinned else hit
         self._refocus()
 
-    def _draw_links(self, painter: QPainter, links: Links, n_heads: int, clip: QRect) -> None:
+    def _draw_links(self, painter: QPainter, links: Links, n_heads: int, clip: QRect,
+                    opaque: bool = False) -> None:
         """Each link's visible part only (a line to a key 2,000 rows away is cut to the
-        painted band first), one drawLines call per head and weight step."""
+        painted band first), one drawLines call per head and weight step, weakest first.
+
+        `opaque`: the weight fades the colour towards the background instead of setting its
+        alpha. Qt's raster engine draws translucent lines ~16x slower than opaque ones
+        (1,000 lines: ~70 ms against ~4 ms here), so many lines are drawn opaque; only
+        crossings differ (the stronger line lies on top instead of blending).
+        """
         from PySide6.QtCore import QLineF
 
         x0, x1 = self.query_x + self.column_width + 4, self.key_x - 4
@@ -446,11 +453,17 @@ class LinksCanvas(QWidget):
                          float(max(ys[seen].max(), ye[seen].max()))) if seen.any() else None)
         self.drawn = Links(links.head[seen], links.query[seen], links.key[seen],
                            links.weight[seen])
-        for g in np.unique(group[seen]).tolist():
+        back = self.palette().color(self.backgroundRole())
+        for g in sorted(np.unique(group[seen]).tolist(), key=lambda g: (g % 8, g)):
             pick = np.nonzero(seen & (group == g))[0]
             weight = (g % 8 + 0.5) / 8
             colour = head_colour(g // 8 - 1, n_heads)
-            colour.setAlphaF(min(1.0, 0.1 + 0.9 * weight))  # opacity: the weight, as BertViz
+            alpha = min(1.0, 0.1 + 0.9 * weight)  # opacity: the weight, as BertViz
+            if opaque:
+                colour = QColor.fromRgbF(*(alpha * c + (1 - alpha) * b for c, b in zip(
+                    colour.getRgbF()[:3], back.getRgbF()[:3], strict=True)))
+            else:
+                colour.setAlphaF(alpha)
             pen = QPen(colour)
             pen.setWidthF(1.0 + 2.0 * weight)
             painter.setPen(pen)
@@ -474,8 +487,9 @@ class LinksCanvas(QWidget):
                              Qt.AlignmentFlag.AlignCenter, "Finding the strongest links...")
         elif links is not None and len(links):
             # smooth lines while few; hundreds of translucent smooth lines cost ~0.1 ms each
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing, len(links) <= SMOOTH_LINKS)
-            self._draw_links(painter, links, n_heads, clip)
+            few = len(links) <= SMOOTH_LINKS
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing, few)
+            self._draw_links(painter, links, n_heads, clip, opaque=not few)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         active = self.active()
         small = QFont(self.font())
