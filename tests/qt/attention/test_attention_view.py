@@ -277,12 +277,16 @@ def test_expensive_rollout_is_computed_in_a_worker(qtbot, main_window, models, n
     assert no_dialogs == []
 
 
-def test_expensive_comparison_is_computed_in_a_worker(qtbot, main_window, models, no_dialogs):
-    """Compare follows the selection; a long input's rollout diff is computed off the GUI."""
+def test_expensive_comparison_is_computed_in_a_worker(qtbot, main_window, models, no_dialogs,
+                                                      monkeypatch):
+    """Compare follows the selection; a long input's rollout diff is computed off the GUI,
+    and its three maps are coloured there too."""
     import dataclasses
+    import threading
 
     from workbench.core.attention.aggregate import MapMode, rollout_layers
     from workbench.core.attention.compute import Token
+    from workbench.qt.common import heatmap as heatmap_module
 
     _tab, view = open_view(qtbot, main_window, models["bert"])
     maps = run(qtbot, view)
@@ -299,12 +303,21 @@ def test_expensive_comparison_is_computed_in_a_worker(qtbot, main_window, models
     view.select(mode=MapMode.HEAD, layer=1)
     cmp = view.compare
     cmp.other = dataclasses.replace(maps, maps={"self": b}, tokens=tokens)
+    on_gui = []
+    real = heatmap_module.heatmap_image
+
+    def spy(*args, **kwargs):
+        on_gui.append(threading.current_thread() is threading.main_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(heatmap_module, "heatmap_image", spy)
     view.select(mode=MapMode.ROLLOUT)
     assert cmp.diff_task is not None and cmp.diff_task.running is True
     qtbot.waitUntil(lambda: not cmp.diff_task.running, timeout=60_000)
     qtbot.waitUntil(lambda: "Largest difference" in cmp.status.text(), timeout=10_000)
     np.testing.assert_allclose(cmp.diff_map.matrix,
                                rollout_layers(a)[-1] - rollout_layers(b)[-1], atol=1e-6)
+    assert on_gui.count(False) >= 3 and True not in on_gui  # A, B, A - B: all in workers
     assert no_dialogs == []
 
 
