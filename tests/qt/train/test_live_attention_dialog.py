@@ -1,4 +1,5 @@
-"""The paused run's attention dialog is the Attention tab's view, fed by the live model."""
+"""The paused run's attention dialog is the Attention tab's view, fed by the live model
+(qt.train asks for it through the window's requests; qt/attention/live.py builds it)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from tests.core.attention.test_aggregate_select import _maps
 
 
 def test_dialog_is_the_attention_view_with_a_layer_combo(qtbot):
+    from workbench.qt.attention.live import DEFAULT_LIVE_TEXT, LiveAttentionDialog
     from workbench.qt.attention.token_view import TokenView
     from workbench.qt.attention.view import AttentionView
     from workbench.qt.common.heatmap import AttentionHeatmap
-    from workbench.qt.train.summary import DEFAULT_LIVE_TEXT, LiveAttentionDialog
 
     dialog = LiveAttentionDialog()
     qtbot.addWidget(dialog)
@@ -65,10 +66,11 @@ def live_gpt2(tmp_path_factory, minilm_tokenizer_files):
 
 
 class _Host(QWidget):
-    """What inspect_live_attention needs of the train view: its tasks and Resume bookkeeping."""
+    """What inspect_live_attention needs of the train view: its tasks, its Resume bookkeeping
+    and a place in a main window (whose requests open the Attention feature's dialog)."""
 
-    def __init__(self, runner):
-        super().__init__()
+    def __init__(self, runner, window):
+        super().__init__(window)
         from workbench.qt.common.tasks import TaskGroup
 
         self.tasks = TaskGroup(runner)
@@ -82,7 +84,7 @@ class _Host(QWidget):
         self.synced.append(state)
 
 
-def test_live_model_runs_in_the_full_view_and_only_while_paused(qtbot, live_gpt2):
+def test_live_model_runs_in_the_full_view_and_only_while_paused(qtbot, main_window, live_gpt2):
     """A real TrainControl holding a real model in training mode: the dialog's Run computes
     its attention (eval during the pass, training mode after), a rerun after Resume is refused."""
     from workbench.core.training.runner import TrainControl
@@ -95,12 +97,14 @@ def test_live_model_runs_in_the_full_view_and_only_while_paused(qtbot, live_gpt2
     control.live_model, control.live_tokenizer = model, tokenizer
     control.pause()
     runner = TaskRunner()
-    host = _Host(runner)
-    qtbot.addWidget(host)
+    host = _Host(runner, main_window)
     session = SimpleNamespace(control=control, state="paused")
     task = inspect_live_attention(host, session, text="the film was great")
     assert task is not None and host._attention_task is task  # Resume waits for it
     dialog = host.attention_dialog
+    from workbench.qt.attention.live import LiveAttentionDialog
+
+    assert isinstance(dialog, LiveAttentionDialog) and dialog.parent() is host
     view = dialog.attention
     qtbot.waitUntil(lambda: not task.running, timeout=60_000)
     qtbot.waitUntil(lambda: view.maps is not None, timeout=10_000)
@@ -114,6 +118,9 @@ def test_live_model_runs_in_the_full_view_and_only_while_paused(qtbot, live_gpt2
     tv = view.token_view
     QTest.mouseClick(tv.strip, Qt.MouseButton.LeftButton, pos=tv.strip.square_center(1))
     assert tv.checked_heads() == {0, 1}
+    # beside the main window: a mouse move goes to the window under the cursor
+    dialog.move(main_window.frameGeometry().right() + 40, 0)
+    qtbot.waitExposed(dialog)
     QTest.mouseMove(tv.canvas, tv.canvas.token_pos("query", 3))
     links = tv.canvas.links()
     assert set(links.query.tolist()) == {3} and set(links.head.tolist()) <= {0, 1}
@@ -129,3 +136,22 @@ def test_live_model_runs_in_the_full_view_and_only_while_paused(qtbot, live_gpt2
     assert refused.args == [PAUSE_FIRST] and not view.task.running  # no new run started
     dialog.close()
     runner.shutdown()
+
+
+def test_without_a_window_it_says_so(qtbot, live_gpt2, monkeypatch):
+    """A train view shown alone has no window to open the Attention feature: a message."""
+    from workbench.core.training.runner import TrainControl
+    from workbench.qt.common.requests import NO_WINDOW
+    from workbench.qt.common.tasks import TaskRunner
+    from workbench.qt.train import summary
+
+    told = []
+    monkeypatch.setattr(summary.QMessageBox, "information",
+                        lambda _parent, _title, text: told.append(text))
+    control = TrainControl()
+    control.live_model, control.live_tokenizer = live_gpt2
+    control.pause()
+    host = _Host(TaskRunner(), None)
+    qtbot.addWidget(host)
+    assert summary.inspect_live_attention(host, SimpleNamespace(control=control)) is None
+    assert told == [NO_WINDOW]

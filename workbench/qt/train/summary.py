@@ -9,7 +9,6 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -264,8 +263,8 @@ PAUSE_FIRST = ("Pause the run first: the model can only be inspected while train
 
 
 def inspect_live_attention(view: Any, session: Any, text: str | None = None) -> Any:
-    """Open the Attention tab's view on the paused run's model and run it once in a worker;
-    the Task, or None if impossible.
+    """Open the Attention view (qt/attention/live.py, through the window's requests) on the
+    paused run's model and run it once in a worker; the Task, or None if impossible.
 
     The model is the training model itself: core's compute_attention puts it in eval mode
     (eager attention) for the forward pass and restores training mode afterwards. Every run
@@ -283,14 +282,15 @@ def inspect_live_attention(view: Any, session: Any, text: str | None = None) -> 
     if control.live_tokenizer is None:
         QMessageBox.information(view, "Attention", "The running model has no tokenizer.")
         return None
+    requests = requests_for(view)
+    if requests is None:
+        QMessageBox.information(view, "Attention", NO_WINDOW)
+        return None
+    from workbench.qt.common.requests import LiveAttentionRequest
+
     old = getattr(view, "attention_dialog", None)
     if old is not None:
         old.close()
-    config = control.live_model.config.to_dict()
-    dialog = LiveAttentionDialog(view, runner=view.tasks, config=config)
-    view.attention_dialog = dialog
-    dialog.attention.use_model(control.live_model, control.live_tokenizer,
-                               "paused training model")
 
     def can_run() -> str | None:
         return None if control.is_paused and control.live_model is not None else PAUSE_FIRST
@@ -300,57 +300,10 @@ def inspect_live_attention(view: Any, session: Any, text: str | None = None) -> 
         if hasattr(view, "_on_attention_task_finished"):
             view._attention_task = task
             task.finished.connect(view._on_attention_task_finished)
-            view._sync_buttons(session.state if hasattr(session, "state") else "paused")
+            view._sync_buttons(getattr(session, "state", "paused"))
 
-    dialog.attention.can_run = can_run
-    dialog.attention.runStarted.connect(started)
-    if text is not None:
-        dialog.attention.text_edit.setPlainText(text)
-    dialog.show()
-    return dialog.attention.run()
-
-
-DEFAULT_LIVE_TEXT = "The movie was surprisingly good."
-
-
-class LiveAttentionDialog(QDialog):
-    """The Attention tab's view (text, layer and head selectors, heatmap with colour bar,
-    all heads, the BertViz token view, summary) on the model of a paused run."""
-
-    def __init__(self, parent: QWidget | None = None, runner: Any = None,
-                 config: dict | None = None):
-        super().__init__(parent)
-        from workbench.qt.attention.view import AttentionView
-        from workbench.qt.common.tasks import TaskRunner
-
-        self.setWindowTitle("Attention of the live model (paused run)")
-        self.resize(1000, 760)
-        self._own_runner = TaskRunner(self) if runner is None else None
-        self.attention = AttentionView(None, runner=runner or self._own_runner,
-                                       config=config or {}, live=True)
-        self.attention.text_edit.setPlainText(DEFAULT_LIVE_TEXT)
-        self.attention.status.setText("The paused run's model: Run computes its attention.")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(self.attention)
-
-    @property
-    def maps(self) -> Any:
-        """The AttentionMaps shown, or None before the first run."""
-        return self.attention.maps
-
-    @property
-    def heatmap(self) -> Any:
-        return self.attention.heatmap
-
-    def show_maps(self, maps: Any) -> None:
-        """Show a result (as a run of the view would)."""
-        self.attention._on_job_succeeded(maps)
-        self.show()
-
-    def done(self, result: int) -> None:
-        """Closing cancels the view's work (a forward pass stops at its next layer)."""
-        self.attention.shutdown()
-        if self._own_runner is not None:
-            self._own_runner.shutdown()
-        super().done(result)
+    request = LiveAttentionRequest(view, view.tasks, control.live_model, control.live_tokenizer,
+                                   can_run, started, text)
+    requests.inspectLiveAttention.emit(request)
+    view.attention_dialog = request.dialog
+    return request.task
