@@ -1,7 +1,8 @@
 """What the main window does with the requests feature views make (qt/common/requests.py).
 
 Here, beside main_window, it may import any feature package: open a checkpoint tab, the
-Evaluate view, or a model's Attention tab with a text filled in and run.
+Evaluate view, a model's Attention tab with a text filled in and run, or the Attention view on
+a paused run's model.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ def install_requests(window: Any) -> WindowRequests:
     requests.evaluate.connect(lambda path, data: _evaluate(window, path, data))
     requests.inspectAttention.connect(
         lambda path, text, target: inspect_attention(window, path, text, target))
+    requests.inspectLiveAttention.connect(_inspect_live_attention)
     window.requests = requests
     return requests
 
@@ -68,6 +70,12 @@ def inspect_attention(window: Any, path: str, text: str, target: str = "") -> No
         view.run()
 
     open_then(window, path, show)
+
+
+def _inspect_live_attention(request: Any) -> None:
+    from workbench.qt.attention.live import open_live_attention
+
+    open_live_attention(request)
 
 
 def _evaluate(window: Any, path: str, data: str) -> None:

@@ -40,6 +40,8 @@ def open_view(qtbot, window, path):
 
 
 def run(qtbot, view, text="The cat sat on the mat.", **fields):
+    # a run still finishing (its result shown, its thread not yet done) would be returned
+    qtbot.waitUntil(lambda: view.task is None or not view.task.running, timeout=30_000)
     view.text_edit.setPlainText(text)
     for name, value in fields.items():
         getattr(view, f"{name}_edit").setPlainText(value)
@@ -52,15 +54,15 @@ def test_layer_and_head_change_the_image(qtbot, main_window, models, no_dialogs)
     _tab, view = open_view(qtbot, main_window, models["bert"])
     maps = run(qtbot, view)
     assert maps.maps["self"].shape[:2] == (2, 4)
-    shown = view.heatmap.image.image
+    shown = view.heatmap.matrix
     np.testing.assert_array_equal(shown, maps.matrix("self", 1, 0))  # default: last layer
     assert shown.dtype == np.float32 and shown.flags.c_contiguous
     view.select(layer=0, head=3)
-    np.testing.assert_array_equal(view.heatmap.image.image, maps.matrix("self", 0, 3))
+    np.testing.assert_array_equal(view.heatmap.matrix, maps.matrix("self", 0, 3))
     view.select(mode=1)
-    np.testing.assert_allclose(view.heatmap.image.image, maps.maps["self"][0].mean(0), rtol=1e-6)
+    np.testing.assert_allclose(view.heatmap.matrix, maps.maps["self"][0].mean(0), rtol=1e-6)
     view.select(mode=3, layer=1)  # rollout: rows sum to 1
-    np.testing.assert_allclose(view.heatmap.image.image.sum(1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(view.heatmap.matrix.sum(1), 1.0, atol=1e-5)
     assert not no_dialogs
 
 
@@ -91,14 +93,22 @@ def test_grid_click_opens_head_and_token_click_colours(qtbot, main_window, model
     assert clicked.args == [0, 2]
     assert view.views.currentWidget() is view.heatmap
     assert (view.layer, view.head_spin.value()) == (0, 2)
-    np.testing.assert_array_equal(view.heatmap.image.image, maps.matrix("self", 0, 2))
+    np.testing.assert_array_equal(view.heatmap.matrix, maps.matrix("self", 0, 2))
 
     view.views.setCurrentWidget(view.token_view)
     tv = view.token_view
     assert tv.checked_heads() == {2}  # follows the Head selector
-    tv.select_heads([1, 3])
+    strip, canvas = tv.strip, tv.canvas
+    for head in (1, 3, 2):  # click heads 1 and 3 on, 2 off
+        QTest.mouseClick(strip, Qt.MouseButton.LeftButton, pos=strip.square_center(head))
+    assert tv.checked_heads() == {1, 3} and canvas.visible_heads() == {1, 3}
     qtbot.wait(50)
-    canvas = tv.canvas
+    canvas.repaint()
+    drawn = canvas.lines_by_head()
+    assert set(drawn) == {1, 3}  # both heads drawn, each in its own colour group
+    for head, lines in drawn.items():
+        for q, k, w in lines:
+            assert w == pytest.approx(float(maps.maps["self"][0][head, q, k]), rel=1e-6)
     QTest.mouseMove(canvas, canvas.token_pos("query", 2))  # hover focuses a query token
     assert canvas.active() == ("query", 2)
     links = canvas.links()
@@ -108,8 +118,9 @@ def test_grid_click_opens_head_and_token_click_colours(qtbot, main_window, model
     links = canvas.links()
     assert canvas.active() == ("key", 0) and set(links.key.tolist()) == {0}
     np.testing.assert_allclose(links.weight, maps.maps["self"][0][links.head, links.query, 0])
-    tv.head_buttons.button(3).click()  # click a head off: its lines go
+    QTest.mouseClick(strip, Qt.MouseButton.LeftButton, pos=strip.square_center(3))  # 3 off
     assert tv.checked_heads() == {1} and set(canvas.links().head.tolist()) <= {1}
+    assert (view.mode.value, view.head_spin.value()) == ("head", 1)  # one head: the selector too
 
 
 def test_causal_future_is_masked_not_zero(qtbot, main_window, models):
@@ -139,7 +150,7 @@ def test_encoder_decoder_kinds(qtbot, main_window, models):
     assert [view.kind_combo.itemData(i) for i in range(view.kind_combo.count())] == \
         ["encoder", "decoder", "cross"]
     view.select(kind="cross", layer=1, head=0)
-    assert view.heatmap.image.image.shape == (len(maps.target_tokens), len(maps.tokens))
+    assert view.heatmap.matrix.shape == (len(maps.target_tokens), len(maps.tokens))
     assert not view.heatmap.causal
     view.select(kind="decoder")
     assert view.heatmap.causal
@@ -186,9 +197,9 @@ def test_compare_two_texts_and_two_checkpoints(qtbot, main_window, models):
     assert "overviews" not in cmp.other.extra  # B's grid is never shown: not computed
     a = maps.matrix("self", view.layer, view.head_spin.value())
     b = cmp.other.matrix("self", view.layer, view.head_spin.value())
-    np.testing.assert_allclose(cmp.diff_map.image.image, a - b, atol=1e-7)
+    np.testing.assert_allclose(cmp.diff_map.matrix, a - b, atol=1e-7)
     view.select(head=3)  # the comparison follows the selection
-    np.testing.assert_allclose(cmp.diff_map.image.image, maps.matrix("self", view.layer, 3)
+    np.testing.assert_allclose(cmp.diff_map.matrix, maps.matrix("self", view.layer, 3)
                                - cmp.other.matrix("self", view.layer, 3), atol=1e-7)
 
     open_view(qtbot, main_window, models["bert_b"])
@@ -198,7 +209,7 @@ def test_compare_two_texts_and_two_checkpoints(qtbot, main_window, models):
     with qtbot.waitSignal(cmp.compared, timeout=60_000):
         cmp.start()
     assert cmp.other.tokens == maps.tokens
-    assert np.abs(cmp.diff_map.image.image).max() > 0  # different weights, same input
+    assert np.abs(cmp.diff_map.matrix).max() > 0  # different weights, same input
 
 
 def test_missing_tokenizer_is_reported_not_zeros(qtbot, main_window, tiny_models, no_dialogs):
@@ -254,23 +265,28 @@ def test_expensive_rollout_is_computed_in_a_worker(qtbot, main_window, models, n
     weights /= weights.sum(-1, keepdims=True)
     view.maps = dataclasses.replace(
         maps, maps={"self": weights}, tokens=tuple(Token(f"t{i}", i, False) for i in range(t)))
-    view.select(mode=MapMode.MEAN, layer=1)  # cheap: drawn at once
-    np.testing.assert_allclose(view.heatmap.image.image, weights[1].mean(0), rtol=1e-5)
+    with qtbot.waitSignal(view.matrixShown, timeout=60_000):  # 400^2 cells: coloured off-thread
+        view.select(mode=MapMode.MEAN, layer=1)
+    np.testing.assert_allclose(view.heatmap.matrix, weights[1].mean(0), rtol=1e-5)
     with qtbot.waitSignal(view.matrixShown, timeout=60_000):
         view.select(mode=MapMode.ROLLOUT)
         assert view.matrix_task is not None and view.matrix_task.running is True
         assert view.heatmap.status.text() == "Computing..."
-    np.testing.assert_allclose(view.heatmap.image.image, rollout_layers(weights)[-1], rtol=1e-5)
+    np.testing.assert_allclose(view.heatmap.matrix, rollout_layers(weights)[-1], rtol=1e-5)
     assert "rollout of layers 0-1" in view.heatmap.status.text()
     assert no_dialogs == []
 
 
-def test_expensive_comparison_is_computed_in_a_worker(qtbot, main_window, models, no_dialogs):
-    """Compare follows the selection; a long input's rollout diff is computed off the GUI."""
+def test_expensive_comparison_is_computed_in_a_worker(qtbot, main_window, models, no_dialogs,
+                                                      monkeypatch):
+    """Compare follows the selection; a long input's rollout diff is computed off the GUI,
+    and its three maps are coloured there too."""
     import dataclasses
+    import threading
 
     from workbench.core.attention.aggregate import MapMode, rollout_layers
     from workbench.core.attention.compute import Token
+    from workbench.qt.common import heatmap as heatmap_module
 
     _tab, view = open_view(qtbot, main_window, models["bert"])
     maps = run(qtbot, view)
@@ -287,12 +303,21 @@ def test_expensive_comparison_is_computed_in_a_worker(qtbot, main_window, models
     view.select(mode=MapMode.HEAD, layer=1)
     cmp = view.compare
     cmp.other = dataclasses.replace(maps, maps={"self": b}, tokens=tokens)
+    on_gui = []
+    real = heatmap_module.heatmap_image
+
+    def spy(*args, **kwargs):
+        on_gui.append(threading.current_thread() is threading.main_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(heatmap_module, "heatmap_image", spy)
     view.select(mode=MapMode.ROLLOUT)
     assert cmp.diff_task is not None and cmp.diff_task.running is True
     qtbot.waitUntil(lambda: not cmp.diff_task.running, timeout=60_000)
     qtbot.waitUntil(lambda: "Largest difference" in cmp.status.text(), timeout=10_000)
-    np.testing.assert_allclose(cmp.diff_map.image.image,
+    np.testing.assert_allclose(cmp.diff_map.matrix,
                                rollout_layers(a)[-1] - rollout_layers(b)[-1], atol=1e-6)
+    assert on_gui.count(False) >= 3 and True not in on_gui  # A, B, A - B: all in workers
     assert no_dialogs == []
 
 
@@ -306,7 +331,8 @@ def test_grid_and_summary_are_made_in_the_worker(qtbot, main_window, models):
     overview = cached_overview(maps, "self")
     assert overview is not None and overview.stack is maps.maps["self"]
     np.testing.assert_array_equal(overview.mosaic, mosaic_rgb(maps.maps["self"], True))
-    np.testing.assert_array_equal(view.grid.image.image, overview.mosaic)
+    np.testing.assert_array_equal(view.grid.rgb, overview.mosaic)
+    assert view.grid.image.qimage is maps.extra["mosaic_images"]["self"]  # its QImage too
     np.testing.assert_allclose(view.summary.entropy, head_entropy(maps.maps["self"]))
     assert view.summary.sinks.text() == overview.sinks_text
 
@@ -382,35 +408,159 @@ def test_heavy_views_are_built_when_first_shown(qtbot, main_window, models):
     assert view.views.currentWidget() is view._built["grid"]
     from workbench.core.attention.overview import cached_overview
 
-    np.testing.assert_array_equal(view.grid.image.image, cached_overview(maps, "self").mosaic)
+    np.testing.assert_array_equal(view.grid.rgb, cached_overview(maps, "self").mosaic)
     assert view.views.tabText(1) == "All heads" and view.views.count() == 5
 
 
 def test_token_view_of_2048_tokens_draws_only_what_is_in_view(qtbot):
+    """2,048 tokens, every query with 20 strong keys in 3 heads: a frame draws only the rows in
+    view, at most TOP_K lines per visible query and head (and never more than MAX_LINES)."""
     from workbench.core.attention.compute import Token
-    from workbench.qt.attention.token_view import TokenView
+    from workbench.core.attention.links import MEAN, TOP_K, link_table
+    from workbench.qt.attention.token_view import MAX_LINES, TokenView
 
-    n = 2048
-    maps = np.zeros((2, n, n), dtype=np.float32)
+    n, heads = 2048, 3
+    maps = np.zeros((heads, n, n), dtype=np.float32)
     rows = np.arange(n)
-    maps[:, rows, rows] = 0.6  # itself ...
-    maps[:, rows, 0] += 0.4  # ... and the first token, up to 2,047 rows away
+    for j in range(20):  # 20 keys of 0.05: itself, the 18 before it, and the first token
+        maps[:, rows, np.maximum(rows - j, 0) if j < 19 else 0] += 0.05
     tokens = [Token(f"t{i}", i, False, False) for i in range(n)]
     view = TokenView()
     qtbot.addWidget(view)
     view.resize(900, 600)
     view.show()
-    view.set_data(maps, tokens, tokens, 0)
+    view.set_data(maps, tokens, tokens, 0)  # no table yet: nothing drawn, no ranking here
+    canvas = view.canvas
+    view.canvas.repaint()
+    assert canvas.drawn is None and canvas.links() is None
+    view.set_table(link_table(maps))  # what the worker makes
+    view.select_heads([0, 1, 2, MEAN])
     bar = view.scroll.verticalScrollBar()
     qtbot.waitUntil(lambda: bar.maximum() > 10_000)  # laid out: 2,048 rows
     bar.setValue(bar.maximum() // 2)
-    canvas = view.canvas
-    qtbot.waitUntil(lambda: canvas.painted is not None and canvas.painted[0]
-                    and canvas.painted[0][0] > 100)
+    qtbot.waitUntil(lambda: bool(canvas.painted and canvas.painted[0]
+                                 and canvas.painted[0][0] > 100))
     view.scroll.viewport().repaint()
     queries, segments, (y_min, y_max) = canvas.painted
     top = canvas.visibleRegion().boundingRect()
     rows = set(range(top.top() // canvas.row_height - 2, top.bottom() // canvas.row_height + 3))
     assert set(queries) <= rows and len(queries) < 60  # the rows in view, not 2,048
-    assert 0 < segments <= 8 * len(queries)
+    per_head = canvas.lines_by_head()
+    assert set(per_head) == {0, 1, 2, MEAN}
+    for lines in per_head.values():
+        assert 0 < len(lines) <= TOP_K * len(queries)  # capped per query: 8 of its 20
+        assert {q for q, _k, _w in lines} <= set(queries)
+    assert 0 < segments <= min(MAX_LINES, (heads + 1) * TOP_K * len(queries))
     assert top.top() - 5 <= y_min and y_max <= top.bottom() + 5  # lines cut to the view
+
+
+def test_head_selector_and_token_view_agree(qtbot, main_window, models):
+    """The Head selector's head is the one the token view draws (not head 0), both ways."""
+    _tab, view = open_view(qtbot, main_window, models["bert"])
+    maps = run(qtbot, view)
+    view.select(layer=1, head=3)  # chosen before the Tokens tab is ever shown
+    view.views.setCurrentWidget(view.token_view)
+    tv, canvas = view.token_view, view.token_view.canvas
+    qtbot.wait(50)
+    canvas.repaint()
+    assert tv.checked_heads() == canvas.visible_heads() == {3}
+    assert set(canvas.lines_by_head()) == {3}
+    for q, k, w in canvas.lines_by_head()[3]:
+        assert w == pytest.approx(float(maps.matrix("self", 1, 3)[q, k]), rel=1e-6)
+    strip = tv.strip
+    QTest.mouseClick(strip, Qt.MouseButton.LeftButton, pos=strip.square_center(0))  # 0 on
+    assert view.head_spin.value() == 3  # two heads: the selector cannot show both, keeps 3
+    QTest.mouseClick(strip, Qt.MouseButton.LeftButton, pos=strip.square_center(3))  # 3 off
+    assert view.head_spin.value() == 0 and tv.checked_heads() == {0}  # one head: it follows
+    np.testing.assert_array_equal(view.heatmap.matrix, maps.matrix("self", 1, 0))
+    view.select(head=2)
+    assert tv.checked_heads() == canvas.visible_heads() == {2}
+    run(qtbot, view, "Another sentence to run.")  # a new result keeps the selector's head
+    assert view.head_spin.value() == 2 and tv.checked_heads() == {2}
+
+
+def test_hovering_a_token_shows_only_its_lines_and_weights(qtbot, main_window, models):
+    """Real mouse moves: a query shows its lines and each key's weight; a key the queries
+    that attend to it; moving off the tokens brings every line back."""
+    from workbench.core.attention.links import MEAN, MIN_WEIGHT
+
+    _tab, view = open_view(qtbot, main_window, models["bert"])
+    maps = run(qtbot, view)
+    view.views.setCurrentWidget(view.token_view)
+    tv, canvas = view.token_view, view.token_view.canvas
+    tv.select_heads([1, MEAN])
+    qtbot.wait(50)
+    canvas.repaint()
+    everything = canvas.lines_by_head()
+    assert len({q for lines in everything.values() for q, _k, _w in lines}) > 1
+    layer = maps.maps["self"][view._layer_pos()]  # (heads, T, T)
+    QTest.mouseMove(canvas, canvas.token_pos("query", 4))
+    canvas.repaint()
+    drawn = canvas.lines_by_head()
+    assert set(drawn) <= {1, MEAN} and drawn
+    assert {q for lines in drawn.values() for q, _k, _w in lines} == {4}  # only its lines
+    weights, heads = canvas.focus_weights  # what each key token is tinted and labelled with
+    expected = np.maximum(layer[1, 4], layer[:, 4].mean(0))
+    np.testing.assert_allclose(weights, expected, rtol=1e-5)
+    assert set(heads[weights >= MIN_WEIGHT].tolist()) <= {1, MEAN}
+    assert "attends to" in canvas.toolTip()
+    QTest.mouseMove(canvas, canvas.token_pos("key", 0))
+    canvas.repaint()
+    into = canvas.lines_by_head()
+    assert {k for lines in into.values() for _q, k, _w in lines} == {0}
+    np.testing.assert_allclose(canvas.focus_weights[0],
+                               np.maximum(layer[1, :, 0], layer[:, :, 0].mean(0)), rtol=1e-5)
+    gap = canvas.token_pos("query", 2)
+    gap.setX((canvas.query_x + canvas.column_width + canvas.key_x) // 2)  # between the columns
+    QTest.mouseMove(canvas, gap)
+    canvas.repaint()
+    assert canvas.active() is None and canvas.focus_weights is None
+    assert canvas.lines_by_head() == everything
+
+
+def test_heatmap_pixels_and_links_are_made_in_the_worker(qtbot, main_window, tmp_path,
+                                                         minilm_tokenizer_files, monkeypatch):
+    """A 300-token input: the heatmap's QImage and the token view's link table are made in
+    worker threads; the GUI thread draws the very image the worker made."""
+    import threading
+
+    from tests.fixtures.attention import tiny_with_tokenizer
+    from workbench.core.attention import links as links_module
+    from workbench.core.attention.export import to_rgb
+    from workbench.qt.attention import jobs
+    from workbench.qt.common import heatmap as heatmap_module
+
+    on_gui: dict[str, list[bool]] = {"image": [], "links": []}
+
+    def spy(name, real):
+        def wrapper(*args, **kwargs):
+            on_gui[name].append(threading.current_thread() is threading.main_thread())
+            return real(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(jobs, "heatmap_image", spy("image", jobs.heatmap_image))
+    monkeypatch.setattr(heatmap_module, "heatmap_image", spy("image", heatmap_module.heatmap_image))
+    monkeypatch.setattr(links_module, "link_table", spy("links", links_module.link_table))
+    path = tiny_with_tokenizer("llama", tmp_path / "llama", minilm_tokenizer_files,
+                               max_position_embeddings=1024)
+    _tab, view = open_view(qtbot, main_window, path)
+    maps = run(qtbot, view, " ".join(["word"] * 300))
+    t = len(maps.tokens)
+    assert t >= 300
+    rendered = maps.extra["rendered"]
+    assert view.heatmap.image.qimage is rendered.image  # drawn as the worker made it
+    assert (rendered.image.width(), rendered.image.height()) == (t, t)
+    assert on_gui == {"image": [False], "links": [False]}  # both in the worker, once
+    last = maps.layers["self"][-1]
+    rgb = to_rgb(maps.matrix("self", last, 0), view.heatmap.levels)
+    for i, j in ((5, 2), (t - 1, 0), (t - 1, t - 1)):
+        colour = rendered.image.pixelColor(j, i)
+        assert (colour.red(), colour.green(), colour.blue()) == tuple(rgb[i, j])
+    with qtbot.waitSignal(view.matrixShown, timeout=30_000):
+        view.select(head=1)  # another head of a large map: coloured in a worker too
+        assert view.matrix_task is not None and view.heatmap.status.text() == "Computing..."
+    np.testing.assert_array_equal(view.heatmap.matrix, maps.matrix("self", last, 1))
+    assert on_gui["image"] == [False, False]
+    view.views.setCurrentWidget(view.token_view)
+    assert view.token_view.canvas.table is not None  # the worker's table, not ranked here
+    assert on_gui["links"] == [False]

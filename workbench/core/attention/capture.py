@@ -180,7 +180,13 @@ class AttentionCapture:
                     f"attention implementation does not expose them. Load it with "
                     f"attn_implementation='eager'.")
             order = sorted(got)
-            arr = np.ascontiguousarray(np.stack([got[i] for i in order]), dtype=np.float32)
+            first = got[order[0]]
+            arr = np.empty((len(order), *first.shape), dtype=np.float32)
+            # One head per copy, not one np.stack: a copy holds the GIL throughout, and the
+            # stack of 2,048-token maps (tens of MB per layer) froze the GUI for ~100 ms.
+            for n, i in enumerate(order):
+                for h in range(first.shape[0]):
+                    arr[n, h] = got[i][h]
             arr.setflags(write=False)
             maps[kind], layers[kind] = arr, tuple(order)
         if not maps:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -36,6 +35,24 @@ def compare_job(other_path: str, text: str, pair, target, progress=None, cancel=
                                        progress=progress, cancel=cancel)
 
 
+def compare_images_job(a_maps, b_maps, selection):
+    """Worker side: core's A, B and A - B of a selection, plus their coloured QImages
+    ({"a", "b", "diff"}: what the three heatmaps draw), so large maps are not coloured on the
+    GUI thread."""
+    from workbench.core.attention.aggregate import compare_selection
+    from workbench.qt.common.heatmap import heatmap_image, heatmap_levels
+
+    result = compare_selection(a_maps, b_maps, selection)
+    images = {}
+    for name, matrix in (("a", result.a), ("b", result.b)):
+        if matrix is not None:
+            images[name] = heatmap_image(matrix, heatmap_levels(matrix, None))
+    if result.diff is not None:
+        span = result.span or 1e-6
+        images["diff"] = heatmap_image(result.diff, (-span, span), diverging_lut())
+    return result, images
+
+
 class CompareView(QWidget):
     """A | B | A - B at the main view's current kind, layer and head (or aggregation)."""
 
@@ -62,9 +79,7 @@ class CompareView(QWidget):
         self.status.setWordWrap(True)
         self.a_map, self.b_map, self.diff_map = (AttentionHeatmap(square=True)
                                                  for _ in range(3))
-        lut = diverging_lut()
-        self.diff_map.image.setLookupTable(lut)
-        self.diff_map.colorbar.setColorMap(pg.ColorMap(np.linspace(0, 1, len(lut)), lut))
+        self.diff_map.set_lut(diverging_lut())
         self.diff_map.hover_template = "{row} ({i}) -> {col} ({j}): A - B = {value}"
         splitter = QSplitter()
         for w in (self.a_map, self.b_map, self.diff_map):
@@ -136,7 +151,7 @@ class CompareView(QWidget):
         self.run_button.setEnabled(False)
         self.status.setText("computing B...")
         extra = {"overviews": False} if job[0] is not compare_job else {}  # B's are not shown
-        self.task = owner.tab.runner.start(
+        self.task = owner.runner.start(
             *job, on_success=self._on_job_succeeded, on_error=self._on_job_failed,
             on_progress=lambda msg: self.status.setText(msg + "..."), **extra)
         self.task.finished.connect(lambda: self.run_button.setEnabled(True))
@@ -154,7 +169,7 @@ class CompareView(QWidget):
         """Redraw A, B and A - B at the owner's current selection (core computes them: here
         when cheap, in a worker when not)."""
         from workbench.core.attention.aggregate import compare_selection, selection_cost
-        from workbench.qt.attention.view import INLINE_COST
+        from workbench.qt.attention.view import INLINE_CELLS, INLINE_COST
 
         owner = self.owner
         if owner.maps is None or self.other is None:
@@ -164,21 +179,24 @@ class CompareView(QWidget):
         self.diff_task = None
         a_maps, b_maps, selection = owner.maps, self.other, owner.selection()
         cost = selection_cost(a_maps, selection) + selection_cost(b_maps, selection)
-        if cost <= INLINE_COST:
+        stack = a_maps.maps.get(selection.kind)
+        cells = 0 if stack is None else stack.shape[-2] * stack.shape[-1]
+        if cost <= INLINE_COST and cells <= INLINE_CELLS:
             self._show(a_maps, b_maps, selection.kind, compare_selection(a_maps, b_maps,
                                                                          selection))
             return
         self.status.setText("Computing A, B and A - B...")
 
-        def shown(result) -> None:
+        def shown(done) -> None:
             if a_maps is owner.maps and b_maps is self.other \
                     and selection == owner.selection():  # else the user moved on
-                self._show(a_maps, b_maps, selection.kind, result)
+                self._show(a_maps, b_maps, selection.kind, *done)
 
-        self.diff_task = owner.tab.runner.start(compare_selection, a_maps, b_maps, selection,
-                                                on_success=shown, on_error=self._on_job_failed)
+        self.diff_task = owner.runner.start(compare_images_job, a_maps, b_maps, selection,
+                                            on_success=shown, on_error=self._on_job_failed)
 
-    def _show(self, a_maps, b_maps, kind: str, result) -> None:
+    def _show(self, a_maps, b_maps, kind: str, result, images: dict | None = None) -> None:
+        images = images or {}
         a, b, causal = result.a, result.b, result.causal
         if a is None or b is None:
             self.status.setText(f"Nothing to compare here: "
@@ -186,9 +204,10 @@ class CompareView(QWidget):
             return
         qa, ka = (tuple(t.text for t in s) for s in a_maps.axis_tokens(kind))
         qb, kb = (tuple(t.text for t in s) for s in b_maps.axis_tokens(kind))
-        self.a_map.set_matrix(a, qa, ka, title=f"A: {result.a_title}", causal=causal)
+        self.a_map.set_matrix(a, qa, ka, title=f"A: {result.a_title}", causal=causal,
+                              image=images.get("a"))
         self.b_map.set_matrix(b, qb, kb, title=f"{self.other_label}: {result.b_title}",
-                              causal=causal)
+                              causal=causal, image=images.get("b"))
         if result.diff is None:
             self.diff_map.clear(f"No difference map: A has {a.shape[0]} x {a.shape[1]} tokens, "
                                 f"B has {b.shape[0]} x {b.shape[1]}. Use inputs that tokenize to "
@@ -199,7 +218,8 @@ class CompareView(QWidget):
         labels_q = qa if qa == qb else tuple(f"{x}|{y}" for x, y in zip(qa, qb, strict=True))
         labels_k = ka if ka == kb else tuple(f"{x}|{y}" for x, y in zip(ka, kb, strict=True))
         self.diff_map.set_matrix(result.diff, labels_q, labels_k, levels=(-span, span),
-                                 title=f"A - B (largest |difference| {span:.4f})", causal=causal)
+                                 title=f"A - B (largest |difference| {span:.4f})", causal=causal,
+                                 image=images.get("diff"))
         self.status.setText(f"Same layer and head on both; red: A attends more, blue: B does. "
                             f"Largest difference {span:.4f}.")
 

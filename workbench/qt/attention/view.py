@@ -38,9 +38,17 @@ from workbench.core.attention.aggregate import (
     select_map,
     selection_cost,
 )
+from workbench.core.attention.links import MEAN, cached_link_table
 from workbench.core.attention.overview import cached_overview
 from workbench.qt.attention.grid import AttentionGrid
-from workbench.qt.attention.jobs import ModelCache, compute_job
+from workbench.qt.attention.jobs import (
+    ModelCache,
+    RenderHint,
+    cached_render,
+    compute_job,
+    link_table_job,
+    render_map,
+)
 from workbench.qt.attention.summary import AttentionSummary
 from workbench.qt.attention.token_view import TokenStrip, TokenView
 from workbench.qt.common.dialogs import show_error
@@ -51,6 +59,11 @@ LAZY_VIEWS = {"grid": "All heads", "token_view": "Tokens", "summary": "Summary",
               "compare": "Compare"}
 # Selections costing more multiply-adds than this (~10-20 ms of numpy here) go to a worker.
 INLINE_COST = 20_000_000
+# Maps with more cells than this are coloured in a worker (256^2 cells colour in ~1 ms here;
+# 512^2 take ~5 ms and 2,048^2 ~60 ms) ...
+INLINE_CELLS = 256 * 256
+# ... and layers with more weights than this get their token-view links ranked in one.
+INLINE_LINK_WEIGHTS = 500_000
 
 
 class AttentionView(QWidget):
@@ -59,12 +72,21 @@ class AttentionView(QWidget):
     rendered = Signal()  # every view shows the latest result
     matrixShown = Signal()  # the heatmap shows the current selection
     failed = Signal(str)
+    runStarted = Signal(object)  # the Task of a model run (it reads the model until finished)
 
-    def __init__(self, tab, parent=None):
+    def __init__(self, tab, parent=None, *, runner=None, config: dict | None = None,
+                 live: bool = False):
+        """`tab`: the CheckpointTab (its checkpoint, config and runner), or None with `runner`
+        and `config` given, e.g. for a model paused in training (`live`: no device, dtype or
+        Compare, since the model is already placed and must only be read while paused)."""
         super().__init__(parent)
         self.tab = tab
+        self.runner = runner if runner is not None else tab.runner
         self.path: str | None = tab.info.load_path if tab is not None else None
-        config = (tab.info.config or {}) if tab is not None else {}
+        if config is None:
+            config = (tab.info.config or {}) if tab is not None else {}
+        # None, or a message: why a model run cannot start now (e.g. the run was resumed)
+        self.can_run = lambda: None
         self.enc_dec = bool(config.get("is_encoder_decoder"))
         # A second segment only means something to models with a segment (token type) table:
         # GPT-2 has none and would read the pair as one run-on text.
@@ -73,11 +95,13 @@ class AttentionView(QWidget):
         self.maps = None
         self.task = None
         self.matrix_task = None  # the worker computing an expensive selection, if any
+        self.links_task = None  # the worker ranking the token view's links, if any
         self._pending_layers = None
         self._build_inputs()
         self._build_selectors()
         self.heatmap = AttentionHeatmap(square=True)
         self.token_view = TokenView()
+        self.token_view.headsChanged.connect(self._on_token_view_headsChanged)
         # The grid, summary and compare views (six more plots) are built when first shown or
         # asked for, and drawn only once built: the tab opens without building them.
         self._built: dict[str, QWidget] = {}
@@ -98,6 +122,10 @@ class AttentionView(QWidget):
         layout.addLayout(self.selectors)
         layout.addWidget(self.views, 1)
         self._set_enabled_selectors(False)
+        if live:
+            for w in self.placement:
+                w.setVisible(False)
+            self.views.setTabVisible(list(LAZY_VIEWS).index("compare") + 1, False)
 
     # -- building ---------------------------------------------------------------------------------
     @property
@@ -150,8 +178,10 @@ class AttentionView(QWidget):
         maps, kind = self.maps, self.kind
         if name == "grid":
             overview = cached_overview(maps, kind)  # made by the worker that ran the model
+            image = maps.extra.get("mosaic_images", {}).get(kind) if overview else None
             self._built["grid"].set_maps(maps.maps[kind], maps.layers[kind], kind in maps.causal,
-                                         rgb=overview.mosaic if overview is not None else None)
+                                         rgb=overview.mosaic if overview is not None else None,
+                                         image=image)
         elif name == "summary":
             self._built["summary"].set_maps(maps, kind)
         elif name == "compare":
@@ -191,8 +221,9 @@ class AttentionView(QWidget):
         self.progress.setMaximumWidth(120)
         self.progress.setVisible(False)
         self.status = QLabel("The model loads on the first run and stays loaded for this tab.")
-        for w in (QLabel("Device"), self.device_combo, QLabel("DType"), self.dtype_combo,
-                  self.run_button, self.cancel_button, self.progress, self.status):
+        self.placement = (QLabel("Device"), self.device_combo, QLabel("DType"), self.dtype_combo)
+        for w in (*self.placement, self.run_button, self.cancel_button, self.progress,
+                  self.status):
             row.addWidget(w)
         row.addStretch()
         form.addRow(row)
@@ -276,6 +307,11 @@ class AttentionView(QWidget):
         Over the model's maximum length the view offers to truncate (`truncate=True` does)."""
         if self.task is not None and self.task.running:
             return self.task
+        refused = self.can_run()
+        if refused:
+            self.status.setText(refused)
+            self.failed.emit(refused)
+            return None
         self.too_long.setVisible(False)
         text = self.text_edit.toPlainText()
         pair = (self.pair_edit.toPlainText().strip() or None) if self.pairs else None
@@ -284,13 +320,23 @@ class AttentionView(QWidget):
         self.run_button.setEnabled(False)
         self.cancel_button.setVisible(True)
         self.progress.setVisible(True)
-        self.task = self.tab.runner.start(
+        self.task = self.runner.start(
             compute_job, self.cache, self.path, self.device_combo.currentText().strip(),
             self.dtype_combo.currentText(), text, pair, target, layers, truncate=truncate,
-            offer_truncate=True, on_success=self._on_job_succeeded, on_error=self._on_job_failed,
+            offer_truncate=True, render=self._render_hint(),
+            on_success=self._on_job_succeeded, on_error=self._on_job_failed,
             on_progress=lambda msg: self.status.setText(msg + "..."))
         self.task.finished.connect(self._on_task_finished)
+        self.runStarted.emit(self.task)
         return self.task
+
+    def _render_hint(self) -> RenderHint:
+        """The selection the result will first show, for the worker to draw ahead."""
+        return RenderHint(self.kind_combo.currentData(), self.layer_combo.currentData(),
+                          self.mode, self.head_spin.value(), self._fixed_levels())
+
+    def _fixed_levels(self) -> tuple[float, float] | None:
+        return (0.0, 1.0) if self.scale_combo.currentIndex() == 1 else None
 
     def _on_run_button_clicked(self) -> None:
         self.run()
@@ -400,8 +446,7 @@ class AttentionView(QWidget):
             return
         self.head_spin.setEnabled(self.mode == MapMode.HEAD)
         self.render_current(keep_view=True)
-        self.token_view.set_data(self.maps.maps[self.kind][self._layer_pos()],
-                                 *self.maps.axis_tokens(self.kind), self.head_spin.value())
+        self._update_token_view()
         if "compare" in self._built:
             self._fill("compare")
 
@@ -441,45 +486,97 @@ class AttentionView(QWidget):
         return select_map(maps or self.maps, self.selection())
 
     def render_current(self, keep_view: bool = False) -> None:
-        """Draw the current selection: now when cheap, else when a worker computed it."""
+        """Draw the current selection: now when small, else when a worker computed and
+        coloured it (the worker that ran the model already did the first one)."""
         if self.matrix_task is not None and self.matrix_task.running:
             self.matrix_task.cancel()  # a newer selection wins; the old result is dropped
         self.matrix_task = None
-        selection = self.selection()
-        if selection_cost(self.maps, selection) <= INLINE_COST:
+        selection, fixed = self.selection(), self._fixed_levels()
+        ready = cached_render(self.maps, selection, fixed)
+        if ready is not None:
+            self._show_rendered(ready, keep_view)
+            return
+        stack = self.maps.maps.get(selection.kind)
+        cells = 0 if stack is None else stack.shape[-2] * stack.shape[-1]
+        if selection_cost(self.maps, selection) <= INLINE_COST and cells <= INLINE_CELLS:
             self._show_matrix(selection, *select_map(self.maps, selection), keep_view=keep_view)
             return
         self.heatmap.status.setText("Computing...")
         maps = self.maps
-        self.matrix_task = self.tab.runner.start(
-            select_map, maps, selection,
-            on_success=lambda result: self._on_matrix_computed(maps, selection, result,
-                                                               keep_view),
+        self.matrix_task = self.runner.start(
+            render_map, maps, selection, fixed,
+            on_success=lambda result: self._on_matrix_computed(maps, result, keep_view),
             on_error=self._on_job_failed)
 
-    def _on_matrix_computed(self, maps, selection: MapSelection, result, keep_view: bool) -> None:
-        if maps is self.maps and selection == self.selection():  # else the user moved on
-            self._show_matrix(selection, *result, keep_view=keep_view)
+    def _on_matrix_computed(self, maps, rendered, keep_view: bool) -> None:
+        if maps is self.maps and rendered.selection == self.selection() \
+                and rendered.fixed_levels == self._fixed_levels():  # else the user moved on
+            self._show_rendered(rendered, keep_view)
+
+    def _show_rendered(self, rendered, keep_view: bool) -> None:
+        self._show_matrix(rendered.selection, rendered.matrix, rendered.title, rendered.causal,
+                          keep_view=keep_view, image=rendered.image, levels=rendered.levels)
 
     def _show_matrix(self, selection: MapSelection, matrix, title: str, causal: bool,
-                     keep_view: bool = False) -> None:
+                     keep_view: bool = False, image=None, levels=None) -> None:
         if matrix is None:
             self.heatmap.clear(title)
         else:
             rows, cols = (tuple(t.text for t in side)
                           for side in self.maps.axis_tokens(selection.kind))
-            levels = (0.0, 1.0) if self.scale_combo.currentIndex() == 1 else None
-            self.heatmap.set_matrix(matrix, rows, cols, levels=levels, title=title,
-                                    keep_view=keep_view, causal=causal)
+            self.heatmap.set_matrix(matrix, rows, cols, levels=levels or self._fixed_levels(),
+                                    title=title, keep_view=keep_view, causal=causal,
+                                    image=image)
         self.matrixShown.emit()
+
+    # -- token view -------------------------------------------------------------------------------
+    def _token_view_head(self) -> int:
+        """The head the token view follows: the Head selector's, or MEAN when the map is the
+        mean over heads."""
+        return MEAN if self.mode == MapMode.MEAN else self.head_spin.value()
+
+    def _update_token_view(self) -> None:
+        """Give the token view the current layer and its LinkTable: attached by the worker
+        that ran the model, ranked here when small, else in a worker (then shown)."""
+        maps, kind, layer = self.maps, self.kind, self.layer
+        stack, pos = maps.maps[kind], self._layer_pos()
+        table = cached_link_table(maps, kind, layer)
+        if table is None and stack[pos].size <= INLINE_LINK_WEIGHTS:
+            table = link_table_job(stack, pos)
+            maps.extra.setdefault("links", {})[(kind, layer)] = (stack, table)
+        self.token_view.set_data(stack[pos], *maps.axis_tokens(kind), self._token_view_head(),
+                                 table=table)
+        if table is not None:
+            return
+        if self.links_task is not None and self.links_task.running:
+            self.links_task.cancel()
+        self.links_task = self.runner.start(
+            link_table_job, stack, pos,
+            on_success=lambda t: self._on_links_computed(maps, kind, layer, stack, t),
+            on_error=self._on_job_failed)
+
+    def _on_links_computed(self, maps, kind: str, layer: int, stack, table) -> None:
+        maps.extra.setdefault("links", {})[(kind, layer)] = (stack, table)
+        if maps is self.maps and (kind, layer) == (self.kind, self.layer):
+            self.token_view.set_table(table)
+
+    def _on_token_view_headsChanged(self) -> None:
+        """One head (or the mean alone) picked in the token view: the selectors show it too."""
+        heads = self.token_view.checked_heads()
+        if len(heads) != 1 or self.maps is None:
+            return
+        (head,) = heads
+        self.token_view.follow(head)  # it already shows this head: no re-selection
+        if head == MEAN:
+            self.select(mode=MapMode.MEAN)
+        else:
+            self.select(mode=MapMode.HEAD, head=head)
 
     def render_all(self) -> None:
         """Draw every view from `self.maps`, then emit `rendered`."""
-        maps, kind = self.maps, self.kind
         self.head_spin.setEnabled(self.mode == MapMode.HEAD)
         self.render_current()
-        self.token_view.set_data(maps.maps[kind][self._layer_pos()], *maps.axis_tokens(kind),
-                                 self.head_spin.value())
+        self._update_token_view()
         for name in list(self._built):
             self._fill(name)
         self.rendered.emit()
@@ -533,7 +630,7 @@ class AttentionView(QWidget):
 
     def shutdown(self) -> None:
         """Cancel a running job and drop the model."""
-        for task in (self.task, self.matrix_task):
+        for task in (self.task, self.matrix_task, self.links_task):
             if task is not None and task.running:
                 task.cancel()
         if "compare" in self._built:

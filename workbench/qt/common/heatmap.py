@@ -8,19 +8,76 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QPen, QPolygonF
+from PySide6.QtGui import QBrush, QColor, QImage, QPen, QPolygonF
 from PySide6.QtWidgets import (
     QGraphicsPolygonItem,
-    QGraphicsRectItem,
     QLabel,
     QToolTip,
     QVBoxLayout,
     QWidget,
 )
 
-from workbench.core.attention.export import MASKED_RGB, colormap_lut
+from workbench.core.attention.export import MASKED_RGB, colormap_lut, to_rgb
 
 LUT = colormap_lut()  # (256, 3) uint8, the same colours as the PNG/SVG exports
+
+
+def heatmap_levels(matrix: np.ndarray, levels: tuple[float, float] | None
+                   ) -> tuple[float, float]:
+    """`levels`, or 0 to the largest weight when None."""
+    if levels is not None:
+        return levels
+    top = float(np.nanmax(matrix)) if matrix.size and not np.isnan(matrix).all() else 1.0
+    return 0.0, top if top > 0 else 1.0
+
+
+def heatmap_image(matrix: np.ndarray, levels: tuple[float, float],
+                  lut: np.ndarray | None = None) -> QImage:
+    """The heatmap's pixels (export colours, or `lut`'s; NaN grey) as a QImage that owns its
+    memory.
+
+    Safe to call in a worker thread (QImage, unlike QPixmap, is not tied to the GUI thread):
+    a 2,048 x 2,048 map takes ~60 ms to colour, which must not happen on the GUI thread.
+    """
+    m = np.asarray(matrix, dtype=np.float32)
+    rows, cols = m.shape
+    rgb = np.empty((rows, cols, 3), dtype=np.uint8)
+    # A band of rows at a time: the colour lookup (fancy indexing) holds the GIL throughout,
+    # and on a whole 2,048^2 map that froze the GUI thread for ~100 ms.
+    band = max(1, (1 << 18) // max(cols, 1))
+    for top in range(0, rows, band):
+        part = m[top:top + band]
+        if lut is None:
+            rgb[top:top + band] = to_rgb(part, levels)
+        else:
+            lo, hi = levels
+            scaled = np.clip((np.nan_to_num(part, nan=lo) - lo) / max(hi - lo, 1e-12), 0, 1)
+            block = lut[np.round(scaled * (len(lut) - 1)).astype(np.intp)]
+            block[np.isnan(part)] = MASKED_RGB
+            rgb[top:top + band] = block
+    return QImage(rgb.data, cols, rows, 3 * cols, QImage.Format.Format_RGB888).copy()
+
+
+class QImageItem(pg.GraphicsObject):
+    """A QImage drawn over a rectangle of the plot (the image is made elsewhere, e.g. in a
+    worker; painting only scales it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.qimage: QImage | None = None
+        self._rect = QRectF()
+
+    def set_image(self, image: QImage | None, rect: QRectF | None = None) -> None:
+        self.prepareGeometryChange()
+        self.qimage, self._rect = image, QRectF(rect) if rect is not None else QRectF()
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(self._rect)
+
+    def paint(self, painter, *_args) -> None:
+        if self.qimage is not None and not self.qimage.isNull():
+            painter.drawImage(self._rect, self.qimage)
 
 
 def viridis_colormap() -> pg.ColorMap:
@@ -62,7 +119,7 @@ class TokenAxis(pg.AxisItem):
 class AttentionHeatmap(QWidget):
     """Heatmap of a (T_query, T_key) matrix; the masked future of causal maps is drawn grey.
 
-    NaN cells are grey too (drawn through the image onto a grey rectangle). For causal maps a
+    NaN cells are grey too (coloured so in the image). For causal maps a
     grey staircase polygon covers the upper triangle instead of NaN-filling a copy of the data,
     which keeps switching heads on 2048 tokens cheap.
     """
@@ -75,6 +132,7 @@ class AttentionHeatmap(QWidget):
         self.rows: list[str] = []
         self.cols: list[str] = []
         self.levels = (0.0, 1.0)
+        self.lut: np.ndarray | None = None  # None: the export colours
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
         self.left_axis, self.bottom_axis = TokenAxis("left"), TokenAxis("bottom")
@@ -89,12 +147,7 @@ class AttentionHeatmap(QWidget):
             self.plot.setAspectLocked(True, ratio=1.0)
         self.plot.hideButtons()
         self.plot.setMenuEnabled(False)
-        self.masked_rect = QGraphicsRectItem()
-        self.masked_rect.setBrush(QBrush(QColor(*MASKED_RGB)))
-        self.masked_rect.setPen(QPen(Qt.PenStyle.NoPen))
-        self.plot.addItem(self.masked_rect)  # behind the image: NaN pixels are transparent
-        self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setLookupTable(LUT)
+        self.image = QImageItem()  # NaN cells are coloured grey in the image itself
         self.plot.addItem(self.image)
         self.future = QGraphicsPolygonItem()
         self.future.setBrush(QBrush(QColor(*MASKED_RGB)))
@@ -116,15 +169,18 @@ class AttentionHeatmap(QWidget):
 
     def set_matrix(self, matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str],
                    levels: tuple[float, float] | None = None, title: str = "",
-                   keep_view: bool = False, causal: bool = False) -> None:
-        """Show a matrix (float32, row = query); `levels` None: 0 to the largest weight."""
+                   keep_view: bool = False, causal: bool = False,
+                   image: QImage | None = None) -> None:
+        """Show a matrix (float32, row = query); `levels` None: 0 to the largest weight.
+
+        `image`: its pixels, when a worker already coloured them (`heatmap_image` with these
+        levels); else they are made here, which is fine for small maps only.
+        """
         data = np.ascontiguousarray(matrix, dtype=np.float32)
         if causal != self.causal or data.shape != getattr(self.matrix, "shape", None):
             self.future.setPolygon(_future_polygon(data.shape[0]) if causal else QPolygonF())
         self.causal = causal
-        if levels is None:
-            top = float(np.nanmax(data)) if data.size else 1.0
-            levels = (0.0, top if top > 0 else 1.0)
+        levels = heatmap_levels(data, levels)
         same_shape = self.matrix is not None and self.matrix.shape == data.shape
         self.matrix, self.levels = data, levels
         if list(rows) != self.rows or list(cols) != self.cols:
@@ -132,21 +188,25 @@ class AttentionHeatmap(QWidget):
             self.left_axis.set_labels(self.rows)
             self.bottom_axis.set_labels(self.cols)
         n_rows, n_cols = data.shape
-        self.image.setImage(data, autoLevels=False, levels=levels, autoDownsample=False)
         rect = QRectF(-0.5, -0.5, n_cols, n_rows)  # pixel i is centred on tick i
-        self.image.setRect(rect)
-        self.masked_rect.setRect(rect)
+        if image is None:
+            image = heatmap_image(data, levels, self.lut)
+        self.image.set_image(image, rect)
         self.colorbar.setLevels(levels)
         self.plot.setTitle(title)
         if not (keep_view and same_shape):
             self.plot.setRange(rect, padding=0)
         self.status.setText(title or f"{n_rows} x {n_cols}")
 
+    def set_lut(self, lut: np.ndarray) -> None:
+        """Colour with this (n, 3) uint8 table instead of the export colours (colour bar too)."""
+        self.lut = np.asarray(lut, dtype=np.uint8)
+        self.colorbar.setColorMap(pg.ColorMap(np.linspace(0, 1, len(self.lut)), self.lut))
+
     def clear(self, message: str) -> None:
         """Show no matrix, and say why."""
         self.matrix = None
-        self.image.clear()
-        self.masked_rect.setRect(QRectF())
+        self.image.set_image(None)
         self.future.setPolygon(QPolygonF())
         self.causal = False
         self.plot.setTitle("")

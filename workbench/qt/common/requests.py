@@ -9,6 +9,10 @@ views. Without a window (a view shown alone) `requests_for` returns None and the
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 from PySide6.QtCore import QObject, Qt, Signal
 
 NO_WINDOW = "Open this from the main window: this view is not inside one."
@@ -22,6 +26,25 @@ class WindowRequests(QObject):
     # a model folder; its source text; the decoder's text for an encoder-decoder ("" if none):
     # its Attention tab, filled, run
     inspectAttention = Signal(str, str, str)
+    inspectLiveAttention = Signal(object)  # a LiveAttentionRequest: the view on a paused model
+
+
+@dataclass
+class LiveAttentionRequest:
+    """The train view's hand-off to the Attention feature: a paused run's model to inspect.
+
+    The handler (connected directly, so it runs inside `emit`) fills `dialog` and `task`.
+    """
+
+    parent: Any  # the widget the dialog belongs to
+    runner: Any  # a TaskRunner or TaskGroup: where the view's work runs
+    model: Any
+    tokenizer: Any
+    can_run: Callable[[], str | None]  # None, or why no forward pass may start now
+    started: Callable[[Any], None]  # called with the Task of every model run
+    text: str | None = None
+    dialog: Any = None
+    task: Any = None
 
 
 def requests_for(widget: QObject | None) -> WindowRequests | None:

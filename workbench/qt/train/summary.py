@@ -9,15 +9,12 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QComboBox,
-    QDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -25,7 +22,6 @@ from PySide6.QtWidgets import (
 from workbench.core.training.perplexity import with_perplexity
 from workbench.core.training.tasks import task_info
 from workbench.qt.common.dialogs import show_error
-from workbench.qt.common.heatmap import AttentionHeatmap
 from workbench.qt.common.requests import NO_WINDOW, requests_for
 from workbench.qt.train.qa_try import QATryBox
 
@@ -262,133 +258,52 @@ def summary_html(result: Any, spec: Any, before: dict[str, float] | None = None)
 
 
 # -- attention of the live model -------------------------------------------------------------------
+PAUSE_FIRST = ("Pause the run first: the model can only be inspected while training waits at a "
+               "step boundary.")
+
+
 def inspect_live_attention(view: Any, session: Any, text: str | None = None) -> Any:
-    """Compute attention on the paused run's model in a worker; the Task, or None if impossible."""
+    """Open the Attention view (qt/attention/live.py, through the window's requests) on the
+    paused run's model and run it once in a worker; the Task, or None if impossible.
+
+    The model is the training model itself: core's compute_attention puts it in eval mode
+    (eager attention) for the forward pass and restores training mode afterwards. Every run
+    from the dialog is refused unless the run is still paused, and is reported to the train
+    view so Resume waits for it.
+    """
     if importlib.util.find_spec("workbench.core.attention.compute") is None:
         QMessageBox.information(view, "Attention", "The attention module is not installed in "
                                 "this build, so the live model cannot be inspected.")
         return None
     control = session.control if session is not None else None
     if control is None or not control.is_paused or control.live_model is None:
-        QMessageBox.information(view, "Attention", "Pause the run first: the model can only be "
-                                "inspected while training waits at a step boundary.")
+        QMessageBox.information(view, "Attention", PAUSE_FIRST)
         return None
     if control.live_tokenizer is None:
         QMessageBox.information(view, "Attention", "The running model has no tokenizer.")
         return None
-    from workbench.core.attention.compute import compute_attention
+    requests = requests_for(view)
+    if requests is None:
+        QMessageBox.information(view, "Attention", NO_WINDOW)
+        return None
+    from workbench.qt.common.requests import LiveAttentionRequest
 
-    dialog = LiveAttentionDialog(view)
-    view.attention_dialog = dialog
-    if text is not None:
-        dialog.text.setText(text)
+    old = getattr(view, "attention_dialog", None)
+    if old is not None:
+        old.close()
 
-    def run(words: str) -> Any:
-        # the dialog's own full-width text field and Run button recompute on the same live model
-        return view.tasks.start(compute_attention, control.live_model, control.live_tokenizer,
-                                words, on_success=dialog.show_maps,
-                                on_error=lambda m, d: show_error(view, "Attention failed", m, d))
+    def can_run() -> str | None:
+        return None if control.is_paused and control.live_model is not None else PAUSE_FIRST
 
-    dialog.run_requested = run
-    dialog.show()
-    return run(dialog.text.text())
+    def started(task: Any) -> None:
+        # the train view keeps Resume disabled while a forward pass reads the model
+        if hasattr(view, "_on_attention_task_finished"):
+            view._attention_task = task
+            task.finished.connect(view._on_attention_task_finished)
+            view._sync_buttons(getattr(session, "state", "paused"))
 
-
-DEFAULT_LIVE_TEXT = "The movie was surprisingly good."
-
-
-class LiveAttentionDialog(QDialog):
-    """A heatmap of one layer and head (or the head mean) of AttentionMaps.
-
-    The app's common heatmap (qt/common/heatmap.py: the export colour map, token axes, hover,
-    the grey causal future) draws what core.attention.aggregate.select_map computes.
-    """
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setWindowTitle("Attention of the live model (paused run)")
-        self.resize(760, 680)
-        self.maps: Any = None
-        self.run_requested: Any = None  # callable(text) -> Task, set by inspect_live_attention
-        self.text = QLineEdit(DEFAULT_LIVE_TEXT)  # full width: the default is never cut off
-        self.text.setPlaceholderText("Text to run through the paused model")
-        self.text.returnPressed.connect(self._on_run_clicked)
-        self.run_button = QPushButton("Run")
-        self.run_button.setToolTip("Compute the attention of this text on the paused model")
-        self.run_button.clicked.connect(self._on_run_clicked)
-        self.kind = QComboBox()
-        self.layer = QSpinBox()
-        self.head = QComboBox()
-        self.heatmap = AttentionHeatmap()  # with its colour bar
-        # short live inputs: square cells (the Attention tab leaves long inputs unlocked)
-        self.heatmap.plot.setAspectLocked(True)
-        self.notes = QLabel()
-        self.notes.setWordWrap(True)
-        row = QHBoxLayout()
-        for label, w in (("kind", self.kind), ("layer", self.layer), ("head", self.head)):
-            row.addWidget(QLabel(label))
-            row.addWidget(w)
-        row.addStretch()
-        text_row = QHBoxLayout()
-        text_row.addWidget(QLabel("Text"))
-        text_row.addWidget(self.text, 1)
-        text_row.addWidget(self.run_button)
-        layout = QVBoxLayout(self)
-        layout.addLayout(text_row)
-        layout.addLayout(row)
-        layout.addWidget(self.heatmap, 1)
-        layout.addWidget(self.notes)
-        for w in (self.kind, self.head):
-            w.currentIndexChanged.connect(self._on_selector_changed)
-        self.layer.valueChanged.connect(self._on_selector_changed)
-
-    def _on_run_clicked(self) -> None:
-        if self.run_requested is not None and self.text.text().strip():
-            self.run_requested(self.text.text())
-
-    def show_maps(self, maps: Any) -> None:
-        first = self.maps is None
-        self.maps = maps
-        self.kind.blockSignals(True)
-        self.kind.clear()
-        self.kind.addItems(list(maps.kinds))
-        self.kind.blockSignals(False)
-        if first:  # start at the last layer, as the Attention tab does
-            layers = maps.layers[self.kind.currentText()] if self.kind.currentText() else [0]
-            self.layer.blockSignals(True)
-            self.layer.setRange(min(layers), max(layers))
-            self.layer.setValue(layers[-1])
-            self.layer.blockSignals(False)
-        self.notes.setText(" ".join(maps.notes))
-        self._on_selector_changed()
-        self.show()
-
-    def _on_selector_changed(self, *_args) -> None:
-        if self.maps is None or not self.kind.currentText():
-            return
-        from workbench.core.attention.aggregate import MapMode, MapSelection, select_map
-
-        kind = self.kind.currentText()
-        layers = self.maps.layers[kind]
-        self.layer.blockSignals(True)
-        self.layer.setRange(min(layers), max(layers))
-        if self.layer.value() not in layers:
-            self.layer.setValue(layers[-1])
-        self.layer.blockSignals(False)
-        heads = self.maps.num_heads(kind)
-        if self.head.count() != heads + 1:
-            self.head.blockSignals(True)
-            self.head.clear()
-            self.head.addItems(["mean"] + [str(h) for h in range(heads)])
-            self.head.blockSignals(False)
-        layer = self.layer.value() if self.layer.value() in layers else layers[-1]
-        h = self.head.currentIndex()
-        selection = MapSelection(kind, layer, MapMode.MEAN if h <= 0 else MapMode.HEAD,
-                                 max(h - 1, 0))
-        matrix, title, causal = select_map(self.maps, selection)
-        if matrix is None:
-            self.heatmap.clear(title)
-            return
-        queries, keys = self.maps.axis_tokens(kind)
-        self.heatmap.set_matrix(matrix, [t.text for t in queries], [t.text for t in keys],
-                                levels=(0.0, 1.0), title=title, causal=causal)
+    request = LiveAttentionRequest(view, view.tasks, control.live_model, control.live_tokenizer,
+                                   can_run, started, text)
+    requests.inspectLiveAttention.emit(request)
+    view.attention_dialog = request.dialog
+    return request.task
