@@ -178,28 +178,42 @@ def test_a_seq2seq_worst_example_fills_source_and_target_of_the_attention_tab(
     dialog.close()
 
 
-def test_a_lora_runs_worst_examples_say_why_attention_cannot_open(qtbot, main_window,
-                                                                   tmp_path):
-    """A LoRA run's final/ is an adapter folder, which the Attention tab cannot load (it
-    takes full checkpoints): the button is off and the note says what to do, no tab opens
-    on an error."""
+def test_a_lora_runs_worst_example_opens_attention_on_the_merged_adapter(qtbot, main_window,
+                                                                        tmp_path):
+    """A LoRA run's final/ is an adapter folder: its Attention tab runs the base model with the
+    adapter merged (peft's merge_and_unload), whose attention is the adapted model's."""
+    import torch
+
+    from workbench.core.attention.compute import compute_attention
+    from workbench.core.model.loading import load_model, load_tokenizer
+    from workbench.core.training.evaluate import load_trained_model
     from workbench.core.training.runner import run_training
-    from workbench.qt.deploy.evaluate_dialog import ADAPTER_NOTE
 
     spec = tiny_spec("sequence-classification", tmp_path / "lora", method="lora")
     result = run_training(spec, Recorder())
     assert result.status == "finished", result.message
-    assert (Path(result.final_model_dir) / "adapter_config.json").is_file()
+    final = Path(result.final_model_dir)
+    assert (final / "adapter_config.json").is_file()
     dialog = _evaluated(qtbot, main_window, result.run_dir)
-    assert dialog.worst_table.rowCount() > 0
-    assert not dialog.attention_button.isEnabled()
-    assert dialog.attention_note.text() == ADAPTER_NOTE
-    assert not dialog.inspect_worst(0)  # a double-click says so too, and opens nothing
-    assert main_window.tabs.count() == 0
-    # the reason holds: the Attention tab's loader refuses the adapter folder
-    from workbench.core.attention.compute import compute_attention_from_path
-    from workbench.core.errors import WorkbenchError
+    assert dialog.worst_table.rowCount() > 0 and dialog.attention_button.isEnabled()
+    text = dialog.worst_table.item(0, 1).text()
+    with qtbot.waitSignal(main_window.checkpointOpened, timeout=TIMEOUT) as opened:
+        assert dialog.inspect_worst(0)
+    view = opened.args[0].views["Attention"]
+    qtbot.waitUntil(lambda: view.maps is not None, timeout=TIMEOUT)
+    assert view.text_edit.toPlainText() == text
 
-    with pytest.raises(WorkbenchError):
-        compute_attention_from_path(str(result.final_model_dir), "a good day")
+    # the merged model is the adapted one (same logits as peft's unmerged PeftModel) and the
+    # tab's attention is its attention, not the base model's
+    merged = load_model(final, attn_implementation="eager")
+    tokenizer = load_tokenizer(final)
+    inputs = tokenizer(text, return_tensors="pt")
+    with torch.no_grad():
+        assert torch.allclose(merged(**inputs).logits,
+                              load_trained_model(final, spec.task)(**inputs).logits, atol=1e-5)
+    expected = compute_attention(merged, tokenizer, text)
+    assert [t.id for t in view.maps.tokens] == [t.id for t in expected.tokens]
+    for row, layer in enumerate(view.maps.layers["self"]):
+        want = expected.maps["self"][expected.layers["self"].index(layer)]
+        assert abs(view.maps.maps["self"][row] - want).max() < 1e-5
     dialog.close()

@@ -97,6 +97,10 @@ def load_model(path: str | Path, *, auto_class: str | None = None, device: str =
     """
     import transformers
 
+    adapter = adapter_folder(path)
+    if adapter is not None:
+        return _load_merged_adapter(adapter, auto_class=auto_class, device=device, dtype=dtype,
+                                    attn_implementation=attn_implementation, **kwargs)
     folder, source = pretrained_source(path)
     if auto_class is None:
         from workbench.core.model.architecture import (
@@ -140,6 +144,76 @@ def load_model(path: str | Path, *, auto_class: str | None = None, device: str =
         model, info = model
         _refuse_missing_quantized(folder, quantized["quant_method"], info)
     return model.to(device).eval()
+
+
+def adapter_folder(path: str | Path) -> Path | None:
+    """The folder of a PEFT adapter (adapter_config.json, no full weights), or None."""
+    p = Path(path).expanduser().resolve()
+    folder = p if p.is_dir() else p.parent
+    if not (folder / "adapter_config.json").is_file():
+        return None
+    full = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+    return None if any((folder / name).is_file() for name in full) else folder
+
+
+def adapter_base_path(folder: Path) -> Path:
+    """The local base model a PEFT adapter was trained on (`base_model_name_or_path`)."""
+    config = jsonio.load_object(folder / "adapter_config.json", what="adapter config")
+    base = config.get("base_model_name_or_path")
+    if not isinstance(base, str) or not base:
+        raise WorkbenchError(f"{folder / 'adapter_config.json'} does not name its base model "
+                             f"(base_model_name_or_path). Set it to the base model's folder.")
+    path = Path(base).expanduser()
+    if not path.is_absolute():
+        path = (folder / path) if (folder / path).is_dir() else path
+    if not path.is_dir():
+        raise WorkbenchError(
+            f"The adapter in {folder} was trained on '{base}', which is not a folder on this "
+            f"machine (nothing is downloaded here). Download the base model (File > Download "
+            f"from Hub) and set base_model_name_or_path in adapter_config.json to its folder.")
+    return path.resolve()
+
+
+def _load_merged_adapter(folder: Path, *, auto_class: str | None, device: str,
+                         dtype: str | None, attn_implementation: str | None, **kwargs: Any):
+    """Base model + the adapter, merged (peft's merge_and_unload): a plain model of the base's
+    class, so views that hook modules (attention) see the fine-tuned weights.
+
+    The adapter folder's config.json, where a run saved one, carries the head the adapter was
+    trained with (labels); the base is loaded with it, the head's weights come from the adapter.
+    """
+    import peft
+    import transformers
+
+    base = adapter_base_path(folder)
+    auto_class = auto_class or _adapter_auto_class(folder)
+    if (folder / "config.json").is_file():
+        kwargs.setdefault("config", transformers.AutoConfig.from_pretrained(folder))
+        kwargs.setdefault("ignore_mismatched_sizes", True)  # a new head: the adapter has it
+    model = load_model(base, auto_class=auto_class, device="cpu", dtype=dtype,
+                       attn_implementation=attn_implementation, **kwargs)
+    try:
+        merged = peft.PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        raise ModelBuildError(f"Could not apply the LoRA adapter in {folder} to its base model "
+                              f"{base}: {e}") from None
+    return merged.to(device).eval()
+
+
+def _adapter_auto_class(folder: Path) -> str | None:
+    """The Auto class of the adapter's task_type, by peft's own AutoPeftModel classes (a run's
+    config.json keeps the base's `architectures`, so the head comes from here); None: unknown."""
+    import peft
+    from peft import auto
+
+    config = jsonio.load_object(folder / "adapter_config.json", what="adapter config")
+    peft_class = peft.MODEL_TYPE_TO_PEFT_MODEL_MAPPING.get(str(config.get("task_type")))
+    for name in dir(auto):
+        candidate = getattr(auto, name)
+        if (getattr(candidate, "_target_peft_class", None) is peft_class is not None
+                and getattr(candidate, "_target_class", None) is not None):
+            return candidate._target_class.__name__
+    return None
 
 
 def ensure_weights_fit(folder: Path, dtype: str | None, device: str) -> None:

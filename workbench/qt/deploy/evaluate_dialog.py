@@ -23,11 +23,6 @@ from workbench.qt.deploy import jobs
 from workbench.qt.deploy.compare_panel import ComparePanel
 from workbench.qt.deploy.task_dialog import PathField, TaskDialog, check, combo, fill_table, spin
 
-# The Attention tab loads full checkpoints; a LoRA adapter folder has only the update.
-ADAPTER_NOTE = ("This model is a LoRA adapter: the Attention tab opens full checkpoints only. "
-                "Merge the adapter into its base model (peft's merge_and_unload, then "
-                "save_pretrained) and open that folder to inspect its attention.")
-
 TASKS = ["(from the model)", "sequence-classification", "token-classification", "causal-lm",
          "masked-lm", "seq2seq", "chat-sft"]
 
@@ -106,9 +101,6 @@ class EvaluateDialog(TaskDialog):
         item = self.worst_table.item(row, 1)
         if item is None or not self.model_dir:
             return False
-        if self._is_adapter():
-            self.attention_note.setText(ADAPTER_NOTE)
-            return False
         requests = requests_for(self)
         if requests is None:
             self.attention_note.setText(NO_WINDOW)
@@ -121,11 +113,6 @@ class EvaluateDialog(TaskDialog):
             + (" with the model's output as the decoder's text" if target else "") + "...")
         requests.inspectAttention.emit(self.model_dir, text, target)
         return True
-
-    def _is_adapter(self) -> bool:
-        from pathlib import Path
-
-        return bool(self.model_dir) and (Path(self.model_dir) / "adapter_config.json").is_file()
 
     def _on_attention_button_clicked(self) -> None:
         self.inspect_worst(self.worst_table.currentRow())
@@ -163,9 +150,8 @@ class EvaluateDialog(TaskDialog):
                 row = int(self.worst_table.item(i, 0).data(Qt.ItemDataRole.DisplayRole))
                 example = next(w for w in report.worst if w.index == row)
                 said.setData(Qt.ItemDataRole.UserRole, example.predicted or example.expected)
-        adapter = self._is_adapter()
-        self.attention_button.setEnabled(bool(report.worst) and not adapter)
-        self.attention_note.setText(ADAPTER_NOTE if adapter and report.worst else "")
+        self.attention_button.setEnabled(bool(report.worst))
+        self.attention_note.setText("")
         if saved:
             self.compare.add_path(saved)
         self.status.setText(f"{report.num_examples} examples in {report.seconds:.1f} s"
