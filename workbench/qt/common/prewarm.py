@@ -47,4 +47,7 @@ def prewarm_imports() -> None:
     from workbench.qt.config import new_model_dialog
 
     field_docs()  # parses TrainSpec's source for the form's tooltips (~40 ms), cached
+    from workbench.qt.train.launch_panel import _launch_docs
+
+    _launch_docs()  # and LaunchSpec's, for the launch editor (~20 ms), cached the same way
     new_model_dialog.prewarm()  # the families' config schemas and the demo vocabulary
