@@ -4,7 +4,8 @@
 
 `--stacks` samples the GUI thread's Python stack whenever a tick is late by more than 40 ms
 and prints the most frequent workbench frames per screen (where the time goes).
-`--only attention` runs the screens whose name contains the word (start page always runs).
+`--only attention` runs the screens whose name contains the word (start page always runs);
+`--only config,fine-tune,graph Mini` takes several, comma-separated.
 
 A 16 ms QTimer records the interval between its ticks; a tick late by more than the period
 means the GUI thread was busy. For each screen the probe runs while the screen does its
@@ -95,8 +96,14 @@ def _where(frame) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--stacks", action="store_true", help="sample stacks of long stalls")
-    parser.add_argument("--only", default="", help="run only screens whose name has this")
+    parser.add_argument("--only", default="",
+                        help="run only screens whose name has this (comma-separated words)")
     args = parser.parse_args()
+    words = [w.strip() for w in args.only.split(",") if w.strip()]
+
+    def wanted(name: str) -> bool:
+        return not words or any(w in name for w in words)
+
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -125,7 +132,7 @@ def main() -> int:
         end = time.time() + settle  # what follows the result (repaints) counts too
         wait(lambda: time.time() > end)
         gaps = probe.stop()
-        if args.only and args.only not in name and not name.startswith("start page"):
+        if not wanted(name) and not name.startswith("start page"):
             return  # run (later screens need it), not reported
         rows.append((name, gaps))
         print(f"{name:42s} p99 {np.percentile(rows[-1][1], 99):6.1f} ms   "
@@ -194,7 +201,7 @@ def main() -> int:
 
     for path, tokens in ((minilm, 512), (str(llama), 2048)):
         label = f"attention {tokens} tokens"
-        if args.only and args.only not in label:
+        if not wanted(label):
             continue
         tab = open_tab(path)
         view = tab.show_view("Attention")
@@ -232,7 +239,7 @@ def main() -> int:
         tab.setCurrentIndex(0)
     fake = make_fake_llama70b(root / "llama70b")
     for name, path in (("MiniLM", minilm), ("70B-shaped", str(fake))):
-        if args.only and args.only not in f"graph {name}":
+        if not wanted(f"graph {name}"):
             continue
         tab = open_tab(path)
         graph = [None]

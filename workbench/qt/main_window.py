@@ -139,7 +139,7 @@ class MainWindow(QMainWindow):
 
         install_train_actions(self)
         self.finetune_demo_action.setShortcut(QKeySequence("Ctrl+Shift+F"))
-        from workbench.qt.config.editor_view import install_config_actions
+        from workbench.qt.config.actions import install_config_actions
 
         install_config_actions(self)
         from workbench.qt.hub.actions import install_hub_actions

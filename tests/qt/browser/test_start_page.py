@@ -38,3 +38,46 @@ def test_empty_cache_says_what_to_do(qtbot, tmp_path, monkeypatch):
     page.scan_cache()
     assert page.cache_table.rowCount() == 0
     assert "Download from Hub" in page.cache_status.text()
+
+
+def test_window_scans_a_big_cache_in_a_worker_and_closing_cancels_the_scan(qtbot, tmp_path,
+                                                                             monkeypatch):
+    from PySide6.QtCore import QSettings
+
+    from tests.core.checkpoint.test_hf_cache_scan import make_big_hub_cache
+    from workbench.qt.common.tasks import running_threads
+    from workbench.qt.main_window import MainWindow
+
+    hub = tmp_path / "hub"
+    ids = make_big_hub_cache(hub, repos=20, files=100)  # 2,000 blobs and 2,000 links
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    window = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    window.show()
+    page = window.start_page
+    assert page.scan_task is not None  # shown: the scan runs in the window's runner
+    qtbot.waitUntil(lambda: page.cache_table.rowCount() == 20, timeout=30_000)
+    assert sorted(page.cache_table.item(r, 0).text() for r in range(20)) == sorted(ids)
+    assert "20 model(s)" in page.cache_status.text()
+    page.scan_cache()  # a rescan, still running when the window closes
+    task = page.scan_task
+    window.close()
+    assert task.cancel_event.is_set()
+    assert not running_threads()  # joined by the close, not left walking the cache
+
+
+def test_a_scan_cut_short_says_so_above_the_table(qtbot, tmp_path):
+    from tests.core.checkpoint.test_hf_cache_scan import make_big_hub_cache
+    from workbench.core.checkpoint.hf_cache import scan_cached_models
+    from workbench.qt.browser.start_page import StartPage
+
+    ids = make_big_hub_cache(tmp_path / "hub", repos=20, files=100)
+    scan = scan_cached_models(tmp_path / "hub", max_entries=600)
+    page = StartPage()
+    qtbot.addWidget(page)
+    page.set_cache_scan(scan)
+    shown = [page.cache_table.item(r, 0).text() for r in range(page.cache_table.rowCount())]
+    assert 1 <= len(shown) < 20 and set(shown) == set(ids[:len(shown)])
+    status = page.cache_status.text()
+    assert "stopped after 600 entries" in status and f"the {len(shown)} most" in status
+    assert "more may be in the cache" in status

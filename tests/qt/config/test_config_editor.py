@@ -227,3 +227,29 @@ def test_quick_steps_on_one_field_undo_together(qtbot, main_window, bert_copy):
     panel.undo_stack.undo()
     panel.undo_stack.undo()
     assert panel.values["intermediate_size"] == 64 and panel.values["num_hidden_layers"] == 2
+
+
+def test_new_model_dialog_builds_one_panel_for_its_first_family_and_tokenizer(qtbot,
+                                                                               monkeypatch):
+    from workbench.qt.config import new_model_dialog
+
+    built = []
+
+    class CountedPanel(new_model_dialog.ConfigEditorPanel):  # the real panel, counted
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    monkeypatch.setattr(new_model_dialog, "ConfigEditorPanel", CountedPanel)
+    dialog = new_model_dialog.NewModelDialog()
+    qtbot.addWidget(dialog)
+    assert built == [dialog.panel]  # one panel, not one per combo box set
+    assert dialog.family.currentData() == "llama"
+    demo = dialog.tokenizer.currentData()
+    if demo is not None:  # the demo tokenizer chosen: the panel's vocabulary is its size
+        assert dialog.panel.values["vocab_size"] == demo[1]
+        assert dialog.panel.tokenizer_vocab_size == demo[1]
+    assert dialog.panel.undo_stack.count() == 0  # nothing to undo in a fresh dialog
+    dialog.family.setCurrentIndex(dialog.family.findData("gpt2"))  # a switch: one more
+    assert len(built) == 2 and dialog.panel.values["model_type"] == "gpt2"
+    dialog.done(0)

@@ -119,3 +119,29 @@ def test_min_loss_and_best_eval_markers_sit_on_the_minimum_and_move_live(curves,
     curves.clear()
     assert curves.markers == {"loss": None, "eval_loss": None}
     assert not curves._marker_items["loss"][1].isVisible()
+
+
+@pytest.mark.parametrize("eval_losses", [
+    [2.5, 2.4, 2.3],  # best eval at the last step, high: the top-right corner
+    [1.0, 1.8, 2.4],  # best eval at the first step, the left
+    [2.4, 0.3, 2.4],  # best eval low in the middle
+])
+def test_the_loss_legend_never_covers_the_data_or_the_marker_labels(curves, qtbot, eval_losses):
+    losses = np.linspace(2.0, 0.2, 30)
+    curves.add_events([_event("log", s + 1, loss=v) for s, v in enumerate(losses)])
+    curves.add_events([_event("eval", s, eval_loss=v)
+                       for s, v in zip((10, 20, 30), eval_losses, strict=True)])
+    curves.redraw()
+    qtbot.waitUntil(lambda: curves.loss_plot.legend.isVisible(), timeout=5_000)
+    qtbot.wait(50)  # the layout pass that places the legend's row
+    legend = curves.loss_plot.legend
+    names = [label.text for _sample, label in legend.items]
+    assert names == ["train (raw)", "train (smoothed)", "eval"]
+    box = legend.sceneBoundingRect()
+    view = curves.loss_plot.vb.sceneBoundingRect()
+    assert box.height() > 0 and not box.intersects(view)  # a row outside the data area
+    assert curves.loss_plot.sceneBoundingRect().contains(box)  # ...still inside its plot
+    labels = [curves._marker_items[k][1] for k in ("loss", "eval_loss")]
+    assert all(label.isVisible() for label in labels)
+    for label in labels:
+        assert not label.sceneBoundingRect().intersects(box)

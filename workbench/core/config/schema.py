@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import inspect
 import json
 import re
@@ -122,6 +123,16 @@ def schema_for(values: dict[str, Any]) -> ConfigSchema:
 
 def class_fields(cls) -> list[FieldSpec]:
     """Fields of a config class: dataclass fields + type hints, else the __init__ signature."""
+    try:
+        return list(_class_fields(cls))
+    except TypeError:  # an unhashable class object: nothing to cache it by
+        return list(_class_fields.__wrapped__(cls))
+
+
+@functools.lru_cache(maxsize=128)
+def _class_fields(cls) -> tuple[FieldSpec, ...]:
+    # Per class, not per call: type hints and docstrings of a transformers config class take
+    # 5-20 ms to read, and the editor and New Model dialog ask again on every family switch.
     docs = class_docs(cls)
     specs: list[FieldSpec] = []
     if dataclasses.is_dataclass(cls):
@@ -145,7 +156,7 @@ def class_fields(cls) -> list[FieldSpec]:
             default = None if p.default is inspect.Parameter.empty else p.default
             tp = p.annotation if p.annotation is not inspect.Parameter.empty else None
             specs.append(_spec(p.name, tp, default, docs.get(p.name, ""), "signature"))
-    return specs
+    return tuple(specs)
 
 
 def spec_from_value(name: str, value: Any) -> FieldSpec:

@@ -68,6 +68,7 @@ class BrowserDock(QDockWidget):
     def __init__(self, parent=None):
         super().__init__("Checkpoints", parent)
         self.setObjectName("BrowserDock")
+        self.scan_task = None  # the cache scan running in the window's runner, if any
         self.tabs = QTabWidget()
         self.tabs.addTab(self._make_files_tab(), "Files")
         self.tabs.addTab(self._make_cache_tab(), "HF cache")
@@ -149,16 +150,26 @@ class BrowserDock(QDockWidget):
         return box
 
     def refresh_cache(self) -> None:
-        """Scan the HF cache (a directory walk: run in a worker by the owner's runner)."""
-        from workbench.core.checkpoint.hf_cache import hub_cache_dir, list_cached_models
+        """Scan the HF cache (a bounded directory walk: in a worker of the owner's runner)."""
+        from workbench.core.checkpoint.hf_cache import hub_cache_dir, scan_cached_models
 
         runner = getattr(self.parent(), "runner", None)
         self.cache_status.setText(f"Scanning {hub_cache_dir()} ...")
+        if self.scan_task is not None:
+            self.scan_task.cancel()
         if runner is None:
-            self._show_cache(list_cached_models())
+            self._show_scan(scan_cached_models())
         else:
-            runner.start(list_cached_models, on_success=self._show_cache,
-                         on_error=lambda msg, _d: self.cache_status.setText(msg))
+            self.scan_task = runner.start(
+                scan_cached_models, on_success=self._show_scan,
+                on_error=lambda msg, _d: self.cache_status.setText(msg))
+
+    def _show_scan(self, scan) -> None:
+        from workbench.qt.browser.start_page import cut_short_text
+
+        self._show_cache(scan.models)
+        if not scan.complete:
+            self.cache_status.setText(cut_short_text(scan))
 
     def _show_cache(self, models) -> None:
         from workbench.core.checkpoint.hf_cache import hub_cache_dir

@@ -22,6 +22,13 @@ from workbench.core.units import human_bytes
 CACHE_COLUMNS = ("Repository", "Size", "Last used", "Revisions")
 
 
+def cut_short_text(scan) -> str:
+    """The status line of a cache scan that stopped at a limit."""
+    return (f"Scan of {scan.folder} {scan.reason}: showing the {len(scan.models)} most "
+            f"recently changed model(s) found so far (sizes of the last may be partial); more "
+            f"may be in the cache.")
+
+
 class _SortItem(QTableWidgetItem):
     """A cell that sorts by the number behind its text (sizes, times)."""
 
@@ -76,6 +83,7 @@ class StartPage(QWidget):
         self.cache_status = QLabel("Scanning the Hugging Face cache...")
         self.cache_status.setWordWrap(True)
         self._scanned = False
+        self.scan_task = None  # the scan running in the window's runner, if any
         left, right = QWidget(), QWidget()
         left_layout, right_layout = QVBoxLayout(left), QVBoxLayout(right)
         left_layout.addWidget(QLabel("<b>Recent checkpoints</b>"))
@@ -98,16 +106,26 @@ class StartPage(QWidget):
             self.scan_cache()
 
     def scan_cache(self) -> None:
-        """List the cache's models in a worker (a directory walk) of the window's runner."""
-        from workbench.core.checkpoint.hf_cache import list_cached_models
+        """List the cache's models in a worker of the window's runner: a walk bounded in time
+        and entries (core's scan_cached_models), cancelled when the window closes."""
+        from workbench.core.checkpoint.hf_cache import scan_cached_models
 
         self._scanned = True
+        if self.scan_task is not None:
+            self.scan_task.cancel()  # a rescan replaces the one still running
         runner = getattr(self.window(), "runner", None)
         if runner is None:
-            self.set_cache_models(list_cached_models())
+            self.set_cache_scan(scan_cached_models())
         else:
-            runner.start(list_cached_models, on_success=self.set_cache_models,
-                         on_error=lambda msg, _d: self.cache_status.setText(msg))
+            self.scan_task = runner.start(
+                scan_cached_models, on_success=self.set_cache_scan,
+                on_error=lambda msg, _d: self.cache_status.setText(msg))
+
+    def set_cache_scan(self, scan) -> None:
+        """Fill the table from a core CacheScan; say so when the scan stopped early."""
+        self.set_cache_models(scan.models)
+        if not scan.complete:
+            self.cache_status.setText(cut_short_text(scan))
 
     def set_cache_models(self, models) -> None:
         """Fill the table from CachedModel rows (core/checkpoint/hf_cache)."""

@@ -1,20 +1,59 @@
-"""Import what the plotting views need off the GUI thread, once the window is up.
+"""Import what the feature views need off the GUI thread, once the window is up.
 
 pyqtgraph takes ~0.8 s to import here; imported lazily on the GUI thread it froze the window
-the first time Attention, Graph or Fine-tune opened. Pure-Python imports in a worker release
-the GIL every few milliseconds, so the window keeps painting meanwhile; a view opened while the
-import still runs waits for it (Python's import lock) instead of importing twice.
+the first time Attention, Graph or Fine-tune opened. The feature views' own modules (the
+Fine-tune form, the config editor, the graph view and the core modules behind them) cost
+another 0.1-0.2 s each on first use. Pure-Python imports in a worker release the GIL every few
+milliseconds, so the window keeps painting meanwhile; a view opened while the import still runs
+waits for it (Python's import lock) instead of importing twice.
 """
 
 from __future__ import annotations
 
-# Modules whose import only defines classes and plain values (no fonts, pixmaps or widgets).
-MODULES = ("pyqtgraph", "workbench.qt.attention.view", "workbench.core.graph.layout")
+# Modules whose import only defines classes and plain values (no fonts, pixmaps or widgets):
+# a module listed here must never make a QFont, QPixmap or QWidget at import time.
+MODULES = (
+    "pyqtgraph",
+    "workbench.qt.attention.view",
+    "workbench.core.graph.layout",
+    # Edit config and File > New Model
+    "workbench.qt.config.editor_view",
+    "workbench.qt.config.new_model_dialog",
+    # Fine-tune: the view, its pages, and the core modules its workers and form read
+    "workbench.qt.train.view",
+    "workbench.qt.train.runs_view",
+    "workbench.qt.train.chat_preview",
+    "workbench.qt.train.launch_panel",
+    "workbench.core.training.spec",
+    "workbench.core.training.lora_targets",
+    "peft.utils.constants",  # the LoRA defaults the form asks for in a worker when it opens
+    "workbench.core.training.memory_plan",
+    "workbench.core.training.data",
+    "workbench.core.training.runs",
+    "workbench.core.training.chat_templates",
+    # Graph
+    "workbench.qt.graph.view",
+)
 
 
 def prewarm_imports() -> None:
-    """Worker side: import the plotting library and the heaviest views' modules."""
+    """Worker side: import the plotting library and the feature views' modules, then fill the
+    per-class caches those views read when they open (pure Python, no Qt objects)."""
     import importlib
 
     for name in MODULES:
         importlib.import_module(name)
+    from workbench.core.training.spec import field_docs
+    from workbench.qt.config import new_model_dialog
+
+    field_docs()  # parses TrainSpec's source for the form's tooltips (~40 ms), cached
+    from workbench.qt.train.launch_panel import _launch_docs
+
+    _launch_docs()  # and LaunchSpec's, for the launch editor (~20 ms), cached the same way
+    import gc
+
+    # As the device probe does (main_window._device_summary): the modules above leave several
+    # hundred thousand long-lived objects; out of the collector's view, no full collection
+    # pauses the GUI thread for them later (measured: the next tab opened 40-60 ms slower).
+    gc.freeze()
+    new_model_dialog.prewarm()  # the families' config schemas and the demo vocabulary

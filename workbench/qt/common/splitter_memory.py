@@ -33,7 +33,9 @@ class SplitterMemory(QObject):
         self.settings = settings
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if (event.type() == QEvent.Type.Show and isinstance(watched, QSplitter)
+        # The type test first: it sees every event of the app, and event.type() makes a
+        # Python enum object each call (~4 us: 20-40 ms over a view's first show).
+        if (isinstance(watched, QSplitter) and event.type() == QEvent.Type.Show
                 and not watched.property(_SEEN)):
             watched.setProperty(_SEEN, True)
             key = splitter_key(watched)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QAction, QKeySequence, QUndoGroup
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -19,7 +19,10 @@ from PySide6.QtWidgets import (
 
 from workbench.core.errors import WorkbenchError
 from workbench.qt.common.dialogs import choose_new_folder, show_error, window_settings
+from workbench.qt.config.actions import install_config_actions, open_new_model_dialog
 from workbench.qt.config.editor_panel import ConfigEditorPanel
+
+__all__ = ["ConfigEditorView", "install_config_actions", "open_new_model_dialog"]
 
 
 def _build_from_weights(values, source, out_dir, progress=None, cancel=None):
@@ -250,37 +253,3 @@ class ConfigEditorView(QWidget):
             self._build_task.cancel()
         if self.report_dialog is not None:
             self.report_dialog.close()
-
-
-def install_config_actions(window) -> None:
-    """Edit > Undo/Redo for the visible config editor, and File > New Model..."""
-    group = QUndoGroup(window)
-    window.config_undo_group = group
-    undo = group.createUndoAction(window, "&Undo")
-    undo.setShortcut(QKeySequence(QKeySequence.StandardKey.Undo))
-    redo = group.createRedoAction(window, "&Redo")
-    redo.setShortcut(QKeySequence(QKeySequence.StandardKey.Redo))
-    edit = window.menus["Edit"]
-    first = edit.actions()[0] if edit.actions() else None
-    edit.insertActions(first, [undo, redo])
-    edit.insertSeparator(first) if first else edit.addSeparator()
-    window.config_undo_action, window.config_redo_action = undo, redo
-
-    new_model = QAction("New &Model...", window)
-    new_model.setShortcut(QKeySequence(QKeySequence.StandardKey.New))
-    new_model.triggered.connect(lambda: open_new_model_dialog(window))
-    window.menus["File"].insertAction(window.feature_actions_anchor, new_model)
-    window.new_model_action = new_model
-
-
-def open_new_model_dialog(window):
-    """Show (or raise) the window's New Model dialog."""
-    from workbench.qt.config.new_model_dialog import NewModelDialog
-
-    dialog = getattr(window, "new_model_dialog", None)
-    if dialog is None or not dialog.isVisible():
-        dialog = NewModelDialog(window)
-        window.new_model_dialog = dialog
-    dialog.show()
-    dialog.raise_()
-    return dialog

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QLocale, Qt, Signal
-from PySide6.QtGui import QDoubleValidator, QFont, QFontMetrics
+from PySide6.QtGui import QCursor, QDoubleValidator, QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -115,6 +115,7 @@ class ConfigForm(QScrollArea):
         self.groups: dict[str, QGroupBox] = {}
         self._grids: list[QGridLayout] = []
         self._texts: dict[str, tuple[str, str]] = {}  # name: (label text, default text), unelided
+        self._hand_cursor = QCursor(Qt.CursorShape.PointingHandCursor)  # one for every row
         for group, specs in schema.grouped().items():
             box = QGroupBox(f"{group} ({len(specs)})")
             grid = QGridLayout(box)
@@ -176,7 +177,7 @@ class ConfigForm(QScrollArea):
         default_label.setFlat(True)
         default_label.setStyleSheet("QPushButton { color:#888; text-align:left; border:none; "
                                     "padding:2px 4px }")
-        default_label.setCursor(Qt.CursorShape.PointingHandCursor)
+        default_label.setCursor(self._hand_cursor)
         self._texts[spec.name] = (spec.name, f"default {_short(spec.default)}")
         default_label.setText(self._texts[spec.name][1])
         default_label.setToolTip(f"Use the class default ({_short(spec.default)})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from PySide6.QtCore import Signal
@@ -46,15 +47,33 @@ def _build(values, out_dir, seed, device, dtype, tokenizer_from, progress=None, 
 
 def _demo_tokenizer() -> tuple[str, int] | None:
     """(folder, vocabulary size) of the demo model's tokenizer, when the demo is installed."""
-    from workbench.core.checkpoint.tokenizer_info import read_tokenizer_info
     from workbench.core.model.loading import demo_checkpoint_path
 
     try:
         folder = demo_checkpoint_path()
     except WorkbenchError:
         return None
-    tok = read_tokenizer_info(folder)
-    return (str(folder), tok.vocab_size) if tok is not None and tok.vocab_size else None
+    vocab = _vocab_size(str(folder))
+    return (str(folder), vocab) if vocab else None
+
+
+@cache
+def _vocab_size(folder: str) -> int | None:
+    """The vocabulary size of the (installed, read-only) demo tokenizer: reading its files takes
+    ~30 ms, once per process; the start-up prewarm reads it in a worker."""
+    from workbench.core.checkpoint.tokenizer_info import read_tokenizer_info
+
+    tok = read_tokenizer_info(Path(folder))
+    return tok.vocab_size if tok is not None else None
+
+
+def prewarm() -> None:
+    """Worker side (start-up): fill the caches the dialog reads when it opens."""
+    from workbench.core.config.schema import schema_for
+
+    _demo_tokenizer()
+    for family in FAMILIES:
+        schema_for(family_values(family))  # the config class's fields, cached per class
 
 
 class NewModelDialog(QDialog):
@@ -138,9 +157,15 @@ class NewModelDialog(QDialog):
         self.undo_action.triggered.connect(lambda: self.panel and self.panel.undo_stack.undo())
         self.redo_action.triggered.connect(lambda: self.panel and self.panel.undo_stack.redo())
         self.addActions([self.undo_action, self.redo_action])
+        # Both choices set before the one panel for them is built (a panel per signal was built
+        # and thrown away: 40-80 ms of the GUI thread each).
+        for combo in (self.family, self.tokenizer):
+            combo.blockSignals(True)
         self.family.setCurrentIndex(list(FAMILIES).index("llama"))
         # A fresh model with the demo's tokenizer can be used in Attention at once.
         self.tokenizer.setCurrentIndex(max(self.tokenizer.findData(demo), 0) if demo else 0)
+        for combo in (self.family, self.tokenizer):
+            combo.blockSignals(False)
         self._on_family_currentIndexChanged()
         self.runner.start(_devices, on_success=self._on_devices_found)
 

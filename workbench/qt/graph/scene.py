@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsView, QStyle
@@ -9,10 +11,15 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsView, QSty
 from workbench.core.graph.layout import KIND_COLORS, LINK_COLORS, Box, Layout, Link
 
 TOGGLE_W = 22  # the expand/collapse triangle at the left of a box's title line
-_FONT = QFont()
-_FONT.setPointSizeF(8.5)
-_SUB_FONT = QFont()
-_SUB_FONT.setPointSizeF(7.5)
+
+
+@cache
+def _font(size: float) -> QFont:
+    """The box fonts, made on first paint (on the GUI thread): the module itself makes no Qt
+    objects, so the start-up prewarm can import it in a worker."""
+    font = QFont()
+    font.setPointSizeF(size)
+    return font
 
 
 class NodeItem(QGraphicsItem):
@@ -53,7 +60,7 @@ class NodeItem(QGraphicsItem):
         if painter.worldTransform().m11() < 0.35:
             return
         painter.setPen(QColor("#212121"))
-        painter.setFont(_FONT)
+        painter.setFont(_font(8.5))
         text_x = TOGGLE_W if b.expandable else 10
         if b.expandable:
             painter.drawText(QRectF(6, 4, 16, 18), Qt.AlignmentFlag.AlignLeft,
@@ -61,7 +68,7 @@ class NodeItem(QGraphicsItem):
         painter.drawText(QRectF(text_x, 4, b.w - text_x - 6, 16),
                          Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, b.title)
         painter.setPen(QColor("#555555"))
-        painter.setFont(_SUB_FONT)
+        painter.setFont(_font(7.5))
         painter.drawText(QRectF(text_x, 20, b.w - text_x - 6, 14),
                          Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, b.subtitle)
 
@@ -104,7 +111,7 @@ class LinkItem(QGraphicsItem):
         painter.setBrush(color)
         painter.drawPolygon(QPolygonF([tip, tip - u * 8 + n * 4, tip - u * 8 - n * 4]))
         if self.link.label and painter.worldTransform().m11() >= 0.35:
-            painter.setFont(_SUB_FONT)
+            painter.setFont(_font(7.5))
             x, y = self.link.points[0] if self.link.kind == "cross" else self.link.points[1]
             painter.drawText(QPointF(x + 4, y - 4), self.link.label)
 

@@ -254,7 +254,13 @@ class TrainCurvesView(QWidget):
     def _finish_build(self) -> None:
         loss_plot, lr_plot = self._items["loss_plot"], self._items["lr_plot"]
         grad_plot, speed_plot = self._items["grad_plot"], self._items["speed_plot"]
-        loss_plot.addLegend(offset=(-10, 10))
+        # The legend in a row of its own under the loss plot's step axis, never over the data:
+        # anchored inside the view box (addLegend) it covered the eval curve and its best-eval
+        # label whenever they ran under the top-right corner.
+        legend = pg.LegendItem(offset=None, colCount=3, verSpacing=-6)
+        legend.layout.setContentsMargins(0, 0, 0, 0)  # one short row: the plot keeps its room
+        loss_plot.layout.addItem(legend, 4, 1)
+        loss_plot.legend = legend  # PlotItem.addItem(..., name=) fills the plot's legend
         self._items["curves"] = {
             "loss": _fast_curve(loss_plot, "#9ecae1", 1.0, "train (raw)"),
             "loss_smoothed": _fast_curve(loss_plot, PALETTE[0], 2.0, "train (smoothed)"),

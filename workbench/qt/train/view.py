@@ -73,11 +73,8 @@ class TrainView(QWidget):
 
         self.curves = TrainCurvesView()
         self.progress = RunProgress()
-        self.summary = RunSummaryView(self.runner)
-        from workbench.qt.train.runs_view import RunsView
-
-        self.runs = RunsView(self.runner)
-        self.runs.resumeRequested.connect(self._on_runs_resumeRequested)
+        self._summary: RunSummaryView | None = None
+        self._runs: Any = None
 
         self.pages = QTabWidget()
         scroll = QScrollArea()
@@ -93,8 +90,13 @@ class TrainView(QWidget):
         live.setSizes([560, 200])
         self.pages.addTab(setup, "Setup")
         self.pages.addTab(live, "Training")
-        self.pages.addTab(self.summary, "Summary")
-        self.pages.addTab(self.runs, "Runs")
+        # Summary and Runs are built when first shown or first used (`summary`, `runs`): 0.1 s
+        # of the GUI thread that opening the tab, with Setup in front, does not need.
+        self._unbuilt: dict[str, QWidget] = {}
+        for title in ("Summary", "Runs"):
+            self._unbuilt[title] = QWidget()
+            self.pages.addTab(self._unbuilt[title], title)
+        self.pages.currentChanged.connect(self._on_pages_currentChanged)
 
         self.demo_button = QPushButton("Load demo data")
         self.demo_button.setToolTip("Fill the form with the bundled demo dataset and settings")
@@ -140,6 +142,43 @@ class TrainView(QWidget):
         self._sync_buttons("idle")
         self.tasks.start(_detect_devices, on_success=self.form.set_devices)
         self._on_form_changed()
+
+    # -- pages built on first use ----------------------------------------------------------------
+    @property
+    def summary(self) -> RunSummaryView:
+        """The Summary page (built now if it was not yet)."""
+        if self._summary is None:
+            self._summary = RunSummaryView(self.runner)
+            self._put_page("Summary", self._summary)
+        return self._summary
+
+    @property
+    def runs(self) -> Any:
+        """The Runs page, a RunsView (built now if it was not yet)."""
+        if self._runs is None:
+            from workbench.qt.train.runs_view import RunsView
+
+            self._runs = RunsView(self.runner)
+            self._runs.resumeRequested.connect(self._on_runs_resumeRequested)
+            self._put_page("Runs", self._runs)
+        return self._runs
+
+    def _put_page(self, title: str, page: QWidget) -> None:
+        """Put the built `page` where its placeholder was, keeping the page in front."""
+        placeholder = self._unbuilt.pop(title)
+        index = self.pages.indexOf(placeholder)
+        current = self.pages.currentIndex()
+        self.pages.blockSignals(True)
+        self.pages.removeTab(index)
+        self.pages.insertTab(index, page, title)
+        self.pages.setCurrentIndex(current)
+        self.pages.blockSignals(False)
+        placeholder.deleteLater()
+
+    def _on_pages_currentChanged(self, index: int) -> None:
+        title = self.pages.tabText(index)
+        if self.pages.widget(index) is self._unbuilt.get(title):
+            _ = self.summary if title == "Summary" else self.runs
 
     # -- setup -------------------------------------------------------------------------------------
     def load_demo(self, task: str | None = None) -> None:
@@ -408,6 +447,7 @@ class TrainView(QWidget):
         self._closed = True
         if self.session is not None:
             self.session.shutdown(save_checkpoint=False)
-        for part in (self.tasks, self.preflight.tasks, self.runs.tasks, self.summary.tasks):
+        pages = [p for p in (self._runs, self._summary) if p is not None]  # built ones only
+        for part in (self.tasks, self.preflight.tasks, *(p.tasks for p in pages)):
             part.cancel_all()
         self.preflight.shutdown()
