@@ -121,3 +121,16 @@ def test_build_and_save_as_pick_folders_outside_site_packages(qtbot, main_window
     assert asked[1] == str(tmp_path)  # the last folder chosen
     assert saved == [str(tmp_path / f"{Path(minilm_path).name}-edited")]
     assert isinstance(main_window.menus["File"].actions()[0], QAction)
+
+
+def test_every_splitter_of_the_application_remembers_its_position():
+    """Splitter positions are kept by RememberedSplitter (no app-wide event filter): a plain
+    QSplitter in a view would silently forget where the user put it."""
+    import re
+
+    root = Path(__file__).resolve().parents[2] / "workbench" / "qt"
+    plain = [f"{path.relative_to(root)}:{n}" for path in root.rglob("*.py")
+             if path.name != "splitter_memory.py"
+             for n, line in enumerate(path.read_text().splitlines(), 1)
+             if re.search(r"(?<!Remembered)QSplitter\(", line)]
+    assert plain == []

@@ -316,9 +316,7 @@ class MainWindow(QMainWindow):
 
     def _restore_window_state(self) -> None:
         """Window geometry and dock state as the user left them; splitters as they are shown."""
-        from PySide6.QtWidgets import QApplication
-
-        from workbench.qt.common.splitter_memory import SplitterMemory
+        from workbench.qt.common.splitter_memory import remember_splitters_in
 
         geometry, state = (self.settings.value(k) for k in ("window/geometry", "window/state"))
         if state is not None:  # docks first: a hidden dock must not hold the width open
@@ -327,8 +325,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
             # saved on a larger monitor: never wider or taller than this screen
             self._fit_to_screen(self.width(), self.height())
-        self.splitter_memory = SplitterMemory(self.settings, self)
-        QApplication.instance().installEventFilter(self.splitter_memory)
+        remember_splitters_in(self.settings)
 
     def _last_dir(self) -> str:
         return str(self.settings.value("last_dir", str(Path.home())))
@@ -364,9 +361,9 @@ class MainWindow(QMainWindow):
                 return
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
-        from PySide6.QtWidgets import QApplication
+        from workbench.qt.common.splitter_memory import remember_splitters_in
 
-        QApplication.instance().removeEventFilter(self.splitter_memory)
+        remember_splitters_in(None)
         while self.tabs.count():
             self.close_tab(0)
         self.runner.shutdown()

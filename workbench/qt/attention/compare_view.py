@@ -10,12 +10,12 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
 from workbench.qt.common.heatmap import AttentionHeatmap
+from workbench.qt.common.splitter_memory import RememberedSplitter
 
 
 def diverging_lut(n: int = 256) -> np.ndarray:
@@ -81,7 +81,7 @@ class CompareView(QWidget):
                                                  for _ in range(3))
         self.diff_map.set_lut(diverging_lut())
         self.diff_map.hover_template = "{row} ({i}) -> {col} ({j}): A - B = {value}"
-        splitter = QSplitter()
+        splitter = RememberedSplitter()
         for w in (self.a_map, self.b_map, self.diff_map):
             splitter.addWidget(w)
         top = QHBoxLayout()

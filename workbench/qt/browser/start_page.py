@@ -9,7 +9,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
-    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -18,6 +17,7 @@ from PySide6.QtWidgets import (
 
 from workbench.core.checkpoint.hf_cache import display_name
 from workbench.core.units import human_bytes
+from workbench.qt.common.splitter_memory import RememberedSplitter
 
 CACHE_COLUMNS = ("Repository", "Size", "Last used", "Revisions")
 
@@ -93,7 +93,7 @@ class StartPage(QWidget):
         right_layout.addWidget(self.cache_table, 1)
         for w in (left_layout, right_layout):
             w.setContentsMargins(0, 8, 0, 0)
-        split = QSplitter()
+        split = RememberedSplitter()
         split.addWidget(left)
         split.addWidget(right)
         split.setStretchFactor(0, 2)

@@ -21,13 +21,13 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QSpinBox,
-    QSplitter,
     QTextEdit,
     QVBoxLayout,
     QWidget,
 )
 
 from workbench.core.chat.settings import MAX_NEW_TOKENS, ChatSettings
+from workbench.qt.common.splitter_memory import RememberedSplitter
 
 DRAIN_MS = 33  # transcript updates at most ~30 per second
 
@@ -124,7 +124,7 @@ class ChatPanel(QWidget):
 
         self.tasks = TaskGroup(runner)
         self.columns: list[ChatColumn] = []
-        self.splitter = QSplitter()
+        self.splitter = RememberedSplitter()
         self.splitter.setChildrenCollapsible(False)
         self.temperature = QDoubleSpinBox()
         self.temperature.setRange(0.0, 2.0)

@@ -1,17 +1,28 @@
-"""Splitter positions that survive a restart: saved when moved, restored when first shown.
+"""Splitter positions that survive a restart: restored when first shown, saved when moved.
 
 Feature views are built lazily and own their splitters, so instead of each view reading
-QSettings, one application event filter restores any splitter the first time it is shown and
-saves it whenever the user drags it. A splitter is named by the workbench widget that holds it
-and its index among that widget's splitters (stable: views build their layout in code).
+QSettings, every workbench splitter is a `RememberedSplitter`: on its first show it restores
+the position saved under its key and from then on saves it whenever the user drags it. A
+splitter is named by the workbench widget that holds it and its index among that widget's
+splitters (stable: views build their layout in code). The main window says where positions
+are kept (`remember_splitters_in`); a view shown without a window remembers nothing.
+
+(An application-wide event filter did this before; it ran Python for every event of the app,
+20-190 ms over a dialog's first show.)
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, QSettings
+from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QSplitter, QWidget
 
-_SEEN = "_workbench_splitter_restored"  # dynamic property: restored once per splitter
+_settings: QSettings | None = None
+
+
+def remember_splitters_in(settings: QSettings | None) -> None:
+    """Keep splitter positions in `settings` from now on (None: stop remembering)."""
+    global _settings
+    _settings = settings
 
 
 def splitter_key(splitter: QSplitter) -> str:
@@ -25,26 +36,21 @@ def splitter_key(splitter: QSplitter) -> str:
     return f"splitters/{type(owner).__name__}/{index}"
 
 
-class SplitterMemory(QObject):
-    """Install on the QApplication: restores and saves every workbench splitter."""
+class RememberedSplitter(QSplitter):
+    """A QSplitter whose position is restored on first show and saved when the user moves it."""
 
-    def __init__(self, settings: QSettings, parent: QObject | None = None):
-        super().__init__(parent)
-        self.settings = settings
+    _restored = False
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        # The type test first: it sees every event of the app, and event.type() makes a
-        # Python enum object each call (~4 us: 20-40 ms over a view's first show).
-        if (isinstance(watched, QSplitter) and event.type() == QEvent.Type.Show
-                and not watched.property(_SEEN)):
-            watched.setProperty(_SEEN, True)
-            key = splitter_key(watched)
-            if key:
-                state = self.settings.value(key)
-                if state is not None:
-                    watched.restoreState(state)
-                watched.splitterMoved.connect(lambda *_a, s=watched, k=key: self._save(s, k))
-        return False
-
-    def _save(self, splitter: QSplitter, key: str) -> None:
-        self.settings.setValue(key, splitter.saveState())
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._restored or _settings is None:
+            return
+        self._restored = True
+        key = splitter_key(self)
+        if not key:
+            return
+        settings = _settings
+        state = settings.value(key)
+        if state is not None:
+            self.restoreState(state)
+        self.splitterMoved.connect(lambda *_a: settings.setValue(key, self.saveState()))

@@ -10,7 +10,6 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
     QGroupBox,
     QLineEdit,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -23,6 +22,7 @@ from workbench.core.config.schema import (
     to_json_text,
     with_edit,
 )
+from workbench.qt.common.splitter_memory import RememberedSplitter
 from workbench.qt.common.tasks import Task, TaskRunner
 from workbench.qt.config.form import ConfigForm
 from workbench.qt.config.panels import DiffPanel, EstimatePanel
@@ -124,7 +124,7 @@ class ConfigEditorPanel(QWidget):
         # explicit minimums: the estimate's text must not push the splitter into the form
         left.setMinimumWidth(300)
         right.setMinimumWidth(220)
-        self.splitter = splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter = splitter = RememberedSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 3)

@@ -16,12 +16,12 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QPushButton,
-    QSplitter,
     QTableWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from workbench.qt.common.splitter_memory import RememberedSplitter
 from workbench.qt.common.tasks import TaskRunner
 from workbench.qt.deploy.task_dialog import fill_table
 
@@ -68,7 +68,7 @@ class ComparePanel(QWidget):
         top_layout.setContentsMargins(0, 0, 0, 0)
         top_layout.addWidget(self.paths)
         top_layout.addLayout(buttons)
-        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter = RememberedSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(top)
         splitter.addWidget(self.table)
         splitter.setStretchFactor(1, 2)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHeaderView, QSplitter, QTableWidget
+from PySide6.QtWidgets import QHeaderView, QTableWidget
 
 from workbench.core.diff.weights import short_labels
 from workbench.qt.common.heatmap import AttentionHeatmap
+from workbench.qt.common.splitter_memory import RememberedSplitter
 from workbench.qt.deploy import jobs
 from workbench.qt.deploy.task_dialog import PathField, TaskDialog, fill_table
 
@@ -26,7 +27,7 @@ class DiffDialog(TaskDialog):
         self.heatmap.plot.setLabel("bottom", "module (full names in the table below)")
         self.heatmap.clear("Compare two checkpoints to see which layers moved.")
         self.table = QTableWidget()
-        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter = RememberedSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.heatmap)
         splitter.addWidget(self.table)
         self.results.addWidget(splitter)

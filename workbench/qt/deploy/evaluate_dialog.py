@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QSplitter,
     QTableWidget,
     QTabWidget,
     QVBoxLayout,
@@ -19,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from workbench.qt.common.heatmap import AttentionHeatmap
 from workbench.qt.common.requests import NO_WINDOW, requests_for
+from workbench.qt.common.splitter_memory import RememberedSplitter
 from workbench.qt.deploy import jobs
 from workbench.qt.deploy.compare_panel import ComparePanel
 from workbench.qt.deploy.task_dialog import PathField, TaskDialog, check, combo, fill_table, spin
@@ -55,7 +55,7 @@ class EvaluateDialog(TaskDialog):
         self.confusion.plot.setLabel("bottom", "predicted")
         self.confusion.clear("Classification results show a confusion matrix here.")
         tabs = QTabWidget()
-        top = QSplitter(Qt.Orientation.Horizontal)
+        top = RememberedSplitter(Qt.Orientation.Horizontal)
         top.addWidget(self.metrics_table)
         top.addWidget(self.class_table)
         tabs.addTab(top, "Metrics")

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSpinBox,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -30,6 +29,7 @@ from workbench.core.graph.layout import (
     node_key,
 )
 from workbench.qt.common.dialogs import show_error
+from workbench.qt.common.splitter_memory import RememberedSplitter
 from workbench.qt.graph.param_panel import ParamPanel
 from workbench.qt.graph.scene import GraphCanvas, GraphScene, NodeItem
 
@@ -87,11 +87,11 @@ class GraphView(QWidget):
         flow_layout.addWidget(QLabel("<b>Dataflow inside a block</b> (traced from the code)"))
         flow_layout.addWidget(self.flow_combo)
         flow_layout.addWidget(self.flow_canvas)
-        side = QSplitter(Qt.Orientation.Vertical)
+        side = RememberedSplitter(Qt.Orientation.Vertical)
         side.addWidget(flow_box)
         side.addWidget(self.params)
         side.setSizes([420, 420])
-        split = QSplitter(Qt.Orientation.Horizontal)
+        split = RememberedSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.canvas)
         split.addWidget(side)
         split.setStretchFactor(0, 3)

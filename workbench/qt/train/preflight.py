@@ -16,7 +16,6 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (
     QLabel,
-    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.qt.common.lazy_plot import DeferredPlot, plot_widget
+from workbench.qt.common.splitter_memory import RememberedSplitter
 
 DEBOUNCE_MS = 350
 
@@ -151,10 +151,10 @@ class PreflightPanel(QTabWidget):
         self._lengths = DeferredPlot(self._build_lengths_plot)
         self._labels = DeferredPlot(self._build_labels_plot)
         data = QWidget()
-        plots = QSplitter(Qt.Orientation.Horizontal)
+        plots = RememberedSplitter(Qt.Orientation.Horizontal)
         plots.addWidget(self._lengths)
         plots.addWidget(self._labels)
-        split = QSplitter(Qt.Orientation.Vertical)
+        split = RememberedSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.rows)
         split.addWidget(plots)
         from workbench.qt.train.chat_preview import ChatPreviewPanel

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -30,6 +29,7 @@ from workbench.core.training.control_file import send_command
 from workbench.core.training.follow import RunFollower
 from workbench.qt.common.dialogs import show_error
 from workbench.qt.common.lazy_plot import plot_widget
+from workbench.qt.common.splitter_memory import RememberedSplitter
 from workbench.qt.train.curves import (
     PALETTE,
     RunProgress,
@@ -93,7 +93,7 @@ class RunMonitor(QWidget):
         self.overlay.setLabel("bottom", "step")
         self.overlay_curves: dict[Path, Any] = {}
         self._add_overlay_curve(self.run_dir)
-        split = QSplitter(Qt.Orientation.Vertical)
+        split = RememberedSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.curves)
         split.addWidget(self.overlay)
         split.addWidget(self.progress)

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSplitter,
     QTabWidget,
     QTreeWidget,
     QTreeWidgetItem,
@@ -29,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.qt.common.lazy_plot import DeferredPlot, plot_widget
+from workbench.qt.common.splitter_memory import RememberedSplitter
 from workbench.qt.train.curves import PALETTE, TrainCurvesView
 
 COLUMNS = ("Run", "Status", "Steps", "Task", "Method", "Eval loss", "Checkpoints", "Created")
@@ -115,7 +115,7 @@ class RunsView(QWidget):
         col.addWidget(self.tree, 1)
         col.addWidget(self.info)
         col.addLayout(actions)
-        split = QSplitter(Qt.Orientation.Horizontal)
+        split = RememberedSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
         split.addWidget(right)
         split.setSizes([520, 620])

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSizePolicy,
-    QSplitter,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -28,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from workbench.core.errors import WorkbenchError
 from workbench.qt.common.dialogs import show_error
+from workbench.qt.common.splitter_memory import RememberedSplitter
 from workbench.qt.train.curves import RunProgress, TrainCurvesView
 from workbench.qt.train.form import TrainForm
 from workbench.qt.train.preflight import PreflightPanel
@@ -80,11 +80,11 @@ class TrainView(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.form)
-        setup = QSplitter(Qt.Orientation.Horizontal)
+        setup = RememberedSplitter(Qt.Orientation.Horizontal)
         setup.addWidget(scroll)
         setup.addWidget(self.preflight)
         setup.setSizes([620, 480])
-        live = QSplitter(Qt.Orientation.Vertical)
+        live = RememberedSplitter(Qt.Orientation.Vertical)
         live.addWidget(self.curves)
         live.addWidget(self.progress)
         live.setSizes([560, 200])
