@@ -447,7 +447,10 @@ class TrainingSession:
             if callback.nan_message:
                 return self._end("failed", callback, state, run_dir, None,
                                  callback.nan_message)
-            if self.control.is_cancelled:
+            # The decision taken at a step boundary (the same on every rank), not the control
+            # read now: a cancel that came after the last step leaves a finished run, and on
+            # one rank alone it would skip the final save the others wait for.
+            if callback.stopped_by_user:
                 saved = " A checkpoint was saved; resume to continue." if \
                     callback.last_save_step == state.global_step else ""
                 return self._end("cancelled", callback, state, run_dir, None,
