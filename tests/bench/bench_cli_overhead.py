@@ -20,9 +20,11 @@ the same marks for both:
     save_final last checkpoint -> final/ is written
     exit       the rest (final events, logs closed, interpreter shutdown)
 
-Reported: the median of each rep's ratio workbench / plain (target <= 1.03) for the wall time
-and for each phase (a ratio within one rep beats the machine's drift between reps), and the
-medians of the times. No asserts: this prints figures.
+Each phase is timed twice: wall time, and the CPU time the child used (user + system, all
+threads; read from /proc when its mark arrives, from wait4 at exit). On a shared machine CPU time
+varies far less than wall time, which also waits for a CPU. Reported: the median of each rep's
+ratio workbench / plain (target <= 1.03) for every phase (a ratio within one rep beats the
+machine's drift between reps), and the medians of the times. No asserts: this prints figures.
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ print("MARK saved", flush=True)
 
 PHASES = ("wall_s", "setup_s", "to_model_s", "trainer_s", "train_s", "end_s", "save_final_s",
           "exit_s")
+CPU_PHASES = ("cpu_total_s", *(f"cpu_{k}" for k in PHASES[1:]))
 
 
 def _env() -> dict:
@@ -102,25 +105,48 @@ def _env() -> dict:
     return env
 
 
-def _stamped(command: list[str]) -> tuple[float, list[tuple[float, str]]]:
-    """Run `command`; (wall seconds, [(seconds since spawn, stdout line)])."""
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) a running process has used: /proc (Linux)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+def _stamped(command: list[str]) -> tuple[tuple[float, float], list[tuple[tuple, str]]]:
+    """Run `command`: ((wall s, CPU s) at exit, [((wall s, CPU s) since spawn, stdout line)]).
+
+    CPU time is what the child used, read when each line arrives: on a machine shared with
+    other work it varies far less than wall time (which waits for the CPU too).
+    """
     t0 = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             env=_env(), text=True, cwd=str(ROOT))
     lines = []
     for line in proc.stdout:
-        lines.append((time.perf_counter() - t0, line.strip()))
-    if proc.wait() != 0:
+        lines.append(((time.perf_counter() - t0, _cpu_s(proc.pid)), line.strip()))
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
         raise RuntimeError(f"{command[:4]} failed with status {proc.returncode}")
-    return time.perf_counter() - t0, lines
+    return (time.perf_counter() - t0, usage.ru_utime + usage.ru_stime), lines
 
 
-def _phases(wall: float, model: float, started: float, last_save: float,
-            saved: float) -> dict:
-    return {"wall_s": wall, "setup_s": started, "to_model_s": model,
-            "trainer_s": started - model, "train_s": last_save - started,
-            "end_s": wall - last_save, "save_final_s": saved - last_save,
-            "exit_s": wall - saved}
+def _phases(end: tuple, model: tuple, started: tuple, last_save: tuple,
+            saved: tuple) -> dict:
+    """{phase: seconds} for wall time (index 0) and CPU time ("cpu_" names, index 1)."""
+    out = {}
+    for prefix, i in (("", 0), ("cpu_", 1)):
+        out.update({f"{prefix}wall_s" if prefix == "" else "cpu_total_s": end[i],
+                    f"{prefix}setup_s": started[i], f"{prefix}to_model_s": model[i],
+                    f"{prefix}trainer_s": started[i] - model[i],
+                    f"{prefix}train_s": last_save[i] - started[i],
+                    f"{prefix}end_s": end[i] - last_save[i],
+                    f"{prefix}save_final_s": saved[i] - last_save[i],
+                    f"{prefix}exit_s": end[i] - saved[i]})
+    return out
 
 
 def plain_run(out: Path) -> dict:
@@ -128,21 +154,21 @@ def plain_run(out: Path) -> dict:
 
     script = out.parent / "plain_trainer.py"
     script.write_text(PLAIN)
-    wall, lines = _stamped([sys.executable, str(script), str(demo_checkpoint_path()),
-                            str(ROOT / "resources" / "demo_data"), str(out)])
-    marks: dict[str, float] = {}
+    end, lines = _stamped([sys.executable, str(script), str(demo_checkpoint_path()),
+                           str(ROOT / "resources" / "demo_data"), str(out)])
+    marks: dict[str, tuple] = {}
     for t, text in lines:
         if text.startswith("MARK "):
             marks[text.split()[1]] = t  # the last one of each name (checkpoint: the last save)
-    return _phases(wall, marks["model"], marks["train_begin"], marks["checkpoint"],
+    return _phases(end, marks["model"], marks["train_begin"], marks["checkpoint"],
                    marks["saved"])
 
 
 def workbench_run(out: Path) -> dict:
     """`python -m workbench train demo_spec.json --output-dir OUT --json-events`."""
     spec = ROOT / "resources" / "demo_data" / "demo_spec.json"
-    wall, lines = _stamped([sys.executable, "-m", "workbench", "train", str(spec),
-                            "--output-dir", str(out), "--json-events"])
+    end, lines = _stamped([sys.executable, "-m", "workbench", "train", str(spec),
+                           "--output-dir", str(out), "--json-events"])
     events = []
     for t, text in lines:
         try:
@@ -154,8 +180,9 @@ def workbench_run(out: Path) -> dict:
     saved = next(t for t, kind, msg in events if kind == "status" and "final model" in msg)
     ready = next(t for t, kind, msg in events if kind == "status" and
                  msg.startswith("model ready"))
-    last_save = max(t for t, kind, _ in events if kind == "checkpoint" and t <= saved)
-    return _phases(wall, ready, started, last_save, saved)
+    last_save = max((t for t, kind, _ in events if kind == "checkpoint" and t <= saved),
+                    key=lambda t: t[0])
+    return _phases(end, ready, started, last_save, saved)
 
 
 def main() -> None:
@@ -177,14 +204,16 @@ def main() -> None:
         print(f"rep {rep}: wall workbench {w['wall_s']:.2f} s / plain {p['wall_s']:.2f} s = "
               f"{w['wall_s'] / p['wall_s']:.3f}; setup {w['setup_s']:.2f}/{p['setup_s']:.2f}, "
               f"train {w['train_s']:.2f}/{p['train_s']:.2f}, end {w['end_s']:.2f}/"
-              f"{p['end_s']:.2f}; load {loads[-1]:.1f}", file=sys.stderr)
+              f"{p['end_s']:.2f}; CPU {w['cpu_total_s']:.2f}/{p['cpu_total_s']:.2f} s; "
+              f"load {loads[-1]:.1f}", file=sys.stderr)
 
+    keys = PHASES + CPU_PHASES
     report: dict = {name: {k: round(statistics.median(r[k] for r in runs[name]), 3)
-                           for k in PHASES} for name in runs}
+                           for k in keys} for name in runs}
     report["median_ratio"] = {
         k: round(statistics.median(w[k] / max(1e-9, p[k])
                                    for w, p in zip(runs["workbench"], runs["plain"],
-                                                   strict=True)), 4) for k in PHASES}
+                                                   strict=True)), 4) for k in keys}
     report["load_avg_1m"] = loads
     report["runs"] = runs
     if args.json:
@@ -192,11 +221,12 @@ def main() -> None:
         return
     w, p, r = report["workbench"], report["plain"], report["median_ratio"]
     print(f"{args.reps} alternating reps, load {min(loads):.1f}-{max(loads):.1f}; median of the "
-          f"per-rep ratios workbench / plain (target <= 1.03):")
-    for key in PHASES:
+          f"per-rep ratios workbench / plain (target <= 1.03), then the median times:")
+    print(f"  {'':14} {'wall ratio':>10} {'CPU ratio':>10}   {'wall s':>15}   {'CPU s':>15}")
+    for key, cpu in zip(PHASES, CPU_PHASES, strict=True):
         indent = "    " if key in ("to_model_s", "trainer_s", "save_final_s", "exit_s") else "  "
-        print(f"{indent}{key[:-2]:12} ratio {r[key]:6.3f}   median {w[key]:7.2f} s vs "
-              f"{p[key]:7.2f} s")
+        print(f"{indent}{key[:-2]:{16 - len(indent)}} {r[key]:10.3f} {r[cpu]:10.3f}   "
+              f"{w[key]:6.2f} vs {p[key]:6.2f}   {w[cpu]:6.2f} vs {p[cpu]:6.2f}")
 
 
 if __name__ == "__main__":

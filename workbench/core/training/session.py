@@ -128,11 +128,14 @@ def trainer_optimizer(spec: TrainSpec) -> str:
     """
     if spec.optimizer != "adamw_torch":
         return str(spec.optimizer)
-    from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+    try:
+        # Private in torch, but the very list torch.optim.AdamW(fused=True) checks against.
+        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 
-    # Private in torch, but it is the very list torch.optim.AdamW(fused=True) checks against.
-    device_type = spec.device.split(":", 1)[0]
-    return "adamw_torch_fused" if device_type in _get_fused_kernels_supported_devices() \
+        fused_devices = _get_fused_kernels_supported_devices()
+    except ImportError:  # a torch that moved it: the kernel has existed for cpu/cuda since 2.4
+        fused_devices = ["cpu", "cuda"]
+    return "adamw_torch_fused" if spec.device.split(":", 1)[0] in fused_devices \
         else "adamw_torch"
 
 
