@@ -444,11 +444,6 @@ class TrainingSession:
             if self.rebuild_final:
                 self._load_last_checkpoint(trainer, callback)
             else:
-                if not self.free_memory:
-                    # accelerate runs a full gc.collect() as training starts: 0.53-0.66 s here
-                    # over the ~450k objects of torch/transformers/datasets, for nothing in a
-                    # process that exits after the run. Frozen objects are skipped by it.
-                    gc.freeze()
                 trainer.train(resume_from_checkpoint=str(self.checkpoint) if self.checkpoint
                               else None)
             state = trainer.state
