@@ -180,6 +180,7 @@ def main() -> int:
 
     idle = idle_intervals(5.0)
     headless, threaded, gui = [], [], []
+    loads: list[float] = []
     spec = demo_spec().replace(max_steps=args.steps, logging_steps=1)
     modes = ("headless", "thread", "gui")
     for rep in range(args.reps):
@@ -192,6 +193,7 @@ def main() -> int:
                 threaded.append(headless_run(out, in_thread=True))
             else:
                 gui.append(gui_run(window, out))
+        loads.append(os.getloadavg()[0])
         print(f"rep {rep}: headless {headless[-1]['samples_per_s']:.1f}, headless thread "
               f"{threaded[-1]['samples_per_s']:.1f}, GUI {gui[-1]['samples_per_s']:.1f} "
               f"samples/s; GUI timer p99 {gui[-1]['timer_p99_ms']:.1f} ms", file=sys.stderr)
@@ -207,6 +209,14 @@ def main() -> int:
         "headless_samples_per_s": round(h, 2), "headless_thread_samples_per_s": round(t, 2),
         "gui_samples_per_s": round(g, 2), "gui_vs_headless": round(g / h, 4),
         "gui_vs_headless_thread": round(g / t, 4),
+        # each rep's GUI run against the headless runs of the same rep, then the median: the
+        # machine's drift between reps cancels out of a ratio taken within one rep
+        "median_rep_ratio_gui_vs_thread": round(statistics.median(
+            r["samples_per_s"] / q["samples_per_s"] for r, q in zip(gui, threaded,
+                                                                   strict=True)), 4),
+        "median_rep_ratio_gui_vs_headless": round(statistics.median(
+            r["samples_per_s"] / q["samples_per_s"] for r, q in zip(gui, headless,
+                                                                   strict=True)), 4),
         "gui_timer_p50_ms": round(statistics.median(r["timer_p50_ms"] for r in gui), 2),
         "gui_timer_p99_ms": round(max(r["timer_p99_ms"] for r in gui), 2),
         "gui_timer_max_ms": round(max(r["timer_max_ms"] for r in gui), 2),
@@ -217,6 +227,7 @@ def main() -> int:
         "events_per_run": gui[0]["events"], "signal_batches_per_run": gui[0]["batches"],
         "runs": {"headless": headless, "thread": threaded, "gui": gui}, "cpu_count": os.cpu_count(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+        "load_avg_1m": loads,
     }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -224,6 +235,10 @@ def main() -> int:
         print(f"Throughput: GUI {g:.1f} vs headless on a worker thread {t:.1f} samples/s = "
               f"{g / t:.1%} (target >= 97%); headless on the main thread {h:.1f} samples/s "
               f"(GUI = {g / h:.1%} of it)")
+        print(f"Median of the per-rep ratios: GUI / worker thread "
+              f"{report['median_rep_ratio_gui_vs_thread']:.1%}, GUI / main thread "
+              f"{report['median_rep_ratio_gui_vs_headless']:.1%} ({args.reps} reps, load "
+              f"{min(loads):.1f}-{max(loads):.1f})")
         print(f"GUI event loop during training (16 ms timer): p50 "
               f"{report['gui_timer_p50_ms']} ms, p99 {report['gui_timer_p99_ms']} ms, max "
               f"{report['gui_timer_max_ms']} ms (target p99 <= 50 ms); idle baseline p50 "

@@ -250,3 +250,65 @@ def test_cancel_while_paused_stops(tmp_path):
     assert not worker.is_alive()
     assert box["r"].status == "cancelled" and rec.events[-1].step <= 2
     assert "resumed" not in rec.kinds()
+
+
+class _CancelDuringBroadcast:
+    """A ControlSync whose broadcast is overtaken by the control file: the main rank decided
+    'go on' and sent it, then the watcher thread cancelled before the callback looked again."""
+
+    def step_boundary(self, ctl, on_paused=None, on_resumed=None):
+        decided = (False, ctl.is_cancelled, ctl.save_on_cancel)
+        ctl.cancel(save_checkpoint=True)  # lands while the other ranks receive 'go on'
+        return decided
+
+
+def test_every_rank_acts_on_the_broadcast_decision_not_a_later_cancel():
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    from workbench.core.training.callbacks import EventCallback
+
+    control = TrainControl()
+    callback = EventCallback(lambda e: None, control, CLS, "cpu", stop_on_nan=False,
+                             samples_per_step=8, sync=_CancelDuringBroadcast())
+    state = TrainerState(global_step=3, max_steps=10)
+    flow = TrainerControl()
+    callback.on_step_end(TrainingArguments(output_dir="unused", use_cpu=True), state, flow)
+    # the other ranks train on (they got 'go on'): this rank must too, or it would wait for
+    # them in the checkpoint's barrier while they wait for it in the gradient all-reduce
+    assert not flow.should_training_stop and not flow.should_save
+    assert not callback.stopped_by_user
+    flow = TrainerControl()
+    callback.sync = _CancelDuringBroadcast()  # the next boundary broadcasts the cancel
+    callback.on_step_end(TrainingArguments(output_dir="unused", use_cpu=True), state, flow)
+    assert flow.should_training_stop and flow.should_save and callback.stopped_by_user
+
+
+def test_a_cancel_after_the_last_step_leaves_a_finished_run(tmp_path):
+    control = TrainControl()
+
+    class CancelAtTheEnd(TrainerCallback):
+        def on_train_end(self, args, state, trainer_control, **kwargs):
+            control.cancel(save_checkpoint=True)  # e.g. the control file, after the last step
+
+    rec = Recorder()
+    spec = tiny_spec(CLS, tmp_path / "run", max_steps=3, eval_split=0.0, save_steps=1000)
+    result = run_training(spec, rec, control, extra_callbacks=[CancelAtTheEnd()])
+    # every step was trained: the run is finished and has its model (on several ranks, one
+    # that reported "cancelled" here would skip the final save the others wait for)
+    assert result.status == "finished", result.message
+    assert result.final_model_dir is not None
+
+
+def test_adamw_runs_as_torchs_fused_kernel(tmp_path):
+    seen = {}
+
+    class Optimizer(TrainerCallback):
+        def on_step_end(self, args, state, trainer_control, optimizer=None, **kwargs):
+            seen.update(optimizer.param_groups[0])
+
+    spec = tiny_spec(CLS, tmp_path / "run", max_steps=1, eval_split=0.0, save_steps=1000)
+    assert spec.optimizer == "adamw_torch"
+    assert run_training(spec, Recorder(), extra_callbacks=[Optimizer()]).status == "finished"
+    # the fused kernel, as a plain Trainer script gets by default: on CPU the unfused AdamW is
+    # a Python loop over every tensor (30x slower for MiniLM here)
+    assert seen["fused"] is True and seen["weight_decay"] == spec.weight_decay

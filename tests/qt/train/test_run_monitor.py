@@ -170,3 +170,48 @@ def test_monitor_names_the_failed_rank_and_the_run_resumes_to_its_planned_steps(
     assert events[-1].kind == "finished" and events[-1].step == 8
     assert any(e.kind == "started" and e.step == int(checkpoint.name.split("-")[1])
                for e in events)
+
+
+@pytest.mark.usefixtures("no_orphans")
+def test_cancel_escalation_goes_on_after_the_monitor_is_closed(qtbot, main_window, tmp_path,
+                                                               monkeypatch):
+    """A rank that hangs (stopped) keeps the run from a clean stop: after Cancel the group is
+    signalled when the budget runs out, though the monitor was closed right after Cancel."""
+    import signal
+
+    from tests.fixtures.launch import (
+        LAUNCH_TIMEOUT_S,
+        launch_env,
+        rank_pid,
+        two_processes,
+        wait_for,
+    )
+    from workbench.core.training import process_run
+    from workbench.core.training.process_run import ProcessRun
+    from workbench.qt.train.run_monitor import open_run
+
+    # the budget's floor and the allowance for an untimed checkpoint, made short: this run
+    # cannot stop cleanly, and the test need not wait the 30 s a real cancel is given
+    monkeypatch.setattr(process_run, "MIN_CANCEL_BUDGET_S", 1.0)
+    monkeypatch.setattr(process_run, "CHECKPOINT_ALLOWANCE_S", 1.0)
+    spec = tiny_spec("sequence-classification", tmp_path / "run", max_steps=5000,
+                     save_steps=100_000, batch_size=4)
+    run = ProcessRun.start(spec, two_processes(), env=launch_env())
+    monitor = open_run(main_window, run.run_dir, process_run=run)
+    qtbot.waitUntil(lambda: any(e.kind == "log" for e in monitor.events),
+                    timeout=LAUNCH_TIMEOUT_S * 1000)
+    hung = rank_pid(run.run_dir, 1)
+    os.kill(hung, signal.SIGSTOP)  # rank 1 hangs; rank 0 waits for it in a collective
+    try:
+        qtbot.mouseClick(monitor.buttons["cancel"], qtbot_button())
+        assert monitor.escalation is not None
+        monitor.close()
+        assert not monitor.timer.isActive()  # the window follows nothing any more
+        # no event loop turning for the monitor either: the escalation runs on its own
+        assert wait_for(lambda: not run.group_alive(), 90), run.escalation.state
+    finally:
+        if run.group_alive():
+            os.kill(hung, signal.SIGCONT)
+    run.escalation.thread.join(10)  # it ends once it has seen the group gone
+    assert run.escalation.state == "ended"
+    assert run.process.returncode is not None  # the launcher was reaped: no zombie left

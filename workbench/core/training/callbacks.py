@@ -74,7 +74,8 @@ class EventCallback(TrainerCallback):
         self.t0 = time.perf_counter() if started_at is None else started_at
         self.last_log: tuple[float, int, int] | None = None  # (time, step, tokens seen)
         self.nan_message = ""
-        self.stopped_by_user = False
+        self.stopped_by_user = False  # a cancel was decided at a step boundary
+        self.save_on_cancel = False
         self.last_eval_step = -1
         self.last_save_step = -1
         self.last_metrics: dict[str, float] = {}
@@ -108,17 +109,22 @@ class EventCallback(TrainerCallback):
         on_paused = functools.partial(self.event, "paused", state)
         on_resumed = functools.partial(self._resumed, state)
         if self.sync is not None:
-            save_now, _ = self.sync.step_boundary(ctl, on_paused, on_resumed)
+            # The main rank's decision, the same on every rank (see ControlSync.step_boundary).
+            save_now, cancelled, save_on_cancel = self.sync.step_boundary(ctl, on_paused,
+                                                                          on_resumed)
         else:
             ctl.wait_while_paused(on_paused=on_paused, on_resumed=on_resumed)
             save_now = ctl.take_save_request()
+            # cancel() sets save_on_cancel before the flag, so these two reads agree
+            cancelled, save_on_cancel = ctl.is_cancelled, ctl.save_on_cancel
         if save_now:
             control.should_save = True
-        if ctl.is_cancelled:
+        if cancelled:
             self.stopped_by_user = True
+            self.save_on_cancel = save_on_cancel
             control.should_training_stop = True
             control.should_evaluate = False
-            control.should_save = ctl.save_on_cancel
+            control.should_save = save_on_cancel
         if control.should_log or control.should_save:
             # DefaultFlowCallback (first in the list) has decided: check before a log or save.
             self._check_weights(args, control, state, kwargs.get("model"))
@@ -138,7 +144,7 @@ class EventCallback(TrainerCallback):
         # or diverged run must not spend time evaluating or overwrite good checkpoints.
         if self.stopped_by_user:
             control.should_evaluate = False
-            control.should_save = self.ctl.save_on_cancel and self.last_save_step != \
+            control.should_save = self.save_on_cancel and self.last_save_step != \
                 state.global_step
         if self.nan_message:
             control.should_evaluate = False

@@ -109,11 +109,16 @@ class ControlSync:
                 | (_SAVE_NOW if save_now else 0)
                 | (_PAUSED if ctl.is_paused else 0))
 
-    def step_boundary(self, ctl: Any, on_paused=None, on_resumed=None) -> tuple[bool, bool]:
+    def step_boundary(self, ctl: Any, on_paused=None,
+                      on_resumed=None) -> tuple[bool, bool, bool]:
         """Agree on this step's decision; wait together while paused.
 
-        Returns (save_now, cancelled) as decided by the main rank. On the other ranks the
-        local TrainControl is set to match, so later checks see the same state.
+        Returns (save_now, cancelled, save_on_cancel) as decided by the main rank: every rank
+        must act on these, never on its TrainControl read afterwards. On the main rank the
+        control file's thread may cancel while the broadcast waits for the others (long on a
+        busy machine); a rank acting on that would stop and save while the others train on,
+        and the two would wait forever in different collectives. Such a late cancel is decided
+        at the next boundary. On the other ranks the local TrainControl is set to match.
         """
         save_now = ctl.take_save_request() if self.is_main else False
         flags = self._broadcast(self._main_flags(ctl, save_now) if self.is_main else 0)
@@ -130,7 +135,7 @@ class ControlSync:
                 on_resumed()
         if not self.is_main and flags & _CANCEL and not ctl.is_cancelled:
             ctl.cancel(save_checkpoint=bool(flags & _SAVE_ON_CANCEL))
-        return bool(flags & _SAVE_NOW), bool(flags & _CANCEL)
+        return bool(flags & _SAVE_NOW), bool(flags & _CANCEL), bool(flags & _SAVE_ON_CANCEL)
 
 
 def barrier() -> None:

@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,7 @@ class ProcessRun:
         self.run_dir = run_dir
         self.process = process
         self.command = command
+        self.escalation: CancelEscalation | None = None  # once cancel() was called
 
     @classmethod
     def start(cls, train_spec, launch: LaunchSpec, env: dict | None = None) -> ProcessRun:
@@ -132,9 +134,16 @@ class ProcessRun:
 
     def cancel(self, events: list | None = None) -> CancelEscalation:
         """Ask every rank to stop with a checkpoint at the next step (control file); the
-        returned escalation, ticked by the caller, signals the group if they do not stop."""
-        self.send("cancel")
-        return CancelEscalation(self, cancel_budget_s(events or []))
+        returned escalation signals the group if they do not stop in time.
+
+        The escalation runs on a thread of its own until no process of the run is left, so it
+        belongs to the launch, not to whoever shows it: a monitor window closed after Cancel
+        no longer stops it. A second call returns the same escalation.
+        """
+        if self.escalation is None:
+            self.send("cancel")
+            self.escalation = CancelEscalation(self, cancel_budget_s(events or [])).start()
+        return self.escalation
 
     def group_alive(self) -> bool:
         """True while any process of the run's group is alive (zombies count as ended)."""
@@ -215,11 +224,11 @@ def cancel_budget_s(events: list) -> float:
 class CancelEscalation:
     """After a cancel request: wait for the clean stop, then SIGTERM, then SIGKILL the group.
 
-    `tick(final_seen)` is cheap and never blocks (a GUI timer calls it): it signals when the
-    main process reported the run's end (its checkpoint is written before that) but the group
-    is still alive EXIT_GRACE_S later, or when no end came within the budget from
-    `cancel_budget_s`. `state`: "requested", "terminating", "killing", "ended" (no process of
-    the group alive) or "survivors" (something outlived SIGKILL: should not happen).
+    `tick(final_seen)` is cheap and never blocks (`start` calls it from a thread of its own):
+    it signals when the main process reported the run's end (its checkpoint is written before
+    that) but the group is still alive EXIT_GRACE_S later, or when no end came within the
+    budget from `cancel_budget_s`. `state`: "requested", "terminating", "killing", "ended" (no
+    process of the group alive) or "survivors" (something outlived SIGKILL: should not happen).
     """
 
     def __init__(self, run: ProcessRun, budget_s: float, now: float | None = None) -> None:
@@ -229,10 +238,36 @@ class CancelEscalation:
         self.final_at: float | None = None
         self.signalled_at = 0.0
         self.state = "requested"
+        self._lock = threading.Lock()  # tick() from the watch thread and from wait()
+        self.thread: threading.Thread | None = None
+
+    def start(self, interval_s: float = 0.25) -> CancelEscalation:
+        """Tick on a daemon thread until the group has ended (its final event read from the
+        run's metrics.jsonl); returns self. Nothing else needs to call tick() then."""
+        from workbench.core.training.follow import RunFollower
+
+        follower = RunFollower(self.run.run_dir)
+
+        def final_seen() -> bool:
+            follower.poll()  # only what was appended since the last look
+            return follower.last is not None and follower.last.is_final
+
+        def watch() -> None:
+            while self.tick(final_seen()) not in ("ended", "survivors"):
+                time.sleep(interval_s)
+            self.run.process.poll()  # reap the launcher
+
+        self.thread = threading.Thread(target=watch, name="workbench-cancel-escalation",
+                                       daemon=True)
+        self.thread.start()
+        return self
 
     def tick(self, final_seen: bool = False, now: float | None = None) -> str:
         """Advance: check the group, send the next signal when its time has come."""
-        now = time.monotonic() if now is None else now
+        with self._lock:
+            return self._tick(final_seen, time.monotonic() if now is None else now)
+
+    def _tick(self, final_seen: bool, now: float) -> str:
         if self.state in ("ended", "survivors"):
             return self.state
         if not self.run.group_alive():

@@ -61,7 +61,10 @@ class RunMonitor(QWidget):
         self.overlay_points: dict[Path, Series] = {self.run_dir: Series()}
         self._ended = False
         self.events: list[Any] = []  # the main run's events, as read (for the cancel budget)
-        self.escalation: Any = None  # a core CancelEscalation once Cancel was pressed
+        # a core CancelEscalation once Cancel was pressed; it runs on its own thread for as
+        # long as the run's processes live (this window only shows its state), so closing the
+        # window after Cancel does not stop it
+        self.escalation: Any = None
         self._badge_state = ""
         self._failure_text = ""
         self.setWindowTitle(f"Run {self.run_dir.name} — Transformer Workbench")
@@ -157,9 +160,6 @@ class RunMonitor(QWidget):
                          if p.startswith("elapsed") else p
                          for p in self.progress.label.text().split(" · ")]
                 self.progress.label.setText(" · ".join(parts))
-        if self.escalation is not None:
-            last = self.followers[self.run_dir].last
-            self.escalation.tick(final_seen=last is not None and last.is_final)
         self._update_state()
 
     def _update_state(self) -> None:
@@ -225,10 +225,9 @@ class RunMonitor(QWidget):
             return
         try:
             if name == "cancel" and self.process_run is not None:
-                # A clean stop first (checkpoint at the next step); the escalation, ticked at
-                # each poll, signals the launcher's group if the ranks do not stop in time.
-                if self.escalation is None:
-                    self.escalation = self.process_run.cancel(self.events)
+                # A clean stop first (checkpoint at the next step); the escalation signals the
+                # launcher's group if the ranks do not stop in time.
+                self.escalation = self.process_run.cancel(self.events)
             else:
                 send_command(self.run_dir, name)
         except (OSError, WorkbenchError) as e:
