@@ -19,6 +19,7 @@ from tests.fixtures.launch import (  # no_orphans: a fixture
     free_port,
     launch_env,
     no_orphans,  # noqa: F401
+    rank_pid,
     two_processes,
     wait_for,
 )
@@ -131,15 +132,13 @@ def test_cancel_stops_every_rank_with_a_checkpoint_then_resume_finishes(no_dropo
 def test_a_killed_rank_ends_the_launch_and_is_reported(no_dropout_model, tmp_path):
     import signal
 
-    from workbench.core.training.distributed import rank_log_path
-
     spec = _spec(no_dropout_model, tmp_path / "run", max_steps=400, save_steps=1000)
     run = ProcessRun.start(spec, two_processes(), env=launch_env())
     assert wait_for(lambda: any(e.kind == "log" for e in load_run_metrics(run.run_dir)),
                      LAUNCH_TIMEOUT_S)
-    header = rank_log_path(run.run_dir, 1).read_text().splitlines()[0]
-    pid = int(header.split("pid ")[1].split(")")[0])
-    os.kill(pid, signal.SIGKILL)
+    assert sorted(run.rank_pids()) == sorted([rank_pid(run.run_dir, 0),
+                                              rank_pid(run.run_dir, 1)])  # both alive, ours
+    os.kill(rank_pid(run.run_dir, 1), signal.SIGKILL)
     code = run.wait(120)
     if code is None:
         run.terminate()

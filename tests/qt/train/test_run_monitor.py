@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -209,9 +210,14 @@ def test_cancel_escalation_goes_on_after_the_monitor_is_closed(qtbot, main_windo
         assert not monitor.timer.isActive()  # the window follows nothing any more
         # no event loop turning for the monitor either: the escalation runs on its own
         assert wait_for(lambda: not run.group_alive(), 90), run.escalation.state
+        # the stopped rank too: torchrun gives each rank a session of its own, so the
+        # launcher's group alone does not reach it, and its killed agent cannot end it
+        assert wait_for(lambda: not Path(f"/proc/{hung}").exists(), 30), \
+            f"rank 1 (pid {hung}) outlived the cancel"
     finally:
-        if run.group_alive():
-            os.kill(hung, signal.SIGCONT)
+        for pid in (hung, *run.rank_pids()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     run.escalation.thread.join(10)  # it ends once it has seen the group gone
     assert run.escalation.state == "ended"
     assert run.process.returncode is not None  # the launcher was reaped: no zombie left

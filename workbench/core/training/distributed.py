@@ -60,6 +60,19 @@ def rank_log_path(run_dir: str | Path, rank: int) -> Path:
     return Path(run_dir) / LOGS_NAME / f"rank-{rank}.log"
 
 
+def logged_rank_pids(run_dir: str | Path) -> dict[int, int]:
+    """{rank: pid} from the first line each rank wrote into logs/rank-N.log (open_rank_log)."""
+    pids = {}
+    for log in Path(run_dir, LOGS_NAME).glob("rank-*.log"):
+        try:
+            with log.open(encoding="utf-8", errors="replace") as f:
+                header = f.readline()
+            pids[int(log.stem.split("-")[1])] = int(header.split("(pid ")[1].split(")")[0])
+        except (OSError, IndexError, ValueError):
+            continue  # not written yet, or not ours
+    return pids
+
+
 def open_rank_log(run_dir: str | Path, info: RankInfo):
     """Send this rank's Python log records (and, off the main rank, stdout/stderr) to its file.
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.training.control_file import send_command
-from workbench.core.training.distributed import LOGS_NAME, rank_log_path
+from workbench.core.training.distributed import LOGS_NAME, logged_rank_pids, rank_log_path
 from workbench.core.training.launch import (
     LaunchSpec,
     launch_command,
@@ -118,12 +118,10 @@ class ProcessRun:
         return self.process.poll()
 
     def terminate(self, grace_s: float = 10.0) -> None:
-        """End every process of the run now: SIGTERM to the group, SIGKILL after `grace_s`."""
-        pgid = self.process.pid  # start_new_session: the launcher leads its own group
+        """End every process of the run now: SIGTERM to the group and the ranks, SIGKILL
+        after `grace_s`."""
         for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(pgid, sig)
-            except ProcessLookupError:
+            if not self.signal_all(sig):
                 break
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline and self.group_alive():
@@ -145,9 +143,40 @@ class ProcessRun:
             self.escalation = CancelEscalation(self, cancel_budget_s(events or [])).start()
         return self.escalation
 
+    def signal_all(self, sig: int) -> bool:
+        """Send `sig` to the launcher's process group and to every rank still alive; False
+        when none of them was there to receive it.
+
+        The ranks need their own signal: torchrun starts each in a session of its own, so the
+        group reaches only the launcher, which ends its ranks itself unless it is killed first
+        (or a rank is stopped and cannot act on SIGTERM; SIGCONT lets it)."""
+        delivered = False
+        try:
+            os.killpg(self.process.pid, sig)  # start_new_session: the launcher leads it
+            delivered = True
+        except ProcessLookupError:
+            pass
+        for pid in self.rank_pids():
+            try:
+                os.kill(pid, sig)
+                if sig == signal.SIGTERM:
+                    os.kill(pid, signal.SIGCONT)
+                delivered = True
+            except ProcessLookupError:
+                pass
+        return delivered
+
+    def rank_pids(self) -> list[int]:
+        """The pids of the run's ranks that are alive now (from their logs' first line; each
+        checked to be this run's `workbench train`, so a reused pid is never signalled)."""
+        return [pid for pid in logged_rank_pids(self.run_dir).values()
+                if _is_live_rank_of(pid, self.run_dir)]
+
     def group_alive(self) -> bool:
-        """True while any process of the run's group is alive (zombies count as ended)."""
+        """True while the launcher's group or any rank is alive (zombies count as ended)."""
         self.process.poll()
+        if self.rank_pids():
+            return True
         try:
             os.killpg(self.process.pid, 0)
         except ProcessLookupError:
@@ -288,10 +317,7 @@ class CancelEscalation:
         return self.state
 
     def _signal(self, sig: int, state: str, now: float) -> None:
-        try:
-            os.killpg(self.run.process.pid, sig)
-        except ProcessLookupError:
-            pass
+        self.run.signal_all(sig)
         self.state, self.signalled_at = state, now
 
     def wait(self, timeout: float, final_seen=lambda: False) -> str:
@@ -326,6 +352,19 @@ def _tail(path: Path, n: int) -> list[str]:
             return f.read().decode("utf-8", "replace").splitlines()[-n:]
     except OSError:
         return []
+
+
+def _is_live_rank_of(pid: int, run_dir: Path) -> bool:
+    """True if `pid` is alive, not a zombie, and its command line names `run_dir` (Linux
+    /proc; elsewhere no pid is trusted and only the launcher's group is signalled)."""
+    proc = Path("/proc", str(pid))
+    try:
+        state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        argv = (proc / "cmdline").read_bytes().decode("utf-8", "replace").split("\0")
+    except (OSError, IndexError):
+        return False
+    run = str(run_dir)
+    return state != "Z" and any(arg == run or arg.startswith(run + os.sep) for arg in argv)
 
 
 def _group_has_live_members(pgid: int) -> bool:
