@@ -174,12 +174,12 @@ class MainWindow(QMainWindow):
         status.addPermanentWidget(self.device_label)
 
     def start_background_checks(self) -> None:
-        """Fill the device label (imports torch off the GUI thread)."""
+        """Import the views' modules off the GUI thread, then fill the device label."""
+        from workbench.qt.common.prewarm import start_prewarm
+
+        start_prewarm(self.runner)  # the first Attention/Graph tab opens faster
         self.runner.start(_device_summary, on_success=self.device_label.setText,
                           on_error=lambda msg, _d: self.device_label.setText(f"Devices: {msg}"))
-        from workbench.qt.common.prewarm import prewarm_imports
-
-        self.runner.start(prewarm_imports)  # the first Attention/Graph tab opens faster
 
     # -- opening ---------------------------------------------------------------------------------
     def open_folder_dialog(self) -> None:

@@ -36,9 +36,33 @@ MODULES = (
 )
 
 
+def start_prewarm(runner) -> None:
+    """Start `prewarm_imports` on `runner`; other workers wait for it (tasks.imports_settled)."""
+    from workbench.qt.common.tasks import imports_settled
+
+    imports_settled.clear()
+    try:
+        runner.start(prewarm_imports)
+    except BaseException:
+        imports_settled.set()
+        raise
+
+
 def prewarm_imports() -> None:
     """Worker side: import the plotting library and the feature views' modules, then fill the
     per-class caches those views read when they open (pure Python, no Qt objects)."""
+    from workbench.qt.common.tasks import imports_settled
+
+    try:
+        _import_and_fill_caches()
+    finally:
+        imports_settled.set()
+
+
+prewarm_imports.settles_imports = True  # the one worker that does not wait for itself
+
+
+def _import_and_fill_caches() -> None:
     import importlib
 
     for name in MODULES:

@@ -21,6 +21,14 @@ from workbench.core.errors import WorkbenchError
 
 _LIVE_THREADS: weakref.WeakSet[QThread] = weakref.WeakSet()
 
+# Workers wait while the start-up imports run (qt/common/prewarm.py): two threads importing
+# transformers' lazily loaded modules at once can leave one with a partially initialised module
+# ("cannot import name 'CONFIG_MAPPING' from 'transformers'": a checkpoint opened right at
+# start-up failed so). The imports are needed by almost every worker anyway.
+imports_settled = threading.Event()
+imports_settled.set()
+IMPORTS_WAIT_S = 120.0
+
 
 def tracked_thread() -> QThread:
     """A new QThread that `running_threads()` can see (tests fail if one outlives them)."""
@@ -64,6 +72,8 @@ class FunctionWorker(QObject):
 
     @Slot()
     def run(self) -> None:
+        if not getattr(self._fn, "settles_imports", False):
+            imports_settled.wait(IMPORTS_WAIT_S)
         kwargs = dict(self._kwargs)
         params = _parameters(self._fn)
         if "progress" in params:
