@@ -63,21 +63,20 @@ prewarm_imports.settles_imports = True  # the one worker that does not wait for 
 
 
 def _import_and_fill_caches() -> None:
+    """Import MODULES by name (qt.common depends on no feature package: a listed module that
+    has per-class caches to fill offers a `prewarm()` of its own, called here)."""
+    import gc
     import importlib
 
-    for name in MODULES:
-        importlib.import_module(name)
     from workbench.core.training.spec import field_docs
-    from workbench.qt.config import new_model_dialog
 
+    modules = [importlib.import_module(name) for name in MODULES]
     field_docs()  # parses TrainSpec's source for the form's tooltips (~40 ms), cached
-    from workbench.qt.train.launch_panel import _launch_docs
-
-    _launch_docs()  # and LaunchSpec's, for the launch editor (~20 ms), cached the same way
-    import gc
-
     # As the device probe does (main_window._device_summary): the modules above leave several
     # hundred thousand long-lived objects; out of the collector's view, no full collection
     # pauses the GUI thread for them later (measured: the next tab opened 40-60 ms slower).
     gc.freeze()
-    new_model_dialog.prewarm()  # the families' config schemas and the demo vocabulary
+    for module in modules:
+        hook = getattr(module, "prewarm", None)
+        if callable(hook):
+            hook()  # e.g. the launch editor's docs, New Model's schemas and demo vocabulary

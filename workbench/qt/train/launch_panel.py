@@ -131,6 +131,11 @@ class LaunchEditor(FieldEditor):
         atomic_write_text(path, launch_script(spec, spec.launch, "launch-spec.json"))
 
 
+def prewarm() -> None:
+    """Worker side (start-up, qt/common/prewarm.py): parse LaunchSpec's docs (~20 ms), cached."""
+    _launch_docs()
+
+
 def _launch_docs() -> dict[str, str]:
     """LaunchSpec's attribute docstrings (the same parser as TrainSpec's tooltips)."""
     from workbench.core.training.spec import attribute_docs
