@@ -81,3 +81,29 @@ def test_a_scan_cut_short_says_so_above_the_table(qtbot, tmp_path):
     status = page.cache_status.text()
     assert "stopped after 600 entries" in status and f"the {len(shown)} most" in status
     assert "more may be in the cache" in status
+
+
+def test_recent_list_wraps_its_empty_state_and_elides_long_paths(qtbot, tmp_path, monkeypatch):
+    """At 1024x700 the Recent pane is ~270 px: the empty text wraps (not cut off behind a
+    sideways scroll bar) and a deep HF-cache path is elided inside the row, name on top."""
+    from workbench.qt.browser.start_page import StartPage
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "none"))
+    page = StartPage()
+    qtbot.addWidget(page)
+    page.resize(700, 500)
+    page.set_recent([])
+    page.show()
+    qtbot.waitExposed(page)
+    assert page.recent_empty.isVisible() and not page.recent.isVisible()
+    assert page.recent_empty.wordWrap()
+    assert page.recent_empty.width() < page.recent_empty.fontMetrics().horizontalAdvance(
+        page.recent_empty.text())  # it really had to wrap at this width
+    deep = str(tmp_path / "hub" / "models--acme--tiny-bert" / "snapshots" / ("a" * 40))
+    page.set_recent([deep])
+    assert page.recent.isVisible() and not page.recent_empty.isVisible()
+    assert page.recent.item(0).text().splitlines() == ["acme/tiny-bert", deep]
+    assert page.recent.horizontalScrollBarPolicy() == Qt.ScrollBarPolicy.ScrollBarAlwaysOff
+    assert page.recent.textElideMode() == Qt.TextElideMode.ElideMiddle
+    assert page.recent.horizontalScrollBar().maximum() == 0 or not \
+        page.recent.horizontalScrollBar().isVisible()

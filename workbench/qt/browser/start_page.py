@@ -64,6 +64,15 @@ class StartPage(QWidget):
             buttons.addWidget(button)
         buttons.addStretch()
         self.recent = QListWidget()
+        # Long paths are elided in the middle (the tooltip has them whole), never scrolled
+        # sideways: a horizontal scroll bar in a list of names is a layout failure.
+        self.recent.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.recent.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.recent_empty = QLabel("Nothing yet: checkpoints you open appear here. Start with "
+                                   "<b>Open demo model</b> if you have none at hand.")
+        self.recent_empty.setWordWrap(True)
+        self.recent_empty.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.recent_empty.setStyleSheet("color: palette(placeholder-text); padding: 6px;")
         self.recent.itemActivated.connect(
             lambda item: self.recentActivated.emit(item.data(Qt.ItemDataRole.UserRole)))
         layout = QVBoxLayout(self)
@@ -88,6 +97,8 @@ class StartPage(QWidget):
         left_layout, right_layout = QVBoxLayout(left), QVBoxLayout(right)
         left_layout.addWidget(QLabel("<b>Recent checkpoints</b>"))
         left_layout.addWidget(self.recent, 1)
+        left_layout.addWidget(self.recent_empty, 1)
+        self.recent.hide()
         right_layout.addWidget(QLabel("<b>Models in the Hugging Face cache</b>"))
         right_layout.addWidget(self.cache_status)
         right_layout.addWidget(self.cache_table, 1)
@@ -160,12 +171,12 @@ class StartPage(QWidget):
             self.recentActivated.emit(item.data(Qt.ItemDataRole.UserRole))
 
     def set_recent(self, paths: list[str]) -> None:
+        """Show the recent checkpoints, name over path, or the empty state when there are none."""
         self.recent.clear()
-        if not paths:
-            item = QListWidgetItem("Nothing yet: checkpoints you open appear here.")
-            item.setFlags(Qt.ItemFlag.NoItemFlags)
-            self.recent.addItem(item)
+        self.recent.setVisible(bool(paths))
+        self.recent_empty.setVisible(not paths)
         for p in paths:
-            item = QListWidgetItem(f"{display_name(p)}    {p}")
+            item = QListWidgetItem(f"{display_name(p)}\n{p}")
             item.setData(Qt.ItemDataRole.UserRole, p)
+            item.setToolTip(p)
             self.recent.addItem(item)
