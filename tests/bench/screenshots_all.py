@@ -94,8 +94,8 @@ def main() -> int:
         missed.append("attention (no result)")
     train = tab.show_view("Fine-tune")
     finished: list = []
+    train.load_demo()  # the Setup page as a user sees it: with the data preview drawn
     if args.steps:
-        train.load_demo()
         train.form.set_value("max_steps", args.steps)
         train.runFinished.connect(finished.append)
         if not train.start():

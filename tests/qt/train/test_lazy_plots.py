@@ -92,9 +92,10 @@ def test_fine_tune_tab_opens_without_plots_and_builds_each_page_s_plots_when_sho
     # opening the tab made none of the 12 plots (each 30-100 ms of the GUI thread)
     assert not view.curves.built and not view.runs.curves.built
     assert not any(d.built for d in deferred.values())
-    # the Setup page is in front: its data preview plots come in the next turns, no others
-    qtbot.waitUntil(lambda: deferred["lengths"].built and deferred["labels"].built,
-                    timeout=10_000)
+    # the Setup page is in front, but its data-preview plots stay hidden (and unbuilt) until a
+    # preview has rows to draw; no other page's plots are made either
+    qtbot.wait(300)
+    assert not deferred["lengths"].built and not deferred["labels"].built
     assert not view.curves.built and not deferred["schedule"].built
     view.pages.setCurrentIndex(1)  # Training
     qtbot.waitUntil(lambda: view.curves.built, timeout=10_000)

@@ -259,12 +259,16 @@ def test_load_demo_fills_the_form(train_view):
 def test_preflight_shows_data_schedule_and_memory(train_view, tiny_classifier_setup, qtbot):
     view = train_view
     panel = view.preflight
+    assert panel.table_and_plots.isHidden()  # no file yet: the sentence, not empty axes
+    assert "Choose a training file" in panel.data_label.text()
     _fill(view, tiny_classifier_setup, num_epochs=2.0, eval_split=0.25)
     # 96 rows, 25% held out -> 72 train rows -> 9 steps per epoch at batch 8 -> 18 steps
     qtbot.waitUntil(lambda: panel.plan is not None and panel.plan["steps"] == 18,
                     timeout=60_000)
     assert panel.preview.label_counts == {"neg": 48, "pos": 48}
     assert panel.preview.token_length_counts.sum() > 0
+    assert not panel.table_and_plots.isHidden()
+    assert not panel.lengths_plot.getAxis("bottom").autoSIPrefix  # "tokens", never "(x0.001)"
     x, lr = panel.lr_curve.getData()
     assert len(x) == 18 and lr[0] == pytest.approx(1e-3) and lr[-1] < lr[0]
     combo = view.form.editors["text_column"].widget

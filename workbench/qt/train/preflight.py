@@ -27,6 +27,7 @@ from workbench.qt.common.lazy_plot import DeferredPlot, plot_widget
 from workbench.qt.common.splitter_memory import RememberedSplitter
 
 DEBOUNCE_MS = 350
+PLOT_TITLE_SIZE = "10pt"  # pyqtgraph's default title is large enough to be cut in a side pane
 
 
 class CategoryAxis(pg.AxisItem):
@@ -160,6 +161,7 @@ class PreflightPanel(QTabWidget):
         from workbench.qt.train.chat_preview import ChatPreviewPanel
 
         self.table_and_plots = split
+        split.hide()  # empty axes say nothing: shown once a preview has rows to draw
         self.chat = ChatPreviewPanel(runner, self._tokenizers)  # chat-sft: shown instead
         self.chat.hide()
         col = QVBoxLayout(data)
@@ -188,22 +190,28 @@ class PreflightPanel(QTabWidget):
         self._data_debounce.timeout.connect(self._on_data_debounce_timeout)
 
     def _build_lengths_plot(self) -> pg.PlotWidget:
-        plot = plot_widget(title="Token lengths")
+        plot = plot_widget()
         plot.setBackground("w")
+        plot.setTitle("Token lengths", size=PLOT_TITLE_SIZE)
         plot.setLabel("bottom", "tokens")
         plot.setLabel("left", "rows")
+        for axis in ("bottom", "left"):  # token counts are whole numbers: never "(x0.001)"
+            plot.getAxis(axis).enableAutoSIPrefix(False)
         self._max_length_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#d62728", width=2))
         plot.addItem(self._max_length_line)
         return plot
 
     def _build_labels_plot(self) -> pg.PlotWidget:
-        plot = plot_widget(title="Label distribution", axisItems={"bottom": CategoryAxis()})
+        plot = plot_widget(axisItems={"bottom": CategoryAxis()})
         plot.setBackground("w")
+        plot.setTitle("Labels", size=PLOT_TITLE_SIZE)
+        plot.getAxis("left").enableAutoSIPrefix(False)
         return plot
 
     def _build_lr_plot(self) -> pg.PlotWidget:
-        plot = plot_widget(title="Learning rate over the planned steps")
+        plot = plot_widget()
         plot.setBackground("w")
+        plot.setTitle("Learning rate over the planned steps", size=PLOT_TITLE_SIZE)
         plot.setLabel("bottom", "step")
         self._lr_curve = plot.plot([], [], pen=pg.mkPen("#2ca02c", width=2))
         return plot
@@ -255,7 +263,7 @@ class PreflightPanel(QTabWidget):
         if spec is None:
             return
         chat = spec.task == "chat-sft"
-        self.table_and_plots.setVisible(not chat)
+        self.table_and_plots.setVisible(not chat and self.preview is not None)
         self.chat.setVisible(chat)
         if chat:
             self.chat.show_spec(spec)
@@ -273,11 +281,13 @@ class PreflightPanel(QTabWidget):
     # -- results -----------------------------------------------------------------------------------
     def _on_preview_error(self, message: str, _details: str) -> None:
         self.preview = None
+        self.table_and_plots.hide()
         self.data_label.setText(f"<span style='color:#b00020'>{html.escape(message)}</span>")
 
     def _on_preview(self, preview: Any) -> None:
         first = self.preview is None
         self.preview = preview
+        self.table_and_plots.setVisible(not self.chat.isVisibleTo(self))
         warn = "".join(f"<br><span style='color:#b35900'>⚠ {html.escape(w)}</span>"
                        for w in preview.warnings)
         self.data_label.setText(
@@ -316,7 +326,8 @@ class PreflightPanel(QTabWidget):
         lr = plan.get("lr")
         if lr is not None:
             self.lr_curve.setData(np.arange(len(lr)), lr)
-            self.lr_plot.setTitle(f"Learning rate over {plan['steps']:,} planned steps")
+            self.lr_plot.setTitle(f"Learning rate over {plan['steps']:,} planned steps",
+                                 size=PLOT_TITLE_SIZE)
         self.memory_label.setText(memory_html(plan.get("memory"), plan.get("memory_error", "")))
         self.planned.emit(plan)
 
