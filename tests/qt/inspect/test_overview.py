@@ -119,11 +119,16 @@ def test_cards_reflow_and_never_widen_the_window(qtbot, main_window, info_70b):
     assert view.grid.columns == 1
     assert {view.grid.column_of(c) for c in view.cards} == {0}
     assert view.horizontalScrollBar().maximum() == 0
-    main_window.resize(2000, 1000)
+    main_window.resize(1440, 900)
     QApplication.processEvents()
     assert view.grid.columns == 2
     assert {view.grid.column_of(c) for c in view.cards} == {0, 1}
-    assert view.grid.width() <= 1560  # text capped on wide screens
+    main_window.resize(2560, 1440)  # no empty right half: a third column
+    QApplication.processEvents()
+    assert view.grid.columns == 3
+    assert {view.grid.column_of(c) for c in view.cards} == {0, 1, 2}
+    assert view.grid.width() <= 2400  # text capped on wider screens still
+    assert view.viewport().width() - view.grid.width() < 3 * 12 + 2  # the grid fills the view
     main_window.resize(1024, 700)
     QApplication.processEvents()
     assert view.grid.columns == 1 and main_window.width() == 1024

@@ -39,7 +39,8 @@ from workbench.qt.inspect.charts import (
 QUICK_ACTIONS = (("Inspect attention", "Attention"), ("Fine-tune", "Fine-tune"),
                  ("Graph", "Graph"))
 COLUMN_MIN_WIDTH = 430  # px: a card narrower than this goes to one column
-CONTENT_MAX_WIDTH = 1560  # px: lines stay readable on a 2560-wide screen
+WIDE_COLUMN_MIN_WIDTH = 600  # px: three columns only when each card keeps this much
+CONTENT_MAX_WIDTH = 2400  # px: three cards of <= 800 px, lines stay readable at 2560 and up
 SPACING = 12
 CARD_STYLE = ("QFrame#overviewCard { border: 1px solid palette(mid); border-radius: 6px; "
               "background: palette(base); }")
@@ -118,8 +119,9 @@ class Card(QFrame):
 
 
 class CardGrid(QWidget):
-    """Cards in columns: two when there is room for two cards of COLUMN_MIN_WIDTH, else one.
-    In two columns the cards alternate (1st, 3rd left; 2nd, 4th right), in reading order."""
+    """Cards in columns: three on a wide screen (each WIDE_COLUMN_MIN_WIDTH), two when there is
+    room for two cards of COLUMN_MIN_WIDTH, else one. Cards go round the columns in reading
+    order (two columns: 1st, 3rd left; 2nd, 4th right)."""
 
     def __init__(self, cards: Sequence[Card], parent=None):
         super().__init__(parent)
@@ -133,6 +135,8 @@ class CardGrid(QWidget):
 
     @staticmethod
     def columns_for(width: int) -> int:
+        if width >= 3 * WIDE_COLUMN_MIN_WIDTH + 2 * SPACING:
+            return 3
         return 2 if width >= 2 * COLUMN_MIN_WIDTH + SPACING else 1
 
     def set_columns(self, n: int) -> None:
