@@ -129,7 +129,7 @@ def test_watcher_thread_applies_commands_while_running(tmp_path):
     try:
         send_command(tmp_path, "pause")
         done = threading.Event()
-        for _ in range(50):
+        for _ in range(400):  # up to 20 s: the watcher polls every 0.2 s, CI may be loaded
             if control.is_paused:
                 done.set()
                 break

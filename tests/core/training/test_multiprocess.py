@@ -31,6 +31,7 @@ from workbench.core.training.runs import load_run_metrics
 from workbench.core.training.spec import TrainSpec
 
 LAUNCH_TIMEOUT_S = 240
+PLANNED = 80  # steps of the cancel-then-resume run
 
 
 @pytest.fixture(scope="module")
@@ -104,11 +105,14 @@ def test_two_processes_match_one_and_only_rank0_writes(no_dropout_model, tmp_pat
 
 def test_cancel_stops_every_rank_with_a_checkpoint_then_resume_finishes(no_dropout_model,
                                                                          tmp_path):
-    spec = _spec(no_dropout_model, tmp_path / "run", max_steps=12, save_steps=1000)
+    # Pause as soon as the first step is logged, with room to spare: steps of this tiny model
+    # take tens of ms, so a short plan could finish before the control file is next read (the
+    # watcher polls it) and no "paused" would ever come (seen in CI with max_steps=12).
+    spec = _spec(no_dropout_model, tmp_path / "run", max_steps=PLANNED, save_steps=1000)
     launch = two_processes()
     run = ProcessRun.start(spec, launch, env=launch_env())
-    assert wait_for(lambda: any(e.kind == "log" and e.step >= 3
-                                 for e in load_run_metrics(run.run_dir)), LAUNCH_TIMEOUT_S)
+    assert wait_for(lambda: any(e.kind == "log" for e in load_run_metrics(run.run_dir)),
+                    LAUNCH_TIMEOUT_S)
     run.send("pause")
     assert wait_for(lambda: any(e.kind == "paused" for e in load_run_metrics(run.run_dir)), 60)
     run.send("cancel")
@@ -117,6 +121,7 @@ def test_cancel_stops_every_rank_with_a_checkpoint_then_resume_finishes(no_dropo
     events = load_run_metrics(run.run_dir)
     assert events[-1].kind == "cancelled"
     stopped_at = events[-1].step
+    assert stopped_at < PLANNED  # really stopped mid-run
     checkpoints = list_checkpoints(run.run_dir)
     assert checkpoints and checkpoints[-1].name == f"checkpoint-{stopped_at}"
 
@@ -125,8 +130,8 @@ def test_cancel_stops_every_rank_with_a_checkpoint_then_resume_finishes(no_dropo
     assert resumed.wait(LAUNCH_TIMEOUT_S) == 0, resumed.failure().message()
     assert not resumed.group_alive()
     events = load_run_metrics(run.run_dir)
-    assert events[-1].kind == "finished" and events[-1].step == 12
-    assert sorted(_losses(run.run_dir)) == list(range(1, 13))  # each step logged once
+    assert events[-1].kind == "finished" and events[-1].step == PLANNED
+    assert sorted(_losses(run.run_dir)) == list(range(1, PLANNED + 1))  # each logged once
 
 
 def test_a_killed_rank_ends_the_launch_and_is_reported(no_dropout_model, tmp_path):
