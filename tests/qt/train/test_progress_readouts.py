@@ -30,6 +30,24 @@ def test_axis_ticks_have_the_digits_their_spacing_needs():
     assert tick_label(0.0, 0.1) == "0"
 
 
+def test_step_axis_ticks_are_whole_steps_at_every_zoom(qtbot):
+    """A 3-step run drew "0 0.5 1 1.5 ..." on every step axis; a long one "12 (x1000)"."""
+    import pyqtgraph as pg
+
+    from workbench.qt.train.curves import StepAxis
+
+    axis = StepAxis()
+    plot = pg.PlotWidget(axisItems={"bottom": axis})
+    qtbot.addWidget(plot)
+    for low, high in ((0, 3), (1, 2), (0, 40), (0, 120_000)):
+        plot.setXRange(low, high, padding=0)
+        values = [v for _spacing, level in axis.tickValues(low, high, 300) for v in level]
+        assert values and all(float(v).is_integer() for v in values), (low, high, values)
+        assert all(spacing >= 1 for spacing, _ in axis.tickSpacing(low, high, 300))
+    assert axis.tickStrings([12_000.0, 24_000.0], 1.0, 12_000.0) == ["12,000", "24,000"]
+    assert axis.labelText == "step" and not axis.autoSIPrefix
+
+
 def test_rate_after_resume_excludes_the_pause():
     import time
 

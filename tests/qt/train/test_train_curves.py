@@ -145,3 +145,21 @@ def test_the_loss_legend_never_covers_the_data_or_the_marker_labels(curves, qtbo
     assert all(label.isVisible() for label in labels)
     for label in labels:
         assert not label.sceneBoundingRect().intersects(box)
+
+
+@pytest.mark.parametrize(("losses", "evals"), [
+    ([1.385, 1.386, 1.387], {3: 1.36}),  # a 3-step run: min train is the top of the range
+    ([2.0, 1.2, 0.4, 0.6], {2: 1.5, 4: 1.4}),  # min train at the bottom, best eval above it
+    ([0.9, 0.8, 0.85], {1: 0.5, 3: 0.6}),  # best eval the very bottom, at the left
+])
+def test_marker_labels_stay_inside_the_plot(curves, qtbot, losses, evals):
+    curves.add_events([_event("log", s + 1, loss=v) for s, v in enumerate(losses)])
+    curves.add_events([_event("eval", s, eval_loss=v) for s, v in evals.items()])
+    curves.redraw()
+    qtbot.wait(100)  # auto-range settles when painted
+    curves.redraw()
+    view = curves.loss_plot.vb.sceneBoundingRect()
+    for key in ("loss", "eval_loss"):
+        label = curves._marker_items[key][1]
+        assert label.isVisible()
+        assert view.contains(label.sceneBoundingRect()), (key, label.toPlainText())

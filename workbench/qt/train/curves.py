@@ -142,6 +142,42 @@ class ReadableAxis(pg.AxisItem):
         return [tick_label(v * scale, spacing * scale) for v in values]
 
 
+class StepAxis(pg.AxisItem):
+    """A bottom axis of optimizer steps: whole numbers only (never "2.5"), with thousands
+    separators, however few steps are in view."""
+
+    def __init__(self, orientation: str = "bottom", **kwargs):
+        super().__init__(orientation, **kwargs)
+        self.setLabel("step")
+        self.enableAutoSIPrefix(False)  # "12,000", not "12 (x1000)"
+
+    def tickSpacing(self, minVal, maxVal, size):
+        levels = [(max(1.0, float(round(spacing))), offset)
+                  for spacing, offset in super().tickSpacing(minVal, maxVal, size)]
+        return list(dict.fromkeys(levels))  # several levels collapse to 1 on short runs
+
+    def tickValues(self, minVal, maxVal, size):
+        return [(spacing, [v for v in values if float(v).is_integer()])
+                for spacing, values in super().tickValues(minVal, maxVal, size)]
+
+    def tickStrings(self, values, scale, spacing):
+        return [f"{round(v * scale):,}" for v in values]
+
+
+def step_axes() -> dict[str, pg.AxisItem]:
+    """axisItems for a plot of something per step: the step axis below, readable ticks left."""
+    return {"bottom": StepAxis(), "left": ReadableAxis("left")}
+
+
+def drawn_range(arrays, log: bool) -> tuple[float, float]:
+    """The (low, high) of the values as a plot draws them (log10 on a log scale)."""
+    values = np.concatenate([np.asarray(a, dtype=float) for a in arrays])
+    if log:
+        values = np.log10(values[values > 0])
+    values = values[np.isfinite(values)]
+    return (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
+
+
 def tick_label(value: float, spacing: float) -> str:
     """One tick's text: digits down to the tick spacing's, no float noise."""
     if value == 0:
@@ -218,10 +254,9 @@ class TrainCurvesView(QWidget):
              ("speed_plot", "Throughput"))
 
     def _plot(self, title: str, row: int, col: int) -> pg.PlotItem:
-        plot = self.graphics.addPlot(row=row, col=col, title=title, viewBox=LazyMenuViewBox(),
-                                     axisItems={"left": ReadableAxis("left")})
-        plot.setLabel("bottom", "step")  # no grid: its lines double the cost of each repaint
-        return plot
+        # no grid: its lines double the cost of each repaint
+        return self.graphics.addPlot(row=row, col=col, title=title, viewBox=LazyMenuViewBox(),
+                                     axisItems=step_axes())
 
     @property
     def built(self) -> bool:
@@ -456,12 +491,20 @@ class TrainCurvesView(QWidget):
             self.markers[key] = (x, y)
             dot.setData([x], [y])
             label.setText(f"{text} {y:.4g} @ {x:,.0f}")
-            # the text on the inner side of the point (never cut at the plot's right edge);
-            # train's above, eval's below, so two minima at one step do not cover each other
+            # the text on the inner side of the point, never cut at the plot's edges: left or
+            # right of it by x; train's above and eval's below (two minima at one step do not
+            # cover each other) unless that side is the edge of the view (short runs: the min
+            # train loss is the top of the range, the best eval the bottom)
+            # (the data's range, not the view's: auto-range updates the view only when painted)
             low, high = self.loss_plot.vb.viewRange()[0]
             inner = 1.0 if x > (low + high) / 2 else 0.0
-            label.setAnchor((inner, 1.2) if key == "loss" else (inner, -0.2))
-            label.setPos(x, math.log10(y) if log and y > 0 else y)
+            y_drawn = math.log10(y) if log and y > 0 else y
+            bottom, top = drawn_range(
+                [self.series[k].y for k in ("loss", "eval_loss") if self.series[k].n], log)
+            height = (y_drawn - bottom) / (top - bottom) if top > bottom else 0.5
+            above = height < 0.7 if key == "loss" else height < 0.3
+            label.setAnchor((inner, 1.2) if above else (inner, -0.2))
+            label.setPos(x, y_drawn)
             label.show()
 
     # -- interaction -----------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from workbench.qt.common.lazy_plot import DeferredPlot, plot_widget
 from workbench.qt.common.splitter_memory import RememberedSplitter
+from workbench.qt.train.curves import step_axes
 
 DEBOUNCE_MS = 350
 PLOT_TITLE_SIZE = "10pt"  # pyqtgraph's default title is large enough to be cut in a side pane
@@ -209,10 +210,9 @@ class PreflightPanel(QTabWidget):
         return plot
 
     def _build_lr_plot(self) -> pg.PlotWidget:
-        plot = plot_widget()
+        plot = plot_widget(axisItems=step_axes())
         plot.setBackground("w")
         plot.setTitle("Learning rate over the planned steps", size=PLOT_TITLE_SIZE)
-        plot.setLabel("bottom", "step")
         self._lr_curve = plot.plot([], [], pen=pg.mkPen("#2ca02c", width=2))
         return plot
 

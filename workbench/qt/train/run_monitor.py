@@ -36,6 +36,7 @@ from workbench.qt.train.curves import (
     Series,
     TrainCurvesView,
     format_duration,
+    step_axes,
 )
 
 POLL_MS = 500
@@ -90,10 +91,9 @@ class RunMonitor(QWidget):
         self.curves = TrainCurvesView()
         self.progress = RunProgress()
         self.progress.reset()
-        self.overlay = plot_widget(title="Train loss of the followed runs")
+        self.overlay = plot_widget(title="Train loss of the followed runs", axisItems=step_axes())
         self.overlay.setBackground("w")
         self.overlay.addLegend()
-        self.overlay.setLabel("bottom", "step")
         self.overlay_curves: dict[Path, Any] = {}
         self._add_overlay_curve(self.run_dir)
         split = RememberedSplitter(Qt.Orientation.Vertical)

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from workbench.qt.common.lazy_plot import DeferredPlot, plot_widget
 from workbench.qt.common.splitter_memory import RememberedSplitter
-from workbench.qt.train.curves import PALETTE, TrainCurvesView
+from workbench.qt.train.curves import PALETTE, TrainCurvesView, step_axes
 
 COLUMNS = ("Run", "Status", "Steps", "Task", "Method", "Eval loss", "Checkpoints", "Created")
 
@@ -225,9 +225,9 @@ class RunsView(QWidget):
 
     @staticmethod
     def _build_compare() -> pg.PlotWidget:
-        plot = plot_widget(title="Compare: train loss (lines) and eval loss (dots)")
+        plot = plot_widget(title="Compare: train loss (lines) and eval loss (dots)",
+                           axisItems=step_axes())
         plot.setBackground("w")
-        plot.setLabel("bottom", "step")
         plot.addLegend()
         return plot
 
