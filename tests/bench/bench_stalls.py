@@ -42,8 +42,9 @@ PERIOD_MS = 16
 class StallProbe:
     """Ticks every 16 ms; `stop()` gives how late each tick came (ms).
 
-    With `stacks`, a watchdog thread samples the GUI thread's stack every 10 ms while a tick
-    is overdue by more than 40 ms (the GIL permitting), so long stalls name their code.
+    With `stacks`, a watchdog thread samples the GUI thread's stack, and the stacks of workers
+    running workbench code, every 10 ms while a tick is overdue by more than 40 ms (the GIL
+    permitting), so long stalls name their code.
     """
 
     def __init__(self, stacks: bool = False):
@@ -68,9 +69,14 @@ class StallProbe:
             if not self._running.is_set() or not self.times:
                 continue
             if (time.perf_counter() - self.times[-1]) * 1000 - PERIOD_MS > 40:
-                frame = sys._current_frames().get(self._main)
-                if frame is not None:
-                    self.samples[_where(frame)] += 1
+                me = threading.get_ident()
+                for ident, frame in sys._current_frames().items():
+                    # the GUI thread's stack, and where each worker is: a worker that held
+                    # the GIL in compiled code is sampled just after, at the call that held it
+                    if ident == self._main:
+                        self.samples[_where(frame)] += 1
+                    elif ident != me and _ours(frame):
+                        self.samples["[worker] " + _where(frame)] += 1
 
     def start(self) -> None:
         self.times = [time.perf_counter()]
@@ -83,6 +89,12 @@ class StallProbe:
         self._running.clear()
         gaps = np.diff(np.asarray(self.times)) * 1000 - PERIOD_MS
         return np.clip(gaps, 0, None)
+
+
+def _ours(frame) -> bool:
+    """Whether a stack runs workbench code (not an idle thread of Qt or a library)."""
+    return any("workbench" in f.filename and "bench_stalls" not in f.filename
+               for f in traceback.extract_stack(frame))
 
 
 def _where(frame) -> str:
