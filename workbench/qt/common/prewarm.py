@@ -5,7 +5,9 @@ the first time Attention, Graph or Fine-tune opened. The feature views' own modu
 Fine-tune form, the config editor, the graph view and the core modules behind them) cost
 another 0.1-0.2 s each on first use. Pure-Python imports in a worker release the GIL every few
 milliseconds, so the window keeps painting meanwhile; a view opened while the import still runs
-waits for it (Python's import lock) instead of importing twice.
+waits for it (Python's import lock) instead of importing twice. What does not release the GIL
+is kept out of the way: torch's shared libraries are mapped first with the GIL released
+(core/native_preload.py), and the cyclic collector is off while the modules import.
 """
 
 from __future__ import annotations
@@ -68,14 +70,27 @@ def _import_and_fill_caches() -> None:
     import gc
     import importlib
 
-    from workbench.core.training.spec import field_docs
+    from workbench.core.native_preload import preload_torch_libraries
 
-    modules = [importlib.import_module(name) for name in MODULES]
-    field_docs()  # parses TrainSpec's source for the form's tooltips (~40 ms), cached
-    # As the device probe does (main_window._device_summary): the modules above leave several
-    # hundred thousand long-lived objects; out of the collector's view, no full collection
-    # pauses the GUI thread for them later (measured: the next tab opened 40-60 ms slower).
-    gc.freeze()
+    preload_torch_libraries()  # first: the listed modules import torch, whose dlopen held the GIL
+    # No cyclic collection while they import: the ~1M objects they create set off full
+    # collections of 100-240 ms each, and a collection holds the GIL, so the window froze for
+    # as long (measured with a 1 ms ticker thread: 4 pauses over 150 ms; none with the
+    # collector off, and the imports take 4.8 s instead of 6.4 s). Then, as the device probe
+    # does (main_window._device_summary), the long-lived objects are moved out of the
+    # collector's view, so no later full collection pauses the GUI thread for them either
+    # (measured: the next tab opened 40-60 ms slower without).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        from workbench.core.training.spec import field_docs
+
+        modules = [importlib.import_module(name) for name in MODULES]
+        field_docs()  # parses TrainSpec's source for the form's tooltips (~40 ms), cached
+        gc.freeze()
+    finally:
+        if collecting:
+            gc.enable()
     for module in modules:
         hook = getattr(module, "prewarm", None)
         if callable(hook):
