@@ -1,68 +1,82 @@
-"""The label distribution's axis names never overlap (issue 12): elided and thinned to fit."""
+"""The label distribution (issue 12): every name and count drawn on its bar, inside the plot,
+elided only to the plot's width, rows thinned only when lower than a line of text."""
 
 from __future__ import annotations
 
 import itertools
 
-import numpy as np
-import pyqtgraph as pg
 import pytest
 
 
-def _plot(qtbot, names, width):
-    from workbench.qt.train.preflight import CategoryAxis
+def _bars(qtbot, counts, width, height=250):
+    from workbench.qt.common.lazy_plot import plot_widget
+    from workbench.qt.train.label_bars import LabelBars
 
-    plot = pg.PlotWidget(axisItems={"bottom": CategoryAxis()})
+    plot = plot_widget()
     qtbot.addWidget(plot)
-    plot.resize(width, 300)
-    plot.addItem(pg.BarGraphItem(x=np.arange(len(names)), height=np.ones(len(names)), width=0.7))
-    axis = plot.getAxis("bottom")
-    axis.set_names(names)
+    plot.resize(width, height)
+    bars = LabelBars(plot)
+    bars.set_counts(counts)
     plot.show()
     qtbot.waitExposed(plot)
     qtbot.wait(20)
-    axis.plot_widget = plot  # keep the widget alive with the axis
-    return axis
+    return bars
 
 
-def _rects(axis):
-    """(left, right) pixel extent of every drawn tick label along the axis."""
-    low = axis.linkedView().viewRange()[0][0]
-    ppc = axis.pixels_per_category()
-    out = []
-    for i, text in axis.shown:
-        centre, half = (i - low) * ppc, axis.label_width(text) / 2
-        out.append((centre - half, centre + half))
-    return out
+def _drawn_rects(bars):
+    """Scene rectangles of the name items that show text, checked to be inside the view."""
+    view = bars.view.sceneBoundingRect()
+    rects = []
+    for row, text in bars.shown:
+        item = bars.items[row]
+        assert item.toPlainText() == text
+        margin = item.textItem.document().documentMargin()  # blank padding around the glyphs
+        rect = item.textItem.mapRectToScene(
+            item.textItem.boundingRect().adjusted(margin, margin, -margin, -margin))
+        assert view.contains(rect), (text, rect, view)
+        rects.append(rect)
+    return rects
 
 
-@pytest.mark.parametrize(("count", "width"), [(60, 400), (12, 300), (200, 900)])
-def test_many_long_labels_do_not_overlap(qtbot, count, width):
-    names = [f"a rather long category name {i}" for i in range(count)]
-    axis = _plot(qtbot, names, width)
-    rects = _rects(axis)
-    assert 1 <= len(rects) < count  # thinned
-    assert all(a[1] <= b[0] for a, b in itertools.pairwise(rects))  # no overlap
-    assert all(len(text) <= axis.MAX_CHARS for _i, text in axis.shown)
-    assert all(text.endswith("\u2026") for _i, text in axis.shown)
-    assert rects[0][0] >= -axis.label_width(axis.shown[0][1])  # starts at the first bar
+def test_the_demo_labels_read_whole_in_a_narrow_pane(qtbot):
+    """The 1024 px Fine-tune tab leaves the Labels plot ~150 px: all four names show."""
+    from workbench.qt.train.label_bars import label_text
+
+    counts = {"food": 60, "sport": 60, "technology": 60, "weather": 61}
+    bars = _bars(qtbot, counts, 150)
+    assert bars.shown == [(i, label_text(n, c)) for i, (n, c) in enumerate(counts.items())]
+    _drawn_rects(bars)
+    rows = [bars.items[i].pos().y() for i, _t in bars.shown]
+    assert rows == sorted(rows)  # in the data's order, first on top (y inverted)
+    assert bars.view.state["yInverted"]
 
 
-def test_few_short_labels_are_all_shown_whole_and_follow_a_resize(qtbot):
-    axis = _plot(qtbot, ["neg", "pos", "neutral"], 400)
-    assert axis.shown == [(0, "neg"), (1, "pos"), (2, "neutral")]
-    axis = _plot(qtbot, [f"label{i:03d}" for i in range(40)], 400)
-    wide = len(axis.shown)
-    axis.plot_widget.resize(250, 300)
-    qtbot.waitUntil(lambda: len(axis.shown) < wide)
-    rects = _rects(axis)
-    assert all(a[1] <= b[0] for a, b in itertools.pairwise(rects))
+def test_a_long_name_is_elided_to_the_plot_and_whole_again_when_wider(qtbot):
+    name = "a rather long category name that cannot fit"
+    bars = _bars(qtbot, {name: 3, "short": 5}, 160)
+    assert bars.shown[0][1].endswith("\u2026") and bars.shown[1][1] == "short \u00b7 5"
+    _drawn_rects(bars)
+    bars.plot.resize(900, 250)
+    qtbot.waitUntil(lambda: bars.shown and bars.shown[0][1] == f"{name} \u00b7 3")
+    _drawn_rects(bars)
 
 
-def test_names_are_shortened_before_any_is_dropped(qtbot):
-    names = [f"category-{c}-long-name" for c in "abcdef"]
-    axis = _plot(qtbot, names, 420)
-    assert [i for i, _t in axis.shown] == list(range(6))  # every bar keeps a label
-    assert all(len(t) < axis.MAX_CHARS for _i, t in axis.shown)
-    rects = _rects(axis)
-    assert all(a[1] <= b[0] for a, b in itertools.pairwise(rects))
+@pytest.mark.parametrize(("count", "height"), [(60, 250), (200, 400)])
+def test_many_rows_are_thinned_without_overlap(qtbot, count, height):
+    bars = _bars(qtbot, {f"tag-{i}": i + 1 for i in range(count)}, 300, height)
+    assert 1 < len(bars.shown) < count
+    rows = [row for row, _t in bars.shown]
+    assert rows[0] <= 2 and max(b - a for a, b in itertools.pairwise(rows)) < count / 4  # spread
+    rects = _drawn_rects(bars)
+    assert all(a.bottom() <= b.top() for a, b in itertools.pairwise(rects))  # no overlap
+    bars.plot.resize(300, height * 4)
+    qtbot.waitUntil(lambda: len(bars.shown) > len(rows))  # taller: more names
+
+
+def test_new_counts_replace_the_old_bars(qtbot):
+    bars = _bars(qtbot, {"a": 1, "b": 2, "c": 3}, 300)
+    bars.set_counts({"x": 4})
+    assert [t for _r, t in bars.shown] == ["x \u00b7 4"] and len(bars.items) == 1
+    assert sum(1 for i in bars.plot.getPlotItem().items if i is bars.bars) == 1
+    bars.set_counts({})
+    assert bars.shown == [] and bars.bars is None and not bars.items

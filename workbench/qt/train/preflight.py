@@ -7,13 +7,11 @@ scheduler) and redrawn when the form changes, debounced so typing stays fluid.
 from __future__ import annotations
 
 import html
-import math
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (
     QLabel,
     QTableWidget,
@@ -26,58 +24,10 @@ from PySide6.QtWidgets import (
 from workbench.qt.common.lazy_plot import DeferredPlot, plot_widget
 from workbench.qt.common.splitter_memory import RememberedSplitter
 from workbench.qt.train.curves import step_axes
+from workbench.qt.train.label_bars import LabelBars
 
 DEBOUNCE_MS = 350
 PLOT_TITLE_SIZE = "10pt"  # pyqtgraph's default title is large enough to be cut in a side pane
-
-
-class CategoryAxis(pg.AxisItem):
-    """A bottom axis of category names (one per integer x) that never overlap: each name is
-    elided to at most MAX_CHARS characters, and only every k-th is shown when they do not fit."""
-
-    MAX_CHARS, GAP = 14, 6
-
-    def __init__(self):
-        self.names: list[str] = []
-        self.shown: list[tuple[int, str]] = []  # the (index, text) ticks drawn now
-        super().__init__("bottom")
-
-    def set_names(self, names) -> None:
-        self.names = [str(n) for n in names]
-        self.fit()
-
-    def resizeEvent(self, event=None) -> None:
-        super().resizeEvent(event)
-        self.fit()
-
-    def linkedViewChanged(self, view, newRange=None) -> None:
-        super().linkedViewChanged(view, newRange)
-        self.fit()
-
-    def pixels_per_category(self) -> float:
-        view = self.linkedView()
-        low, high = view.viewRange()[0] if view is not None else (-0.5, len(self.names) - 0.5)
-        return self.width() / max(high - low, 1e-9)
-
-    def label_width(self, text: str) -> int:
-        return QFontMetrics(self.style["tickFont"] or self.font()).horizontalAdvance(text)
-
-    def fit(self) -> None:
-        if not self.names:
-            shown: list[tuple[int, str]] = []
-        else:
-            ppc = max(self.pixels_per_category(), 1e-9)
-            # shorter names before fewer names: every bar keeps a label while 5 characters fit
-            for chars in (self.MAX_CHARS, 10, 7, 5, 10):
-                texts = [n if len(n) <= chars else n[: chars - 1] + "\u2026" for n in self.names]
-                need = max(self.label_width(t) for t in texts) + self.GAP
-                step = max(1, math.ceil(need / ppc))
-                if step == 1:
-                    break
-            shown = [(i, texts[i]) for i in range(0, len(texts), step)]
-        if shown != self.shown:
-            self.shown = shown
-            self.setTicks([shown] if shown else None)
 
 
 def _load_preview(spec: Any, tokenizers: dict) -> Any:
@@ -203,10 +153,10 @@ class PreflightPanel(QTabWidget):
         return plot
 
     def _build_labels_plot(self) -> pg.PlotWidget:
-        plot = plot_widget(axisItems={"bottom": CategoryAxis()})
+        plot = plot_widget()
         plot.setBackground("w")
         plot.setTitle("Labels", size=PLOT_TITLE_SIZE)
-        plot.getAxis("left").enableAutoSIPrefix(False)
+        self.label_bars = LabelBars(plot)
         return plot
 
     def _build_lr_plot(self) -> pg.PlotWidget:
@@ -309,14 +259,8 @@ class PreflightPanel(QTabWidget):
                 x0=edges[:-1], x1=edges[1:], height=counts, brush="#1f77b4"))
         if self._form is not None:
             self.max_length_line.setPos(self._form.editors["max_length"].value())
-        self.labels_plot.clear()
-        self.labels_plot.getAxis("bottom").set_names(list(preview.label_counts or ()))
-        if preview.label_counts:
-            names = list(preview.label_counts)
-            self.labels_plot.addItem(pg.BarGraphItem(
-                x=np.arange(len(names)), height=[preview.label_counts[n] for n in names],
-                width=0.7, brush="#ff7f0e"))
-            self.labels_plot.getAxis("bottom").set_names(names)  # elided, thinned to fit
+        self._labels.widget()  # builds the plot and its LabelBars
+        self.label_bars.set_counts(preview.label_counts or {})
         self.previewLoaded.emit(preview)
         if first:
             self._on_debounce_timeout()  # the step count (and so the LR plot) needs the rows
