@@ -58,6 +58,29 @@ def test_file_tree_starts_at_home_and_expands_only_the_opened_path(main_window, 
     shutil.rmtree(tmp_path / "a")
 
 
+def test_file_tree_names_its_folder_goes_up_and_says_when_a_folder_is_empty(
+        qtbot, main_window, tmp_path):
+    browser = main_window.browser
+    empty, full = tmp_path / "empty", tmp_path / "full"
+    empty.mkdir()
+    (full / "model").mkdir(parents=True)
+    (full / "model" / "config.json").write_text("{}")
+    browser.set_tree_root(str(empty))
+    assert browser.root_label.toolTip() == str(empty)
+    qtbot.waitUntil(lambda: not browser.tree_empty.isHidden(), timeout=TIMEOUT)
+    browser.up_button.click()
+    assert browser.tree_root == str(tmp_path)
+    qtbot.waitUntil(lambda: browser.tree_empty.isHidden(), timeout=TIMEOUT)
+    browser.set_tree_root(str(full))
+    qtbot.waitUntil(lambda: browser.fs_model.rowCount(browser.file_tree.rootIndex()) == 1,
+                    timeout=TIMEOUT)
+    assert browser.tree_empty.isHidden()
+    browser.set_tree_root(str(empty))  # listed before: known empty without a new listing
+    assert not browser.tree_empty.isHidden()
+    browser.set_tree_root("/")
+    assert not browser.up_button.isEnabled()
+
+
 def test_overview_shows_parameters_and_stored_buffers_apart(qtbot, main_window, minilm_path):
     from workbench.qt.checkpoint_tab import _parameters_text
 

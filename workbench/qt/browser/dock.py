@@ -10,11 +10,13 @@ from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileSystemModel,
+    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QPushButton,
     QTabWidget,
+    QToolButton,
     QTreeView,
     QTreeWidget,
     QTreeWidgetItem,
@@ -24,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from workbench.core.checkpoint.hf_cache import display_name
 from workbench.core.units import human_bytes
+from workbench.qt.common.labels import ElidedLabel
 
 CHECKPOINT_MARKERS = ("config.json", "model.safetensors", "model.safetensors.index.json",
                       "pytorch_model.bin", "adapter_config.json")
@@ -90,18 +93,54 @@ class BrowserDock(QDockWidget):
         self.file_tree.setHeaderHidden(True)
         self.file_tree.setSortingEnabled(True)
         self.file_tree.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.file_tree.activated.connect(self._on_file_tree_activated)
+        # The folder shown, with a way up and home: without them a tree rooted at an empty
+        # home folder showed nothing and led nowhere.
+        self.up_button = QToolButton()
+        self.up_button.setText("\u2191 Up")
+        self.up_button.setToolTip("Show the folder above")
+        self.up_button.clicked.connect(lambda: self.set_tree_root(str(Path(self.tree_root).parent)))
+        home = QToolButton()
+        home.setText("Home")
+        home.setToolTip(f"Show your home folder ({QDir.homePath()})")
+        home.clicked.connect(lambda: self.set_tree_root(QDir.homePath()))
+        self.root_label = ElidedLabel("")
+        self.tree_empty = QLabel("This folder has no files to show. Go up, or use File > Open "
+                                 "folder... to open a checkpoint elsewhere.")
+        self.tree_empty.setWordWrap(True)
+        self.tree_empty.setStyleSheet("color: palette(placeholder-text);")
+        self.tree_empty.hide()
+        self._listed: set[str] = set()  # folders the model has finished listing
+        self.fs_model.directoryLoaded.connect(self._on_directory_loaded)
+        self.fs_model.rowsInserted.connect(self._show_empty_state)
+        self.fs_model.rowsRemoved.connect(self._show_empty_state)
         # Start in the home folder (not the file-system root); show_path moves the root up
         # when a checkpoint opened elsewhere.
         self.set_tree_root(QDir.homePath())
-        self.file_tree.activated.connect(self._on_file_tree_activated)
         hint = QLabel("Bold blue items are checkpoints: double-click to open.")
         hint.setWordWrap(True)
+        bar = QHBoxLayout()
+        bar.addWidget(self.up_button)
+        bar.addWidget(self.root_label, 1)
+        bar.addWidget(home)
         box = QWidget()
         layout = QVBoxLayout(box)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(hint)
+        layout.addLayout(bar)
+        layout.addWidget(self.tree_empty)
         layout.addWidget(self.file_tree)
         return box
+
+    def _on_directory_loaded(self, folder: str) -> None:
+        self._listed.add(str(Path(folder)))
+        self._show_empty_state()
+
+    def _show_empty_state(self, *_args) -> None:
+        """The empty-folder note, once the shown folder is listed and has nothing to show."""
+        root = self.fs_model.index(self.tree_root)
+        self.tree_empty.setVisible(self.tree_root in self._listed
+                                   and self.fs_model.rowCount(root) == 0)
 
     def _on_file_tree_activated(self, index: QModelIndex) -> None:
         path = Path(self.fs_model.filePath(index))
@@ -111,7 +150,13 @@ class BrowserDock(QDockWidget):
     def set_tree_root(self, folder: str) -> None:
         """Show the file tree from `folder` down."""
         self.tree_root = str(Path(folder))
-        self.file_tree.setRootIndex(self.fs_model.index(self.tree_root))
+        root = self.fs_model.index(self.tree_root)
+        self.file_tree.setRootIndex(root)
+        self.root_label.set_full_text(self.tree_root)
+        self.up_button.setEnabled(Path(self.tree_root).parent != Path(self.tree_root))
+        if self.fs_model.canFetchMore(root):  # listed in the model's thread: directoryLoaded
+            self.fs_model.fetchMore(root)
+        self._show_empty_state()
 
     def show_path(self, path: str) -> None:
         """Select `path` in the file tree with only its own parent folders expanded."""

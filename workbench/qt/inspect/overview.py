@@ -28,6 +28,7 @@ from workbench.core.checkpoint.inspection import CheckpointInfo
 from workbench.core.devices import DeviceInfo, ram_device
 from workbench.core.model.overview_data import OverviewData, overview_data
 from workbench.core.units import human_bytes, human_count
+from workbench.qt.common.labels import ElidedLabel
 from workbench.qt.inspect.charts import (
     PART_COLORS,
     MemoryChart,
@@ -70,26 +71,6 @@ class WrapLabel(QLabel):
         # default minimum is the height wrapped at the minimum width: a gap below the text).
         hint = super().minimumSizeHint()
         return QSize(min(hint.width(), 120), min(hint.height(), self.fontMetrics().height()))
-
-
-class ElidedLabel(QLabel):
-    """One line of plain text, elided in the middle to the width it gets; full text in the
-    tooltip (paths)."""
-
-    def __init__(self, text: str, parent=None):
-        super().__init__(parent)
-        self.full_text = text
-        self.setToolTip(text)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-
-    def minimumSizeHint(self) -> QSize:
-        return QSize(40, super().minimumSizeHint().height())
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        self.setText(self.fontMetrics().elidedText(self.full_text, Qt.TextElideMode.ElideMiddle,
-                                                   max(self.width(), 40)))
 
 
 class Card(QFrame):
