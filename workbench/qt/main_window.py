@@ -62,6 +62,8 @@ def _device_summary() -> str:
 
 
 CENTRAL_MIN_WIDTH = 480  # px: with the dock's default width, fits a 1024-wide window
+NARROW_WINDOW = 1024  # px: below it the dock starts narrower than its own width (~264 px)
+NARROW_DOCK_SHARE, NARROW_DOCK_MIN = 0.22, 176  # its share of such a window, and its floor
 
 
 class MainWindow(QMainWindow):
@@ -107,6 +109,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_status_bar()
         self._refresh_recent()
+        self._dock_width_chosen = False  # once, at the first show: _narrow_dock_on_small_screens
         self._restore_window_state()
 
     # -- construction ------------------------------------------------------------------------------
@@ -319,6 +322,7 @@ class MainWindow(QMainWindow):
         from workbench.qt.common.splitter_memory import remember_splitters_in
 
         geometry, state = (self.settings.value(k) for k in ("window/geometry", "window/state"))
+        self._dock_width_restored = state is not None
         if state is not None:  # docks first: a hidden dock must not hold the width open
             self.restoreState(state)
         if geometry is not None:
@@ -326,6 +330,22 @@ class MainWindow(QMainWindow):
             # saved on a larger monitor: never wider or taller than this screen
             self._fit_to_screen(self.width(), self.height())
         remember_splitters_in(self.settings)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._dock_width_chosen:
+            self._dock_width_chosen = True
+            self._narrow_dock_on_small_screens()
+
+    def _narrow_dock_on_small_screens(self) -> None:
+        """On a window narrower than 1024 px (a small screen) the dock starts at a share of the
+        width, so the views keep most of it (at 800 px: 176 instead of 264); a layout the user
+        left is restored as it was instead."""
+        if self._dock_width_restored or self.width() >= NARROW_WINDOW:
+            return
+        width = max(NARROW_DOCK_MIN, int(self.width() * NARROW_DOCK_SHARE))
+        if width < self.browser.width():
+            self.resizeDocks([self.browser], [width], Qt.Orientation.Horizontal)
 
     def _last_dir(self) -> str:
         return str(self.settings.value("last_dir", str(Path.home())))
