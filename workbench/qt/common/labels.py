@@ -7,11 +7,14 @@ from PySide6.QtWidgets import QLabel, QSizePolicy
 
 
 class ElidedLabel(QLabel):
-    """One line of plain text, elided in the middle to the width it gets; full text in the
-    tooltip (paths)."""
+    """One line of plain text, elided to the width it gets (in the middle: paths keep both
+    ends), full text in the tooltip. Its text never changes the layout: the width it gets is
+    the layout's to give (changing readouts do not make their row jump)."""
 
-    def __init__(self, text: str, parent=None):
+    def __init__(self, text: str, parent=None,
+                 mode: Qt.TextElideMode = Qt.TextElideMode.ElideMiddle):
         super().__init__(parent)
+        self.mode = mode
         self.full_text = ""
         self.set_full_text(text)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
@@ -30,5 +33,5 @@ class ElidedLabel(QLabel):
         self._elide()
 
     def _elide(self) -> None:
-        self.setText(self.fontMetrics().elidedText(self.full_text, Qt.TextElideMode.ElideMiddle,
+        self.setText(self.fontMetrics().elidedText(self.full_text, self.mode,
                                                    max(self.width(), 40)))

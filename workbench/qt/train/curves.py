@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.qt.common.labels import ElidedLabel
 from workbench.qt.common.lazy_plot import LazyMenuViewBox
 
 REDRAW_MS = 100  # each plot redraws at most 10 Hz: smooth enough to read
@@ -234,8 +235,9 @@ class TrainCurvesView(QWidget):
         self.smoothing.setPrefix("Smoothing ")
         self.smoothing.setToolTip("Weight of the exponential moving average of the train loss")
         self.smoothing.valueChanged.connect(self._on_smoothing_valueChanged)
-        self.hover = QLabel("Hover over a plot to read values.")
-        self.hover.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # elided: a long readout neither widens the curves' minimum nor reflows the row
+        self.hover = ElidedLabel("Hover over a plot to read values.",
+                                 mode=Qt.TextElideMode.ElideRight)
         top = QHBoxLayout()
         top.addWidget(self.log_scale)
         top.addWidget(self.smoothing)
@@ -534,7 +536,7 @@ class TrainCurvesView(QWidget):
         for line in self.cursor_lines:
             line.setPos(step)
             line.show()
-        self.hover.setText(self.describe_step(step))
+        self.hover.set_full_text(self.describe_step(step))
 
     def describe_step(self, step: float) -> str:
         """The values nearest to `step`, for the hover label."""

@@ -92,16 +92,18 @@ class RunsView(QWidget):
             self.extend_epochs.value()))
         self.info = QLabel("Select a run.")
         self.info.setWordWrap(True)
-        actions = QHBoxLayout()
+        # two rows: one row of all four asked ~380 px, more than the list gets at 1024 px
+        actions, extend = QHBoxLayout(), QHBoxLayout()
         self.follow_button = QPushButton("Follow live")
         self.follow_button.setToolTip("Open the run in a monitor window that follows it as it "
                                       "grows (a run in a terminal or on another machine too)")
         self.follow_button.clicked.connect(self._on_follow_button_clicked)
         actions.addWidget(self.follow_button)
         actions.addWidget(self.resume_button)
-        actions.addWidget(self.extend_button)
-        actions.addWidget(self.extend_epochs)
         actions.addStretch()
+        extend.addWidget(self.extend_button)
+        extend.addWidget(self.extend_epochs)
+        extend.addStretch()
 
         self.curves = TrainCurvesView()
         self._compare = DeferredPlot(self._build_compare)  # made when first shown or drawn
@@ -115,10 +117,11 @@ class RunsView(QWidget):
         col.addWidget(self.tree, 1)
         col.addWidget(self.info)
         col.addLayout(actions)
+        col.addLayout(extend)
         split = RememberedSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
         split.addWidget(right)
-        split.setSizes([520, 620])
+        split.setSizes([280, 620])  # the 2 x 2 curves need ~500 px; run names elide
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(split, 1)

@@ -1,0 +1,38 @@
+"""The Runs page fits the Fine-tune tab at 1024 px (issue 12): the run list and its actions and
+the 2 x 2 curves all show, none cut at the right edge."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF
+
+
+def test_runs_page_fits_a_1024_window(qtbot, tmp_path):
+    from workbench.qt.common.tasks import TaskRunner
+    from workbench.qt.train.runs_view import RunsView
+
+    runner = TaskRunner()
+    view = RunsView(runner, tmp_path)
+    qtbot.addWidget(view)
+    view.resize(740, 520)  # what the Runs page gets in a 1024 x 700 window beside the dock
+    view.show()
+    qtbot.waitExposed(view)
+    qtbot.waitUntil(lambda: view.curves.graphics.width() > 0)
+    split = view.right.parentWidget()
+    left = view.tree.parentWidget()
+    need = left.minimumSizeHint().width() + view.right.minimumSizeHint().width()
+    assert need + split.handleWidth() <= split.width()  # nothing forced past the edge
+    graphics = view.curves.graphics
+    shown = QRectF(graphics.viewport().rect()).adjusted(-1, -1, 1, 1)
+
+    def plots():  # built one per event-loop turn after the first show
+        return [i for i in graphics.scene().items() if isinstance(i, pg.PlotItem)]
+
+    qtbot.waitUntil(lambda: len(plots()) == 4)
+    qtbot.wait(50)  # laid out
+    for plot in plots():
+        rect = graphics.mapFromScene(plot.sceneBoundingRect()).boundingRect()
+        assert shown.contains(QRectF(rect)), (plot.titleLabel.text, rect, shown)
+    view.curves.hover.set_full_text("step 12 · loss 1.2345 · " * 20)  # a long readout
+    qtbot.wait(20)
+    assert left.minimumSizeHint().width() + view.right.minimumSizeHint().width() == need
