@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QStackedWidget,
+    QStyle,
     QTabWidget,
 )
 
@@ -63,7 +64,7 @@ def _device_summary() -> str:
 
 CENTRAL_MIN_WIDTH = 480  # px: with the dock's default width, fits a 1024-wide window
 NARROW_WINDOW = 1024  # px: below it the dock starts narrower than its own width (~264 px)
-NARROW_DOCK_SHARE, NARROW_DOCK_MIN = 0.22, 176  # its share of such a window, and its floor
+NARROW_DOCK_SHARE = 0.22  # its share of such a window (never less than its tabs need)
 
 
 class MainWindow(QMainWindow):
@@ -339,13 +340,19 @@ class MainWindow(QMainWindow):
 
     def _narrow_dock_on_small_screens(self) -> None:
         """On a window narrower than 1024 px (a small screen) the dock starts at a share of the
-        width, so the views keep most of it (at 800 px: 176 instead of 264); a layout the user
-        left is restored as it was instead."""
+        width, but wide enough for its three tabs, so the views keep most of the window (at 800
+        px: ~205 instead of 264); a layout the user left is restored as it was instead."""
         if self._dock_width_restored or self.width() >= NARROW_WINDOW:
             return
-        width = max(NARROW_DOCK_MIN, int(self.width() * NARROW_DOCK_SHARE))
+        width = max(self.narrow_dock_floor(), int(self.width() * NARROW_DOCK_SHARE))
         if width < self.browser.width():
             self.resizeDocks([self.browser], [width], Qt.Orientation.Horizontal)
+
+    def narrow_dock_floor(self) -> int:
+        """The narrowest dock that shows all its tab titles (tab bar, frame and margins)."""
+        tabs = self.browser.tabs
+        return tabs.tabBar().sizeHint().width() + 2 * tabs.style().pixelMetric(
+            QStyle.PixelMetric.PM_DefaultFrameWidth) + 6
 
     def _last_dir(self) -> str:
         return str(self.settings.value("last_dir", str(Path.home())))
