@@ -77,9 +77,9 @@ def main() -> int:
         print(f"{path}  ({path.stat().st_size // 1024} KB)")
 
     window = MainWindow(settings=QSettings(str(root / "s.ini"), QSettings.Format.IniFormat))
+    window.resize(*sizes[0])  # before the first show: the dock is sized for this window
     window.show()
     window.start_background_checks()
-    window.resize(*sizes[0])
     shot(sizes[0], "start")
     demo = str(demo_checkpoint_path())
     window.open_checkpoint(demo)
