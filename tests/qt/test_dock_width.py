@@ -73,3 +73,18 @@ def test_a_saved_dock_width_is_restored_not_narrowed(qtbot, tmp_path):
     window.close()  # saves the window's state
     again = _window(qtbot, tmp_path, (800, 600))
     assert abs(again.browser.width() - kept) <= 2
+
+
+def test_a_narrowed_dock_widens_with_the_window_unless_the_user_sized_it(qtbot, tmp_path):
+    window = _window(qtbot, tmp_path, (800, 600))
+    narrow = window.browser.width()
+    assert narrow < 240
+    window.resize(1300, 800)
+    qtbot.waitUntil(lambda: window.browser.width() >= 250)
+    sized = _window(qtbot, tmp_path, (800, 600), name="sized.ini")
+    sized.resizeDocks([sized.browser], [narrow + 20], Qt.Orientation.Horizontal)  # a drag
+    QApplication.processEvents()
+    chosen = sized.browser.width()
+    sized.resize(1300, 800)
+    qtbot.wait(50)
+    assert abs(sized.browser.width() - chosen) <= 2

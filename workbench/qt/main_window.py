@@ -111,6 +111,8 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._refresh_recent()
         self._dock_width_chosen = False  # once, at the first show: _narrow_dock_on_small_screens
+        self._narrowed_dock_width: int | None = None  # the width it set, while not resized since
+        self._wide_dock_width = 0
         self._restore_window_state()
 
     # -- construction ------------------------------------------------------------------------------
@@ -341,12 +343,26 @@ class MainWindow(QMainWindow):
     def _narrow_dock_on_small_screens(self) -> None:
         """On a window narrower than 1024 px (a small screen) the dock starts at a share of the
         width, but wide enough for its three tabs, so the views keep most of the window (at 800
-        px: ~205 instead of 264); a layout the user left is restored as it was instead."""
+        px: ~205 instead of 264); a layout the user left is restored as it was instead.
+        """
         if self._dock_width_restored or self.width() >= NARROW_WINDOW:
             return
         width = max(self.narrow_dock_floor(), int(self.width() * NARROW_DOCK_SHARE))
         if width < self.browser.width():
+            self._wide_dock_width = self.browser.width()
             self.resizeDocks([self.browser], [width], Qt.Orientation.Horizontal)
+            self._narrowed_dock_width = width
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        # A dock narrowed for a small window gets its width back when the window grows past
+        # 1024 px, unless the user has sized it since (then it is theirs).
+        narrowed = self._narrowed_dock_width
+        if narrowed is not None and self.width() >= NARROW_WINDOW:
+            self._narrowed_dock_width = None
+            if abs(self.browser.width() - narrowed) <= 2:
+                self.resizeDocks([self.browser], [self._wide_dock_width],
+                                 Qt.Orientation.Horizontal)
 
     def narrow_dock_floor(self) -> int:
         """The narrowest dock that shows all its tab titles (tab bar, frame and margins)."""
