@@ -14,7 +14,7 @@ def test_runs_page_fits_a_1024_window(qtbot, tmp_path):
     runner = TaskRunner()
     view = RunsView(runner, tmp_path)
     qtbot.addWidget(view)
-    view.resize(740, 520)  # what the Runs page gets in a 1024 x 700 window beside the dock
+    view.resize(700, 520)  # the Runs page in a 1024 x 700 window beside the dock (~720 px)
     view.show()
     qtbot.waitExposed(view)
     qtbot.waitUntil(lambda: view.curves.graphics.width() > 0)
@@ -36,3 +36,7 @@ def test_runs_page_fits_a_1024_window(qtbot, tmp_path):
     view.curves.hover.set_full_text("step 12 · loss 1.2345 · " * 20)  # a long readout
     qtbot.wait(20)
     assert left.minimumSizeHint().width() + view.right.minimumSizeHint().width() == need
+    legend = view.curves.loss_plot.legend
+    assert legend.columnCount == 1  # stacked: its one-row form set the loss plot's minimum
+    view.resize(1600, 700)
+    qtbot.waitUntil(lambda: legend.columnCount == 3)  # room again: one row under the axis

@@ -163,3 +163,25 @@ def test_marker_labels_stay_inside_the_plot(curves, qtbot, losses, evals):
         label = curves._marker_items[key][1]
         assert label.isVisible()
         assert view.contains(label.sceneBoundingRect()), (key, label.toPlainText())
+
+
+@pytest.mark.parametrize(("losses", "evals"), [
+    ([1.4 * 0.95 ** s for s in range(100)], {90: 0.013, 100: 0.014}),  # both at the bottom
+    ([1.385, 1.386, 1.387], {1: 1.3851}),  # a short run: both minima at step 1, at the top
+])
+def test_min_and_best_labels_never_print_over_each_other(curves, qtbot, losses, evals):
+    """A long run's lowest train loss and best eval sit at the bottom, a few steps apart: the
+    two labels were drawn on one line, over each other ("best 0.02025 @ 90.04")."""
+    curves.add_events([_event("log", s + 1, loss=v) for s, v in enumerate(losses)])
+    curves.add_events([_event("eval", s, eval_loss=v) for s, v in evals.items()])
+    curves.redraw()
+    qtbot.wait(100)
+    curves.redraw()
+    rects = []
+    for key in ("loss", "eval_loss"):
+        label = curves._marker_items[key][1]
+        margin = label.textItem.document().documentMargin()
+        rects.append(label.textItem.mapRectToScene(
+            label.textItem.boundingRect().adjusted(margin, margin, -margin, -margin)))
+        assert curves.loss_plot.vb.sceneBoundingRect().contains(rects[-1]), label.toPlainText()
+    assert not rects[0].intersects(rects[1])

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
@@ -126,6 +126,11 @@ class _TimedGraphics(pg.GraphicsLayoutWidget):
     """A GraphicsLayoutWidget that adds up the time its paint events take."""
 
     paint_seconds = 0.0
+    resized = Signal()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.resized.emit()
 
     def paintEvent(self, event) -> None:
         start = time.perf_counter()
@@ -276,6 +281,16 @@ class TrainCurvesView(QWidget):
         self._finish_build()
         return True
 
+    def _fit_legend(self) -> None:
+        """The loss legend in one row where half the plots' width holds it, else one entry a
+        line: its row (~300 px) set the loss plot's minimum and pushed the right-hand plots
+        past the edge of a narrow pane (the Runs page at 1024 px). Decided from the whole
+        view's width, which the legend does not change, so it cannot flip back and forth."""
+        legend = self._items["loss_plot"].legend
+        columns = 3 if self.graphics.width() / 2 - 80 >= self._legend_row_width else 1
+        if legend.columnCount != columns:
+            legend.setColumnCount(columns)
+
     def _on_build_timer(self) -> None:
         if not self._build_step():
             self._queue_build()
@@ -307,6 +322,9 @@ class TrainCurvesView(QWidget):
             "tokens_per_s": _fast_curve(speed_plot, PALETTE[4]),
         }
         speed_plot.setLabel("left", "tokens/s")
+        self._legend_row_width = legend.boundingRect().width()  # its three entries in a row
+        self.graphics.resized.connect(self._fit_legend)
+        self._fit_legend()
         # a marker and a label for each of self.markers, moved as data comes
         markers = {}
         for key, color, text in (("loss", PALETTE[0], "min"), ("eval_loss", PALETTE[1], "best")):
@@ -481,6 +499,7 @@ class TrainCurvesView(QWidget):
     def _place_markers(self) -> None:
         """Put the min-train-loss and best-eval markers at the lowest point of each series."""
         log = self.log_scale.isChecked()
+        sides: list[bool] = []  # above, for each label placed so far
         for key, (dot, label, text) in self._marker_items.items():
             s = self.series[key]
             if not s.n:
@@ -505,7 +524,11 @@ class TrainCurvesView(QWidget):
                 [self.series[k].y for k in ("loss", "eval_loss") if self.series[k].n], log)
             height = (y_drawn - bottom) / (top - bottom) if top > bottom else 0.5
             above = height < 0.7 if key == "loss" else height < 0.3
-            label.setAnchor((inner, 1.2) if above else (inner, -0.2))
+            # both on one side (both minima at the bottom of a long run, or the top of a short
+            # one): the second label a line further out, so the two never print over each other
+            out = sides.count(above)
+            sides.append(above)
+            label.setAnchor((inner, 1.2 + 1.1 * out) if above else (inner, -0.2 - 1.1 * out))
             label.setPos(x, y_drawn)
             label.show()
 
