@@ -37,6 +37,6 @@ def test_runs_page_fits_a_1024_window(qtbot, tmp_path):
     qtbot.wait(20)
     assert left.minimumSizeHint().width() + view.right.minimumSizeHint().width() == need
     legend = view.curves.loss_plot.legend
-    assert legend.columnCount == 1  # stacked: its one-row form set the loss plot's minimum
+    assert legend.columnCount < 3  # wrapped: its one-row form set the loss plot's minimum
     view.resize(1600, 700)
     qtbot.waitUntil(lambda: legend.columnCount == 3)  # room again: one row under the axis

@@ -122,6 +122,9 @@ def _fast_curve(plot: pg.PlotItem, color: str, width: float = 1.5, name: str | N
     return curve
 
 
+LEGEND_BESIDE_PX = 70  # of half the view, what the loss plot's axis and margins take
+
+
 class _TimedGraphics(pg.GraphicsLayoutWidget):
     """A GraphicsLayoutWidget that adds up the time its paint events take."""
 
@@ -282,12 +285,13 @@ class TrainCurvesView(QWidget):
         return True
 
     def _fit_legend(self) -> None:
-        """The loss legend in one row where half the plots' width holds it, else one entry a
-        line: its row (~300 px) set the loss plot's minimum and pushed the right-hand plots
+        """The loss legend with as many entries a row as half the plots' width holds (3, 2 or
+        1): in one row (~300 px) it set the loss plot's minimum and pushed the right-hand plots
         past the edge of a narrow pane (the Runs page at 1024 px). Decided from the whole
         view's width, which the legend does not change, so it cannot flip back and forth."""
         legend = self._items["loss_plot"].legend
-        columns = 3 if self.graphics.width() / 2 - 80 >= self._legend_row_width else 1
+        room = self.graphics.width() / 2 - LEGEND_BESIDE_PX
+        columns = next((n for n in (3, 2) if self._legend_widths[n] <= room), 1)
         if legend.columnCount != columns:
             legend.setColumnCount(columns)
 
@@ -322,7 +326,10 @@ class TrainCurvesView(QWidget):
             "tokens_per_s": _fast_curve(speed_plot, PALETTE[4]),
         }
         speed_plot.setLabel("left", "tokens/s")
-        self._legend_row_width = legend.boundingRect().width()  # its three entries in a row
+        self._legend_widths = {}  # its width with 3, 2 and 1 entries a row
+        for columns in (1, 2, 3):
+            legend.setColumnCount(columns)
+            self._legend_widths[columns] = legend.boundingRect().width()
         self.graphics.resized.connect(self._fit_legend)
         self._fit_legend()
         # a marker and a label for each of self.markers, moved as data comes
