@@ -17,7 +17,8 @@ from PySide6.QtGui import QFontMetrics
 
 BAR_BRUSH = "#fdae6b"  # light orange: the dark names on it stay readable
 TEXT_COLOUR = "#202020"
-ROW_GAP_PX, PAD_PX = 2, 4
+ROW_GAP_PX = 2
+TEXT_PADDING_PX = 14  # TextItem's margins around its text, and a little air at the end
 
 
 def label_text(name: str, count: int) -> str:
@@ -70,10 +71,9 @@ class LabelBars:
         metrics = QFontMetrics(self.items[0].textItem.font())
         line = metrics.height()
         rows_span = max(y_high - y_low, 1e-9)
-        # TextItem pads its text by a few pixels on each side; room is what the view has right
-        # of the bars' base
+        # room: what the view has right of the bars' base (x = 0)
         base_px = (0 - x_low) / max(x_high - x_low, 1e-9) * width
-        room = int(width - max(base_px, 0) - 2 * PAD_PX - 6)
+        room = int(width - max(base_px, 0) - TEXT_PADDING_PX)
         shown, free_from = [], 0.0  # rows top to bottom; a name only where a whole line fits
         for row, (text, item) in enumerate(zip(self.texts, self.items, strict=True)):
             top = (row - y_low) / rows_span * height - line / 2
