@@ -3,7 +3,10 @@
     QT_QPA_PLATFORM=offscreen python tests/bench/bench_stalls.py [--stacks] [--only WORD]
 
 `--stacks` samples the GUI thread's Python stack whenever a tick is late by more than 40 ms
-and prints the most frequent workbench frames per screen (where the time goes).
+and prints the most frequent workbench frames per screen (where the time goes). Garbage
+collections over 10 ms (in any thread: each holds the GIL throughout) are always printed.
+`--profile` runs cProfile on the GUI thread during each screen and prints its top functions by
+cumulative time (profiling slows Python code ~2x: read the shares, not the times).
 `--only attention` runs the screens whose name contains the word (start page always runs);
 `--only config,fine-tune,graph Mini` takes several, comma-separated.
 
@@ -12,7 +15,8 @@ means the GUI thread was busy. For each screen the probe runs while the screen d
 heaviest work, and p99 and max of (interval - 16 ms) are printed, then a table:
 the start page (window built and shown), the overview (open MiniLM), first opening of the
 config editor, the Fine-tune form, the Attention tab and the New Model dialog,
-attention at 512 tokens (MiniLM) and at 2,048 tokens (a tiny Llama with MiniLM's tokenizer),
+attention at 512 tokens (MiniLM) and at 2,048 tokens (a tiny Llama with MiniLM's tokenizer):
+opening its tab, pasting the text, then the run and its first render,
 rollout, the all-heads grid, the token view, and the graph layout (expand all) of MiniLM and of
 the 70B-shaped checkpoint from tests/bench/fake_70b.py.
 """
@@ -20,7 +24,11 @@ the 70B-shaped checkpoint from tests/bench/fake_70b.py.
 from __future__ import annotations
 
 import argparse
+import cProfile
+import gc
+import io
 import os
+import pstats
 import sys
 import tempfile
 import threading
@@ -57,8 +65,19 @@ class StallProbe:
         self.samples: Counter = Counter()
         self._main = threading.main_thread().ident
         self._running = threading.Event()
+        self.collections: list[tuple[int, float]] = []  # (generation, ms) of each gc over 10 ms
+        self._gc_started = 0.0
+        gc.callbacks.append(self._on_gc)
         if stacks:
             threading.Thread(target=self._watch, daemon=True).start()
+
+    def _on_gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        elif self._running.is_set():
+            ms = (time.perf_counter() - self._gc_started) * 1000
+            if ms > 10:
+                self.collections.append((info["generation"], ms))
 
     def _tick(self) -> None:
         self.times.append(time.perf_counter())
@@ -81,6 +100,7 @@ class StallProbe:
     def start(self) -> None:
         self.times = [time.perf_counter()]
         self.samples = Counter()
+        self.collections = []
         self._running.set()
         self.timer.start()
 
@@ -108,6 +128,8 @@ def _where(frame) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--stacks", action="store_true", help="sample stacks of long stalls")
+    parser.add_argument("--profile", action="store_true",
+                        help="cProfile the GUI thread per screen and print its top functions")
     parser.add_argument("--only", default="",
                         help="run only screens whose name has this (comma-separated words)")
     args = parser.parse_args()
@@ -138,19 +160,31 @@ def main() -> int:
             time.sleep(0.002)
 
     def measure(name: str, action, done, settle: float = 0.3) -> None:
+        profile = cProfile.Profile() if args.profile and wanted(name) else None
         probe.start()
+        if profile:
+            profile.enable()
         action()
         wait(done)
         end = time.time() + settle  # what follows the result (repaints) counts too
         wait(lambda: time.time() > end)
+        if profile:
+            profile.disable()
         gaps = probe.stop()
         if not wanted(name) and not name.startswith("start page"):
             return  # run (later screens need it), not reported
         rows.append((name, gaps))
         print(f"{name:42s} p99 {np.percentile(rows[-1][1], 99):6.1f} ms   "
               f"max {rows[-1][1].max():6.1f} ms   ({rows[-1][1].size} ticks)", flush=True)
+        for generation, ms in probe.collections:  # any thread's: each holds the GIL throughout
+            print(f"    {ms:5.0f} ms  garbage collection of generation {generation}", flush=True)
         for where, n in probe.samples.most_common(6):
             print(f"    {n * 10:5d} ms  {where}", flush=True)
+        if profile:
+            out = io.StringIO()
+            stats = pstats.Stats(profile, stream=out)
+            stats.sort_stats("cumulative").print_stats(r"workbench|PySide6|pyqtgraph", 25)
+            print(out.getvalue().split("function calls", 1)[-1], flush=True)
 
     window = [None]
 
@@ -215,10 +249,18 @@ def main() -> int:
         label = f"attention {tokens} tokens"
         if not wanted(label):
             continue
-        tab = open_tab(path)
-        view = tab.show_view("Attention")
+        # Each step is measured apart, and each is let settle (repaints, deferred layout):
+        # run + render once counted the paint of a tab opened just before (~100-190 ms).
+        opened: list = []
+        measure(f"{label}: open its tab", lambda p=path, o=opened: o.append(open_tab(p)),
+                lambda o=opened: bool(o), settle=1.0)
+        tab = opened[0]
+        measure(f"{label}: show Attention", lambda t=tab, o=opened: o.append(
+            t.show_view("Attention")), lambda o=opened: len(o) > 1, settle=1.0)
+        view = opened[1]
         sys.modules["workbench.qt.attention.view"].show_error = report
-        view.text_edit.setPlainText(text_of_tokens(tokenizer, tokens))
+        measure(f"{label}: text pasted", lambda v=view, n=tokens: v.text_edit.setPlainText(
+            text_of_tokens(tokenizer, n)), lambda: True, settle=1.0)
         count = [0]
         view.rendered.connect(lambda c=count: c.__setitem__(0, c[0] + 1))
         view.failed.connect(lambda message: sys.exit(f"attention failed: {message}"))

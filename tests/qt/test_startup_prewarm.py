@@ -1,6 +1,6 @@
 """Start-up: the window is built without the feature views' modules; the background start-up
 work imports them (and fills the per-class caches they read) in a worker, so the first Fine-tune,
-Edit config, New Model or Graph does not import on the GUI thread."""
+Edit config, New Model, Graph or checkpoint tab does not import on the GUI thread."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ app = QApplication([])
 from workbench.qt.main_window import MainWindow
 from workbench.qt.common.tasks import running_threads
 VIEWS = ("workbench.qt.train.view", "workbench.qt.config.editor_panel",
-         "workbench.qt.config.new_model_dialog", "workbench.qt.graph.view")
+         "workbench.qt.checkpoint_tab", "workbench.qt.config.new_model_dialog",
+         "workbench.qt.graph.view")
 w = MainWindow(); w.show(); app.processEvents()
 shown = {m: m in sys.modules for m in VIEWS}
 w.start_background_checks()

@@ -9,6 +9,8 @@ gets the CheckpointInfo as `tab.info` and the shared TaskRunner as `tab.runner`,
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
+from functools import partial
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QTabWidget, QWidget
@@ -37,6 +39,12 @@ FEATURE_VIEWS: list[tuple[str, str]] = [
 _detected_devices = None
 
 
+def _feature_view(target: str, tab: CheckpointTab) -> QWidget:
+    """Build the feature view `target` ("module:Class") for `tab` (its module imports here)."""
+    module_name, class_name = target.split(":")
+    return getattr(importlib.import_module(module_name), class_name)(tab)
+
+
 def _detect_memory_devices():
     """Worker-side: the memories the Overview compares with (imports torch, may start CUDA)."""
     from workbench.core.devices import available_devices, memory_devices
@@ -57,8 +65,6 @@ class CheckpointTab(QTabWidget):
             self._tasks.start(_detect_memory_devices, on_success=self._on_devices_detected,
                               on_error=lambda _msg, _details: self.overview.set_devices(
                                   self.overview.devices))  # RAM only, and say no more
-        self.tensors = TensorTableView(info.tensors)
-        self.modules = ModuleTreeView(info.module_tree)
         self.addTab(self.overview, "Overview")
         self.overview.viewRequested.connect(self.show_view)
         self.overview.exportRequested.connect(self._on_overview_exportRequested)
@@ -68,15 +74,28 @@ class CheckpointTab(QTabWidget):
             self.badge_icon = warning_icon(len(info.warnings))
             self.setTabIcon(0, self.badge_icon)
             self.setIconSize(self.badge_icon.availableSizes()[0])
-        self.addTab(self.tensors, "Tensors")
+        # Every page but the Overview is built when first shown: building the tensor table
+        # and module tree with the Overview made opening a checkpoint stall the window ~60 ms.
+        pages: list[tuple[str, Callable[[], QWidget]]] = [
+            ("Tensors", lambda: TensorTableView(info.tensors))]
         if info.config is not None:
-            self.addTab(JsonTreeView(info.config), "Config")
-        self.addTab(self.modules, "Modules")
-        self._lazy: dict[int, str] = {}
-        for title, target in FEATURE_VIEWS:
-            self._lazy[self.addTab(QWidget(), title)] = target
-        self.views: dict[str, QWidget] = {}
+            pages.append(("Config", lambda: JsonTreeView(info.config)))
+        pages.append(("Modules", lambda: ModuleTreeView(info.module_tree)))
+        pages += [(title, partial(_feature_view, target, self)) for title, target in FEATURE_VIEWS]
+        self._lazy: dict[int, Callable[[], QWidget]] = {}
+        for title, build in pages:
+            self._lazy[self.addTab(QWidget(), title)] = build
+        self.pages: dict[str, QWidget] = {"Overview": self.overview}
+        self.views: dict[str, QWidget] = {}  # the feature views built so far
         self.currentChanged.connect(self._on_self_currentChanged)
+
+    @property
+    def tensors(self) -> TensorTableView:
+        return self.page("Tensors")
+
+    @property
+    def modules(self) -> ModuleTreeView:
+        return self.page("Modules")
 
     @property
     def title(self) -> str:
@@ -86,29 +105,41 @@ class CheckpointTab(QTabWidget):
         return display_name(self.info.path)
 
     def show_view(self, title: str) -> QWidget | None:
-        """Switch to (and build, if needed) the view with this tab title."""
-        for i in range(self.count()):
-            if self.tabText(i) == title:
-                self.setCurrentIndex(i)
-                self._on_self_currentChanged(i)
-                return self.widget(i)
-        return None
+        """Switch to (and build, if needed) the page with this tab title; None if none."""
+        index = self._index_of(title)
+        if index < 0:
+            return None
+        self.setCurrentIndex(index)
+        return self._build(index)
+
+    def page(self, title: str) -> QWidget | None:
+        """The page with this tab title, built if needed, without switching to it."""
+        index = self._index_of(title)
+        return self._build(index) if index >= 0 else None
+
+    def _index_of(self, title: str) -> int:
+        return next((i for i in range(self.count()) if self.tabText(i) == title), -1)
 
     def _on_self_currentChanged(self, index: int) -> None:
-        target = self._lazy.pop(index, None)
-        if target is None:
-            return
-        module_name, class_name = target.split(":")
-        view = getattr(importlib.import_module(module_name), class_name)(self)
-        title = self.tabText(index)
-        placeholder = self.widget(index)
+        self._build(index)
+
+    def _build(self, index: int) -> QWidget:
+        """The page at `index`, replacing its placeholder with the real page on first use."""
+        build = self._lazy.pop(index, None)
+        if build is None:
+            return self.widget(index)
+        page, title = build(), self.tabText(index)
+        placeholder, current = self.widget(index), self.currentIndex()
         self.blockSignals(True)
         self.removeTab(index)
-        self.insertTab(index, view, title)
-        self.setCurrentIndex(index)
+        self.insertTab(index, page, title)
+        self.setCurrentIndex(current)
         self.blockSignals(False)
         placeholder.deleteLater()
-        self.views[title] = view
+        self.pages[title] = page
+        if title in dict(FEATURE_VIEWS):
+            self.views[title] = page
+        return page
 
     def _on_devices_detected(self, devices) -> None:
         global _detected_devices

@@ -16,6 +16,8 @@ from __future__ import annotations
 # a module listed here must never make a QFont, QPixmap or QWidget at import time.
 MODULES = (
     "pyqtgraph",
+    # a checkpoint's tab and its Overview (~60 ms of imports on the first open otherwise)
+    "workbench.qt.checkpoint_tab",
     "workbench.qt.attention.view",
     "workbench.core.graph.layout",
     # Edit config and File > New Model

@@ -11,8 +11,8 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QFont
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QFont, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -43,8 +43,7 @@ COLUMN_MIN_WIDTH = 430  # px: a card narrower than this goes to one column
 WIDE_COLUMN_MIN_WIDTH = 600  # px: three columns only when each card keeps this much
 CONTENT_MAX_WIDTH = 2400  # px: three cards of <= 800 px, lines stay readable at 2560 and up
 SPACING = 12
-CARD_STYLE = ("QFrame#overviewCard { border: 1px solid palette(mid); border-radius: 6px; "
-              "background: palette(base); }")
+CARD_RADIUS = 6  # px
 
 
 def warning_badge(count: int) -> str:
@@ -73,12 +72,15 @@ class WrapLabel(QLabel):
         return QSize(min(hint.width(), 120), min(hint.height(), self.fontMetrics().height()))
 
 
-class Card(QFrame):
-    """A titled panel of the dashboard."""
+class Card(QWidget):
+    """A titled panel of the dashboard: a rounded box in the palette's base colour.
+
+    It paints its own box: a style sheet on the cards (or their parent) put every label and
+    button inside under Qt's style-sheet style, which doubled the Overview's build and first
+    show (25 + 27 ms vs 13 + 16 ms for MiniLM, measured offscreen)."""
 
     def __init__(self, title: str, parent=None):
         super().__init__(parent)
-        self.setObjectName("overviewCard")  # styled by CARD_STYLE on the Overview
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self.title = QLabel(title)
         font = QFont(self.title.font())
@@ -93,6 +95,14 @@ class Card(QFrame):
     def add(self, widget: QWidget) -> QWidget:
         self.body.addWidget(widget)
         return widget
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(self.palette().color(QPalette.ColorRole.Mid), 1))
+        painter.setBrush(self.palette().color(QPalette.ColorRole.Base))
+        painter.drawRoundedRect(QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5),
+                                CARD_RADIUS, CARD_RADIUS)
 
     def text(self) -> str:
         """Everything the card says in words (its labels, in order)."""
@@ -172,7 +182,7 @@ class OverviewView(QScrollArea):
                                       "padding: 8px; }")
         self.label = WrapLabel(_headline_html(info, self.data))  # the headline
         self.path_label = ElidedLabel(info.path)
-        self.path_label.setStyleSheet("color: palette(placeholder-text);")
+        self.path_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.buttons: dict[str, QPushButton] = {}
         actions = QHBoxLayout()
         for text, title in QUICK_ACTIONS:
@@ -213,7 +223,6 @@ class OverviewView(QScrollArea):
         layout.addWidget(self.grid)
         layout.addStretch()
         outer = QWidget()
-        outer.setStyleSheet(CARD_STYLE)  # once for all cards: one style sheet to polish
         row = QHBoxLayout(outer)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(content, 1)
