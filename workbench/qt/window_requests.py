@@ -30,7 +30,9 @@ def open_then(window: Any, path: str, then: Callable[[Any], None] | None) -> Non
     """Open `path` as a tab (or focus its tab), then call `then(tab)` once it is there.
 
     Opening runs in a worker; `then` waits for that tab (not any tab that opens meanwhile) and
-    is dropped if the open fails.
+    is dropped if the open fails or is cancelled. A successful open shows its tab an event-loop
+    turn after the task finished (main_window._on_inspect_succeeded), so only an open that did
+    not succeed ends the wait.
     """
     resolved = str(Path(path).expanduser().resolve())
     task = window.open_checkpoint(path)
@@ -54,7 +56,7 @@ def open_then(window: Any, path: str, then: Callable[[Any], None] | None) -> Non
             window.checkpointOpened.disconnect(on_opened)
 
     window.checkpointOpened.connect(on_opened)
-    task.finished.connect(_disconnect)  # after success (then() ran) or failure (dropped)
+    task.finished.connect(lambda: None if task.succeeded else _disconnect())
 
 
 def inspect_attention(window: Any, path: str, text: str, target: str = "") -> None:

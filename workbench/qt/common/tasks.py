@@ -123,6 +123,7 @@ class Task(QObject):
         self.cancel_event = threading.Event()
         self._on_success, self._on_error = on_success, on_error
         self.running = True
+        self.succeeded = False  # the function returned and its result was handed on
 
     def cancel(self) -> None:
         """Ask the function to stop (it checks the event at safe points)."""
@@ -130,8 +131,10 @@ class Task(QObject):
 
     @Slot(object)
     def _succeeded(self, result: Any) -> None:
-        if self._on_success and not self.cancel_event.is_set():
-            self._on_success(result)
+        if not self.cancel_event.is_set():
+            self.succeeded = True
+            if self._on_success:
+                self._on_success(result)
 
     @Slot(str, str)
     def _failed(self, message: str, details: str) -> None:
