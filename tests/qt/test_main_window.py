@@ -118,3 +118,20 @@ def test_hf_cache_tab_lists_and_opens(qtbot, main_window, tiny_models, tmp_path,
     with qtbot.waitSignal(main_window.checkpointOpened, timeout=60_000) as blocker:
         tree.itemActivated.emit(item, 0)
     assert blocker.args[0].info.model_type == "llama"
+
+
+def test_an_open_request_waits_for_its_tab_and_is_dropped_when_the_open_fails(
+        qtbot, main_window, tiny_models, tmp_path, monkeypatch):
+    """open_then calls back with the tab it asked for, which is shown a turn after the open task
+    finished; a request whose open failed never fires on a later checkpoint's tab."""
+    from workbench.qt.common.requests import open_then
+
+    monkeypatch.setattr(main_window_module, "show_error", lambda *args, **kwargs: None)
+    called = []
+    with qtbot.waitSignal(main_window.openFailed, timeout=30_000):
+        open_then(main_window, str(tmp_path / "missing"), lambda tab: called.append("missing"))
+    with qtbot.waitSignal(main_window.checkpointOpened, timeout=60_000) as opened:
+        open_then(main_window, str(tiny_models["bert"]), called.append)
+    assert called == [opened.args[0]]
+    open_then(main_window, str(tiny_models["bert"]), called.append)  # already open: at once
+    assert called == [opened.args[0]] * 2

@@ -7,11 +7,9 @@ a paused run's model.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from workbench.qt.common.requests import WindowRequests
+from workbench.qt.common.requests import WindowRequests, open_then
 
 
 def install_requests(window: Any) -> WindowRequests:
@@ -24,39 +22,6 @@ def install_requests(window: Any) -> WindowRequests:
     requests.inspectLiveAttention.connect(_inspect_live_attention)
     window.requests = requests
     return requests
-
-
-def open_then(window: Any, path: str, then: Callable[[Any], None] | None) -> None:
-    """Open `path` as a tab (or focus its tab), then call `then(tab)` once it is there.
-
-    Opening runs in a worker; `then` waits for that tab (not any tab that opens meanwhile) and
-    is dropped if the open fails or is cancelled. A successful open shows its tab an event-loop
-    turn after the task finished (main_window._on_inspect_succeeded), so only an open that did
-    not succeed ends the wait.
-    """
-    resolved = str(Path(path).expanduser().resolve())
-    task = window.open_checkpoint(path)
-    if task is None:  # already open: its tab is in front now
-        if then is not None:
-            then(window.current_tab())
-        return
-    if then is None:
-        return
-
-    connected = [True]
-
-    def on_opened(tab: Any) -> None:
-        if tab.info.path == resolved:
-            _disconnect()
-            then(tab)
-
-    def _disconnect() -> None:
-        if connected[0]:
-            connected[0] = False
-            window.checkpointOpened.disconnect(on_opened)
-
-    window.checkpointOpened.connect(on_opened)
-    task.finished.connect(lambda: None if task.succeeded else _disconnect())
 
 
 def inspect_attention(window: Any, path: str, text: str, target: str = "") -> None:

@@ -8,6 +8,7 @@ from PySide6.QtGui import QAction
 
 from workbench.core.errors import WorkbenchError
 from workbench.qt.common.dialogs import show_error
+from workbench.qt.common.requests import open_then
 
 
 def install_train_actions(window: Any) -> None:
@@ -44,14 +45,7 @@ def open_finetune_demo(window: Any) -> None:
         if view is not None:
             view.load_demo()
 
-    def on_opened(tab: Any) -> None:
-        window.checkpointOpened.disconnect(on_opened)
-        show(tab)
-
-    window.checkpointOpened.connect(on_opened)
-    if window.open_checkpoint(path) is None:  # already open: the tab is in front now
-        window.checkpointOpened.disconnect(on_opened)
-        show(window.current_tab())
+    open_then(window, path, show)
 
 
 def _open_run(window: Any) -> None:
