@@ -30,6 +30,12 @@ def test_form_columns_line_up_and_fit_1024(qtbot, main_window, tiny_models, tmp_
     label_w, default_w = form.column_widths
     assert all(r.label.width() == label_w and r.default_label.width() == default_w
                for r in form.rows.values())
+    # numbers read as people write them, in the default column as in the editors
+    assert form.rows["intermediate_size"].default_label.toolTip() == \
+        "Use the class default (3,072)"
+    # the estimate's footnote wraps in the narrow panel instead of running out of it
+    estimate = panel.estimate.status
+    assert estimate.wordWrap() and estimate.width() <= estimate.parentWidget().width()
     # an error frames the editor; the spin box itself keeps its native (unstyled) drawing
     row = form.rows["hidden_size"]
     row.editor.setValue(7)  # not divisible by the heads

@@ -523,5 +523,7 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _short(value: Any, limit: int = 24) -> str:
-    text = to_json_text(value)
+    """A value as people read it: JSON, whole numbers with thousands separators, shortened."""
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    text = f"{value:,}" if is_int else to_json_text(value)
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"

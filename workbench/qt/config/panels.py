@@ -29,6 +29,7 @@ class EstimatePanel(QWidget):
         self.label.setMinimumHeight(130)  # rich-text height-for-width is not always honoured
         self.status = QLabel()
         self.status.setStyleSheet("color:#888")
+        self.status.setWordWrap(True)  # a narrow panel (1024 px window) cut it mid-word
         self.problems = QLabel()
         self.problems.setWordWrap(True)
         self.problems.hide()
