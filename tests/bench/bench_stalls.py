@@ -228,13 +228,13 @@ def main() -> int:
     tab[0].setCurrentIndex(0)
     dialog = [None]
 
-    def new_model():
-        from workbench.qt.config.new_model_dialog import NewModelDialog
+    def new_model():  # as File > New Model... does it
+        from workbench.qt.config.actions import open_new_model_dialog
 
-        dialog[0] = NewModelDialog(window)
-        dialog[0].show()
+        dialog[0] = open_new_model_dialog(window)
 
-    measure("new model dialog: open", new_model, lambda: dialog[0] is not None)
+    measure("new model dialog: open", new_model,
+            lambda: dialog[0] is not None and dialog[0].isVisible())
     if dialog[0] is not None:
         dialog[0].close()
         dialog[0].deleteLater()

@@ -40,6 +40,8 @@ def test_every_menu_action_has_a_shortcut(qtbot, main_window, tiny_models):
 def test_escape_closes_the_new_model_dialog(qtbot, main_window):
     main_window.new_model_action.trigger()
     dialog = main_window.new_model_dialog
+    main_window.new_model_action.trigger()  # again before it shows (it shows a turn later)
+    assert main_window.new_model_dialog is dialog
     qtbot.waitExposed(dialog)
     qtbot.keyClick(dialog, Qt.Key.Key_Escape)
     assert not dialog.isVisible()

@@ -12,7 +12,7 @@ import importlib
 from collections.abc import Callable
 from functools import partial
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QTabWidget, QWidget
 
 from workbench.core.checkpoint.inspection import CheckpointInfo
@@ -124,22 +124,37 @@ class CheckpointTab(QTabWidget):
         self._build(index)
 
     def _build(self, index: int) -> QWidget:
-        """The page at `index`, replacing its placeholder with the real page on first use."""
+        """The page at `index`, made on first use and put in place of its placeholder.
+
+        A page about to be seen is put in place one event-loop turn after it is made: making
+        it and its first show (polish, layout) together stalled the window up to ~60 ms
+        (bench_stalls "edit config: first open"); the placeholder shows for that turn.
+        """
         build = self._lazy.pop(index, None)
         if build is None:
-            return self.widget(index)
+            return self.pages.get(self.tabText(index)) or self.widget(index)
         page, title = build(), self.tabText(index)
-        placeholder, current = self.widget(index), self.currentIndex()
+        self.pages[title] = page
+        if title in dict(FEATURE_VIEWS):
+            self.views[title] = page
+        if index == self.currentIndex() and self.isVisible():
+            page.setParent(self)  # hidden till placed, but in the window (settings, requests)
+            QTimer.singleShot(0, self, lambda: self._place(index, page))
+        else:
+            self._place(index, page)
+        return page
+
+    def _place(self, index: int, page: QWidget) -> None:
+        """Put `page` where its placeholder is, keeping which tab is current."""
+        placeholder, current, title = self.widget(index), self.currentIndex(), self.tabText(index)
+        if placeholder is page:
+            return
         self.blockSignals(True)
         self.removeTab(index)
         self.insertTab(index, page, title)
         self.setCurrentIndex(current)
         self.blockSignals(False)
         placeholder.deleteLater()
-        self.pages[title] = page
-        if title in dict(FEATURE_VIEWS):
-            self.views[title] = page
-        return page
 
     def _on_devices_detected(self, devices) -> None:
         global _detected_devices

@@ -88,7 +88,7 @@ def test_a_worst_example_opens_the_attention_tab_with_its_text(qtbot, main_windo
         dialog.attention_button.click()
     tab = opened.args[0]
     view = tab.views["Attention"]
-    assert tab.currentWidget() is view
+    qtbot.waitUntil(lambda: tab.currentWidget() is view, timeout=TIMEOUT)  # placed a turn later
     assert view.text_edit.toPlainText() == text
     qtbot.waitUntil(lambda: view.maps is not None, timeout=TIMEOUT)  # it ran on that text
     import transformers

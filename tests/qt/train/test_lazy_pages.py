@@ -9,7 +9,10 @@ TITLES = ["Setup", "Training", "Summary", "Runs"]
 def _open(main_window, qtbot, path):
     with qtbot.waitSignal(main_window.checkpointOpened, timeout=60_000) as opened:
         main_window.open_checkpoint(str(path))
-    return opened.args[0].show_view("Fine-tune")
+    tab = opened.args[0]
+    view = tab.show_view("Fine-tune")
+    qtbot.waitUntil(lambda: tab.currentWidget() is view)  # a page is placed a turn after made
+    return view
 
 
 def test_summary_and_runs_are_built_when_first_shown_or_used(main_window, qtbot, tiny_models,

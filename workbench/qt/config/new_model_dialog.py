@@ -89,6 +89,7 @@ class NewModelDialog(QDialog):
         self.runner = TaskRunner(self)
         self.result = None
         self._task = None
+        self.about_to_show = False  # made, and shown in the next event-loop turn (actions.py)
         self.panel: ConfigEditorPanel | None = None
 
         self.family = QComboBox()
