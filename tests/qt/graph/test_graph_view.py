@@ -163,6 +163,10 @@ def test_fit_fills_a_large_canvas_and_dataflow_is_readable(qtbot, main_window, l
     view.collapse_all()  # the folded overview, fitted
     canvas = view.canvas
     small = canvas.zoom
+    # fitted means all of it in view: no scroll bar offered on a graph that fits
+    assert canvas.fitted
+    for bar in (canvas.horizontalScrollBar(), canvas.verticalScrollBar()):
+        assert bar.minimum() == bar.maximum(), (bar.minimum(), bar.maximum())
     main_window.resize(2560, 1440)  # a fitted graph follows the window
     qtbot.wait(50)
     assert canvas.zoom > max(small, 1.0) and canvas.fitted

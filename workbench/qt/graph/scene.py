@@ -180,9 +180,11 @@ class GraphCanvas(QGraphicsView):
 
     def fit(self, max_zoom: float = 2.5) -> None:
         """Fill the canvas with the whole graph, zooming in (up to `max_zoom`) on big screens."""
-        rect = self.scene().itemsBoundingRect()
-        if not rect.isEmpty():
-            self.fitInView(rect.adjusted(-20, -20, 20, 20), Qt.AspectRatioMode.KeepAspectRatio)
+        # The scene's rect (the drawing and its margin), not the items': fitted to the items
+        # the margin stuck out of the view and a scroll bar showed on a graph that fits.
+        rect = self.sceneRect()
+        if not self.scene().itemsBoundingRect().isEmpty():
+            self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
             if self.zoom > max_zoom:
                 self.zoom_by(max_zoom / self.zoom)
             self.fitted = True
