@@ -168,6 +168,7 @@ class GraphCanvas(QGraphicsView):
         self.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontSavePainterState)
         self._press: QPointF | None = None
         self.fitted = False  # showing the whole graph (Fit) and not zoomed or panned since
+        self.readable: tuple[float, float] | None = None  # show_readable's (min_zoom, edge)
 
     @property
     def zoom(self) -> float:
@@ -177,6 +178,7 @@ class GraphCanvas(QGraphicsView):
         new = min(max(self.zoom * factor, 0.02), 4.0)
         self.scale(new / self.zoom, new / self.zoom)
         self.fitted = False
+        self.readable = None
 
     def fit(self, max_zoom: float = 2.5) -> None:
         """Fill the canvas with the whole graph, zooming in (up to `max_zoom`) on big screens."""
@@ -198,9 +200,21 @@ class GraphCanvas(QGraphicsView):
             x = min(rect.center().x(), rect.left() + self.viewport().width() / 2 / zoom)
             self.centerOn(x, rect.top() + self.viewport().height() / 2 / zoom)
 
+    def show_readable(self, min_zoom: float, edge: float = 0.0) -> None:
+        """At 100%, from the top-left; a drawing a little wider than the view is shrunk to its
+        width (plus `edge` each side), never below `min_zoom`, rather than cut at the right.
+        Kept as the view is resized, until the user zooms."""
+        width = self.scene().itemsBoundingRect().width() + 2 * edge
+        room = self.viewport().width()
+        zoom = 1.0 if width <= room else max(min_zoom, room / width)
+        if self.readable != (min_zoom, edge) or abs(zoom - self.zoom) > 1e-3:
+            self.show_top_at(zoom)
+        self.readable = (min_zoom, edge)
+
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        if not self.fitted:  # a fitted graph keeps filling the canvas as the window grows
+        # a fitted graph keeps filling the canvas as the window grows, a readable one its width
+        if not self.fitted and self.readable is None:
             return
         old, new = event.oldSize(), event.size()
         bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent) + 2
@@ -209,7 +223,10 @@ class GraphCanvas(QGraphicsView):
         if old.isValid() and abs(new.width() - old.width()) <= bar \
                 and abs(new.height() - old.height()) <= bar:
             return
-        self.fit()
+        if self.fitted:
+            self.fit()
+        else:
+            self.show_readable(*self.readable)
 
     def wheelEvent(self, event) -> None:
         self.zoom_by(1.15 if event.angleDelta().y() > 0 else 1 / 1.15)

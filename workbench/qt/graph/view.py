@@ -36,6 +36,8 @@ from workbench.qt.graph.scene import GraphCanvas, GraphScene, NodeItem
 MAX_PNG_SIDE = 16_000
 # Expanding more boxes than this at once lays the graph out in a worker (70B: 243, ~50 ms).
 WORKER_LAYOUT_KEYS = 100
+FLOW_MIN_ZOOM = 0.8  # the dataflow's text stays readable (~9 px) down to this zoom
+FLOW_EDGE_PX = 2  # room beside the dataflow's widest box when it is shrunk to the panel
 LEGEND_KINDS = tuple(k for k in KIND_COLORS if k not in ("input", "output"))  # drawn as boxes
 
 
@@ -399,8 +401,11 @@ class GraphView(QWidget):
     def _show_flow(self, block: BlockDataflow) -> None:
         self.flow_block = block
         self.flow_scene.show_layout(layout_dataflow(block))
-        # Fitted, a block's dataflow was ~6 px text; at 100% it is readable and scrolls.
-        self.flow_canvas.show_top_at(1.0)
+        # Fitted, a block's dataflow was ~6 px text; at 100% it is readable and scrolls. A
+        # drawing a little wider than the panel (a 1024 px window) is shrunk to its width,
+        # never below FLOW_MIN_ZOOM, rather than cut at the right with a sideways scroll.
+        self.flow_canvas.readable = None  # a new drawing starts from its top
+        self.flow_canvas.show_readable(FLOW_MIN_ZOOM, FLOW_EDGE_PX)
 
     def _on_flow_canvas_nodeClicked(self, item: NodeItem, _on_toggle: bool) -> None:
         if item.box.node.path:
