@@ -94,6 +94,21 @@ def test_runs_are_named_by_model_task_and_time_in_the_user_data_folder(tmp_path,
     assert default_runs_root() == tmp_path / "data" / "transformer-workbench" / "runs"
 
 
+def test_a_run_started_again_in_the_same_second_gets_a_folder_of_its_own(tmp_path,
+                                                                         monkeypatch):
+    """Cancel, then Start at once: both runs are named by the same second, and the second was
+    refused ("already holds a training run") while the view named the folder itself."""
+    import workbench.core.training.runs as runs
+    from tests.fixtures.training import tiny_spec
+
+    monkeypatch.setattr(runs.time, "strftime", lambda _format: "20261203-140000")
+    spec = tiny_spec("sequence-classification", tmp_path)
+    first = runs.free_run_dir(tmp_path / "runs", spec)
+    first.mkdir(parents=True)
+    second = runs.free_run_dir(tmp_path / "runs", spec)
+    assert second.name == f"{first.name}-2" and not second.exists()
+
+
 def test_progress_says_failed_even_before_the_first_step(qtbot):
     from workbench.qt.train.curves import RunProgress
 

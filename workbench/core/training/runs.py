@@ -40,18 +40,21 @@ def run_name(spec) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in safe)[:120]
 
 
+def free_run_dir(root: Path, spec=None) -> Path:
+    """<root>/<run_name(spec)>, not yet taken: -2, -3, ... after a run started the same second
+    (a run cancelled and started again at once would otherwise find its folder taken)."""
+    stamp = run_name(spec) if spec is not None else time.strftime("%Y%m%d-%H%M%S")
+    run_dir, n = Path(root) / stamp, 1
+    while run_dir.exists():
+        n += 1
+        run_dir = Path(root) / f"{stamp}-{n}"
+    return run_dir
+
+
 def new_run_dir(output_dir: str = "", spec=None) -> Path:
     """The run folder for a new run (created): `output_dir`, or <runs root>/<run_name(spec)>."""
-    if output_dir:
-        run_dir = Path(output_dir).expanduser().resolve()
-    else:
-        root = default_runs_root()
-        stamp = run_name(spec) if spec is not None else time.strftime("%Y%m%d-%H%M%S")
-        run_dir = root / stamp
-        n = 1
-        while run_dir.exists():
-            n += 1
-            run_dir = root / f"{stamp}-{n}"
+    run_dir = Path(output_dir).expanduser().resolve() if output_dir \
+        else free_run_dir(default_runs_root(), spec)
     try:
         (run_dir / CHECKPOINTS_NAME).mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -246,9 +246,9 @@ class TrainView(QWidget):
             self.pages.setCurrentIndex(0)
             return False
         if not spec.output_dir and resume_from is None:
-            from workbench.core.training.runs import run_name
+            from workbench.core.training.runs import free_run_dir
 
-            spec = spec.replace(output_dir=str(self.runs.root / run_name(spec)))
+            spec = spec.replace(output_dir=str(free_run_dir(self.runs.root, spec)))
         if spec.launch.mode == "processes":
             return self._start_processes(spec, resume_from, extend_epochs)
         from workbench.core.training.checkpoints import can_start_over
