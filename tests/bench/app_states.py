@@ -5,7 +5,8 @@
 
 States: empty (no checkpoint), error (a path that does not exist), setup (Fine-tune with the
 demo data), training (a 300-step demo run in progress), runs (the Runs page after a 3-step
-run, that run selected). A fresh HOME gives the first-start look (no settings, empty home).
+run, that run selected), config and graph (the demo's Edit config and Graph tabs), new-model
+(File > New Model...). A fresh HOME gives the first-start look (no settings, empty home).
 Unlike screenshots_all.py (offscreen, one process, every screen) this is the installed app's
 own start-up (`run_gui`) on a real X screen, one state per process.
 """
@@ -20,7 +21,8 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-STATES = ("empty", "error", "setup", "training", "runs")
+STATES = ("empty", "error", "setup", "training", "runs", "config", "graph", "new-model")
+VIEWS = {"config": "Edit config", "graph": "Graph"}  # states that only show one of the demo's tabs
 
 
 def main_window():
@@ -34,6 +36,12 @@ def drive(state: str, runs: Path) -> None:
     window = main_window()
     if window.tabs.count() == 0:
         QTimer.singleShot(300, lambda: drive(state, runs))
+        return
+    if state in VIEWS:
+        window.tabs.widget(0).show_view(VIEWS[state])
+        return
+    if state == "new-model":
+        window.new_model_action.trigger()
         return
     train = window.tabs.widget(0).show_view("Fine-tune")
     train.load_demo()

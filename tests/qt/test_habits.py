@@ -43,6 +43,8 @@ def test_escape_closes_the_new_model_dialog(qtbot, main_window):
     main_window.new_model_action.trigger()  # again before it shows (it shows a turn later)
     assert main_window.new_model_dialog is dialog
     qtbot.waitExposed(dialog)
+    area = dialog.screen().availableGeometry()  # offscreen: 800x600, under its 1200x780
+    assert dialog.width() <= area.width() and dialog.height() <= area.height()
     qtbot.keyClick(dialog, Qt.Key.Key_Escape)
     assert not dialog.isVisible()
 
@@ -54,6 +56,7 @@ def test_new_model_dialog_defaults_to_the_demo_tokenizer_without_an_empty_diff(q
     dialog = main_window.new_model_dialog
     root, vocab = dialog.tokenizer.currentData()
     assert Path(root) == Path(minilm_path) and vocab == 30522
+    assert dialog.tokenizer.currentText().endswith("30,522 tokens)")  # read as people write it
     assert dialog.panel.values["vocab_size"] == 30522
     dialog.family.setCurrentIndex(dialog.family.findData("gpt2"))  # kept across families
     assert dialog.panel.values["vocab_size"] == 30522

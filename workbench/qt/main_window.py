@@ -10,7 +10,6 @@ from PySide6.QtGui import (
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
-    QGuiApplication,
     QKeySequence,
 )
 from PySide6.QtWidgets import (
@@ -28,7 +27,7 @@ from workbench.core.checkpoint.hf_cache import display_name
 from workbench.core.errors import WorkbenchError
 from workbench.qt.browser.dock import BrowserDock
 from workbench.qt.browser.start_page import StartPage
-from workbench.qt.common.dialogs import show_error
+from workbench.qt.common.dialogs import fit_to_screen, show_error
 from workbench.qt.common.tasks import Task, TaskRunner
 
 MAX_RECENT = 12
@@ -76,7 +75,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings | None = None, parent=None):
         super().__init__(parent)
         self.setWindowTitle("Transformer Workbench")
-        self._fit_to_screen(1400, 880)
+        fit_to_screen(self, 1400, 880)
         self.setAcceptDrops(True)
         self.settings = settings or QSettings("TransformerWorkbench", "workbench")
         self.runner = TaskRunner(self)
@@ -318,14 +317,6 @@ class MainWindow(QMainWindow):
         self.settings.setValue("last_dir", str(Path(path).parent))
         self._refresh_recent()
 
-    def _fit_to_screen(self, width: int, height: int) -> None:
-        """Resize to width x height, or to the screen's available area where that is smaller."""
-        screen = self.screen() or QGuiApplication.primaryScreen()
-        if screen is not None:
-            area = screen.availableGeometry()
-            width, height = min(width, area.width()), min(height, area.height())
-        self.resize(width, height)
-
     def _restore_window_state(self) -> None:
         """Window geometry and dock state as the user left them; splitters as they are shown."""
         from workbench.qt.common.splitter_memory import remember_splitters_in
@@ -337,7 +328,7 @@ class MainWindow(QMainWindow):
         if geometry is not None:
             self.restoreGeometry(geometry)
             # saved on a larger monitor: never wider or taller than this screen
-            self._fit_to_screen(self.width(), self.height())
+            fit_to_screen(self, self.width(), self.height())
         remember_splitters_in(self.settings)
 
     def showEvent(self, event) -> None:

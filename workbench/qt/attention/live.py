@@ -8,6 +8,7 @@ from typing import Any
 from PySide6.QtWidgets import QDialog, QVBoxLayout, QWidget
 
 from workbench.qt.attention.view import AttentionView
+from workbench.qt.common.dialogs import fit_to_screen
 
 DEFAULT_LIVE_TEXT = "The movie was surprisingly good."
 
@@ -22,7 +23,7 @@ class LiveAttentionDialog(QDialog):
         from workbench.qt.common.tasks import TaskRunner
 
         self.setWindowTitle("Attention of the live model (paused run)")
-        self.resize(1000, 760)
+        fit_to_screen(self, 1000, 760)
         self._own_runner = TaskRunner(self) if runner is None else None
         self.attention = AttentionView(None, runner=runner or self._own_runner,
                                        config=config or {}, live=True)

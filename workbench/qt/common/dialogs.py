@@ -84,3 +84,13 @@ def choose_new_folder(parent: QWidget | None, title: str, name: str, settings=No
 def window_settings(widget: QWidget):
     """The QSettings of the main window `widget` lives in (tests give it a private file)."""
     return getattr(widget.window(), "settings", None)
+
+
+def fit_to_screen(widget: QWidget, width: int, height: int) -> None:
+    """Resize `widget` to width x height, or to its screen's available area where that is
+    smaller (a 1200 x 780 dialog on a 1024 x 700 screen hid its buttons past the edge)."""
+    screen = widget.screen() or QGuiApplication.primaryScreen()
+    if screen is not None:
+        area = screen.availableGeometry()
+        width, height = min(width, area.width()), min(height, area.height())
+    widget.resize(width, height)

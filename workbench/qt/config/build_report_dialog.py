@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.units import human_count
+from workbench.qt.common.dialogs import fit_to_screen
 
 
 class BuildReportDialog(QDialog):
@@ -23,7 +24,7 @@ class BuildReportDialog(QDialog):
         super().__init__(parent)
         self.result = result
         self.setWindowTitle("Build report")
-        self.resize(860, 560)
+        fit_to_screen(self, 860, 560)
         report = result.report
         summary = (f"<b>{html.escape(result.model_class)}</b>, {human_count(result.num_parameters)}"
                    f" parameters ({result.num_parameters:,}), {result.dtype} on {result.device}, "

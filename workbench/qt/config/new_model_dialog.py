@@ -23,7 +23,12 @@ from PySide6.QtWidgets import (
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.model.builder import FAMILIES, family_values
-from workbench.qt.common.dialogs import choose_new_folder, show_error, window_settings
+from workbench.qt.common.dialogs import (
+    choose_new_folder,
+    fit_to_screen,
+    show_error,
+    window_settings,
+)
 from workbench.qt.common.tasks import TaskRunner
 from workbench.qt.config.editor_panel import ConfigEditorPanel
 
@@ -85,7 +90,7 @@ class NewModelDialog(QDialog):
         super().__init__(window)
         self.window_ = window
         self.setWindowTitle("New Model")
-        self.resize(1200, 780)
+        fit_to_screen(self, 1200, 780)
         self.runner = TaskRunner(self)
         self.result = None
         self._task = None
@@ -101,12 +106,13 @@ class NewModelDialog(QDialog):
         for tab in self._open_tabs():
             tok = tab.info.tokenizer
             if tok is not None:
+                size = f"{tok.vocab_size:,}" if tok.vocab_size else "?"
                 self.tokenizer.addItem(f"{tab.title} ({tok.tokenizer_class or 'tokenizer'}, "
-                                       f"{tok.vocab_size or '?'} tokens)",
+                                       f"{size} tokens)",
                                        (tab.info.root, tok.vocab_size))
         demo = _demo_tokenizer()
         if demo is not None and self.tokenizer.findData(demo) < 0:
-            self.tokenizer.addItem(f"Demo model (MiniLM, {demo[1]} tokens)", demo)
+            self.tokenizer.addItem(f"Demo model (MiniLM, {demo[1]:,} tokens)", demo)
         self.tokenizer.currentIndexChanged.connect(self._on_tokenizer_currentIndexChanged)
         self.device = QComboBox()
         self.device.addItem("cpu")

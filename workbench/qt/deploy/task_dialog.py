@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.qt.common.dialogs import fit_to_screen
 from workbench.qt.common.tasks import Task, TaskRunner
 
 
@@ -72,7 +73,7 @@ class TaskDialog(QDialog):
     def __init__(self, title: str, run_label: str = "Run", parent=None) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
-        self.resize(900, 640)
+        fit_to_screen(self, 900, 640)
         self.runner = TaskRunner(self)
         self.task: Task | None = None
         self.result: Any = None

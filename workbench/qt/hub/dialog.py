@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.units import human_bytes, human_count
-from workbench.qt.common.dialogs import show_error
+from workbench.qt.common.dialogs import fit_to_screen, show_error
 from workbench.qt.common.tasks import Task, TaskRunner
 
 # (label, core selection name) in the "Files" combo
@@ -62,7 +62,7 @@ class HubDownloadDialog(QDialog):
     def __init__(self, runner: TaskRunner, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Download from Hugging Face Hub")
-        self.resize(640, 520)
+        fit_to_screen(self, 640, 520)
         self.runner = runner
         self.task: Task | None = None
         self.preview = None  # the last RepoPreview, reused by the download (saves a request)

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from workbench.core.errors import WorkbenchError
 from workbench.core.training.control_file import send_command
 from workbench.core.training.follow import RunFollower
-from workbench.qt.common.dialogs import show_error
+from workbench.qt.common.dialogs import fit_to_screen, show_error
 from workbench.qt.common.lazy_plot import plot_widget
 from workbench.qt.common.splitter_memory import RememberedSplitter
 from workbench.qt.train.curves import (
@@ -69,7 +69,7 @@ class RunMonitor(QWidget):
         self._badge_state = ""
         self._failure_text = ""
         self.setWindowTitle(f"Run {self.run_dir.name} — Transformer Workbench")
-        self.resize(1100, 720)
+        fit_to_screen(self, 1100, 720)
 
         self.badge = QLabel()
         self.badge.setMinimumWidth(90)
