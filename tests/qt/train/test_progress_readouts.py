@@ -101,7 +101,7 @@ def test_a_run_started_again_in_the_same_second_gets_a_folder_of_its_own(tmp_pat
     import workbench.core.training.runs as runs
     from tests.fixtures.training import tiny_spec
 
-    monkeypatch.setattr(runs.time, "strftime", lambda _format: "20261203-140000")
+    monkeypatch.setattr(runs, "run_name", lambda _spec: "20261203-140000-model-bert")
     spec = tiny_spec("sequence-classification", tmp_path)
     first = runs.free_run_dir(tmp_path / "runs", spec)
     first.mkdir(parents=True)

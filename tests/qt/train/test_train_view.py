@@ -394,4 +394,3 @@ def test_status_line_progress_and_eta_in_every_state(train_view, tiny_classifier
         "\u00b7 finished")
     assert progress.bar.value() == progress.bar.maximum() == 3
 
-

@@ -65,9 +65,9 @@ def _plan(spec: Any, num_rows: int | None, num_labels: int) -> dict[str, Any]:
         planned_steps,
     )
 
-    # max_steps > 0 plans without the data (its rows may not be counted yet: num_rows None)
-    steps = planned_steps(spec, train_rows(spec, num_rows) if num_rows else 0) \
-        if num_rows or spec.max_steps > 0 else None
+    rows = train_rows(spec, num_rows) if num_rows else None  # None: not counted yet
+    # max_steps > 0 plans without a row count
+    steps = planned_steps(spec, rows or 0) if rows or spec.max_steps > 0 else None
     out: dict[str, Any] = {"steps": steps, "lr": None, "memory": None, "memory_error": ""}
     if steps:
         out["lr"] = np.asarray(lr_schedule(spec, steps), dtype=float)
