@@ -89,7 +89,10 @@ class ServerChat:
         return messages, settings, notes
 
     def _body(self, messages: list[Message], settings: ChatSettings) -> tuple[str, dict]:
+        # include_usage: the OpenAI API sends the token count of a stream only when asked, and
+        # `transformers serve` follows it from 5.25 (5.24 sent it always, ignoring the field)
         body: dict = {"model": self.model, "stream": True,
+                      "stream_options": {"include_usage": True},
                       "max_tokens": settings.max_new_tokens,
                       "temperature": settings.temperature}
         if not settings.greedy:
