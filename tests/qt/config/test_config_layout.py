@@ -81,3 +81,29 @@ def test_editors_stop_growing_on_a_wide_screen_and_stay_aligned(qtbot, main_wind
     left, right, default = edges.pop()
     assert right - left == EDITOR_MAX and default > right
     assert form.horizontalScrollBar().maximum() == 0
+
+
+def test_a_narrow_form_gives_its_room_to_the_editors_and_keeps_none_boxes_whole(
+        qtbot, main_window, tiny_models):
+    """New Model at 1024 px: the Llama form (~590 px) left ~100 px blank right of the rows while
+    the spin boxes beside a "None" box shrank to one digit and the box read "Non"."""
+    from workbench.qt.config.form import EDITOR_MAX, EDITOR_MIN, ConfigForm
+
+    view = open_editor(qtbot, main_window, tiny_models["llama"])
+    form = ConfigForm(view.panel.form.schema)
+    qtbot.addWidget(form)
+    form.resize(590, 600)
+    form.show()
+    qtbot.waitExposed(form)
+    boxes = [r for r in form.rows.values() if r.none_box is not None]
+    assert boxes, "the Llama config has optional number fields"
+    for row in boxes:
+        assert row.none_box.width() >= row.none_box.sizeHint().width(), row.spec.name
+        assert row.editor.width() >= EDITOR_MIN // 2, row.spec.name
+    assert len(set(form.column_edges())) == 1
+    row = next(iter(form.rows.values()))
+    assert row.cell.width() < EDITOR_MAX  # narrow: so no room may be left unused
+    grid_right = row.group.contentsRect().right() - row.group.layout().contentsMargins().right()
+    reset_right = row.reset.geometry().right()
+    assert grid_right - reset_right <= 12, (grid_right, reset_right)
+    assert form.horizontalScrollBar().maximum() == 0

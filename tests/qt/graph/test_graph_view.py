@@ -9,6 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 from safetensors.torch import load_file
 
+from workbench.qt.graph.scene import LinkItem
 from workbench.qt.graph.view import FLOW_EDGE_PX, FLOW_MIN_ZOOM, GraphView
 
 
@@ -210,6 +211,12 @@ def test_a_dataflow_slightly_wider_than_its_panel_is_shrunk_to_fit(qtbot, main_w
     visible = flow.mapToScene(flow.viewport().rect()).boundingRect()
     assert FLOW_MIN_ZOOM <= flow.zoom < 1.0
     assert visible.left() <= drawing.left() and visible.right() >= drawing.right()
+    # the residual arrows' labels are part of the drawing (written beside the lanes they ran
+    # past its right edge, and the panel scrolled sideways for them)
+    labelled = [i for i in flow.scene().items() if isinstance(i, LinkItem) and i.link.label]
+    width = flow.scene().layout_data.width
+    assert labelled and all(i.boundingRect().contains(i._label_rect)
+                            and i._label_rect.right() <= width for i in labelled)
 
 
 def test_legend_and_compact_zoom_buttons(llama_view):

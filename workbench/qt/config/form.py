@@ -194,8 +194,10 @@ class ConfigForm(QScrollArea):
         for group, specs in schema.grouped().items():
             box = QGroupBox(f"{group} ({len(specs)})")
             grid = QGridLayout(box)
-            grid.setColumnStretch(1, 1)
-            grid.setColumnStretch(4, 1)  # past EDITOR_MAX the room goes to the right margin
+            # the editors take the room up to EDITOR_MAX, then it goes to the right margin
+            # (with equal stretch the margin took half of it on a narrow form)
+            grid.setColumnStretch(1, 1000)
+            grid.setColumnStretch(4, 1)
             for i, spec in enumerate(specs):
                 self.rows[spec.name] = self._make_row(spec, grid, 2 * i, box)
             self.groups[group] = box
@@ -212,6 +214,7 @@ class ConfigForm(QScrollArea):
             [bold_metrics.horizontalAdvance(f"\u25cf {n}") for n in self.rows] or [0]))
         self._default_need = min(DEFAULT_MAX, 16 + max(
             [metrics.horizontalAdvance(t) for _l, t in self._texts.values()] or [0]))
+        self._editor_need = max([r.cell.minimumWidth() for r in self.rows.values()] or [0])
         self.column_widths: tuple[int, int] = (0, 0)  # (name, default) as last applied
         self._fit_columns()
 
@@ -228,7 +231,6 @@ class ConfigForm(QScrollArea):
         cell = FieldCell()
         # the hint of the editor column is ignored: it takes what the fixed columns leave
         cell.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        cell.setMinimumWidth(EDITOR_MIN)
         cell.setMaximumWidth(EDITOR_MAX)  # a 1,500 px field on a 2560 screen reads badly
         cell_layout = QHBoxLayout(cell)
         cell_layout.setContentsMargins(1, 1, 1, 1)  # room for the error border, shown or not
@@ -239,12 +241,18 @@ class ConfigForm(QScrollArea):
             none_box.setToolTip("No value: transformers derives or ignores it")
             none_box.toggled.connect(lambda on, s=spec: self._on_none_box_toggled(s, on))
             cell_layout.addWidget(none_box)
+        more = None
         if spec.kind == "json":
             more = QToolButton()
             more.setText("{ }")
             more.setToolTip("Edit as JSON in a larger editor")
             more.clicked.connect(lambda _=False, s=spec: self._on_json_button_clicked(s))
             cell_layout.addWidget(more)
+        # the editor gets EDITOR_MIN; a "None" box or "{ }" button beside it comes on top (within
+        # EDITOR_MIN they squeezed the editor to a digit and the box's text to "Non")
+        extras = sum(w.sizeHint().width() + max(cell_layout.spacing(), 0)
+                     for w in (none_box, more) if w is not None)
+        cell.setMinimumWidth(EDITOR_MIN + extras)
         # "default X" applies the config class's default; the arrow reverts to the
         # checkpoint's own value (what a user undoing an edit means).
         default_label = TextButton(self._hand_cursor)
@@ -283,7 +291,7 @@ class ConfigForm(QScrollArea):
         # group box frame (~2x4 px) and the grid's gaps around the four columns
         overhead = (m.left() + m.right() + outer.left() + outer.right() + 8 + 3 * spacing
                     + reset_width)
-        room = max(0, self.viewport().width() - overhead - EDITOR_MIN)
+        room = max(0, self.viewport().width() - overhead - self._editor_need)
         default = max(DEFAULT_MIN, min(self._default_need, room * 2 // 5))
         label = max(LABEL_MIN, min(self._label_need, room - default))
         if (label, default) == self.column_widths:

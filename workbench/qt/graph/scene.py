@@ -5,12 +5,22 @@ from __future__ import annotations
 from functools import cache
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPen, QPolygonF
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QPainter,
+    QPainterPath,
+    QPen,
+    QPolygonF,
+)
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsView, QStyle
 
 from workbench.core.graph.layout import KIND_COLORS, LINK_COLORS, Box, Layout, Link
 
 TOGGLE_W = 22  # the expand/collapse triangle at the left of a box's title line
+LINK_FONT_PT = 7.5
 
 
 @cache
@@ -79,7 +89,7 @@ class NodeItem(QGraphicsItem):
 
 
 class LinkItem(QGraphicsItem):
-    """An arrow along a core Link's points."""
+    """An arrow along a core Link's points, with its label (if any) inside its bounding rect."""
 
     def __init__(self, link: Link):
         super().__init__()
@@ -89,7 +99,26 @@ class LinkItem(QGraphicsItem):
         for x, y in link.points[1:]:
             path.lineTo(x, y)
         self._path = path
-        self._rect = path.boundingRect().adjusted(-8, -8, 8, 8)
+        self._label_rect = self._place_label()
+        self._rect = path.boundingRect().adjusted(-8, -8, 8, 8).united(self._label_rect)
+
+    def _place_label(self) -> QRectF:
+        """Where the label's text goes: along a skip's vertical lane, rotated to read downwards
+        (written sideways beside the lane it ran past the drawing's right edge, and the panel
+        scrolled for it); beside the first point of a side input's arrow."""
+        if not self.link.label:
+            return QRectF()
+        metrics = QFontMetricsF(_font(LINK_FONT_PT))
+        width, height = metrics.horizontalAdvance(self.link.label), metrics.height()
+        if self._on_lane():
+            (x, y0), (_x, y1) = self.link.points[1], self.link.points[2]
+            return QRectF(x + 2, (y0 + y1 - width) / 2, height, width)
+        x, y = self.link.points[0] if self.link.kind == "cross" else self.link.points[1]
+        return QRectF(x + 4, y - 4 - metrics.ascent(), width, height)
+
+    def _on_lane(self) -> bool:
+        points = self.link.points
+        return self.link.kind != "cross" and len(points) == 4 and points[1][0] == points[2][0]
 
     def boundingRect(self) -> QRectF:
         return self._rect
@@ -111,9 +140,17 @@ class LinkItem(QGraphicsItem):
         painter.setBrush(color)
         painter.drawPolygon(QPolygonF([tip, tip - u * 8 + n * 4, tip - u * 8 - n * 4]))
         if self.link.label and painter.worldTransform().m11() >= 0.35:
-            painter.setFont(_font(7.5))
-            x, y = self.link.points[0] if self.link.kind == "cross" else self.link.points[1]
-            painter.drawText(QPointF(x + 4, y - 4), self.link.label)
+            painter.setFont(_font(LINK_FONT_PT))
+            rect = self._label_rect
+            if self._on_lane():
+                painter.save()
+                painter.translate(rect.right(), rect.top())
+                painter.rotate(90)  # reads downwards, beside the lane
+                painter.drawText(QRectF(0, 0, rect.height(), rect.width()),
+                                 Qt.AlignmentFlag.AlignCenter, self.link.label)
+                painter.restore()
+            else:
+                painter.drawText(rect, Qt.AlignmentFlag.AlignLeft, self.link.label)
 
 
 class GraphScene(QGraphicsScene):
