@@ -5,7 +5,8 @@
 
 States: empty (no checkpoint), error (a path that does not exist), setup (Fine-tune with the
 demo data), training (a 300-step demo run in progress), runs (the Runs page after a 3-step
-run, that run selected), config and graph (the demo's Edit config and Graph tabs), new-model
+run, that run selected), overview, config and graph (the demo's Overview, Edit config and Graph
+tabs), attention (the Attention tab after a run on its default sentence), new-model
 (File > New Model...). A fresh HOME gives the first-start look (no settings, empty home).
 Unlike screenshots_all.py (offscreen, one process, every screen) this is the installed app's
 own start-up (`run_gui`) on a real X screen, one state per process.
@@ -21,8 +22,11 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-STATES = ("empty", "error", "setup", "training", "runs", "config", "graph", "new-model")
-VIEWS = {"config": "Edit config", "graph": "Graph"}  # states that only show one of the demo's tabs
+STATES = ("empty", "error", "overview", "setup", "training", "runs", "config", "graph",
+          "attention", "new-model")
+# states that only show one of the demo's tabs
+VIEWS = {"overview": "Overview", "config": "Edit config", "graph": "Graph",
+         "attention": "Attention"}
 
 
 def main_window():
@@ -38,7 +42,9 @@ def drive(state: str, runs: Path) -> None:
         QTimer.singleShot(300, lambda: drive(state, runs))
         return
     if state in VIEWS:
-        window.tabs.widget(0).show_view(VIEWS[state])
+        view = window.tabs.widget(0).show_view(VIEWS[state])
+        if state == "attention":  # its default sentence, run
+            QTimer.singleShot(1500, lambda: view.run_button.click())
         return
     if state == "new-model":
         window.new_model_action.trigger()

@@ -211,6 +211,9 @@ def test_a_dataflow_slightly_wider_than_its_panel_is_shrunk_to_fit(qtbot, main_w
     visible = flow.mapToScene(flow.viewport().rect()).boundingRect()
     assert FLOW_MIN_ZOOM <= flow.zoom < 1.0
     assert visible.left() <= drawing.left() and visible.right() >= drawing.right()
+    # and no sideways scrolling into the scene's margin (it scrolled ~70 px of white)
+    bar = flow.horizontalScrollBar()
+    assert bar.maximum() - bar.minimum() == 0
     # the residual arrows' labels are part of the drawing (written beside the lanes they ran
     # past its right edge, and the panel scrolled sideways for them)
     labelled = [i for i in flow.scene().items() if isinstance(i, LinkItem) and i.link.label]

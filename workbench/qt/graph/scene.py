@@ -213,6 +213,8 @@ class GraphCanvas(QGraphicsView):
 
     def zoom_by(self, factor: float) -> None:
         new = min(max(self.zoom * factor, 0.02), 4.0)
+        self.setSceneRect(QRectF())  # the scene's own rect, margin included (pan anywhere)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.scale(new / self.zoom, new / self.zoom)
         self.fitted = False
         self.readable = None
@@ -221,6 +223,8 @@ class GraphCanvas(QGraphicsView):
         """Fill the canvas with the whole graph, zooming in (up to `max_zoom`) on big screens."""
         # The scene's rect (the drawing and its margin), not the items': fitted to the items
         # the margin stuck out of the view and a scroll bar showed on a graph that fits.
+        self.setSceneRect(QRectF())
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         rect = self.sceneRect()
         if not self.scene().itemsBoundingRect().isEmpty():
             self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
@@ -241,11 +245,27 @@ class GraphCanvas(QGraphicsView):
         """At 100%, from the top-left; a drawing a little wider than the view is shrunk to its
         width (plus `edge` each side), never below `min_zoom`, rather than cut at the right.
         Kept as the view is resized, until the user zooms."""
-        width = self.scene().itemsBoundingRect().width() + 2 * edge
+        drawing = self.scene().itemsBoundingRect()
+        width = drawing.width() + 2 * edge
         room = self.viewport().width()
         zoom = 1.0 if width <= room else max(min_zoom, room / width)
+        bar = self.verticalScrollBar()
+        if not bar.isVisible() and self.sceneRect().height() * zoom > self.viewport().height():
+            # the vertical bar this tall drawing brings takes its width from the room
+            room -= self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+            zoom = 1.0 if width <= room else max(min_zoom, room / width)
         if self.readable != (min_zoom, edge) or abs(zoom - self.zoom) > 1e-3:
             self.show_top_at(zoom)
+        # Sideways, only the drawing and its edge: the scene's margin made a drawing shrunk to
+        # the panel's width scroll sideways by ~70 px of white (the margin stays above/below).
+        scene = self.scene().sceneRect()
+        self.setSceneRect(QRectF(drawing.left() - edge, scene.top(), width, scene.height()))
+        # Centred, a rect that fills the panel beside a vertical scroll bar sat ~7 px right
+        # (cut there): Qt centres it in the width the bar leaves out (measured with Qt 6.11).
+        fills = width * zoom > room - 2 * self.style().pixelMetric(
+            QStyle.PixelMetric.PM_ScrollBarExtent)
+        self.setAlignment((Qt.AlignmentFlag.AlignLeft if fills else Qt.AlignmentFlag.AlignHCenter)
+                          | Qt.AlignmentFlag.AlignVCenter)
         self.readable = (min_zoom, edge)
 
     def resizeEvent(self, event) -> None:
