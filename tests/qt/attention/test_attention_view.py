@@ -371,6 +371,27 @@ def test_long_input_scrolls_in_two_rows_and_offers_truncation(qtbot, main_window
     assert view.width() <= main_window.width()
 
 
+def test_text_boxes_are_as_tall_as_their_text(qtbot, main_window, models):
+    """At 1024x700 fixed three-line boxes left the heatmap ~235 px: a sentence takes one line,
+    a paragraph up to four (then the box scrolls), and the views get what the boxes leave."""
+    _tab, view = open_view(qtbot, main_window, models["bert"])
+    main_window.resize(1024, 700)
+    qtbot.wait(50)
+    box = view.text_edit
+    one_line = box.height_for(1)
+    assert box.lines_shown() == 1 and box.height() == one_line
+    assert view.pair_edit.height() == one_line  # empty: one line for its placeholder
+    views_before = view.views.height()
+    box.setPlainText("word " * 400)
+    qtbot.waitUntil(lambda: box.lines_shown() == box.max_lines == 4)
+    assert box.height() == box.height_for(4) and box.verticalScrollBar().maximum() > 0
+    qtbot.wait(50)
+    assert view.views.height() == views_before - (box.height_for(4) - one_line)
+    assert view.window().height() == 700
+    box.setPlainText("short again")
+    qtbot.waitUntil(lambda: box.height() == one_line)
+
+
 def test_single_stack_and_pair_controls(qtbot, main_window, models):
     """No orphan "Attention" label on single-stack models; no pair box for GPT-2."""
     _tab, view = open_view(qtbot, main_window, models["gpt2"])

@@ -8,7 +8,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QPlainTextEdit,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -16,6 +15,7 @@ from PySide6.QtWidgets import (
 
 from workbench.qt.common.heatmap import AttentionHeatmap
 from workbench.qt.common.splitter_memory import RememberedSplitter
+from workbench.qt.common.text_input import GrowingTextEdit
 
 
 def diverging_lut(n: int = 256) -> np.ndarray:
@@ -69,8 +69,8 @@ class CompareView(QWidget):
         self.mode_combo.addItems(["Another text on this model",
                                   "This text on another open checkpoint"])
         self.mode_combo.currentIndexChanged.connect(self._on_mode_combo_currentIndexChanged)
-        self.text_edit = QPlainTextEdit("The quick brown fox leaps over the lazy dog.")
-        self.text_edit.setFixedHeight(40)
+        self.text_edit = GrowingTextEdit("The quick brown fox leaps over the lazy dog.",
+                                         max_lines=3)
         self.checkpoint_combo = QComboBox()
         self.checkpoint_combo.setVisible(False)
         self.run_button = QPushButton("Compare")

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMenu,
-    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -53,6 +52,7 @@ from workbench.qt.attention.summary import AttentionSummary
 from workbench.qt.attention.token_view import TokenStrip, TokenView
 from workbench.qt.common.dialogs import show_error
 from workbench.qt.common.heatmap import AttentionHeatmap
+from workbench.qt.common.text_input import GrowingTextEdit
 
 # The sub-views after the heatmap, in tab order (attribute name: tab title).
 LAZY_VIEWS = {"grid": "All heads", "token_view": "Tokens", "summary": "Summary",
@@ -191,14 +191,12 @@ class AttentionView(QWidget):
         self.inputs = QWidget()
         form = QFormLayout(self.inputs)
         form.setContentsMargins(0, 0, 0, 0)
-        self.text_edit = QPlainTextEdit("The quick brown fox jumps over the lazy dog.")
-        self.text_edit.setFixedHeight(62)
-        self.pair_edit = QPlainTextEdit()
+        # As tall as their text (1-4 lines): at 1024x700 fixed 3-line boxes took the heatmap's room
+        self.text_edit = GrowingTextEdit("The quick brown fox jumps over the lazy dog.")
+        self.pair_edit = GrowingTextEdit(max_lines=3)
         self.pair_edit.setPlaceholderText("optional: a second segment (sentence pairs)")
-        self.pair_edit.setFixedHeight(34)
-        self.target_edit = QPlainTextEdit()
+        self.target_edit = GrowingTextEdit(max_lines=3)
         self.target_edit.setPlaceholderText("the decoder's text (e.g. a translation)")
-        self.target_edit.setFixedHeight(34)
         form.addRow("Source text" if self.enc_dec else "Text", self.text_edit)
         if self.enc_dec:
             form.addRow("Target text", self.target_edit)

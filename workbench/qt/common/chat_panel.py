@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
-    QPlainTextEdit,
     QPushButton,
     QSpinBox,
     QTextEdit,
@@ -28,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from workbench.core.chat.settings import MAX_NEW_TOKENS, ChatSettings
 from workbench.qt.common.splitter_memory import RememberedSplitter
+from workbench.qt.common.text_input import GrowingTextEdit
 
 DRAIN_MS = 33  # transcript updates at most ~30 per second
 
@@ -140,9 +140,8 @@ class ChatPanel(QWidget):
         self.max_new_tokens.setValue(128)
         self.clear_button = QPushButton("Clear")
         self.clear_button.clicked.connect(self.clear)
-        self.input = QPlainTextEdit()
+        self.input = GrowingTextEdit(min_lines=2, max_lines=8)
         self.input.setPlaceholderText("Type a message; Ctrl+Enter sends")
-        self.input.setFixedHeight(56)
         self.send_button = QPushButton("Send")
         self.send_button.setToolTip("Ctrl+Enter")
         self.send_button.clicked.connect(self.send)
