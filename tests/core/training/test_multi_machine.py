@@ -1,16 +1,19 @@
-"""Two machines, played by one: the main machine started as the Fine-tune form starts it, the
-second by the `launch.sh` the form writes into the run folder, run with MACHINE_RANK=1 exactly as
-the script's header tells a user to on the other machine.
+"""Two machines: the main machine started as the Fine-tune form starts it, the second by the
+`launch.sh` the form writes into the run folder, run with MACHINE_RANK=1 exactly as the
+script's header tells a user to on the other machine.
 
-Both "machines" are this host (main address 127.0.0.1) and share the run folder by being on the
-same disk, which is the set-up the script asks for (a shared folder). torchrun's static
-rendezvous over TCP and gloo are the same code paths as between two hosts; what this cannot
-show is a real network between them (firewalls, another host's clock or file system).
+Both share the run folder by being on the same disk (the script asks for a shared folder).
+First both "machines" are this host (main address 127.0.0.1); then, where this machine lets a
+test make network namespaces (root, iproute2: CI's runner does), the second runs in its own
+network stack joined to this one by a veth pair, so the rendezvous and gloo's traffic cross a
+real link to a non-loopback main address (the case that fails when a host's name resolves to
+127.0.0.1). What this cannot show is another host's clock or file system.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,29 +29,61 @@ from workbench.core.training.runs import load_run_metrics
 pytestmark = pytest.mark.usefixtures("no_orphans")
 
 
-def _second_machine(run_dir: Path, log: Path) -> subprocess.Popen:
-    """`MACHINE_RANK=1 bash launch.sh`, with this venv's python first on PATH (the script calls
-    `python`, as a user's activated environment provides it)."""
+def _second_machine(run_dir: Path, log: Path, netns: str = "") -> subprocess.Popen:
+    """`MACHINE_RANK=1 bash launch.sh` (inside network namespace `netns` if given), with this
+    venv's python first on PATH (the script calls `python`, as a user's activated environment
+    provides it)."""
     env = launch_env()
     env["MACHINE_RANK"] = "1"
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    inside = ["ip", "netns", "exec", netns] if netns else []
     with log.open("wb") as out:
-        return subprocess.Popen(["bash", str(run_dir / SCRIPT_NAME)], stdout=out,
+        return subprocess.Popen([*inside, "bash", str(run_dir / SCRIPT_NAME)], stdout=out,
                                 stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
-def test_two_machines_train_as_one_and_only_the_main_machine_writes(
-        no_dropout_model, tmp_path):  # noqa: F811 (the fixture imported above)
+@pytest.fixture
+def second_host():
+    """A network namespace joined to this one by a veth pair: (main address on this side,
+    namespace name). Skipped where namespaces cannot be made (not root, no iproute2)."""
+    if shutil.which("ip") is None or os.geteuid() != 0:
+        pytest.skip("network namespaces need root and iproute2")
+    tag = f"wb{os.getpid() % 100000}"
+    subnet = f"10.231.{os.getpid() % 250}"
+    steps = [["ip", "netns", "add", tag],
+             ["ip", "link", "add", f"{tag}a", "type", "veth", "peer", "name", f"{tag}b"],
+             ["ip", "link", "set", f"{tag}b", "netns", tag],
+             ["ip", "addr", "add", f"{subnet}.1/24", "dev", f"{tag}a"],
+             ["ip", "link", "set", f"{tag}a", "up"],
+             ["ip", "netns", "exec", tag, "ip", "addr", "add", f"{subnet}.2/24", "dev",
+              f"{tag}b"],
+             ["ip", "netns", "exec", tag, "ip", "link", "set", f"{tag}b", "up"],
+             ["ip", "netns", "exec", tag, "ip", "link", "set", "lo", "up"]]
+    try:
+        for step in steps:
+            done = subprocess.run(step, capture_output=True, text=True)
+            if done.returncode:
+                pytest.skip(f"cannot make a network namespace here: {done.stderr.strip()}")
+        yield f"{subnet}.1", tag
+    finally:
+        subprocess.run(["ip", "link", "del", f"{tag}a"], capture_output=True)
+        subprocess.run(["ip", "netns", "del", tag], capture_output=True)
+
+
+def _train_on_two_machines(model: Path, tmp_path: Path, main_address: str,
+                           netns: str = "") -> ProcessRun:
+    """The single-process run with batch 8, then 2 machines x 1 process x batch 4: the same
+    loss at every step, and only the main machine wrote the run folder."""
     from workbench.core.training.runner import run_training
 
-    single = run_training(_spec(no_dropout_model, tmp_path / "one", batch_size=8), lambda e: None)
+    single = run_training(_spec(model, tmp_path / "one", batch_size=8), lambda e: None)
     assert single.status == "finished"
 
     launch = LaunchSpec(mode="processes", num_processes=1, num_machines=2, machine_rank=0,
-                        main_address="127.0.0.1", main_port=free_port())
-    main = ProcessRun.start(_spec(no_dropout_model, tmp_path / "two"), launch, env=launch_env())
+                        main_address=main_address, main_port=free_port())
+    main = ProcessRun.start(_spec(model, tmp_path / "two"), launch, env=launch_env())
     other_log = tmp_path / "machine-1.log"
-    other = _second_machine(main.run_dir, other_log)
+    other = _second_machine(main.run_dir, other_log, netns)
     try:
         code = main.wait(LAUNCH_TIMEOUT_S)
         assert code == 0, main.failure().message()
@@ -69,3 +104,59 @@ def test_two_machines_train_as_one_and_only_the_main_machine_writes(
     assert {"rank-0.log", "rank-1.log"} <= {p.name for p in logs.iterdir()}
     assert "rank 1 of 2" in (logs / "rank-1.log").read_text()
     assert (main.run_dir / "final" / "model.safetensors").is_file()
+    return main
+
+
+def test_two_machines_train_as_one_and_only_the_main_machine_writes(
+        no_dropout_model, tmp_path):  # noqa: F811 (the fixture imported above)
+    main = _train_on_two_machines(no_dropout_model, tmp_path, "127.0.0.1")
+    # one host: loopback is right, nothing to choose
+    assert "network:" not in (main.run_dir / "logs" / "rank-0.log").read_text()
+
+
+def test_two_machines_on_their_own_network_stacks(no_dropout_model, tmp_path,  # noqa: F811
+                                                  second_host):
+    """The main machine at a veth address, the second in its own namespace: each rank binds
+    gloo to the interface that reaches the main machine (this host's name resolves to
+    127.0.0.1, and gloo's default then failed with 'Connection refused')."""
+    address, netns = second_host
+    main = _train_on_two_machines(no_dropout_model, tmp_path, address, netns)
+    logs = main.run_dir / "logs"
+    for rank, side in ((0, "a"), (1, "b")):
+        line = next(x for x in (logs / f"rank-{rank}.log").read_text().splitlines()
+                    if x.startswith("network:"))
+        assert f"through {netns}{side}" in line and f"gloo binds to {netns}{side}" in line
+
+
+def test_the_network_is_chosen_only_for_a_remote_main_machine_and_never_over_the_user():
+    from workbench.core.training.distributed import bind_to_main_network
+
+    alone = {"WORLD_SIZE": "1", "MASTER_ADDR": "10.0.0.1"}
+    assert bind_to_main_network(alone) is None and "GLOO_SOCKET_IFNAME" not in alone
+    local = {"WORLD_SIZE": "2", "MASTER_ADDR": "localhost"}
+    assert bind_to_main_network(local) is None and "GLOO_SOCKET_IFNAME" not in local
+    chosen = {"WORLD_SIZE": "2", "MASTER_ADDR": "10.0.0.1", "GLOO_SOCKET_IFNAME": "ib0",
+              "NCCL_SOCKET_IFNAME": "ib0"}
+    assert bind_to_main_network(chosen) is None and chosen["GLOO_SOCKET_IFNAME"] == "ib0"
+
+
+def test_machines_that_cannot_reach_each_other_are_reported_with_what_to_do(
+        no_dropout_model, tmp_path, second_host, monkeypatch):  # noqa: F811
+    """The user's GLOO_SOCKET_IFNAME wins over the chosen interface; naming loopback on two
+    network stacks is the unreachable case: the failure names the rank, its error and the fix."""
+    address, netns = second_host
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")  # both machines inherit it
+    launch = LaunchSpec(mode="processes", num_processes=1, num_machines=2, machine_rank=0,
+                        main_address=address, main_port=free_port())
+    main = ProcessRun.start(_spec(no_dropout_model, tmp_path / "two"), launch, env=launch_env())
+    other = _second_machine(main.run_dir, tmp_path / "machine-1.log", netns)
+    try:
+        assert main.wait(LAUNCH_TIMEOUT_S) != 0
+    finally:
+        if other.poll() is None:
+            os.killpg(other.pid, 9)
+    failure = main.failure()
+    assert failure.rank == 0
+    assert any(line.startswith("error: ") and "connectFullMesh" in line
+               for line in failure.last_lines), failure.last_lines
+    assert "GLOO_SOCKET_IFNAME" in failure.advice and "reachable" in failure.advice

@@ -95,6 +95,48 @@ def open_rank_log(run_dir: str | Path, info: RankInfo):
     return log
 
 
+def bind_to_main_network(environ=os.environ) -> str | None:
+    """On a run over several machines, bind gloo and NCCL to the interface that reaches the
+    main machine, unless the user named one (GLOO_SOCKET_IFNAME / NCCL_SOCKET_IFNAME).
+
+    Left alone, gloo binds to whatever this host's name resolves to, and on many cloud and
+    container hosts that is 127.0.0.1: every rank then tells the others to reach it on loopback
+    and the run fails with "Gloo connectFullMesh failed ... Connection refused" (measured with
+    two network namespaces). Must run before the process group starts. Returns a line for the
+    rank's log saying what was chosen, or None when nothing needed choosing.
+    """
+    import ipaddress
+    import socket
+
+    main = environ.get("MASTER_ADDR", "")
+    if int(environ.get("WORLD_SIZE", "1") or 1) <= 1 or not main:
+        return None
+    if environ.get("GLOO_SOCKET_IFNAME") and environ.get("NCCL_SOCKET_IFNAME"):
+        return None
+    try:
+        main_ip = socket.gethostbyname(main)
+        if ipaddress.ip_address(main_ip).is_loopback:
+            return None  # every rank on this host: loopback is right
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect((main_ip, int(environ.get("MASTER_PORT", "29500") or 29500)))
+            local_ip = probe.getsockname()[0]  # the address the route to the main one leaves by
+    except (OSError, ValueError):
+        return None  # the launcher's own rendezvous will report an unreachable main machine
+    import psutil  # accelerate's own dependency
+
+    name = next((nic for nic, addrs in psutil.net_if_addrs().items()
+                 if any(a.family == socket.AF_INET and a.address == local_ip for a in addrs)),
+                None)
+    if name is None:
+        return None
+    for variable in ("GLOO_SOCKET_IFNAME", "NCCL_SOCKET_IFNAME"):
+        environ.setdefault(variable, name)
+    return (f"network: the main machine {main} ({main_ip}) is reached through {name} "
+            f"({local_ip}); gloo binds to {environ['GLOO_SOCKET_IFNAME']}, NCCL to "
+            f"{environ['NCCL_SOCKET_IFNAME']} (set GLOO_SOCKET_IFNAME / NCCL_SOCKET_IFNAME to "
+            f"choose another)")
+
+
 # Flags broadcast from rank 0 at every step boundary.
 _CANCEL, _SAVE_ON_CANCEL, _SAVE_NOW, _PAUSED = 1, 2, 4, 8
 

@@ -207,6 +207,8 @@ def launch_script(train_spec, launch: LaunchSpec, spec_path: str | Path) -> str:
             "# Written by Transformer Workbench: starts this machine's training processes.\n"
             "# On the other machines run the same script with MACHINE_RANK=1, 2, ... set;\n"
             "# the run folder must be shared (all ranks write their RNG state into it).\n"
+            "# Each rank uses the network interface that reaches the main address; set\n"
+            "# GLOO_SOCKET_IFNAME / NCCL_SOCKET_IFNAME to choose another.\n"
             "set -euo pipefail\n" + gpus + "export OMP_WAIT_POLICY=PASSIVE\n"
             f"exec {command}\n")
 

@@ -205,6 +205,8 @@ class ProcessRun:
         exit_code = int(match.group(2)) if match else (code if code is not None else 1)
         if rank is not None:
             lines = _tail(rank_log_path(self.run_dir, rank), 20)
+            if rank == 0:  # the main rank keeps its console (the launcher's log): its error
+                lines += [line for line in launcher if line.startswith("error: ")][-2:]
         else:  # no rank named: every rank's last lines, one of them will tell
             lines = launcher[-10:]
             for log in sorted((self.run_dir / LOGS_NAME).glob("rank-*.log")):
@@ -338,6 +340,11 @@ def _advice(exit_code: int, text: str) -> str:
     if exit_code in (-9, 137):
         return ("It was killed (out of system memory, or by hand). The other ranks were ended; "
                 "resume the run from its last checkpoint.")
+    if "connectfullmesh" in low or "connection refused" in low:
+        return ("The processes could not reach each other. Check that the main address and "
+                "port are reachable from every machine (firewall), and if a machine has several "
+                "networks set GLOO_SOCKET_IFNAME / NCCL_SOCKET_IFNAME to the interface of the "
+                "one they share; then resume the run.")
     if "nccl" in low or "gloo" in low or "connection" in low:
         return ("The processes lost contact (NCCL/gloo). Check the network and main address/"
                 "port, then resume the run.")

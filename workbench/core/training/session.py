@@ -15,7 +15,12 @@ from workbench.core import devices
 from workbench.core.atomic import atomic_folder, commit_folder, staging_folder
 from workbench.core.checkpoint.tokenizer_info import TOKENIZER_FILES
 from workbench.core.errors import RunFolderInUseError, WorkbenchError
-from workbench.core.training.distributed import barrier, open_rank_log, rank_info
+from workbench.core.training.distributed import (
+    barrier,
+    bind_to_main_network,
+    open_rank_log,
+    rank_info,
+)
 from workbench.core.training.events import TrainEvent
 from workbench.core.training.faults import disk_full_error, failure_message, save_or_clean_up
 from workbench.core.training.runner import RunResult, TrainControl
@@ -296,6 +301,9 @@ class TrainingSession:
                 raise disk_full_error(e, run_dir, "the run's spec.json", 4096) from None
         if self.rank.is_distributed:
             self._rank_log = open_rank_log(run_dir, self.rank)
+            network = bind_to_main_network()  # before the Trainer starts the process group
+            if network:
+                self._rank_log.write(network + "\n")
         self.spec = spec
         return run_dir
 
