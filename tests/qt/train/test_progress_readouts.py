@@ -20,14 +20,15 @@ def test_progress_before_during_and_after_a_cancelled_run(qtbot):
     assert progress.label.text().endswith("· cancelled") and "ETA" not in progress.label.text()
 
 
-def test_axis_ticks_have_the_digits_their_spacing_needs():
-    from workbench.qt.train.curves import tick_label
+def test_axis_ticks_have_the_digits_their_spacing_needs_in_one_style():
+    from workbench.qt.train.curves import tick_labels
 
-    assert tick_label(1.383147954940798, 0.005) == "1.383"
-    assert tick_label(1.4, 0.1) == "1.4"
-    assert tick_label(0.00002, 0.000005) == "2e-05"
-    assert tick_label(250_000.0, 50_000.0) == "2.5e+05"
-    assert tick_label(0.0, 0.1) == "0"
+    assert tick_labels([1.383147954940798, 1.388], 0.005) == ["1.383", "1.388"]
+    assert tick_labels([0.0, 1.4], 0.1) == ["0", "1.4"]
+    # a learning-rate axis read "0", "5e-05", "0.0001"
+    assert tick_labels([0.0, 0.00005, 0.0001], 0.00005) == ["0", "5e-5", "1e-4"]
+    assert tick_labels([0.000075, 0.0001], 0.000025) == ["7.5e-5", "1e-4"]
+    assert tick_labels([0.0, 250_000.0, 300_000.0], 50_000.0) == ["0", "250,000", "300,000"]
 
 
 def test_step_axis_ticks_are_whole_steps_at_every_zoom(qtbot):

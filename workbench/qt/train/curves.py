@@ -148,7 +148,7 @@ class ReadableAxis(pg.AxisItem):
     def tickStrings(self, values, scale, spacing):
         if self.logMode:
             return super().tickStrings(values, scale, spacing)
-        return [tick_label(v * scale, spacing * scale) for v in values]
+        return tick_labels([v * scale for v in values], spacing * scale)
 
 
 class StepAxis(pg.AxisItem):
@@ -187,17 +187,29 @@ def drawn_range(arrays, log: bool) -> tuple[float, float]:
     return (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
 
 
-def tick_label(value: float, spacing: float) -> str:
-    """One tick's text: digits down to the tick spacing's, no float noise."""
+def tick_labels(values, spacing: float) -> list[str]:
+    """An axis's tick texts in one style, with the digits the tick spacing needs and no float
+    noise: 1.383 (not 1.383147954940798); small values as 5e-5 and 1e-4 (pyqtgraph mixed
+    "0.0001" with "5e-05" on one learning-rate axis); large ones with thousands separators."""
+    largest = max((abs(v) for v in values), default=0.0)
+    if 0 < largest < 1e-3:
+        return [_scientific(v, spacing) for v in values]
+    if largest >= 1e5:
+        return [f"{v:,.0f}" if spacing >= 1 else _scientific(v, spacing) for v in values]
+    decimals = max(0, min(8, -math.floor(math.log10(spacing)))) if spacing > 0 else 2
+    return ["0" if v == 0 else f"{v:.{decimals}f}" for v in values]
+
+
+def _scientific(value: float, spacing: float) -> str:
+    """5e-5, 7.5e-5, 1e-4: as many significant digits as the spacing needs, short exponent."""
     if value == 0:
         return "0"
-    magnitude = abs(value)
-    if magnitude >= 1e5 or magnitude < 1e-3:
-        digits = max(1, min(6, math.ceil(math.log10(magnitude / spacing)) + 1)) \
-            if spacing > 0 else 3
-        return f"{value:.{digits}g}"
-    decimals = max(0, min(8, -math.floor(math.log10(spacing)))) if spacing > 0 else 2
-    return f"{value:.{decimals}f}"
+    digits = (max(1, min(6, math.ceil(math.log10(abs(value) / spacing)) + 1))
+              if spacing > 0 else 3)
+    mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
+    if "." in mantissa:
+        mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"
 
 
 class TrainCurvesView(QWidget):
