@@ -22,7 +22,7 @@ def test_cache_table_rows_from_a_hub_cache(qtbot, tiny_models, tmp_path, monkeyp
     names = sorted(table.item(r, 0).text() for r in range(2))
     assert names == ["acme/tiny-bert", "acme/tiny-gpt2"]
     assert all(table.item(r, 3).text() == "1" for r in range(2))  # one revision each
-    assert "2 model(s)" in page.cache_status.text()
+    assert "2 model(s)" in page.cache_status.text() and table.isVisibleTo(page)
     table.sortItems(0, Qt.SortOrder.AscendingOrder)
     with qtbot.waitSignal(page.recentActivated) as blocker:
         table.cellDoubleClicked.emit(0, 0)
@@ -38,6 +38,7 @@ def test_empty_cache_says_what_to_do(qtbot, tmp_path, monkeypatch):
     page.scan_cache()
     assert page.cache_table.rowCount() == 0
     assert "Download from Hub" in page.cache_status.text()
+    assert not page.cache_table.isVisibleTo(page)  # no empty table filling half the page
 
 
 def test_window_scans_a_big_cache_in_a_worker_and_closing_cancels_the_scan(qtbot, tmp_path,

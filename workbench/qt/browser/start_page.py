@@ -102,6 +102,7 @@ class StartPage(QWidget):
         right_layout.addWidget(QLabel("<b>Models in the Hugging Face cache</b>"))
         right_layout.addWidget(self.cache_status)
         right_layout.addWidget(self.cache_table, 1)
+        right_layout.addStretch()  # holds the message at the top while the table is hidden
         for w in (left_layout, right_layout):
             w.setContentsMargins(0, 8, 0, 0)
         split = RememberedSplitter()
@@ -159,6 +160,7 @@ class StartPage(QWidget):
                 table.setItem(r, c, item)
         table.setSortingEnabled(True)
         table.resizeColumnsToContents()
+        table.setVisible(bool(models))  # an empty table filled half the start page
         self.cache_status.setText(
             f"{len(models)} model(s) in {hub_cache_dir()}; double-click one to open it."
             if models else f"No models in {hub_cache_dir()} yet. Download one with File > "
