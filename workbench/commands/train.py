@@ -76,6 +76,8 @@ def run(args: argparse.Namespace) -> dict | None:
                      max_steps=event.max_steps or state["max_steps"])
         print(event.to_json(), flush=True)
 
+    from workbench.core.training.distributed import connection_failure_message
+
     try:
         return _run(args, emit)
     except (Exception, KeyboardInterrupt) as e:
@@ -87,6 +89,8 @@ def run(args: argparse.Namespace) -> dict | None:
             message = "interrupted before training started"
         elif isinstance(e, WorkbenchError):
             message = str(e)
+        elif (lost := connection_failure_message(e)) is not None:
+            message = lost  # e.g. the process group could not form across machines
         else:
             message = (f"unexpected {type(e).__name__}: {(str(e).splitlines() or [''])[0][:300]}"
                        f" (run again with --debug for details)")

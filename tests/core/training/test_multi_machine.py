@@ -157,6 +157,22 @@ def test_machines_that_cannot_reach_each_other_are_reported_with_what_to_do(
             os.killpg(other.pid, 9)
     failure = main.failure()
     assert failure.rank == 0
-    assert any(line.startswith("error: ") and "connectFullMesh" in line
+    # the rank's own message says what happened and what to check (not "unexpected ...")
+    assert any(line.startswith("error: Rank 0 could not reach the other processes")
+               and "connectFullMesh" in line and address in line
                for line in failure.last_lines), failure.last_lines
     assert "GLOO_SOCKET_IFNAME" in failure.advice and "reachable" in failure.advice
+
+
+def test_only_connection_errors_of_a_distributed_run_read_as_unreachable(monkeypatch):
+    from workbench.core.training.distributed import connection_failure_message
+
+    refused = RuntimeError("Gloo connectFullMesh failed with ... Connection refused")
+    assert connection_failure_message(refused) is None  # one process: nothing to reach
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("MASTER_ADDR", "10.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", "29500")
+    message = connection_failure_message(refused)
+    assert message.startswith("Rank 1 could not reach") and "10.0.0.1:29500" in message
+    assert connection_failure_message(ValueError("labels must be integers")) is None

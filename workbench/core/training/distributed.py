@@ -137,6 +137,30 @@ def bind_to_main_network(environ=os.environ) -> str | None:
             f"choose another)")
 
 
+# What torch.distributed's errors say when the ranks cannot reach each other (gloo, NCCL,
+# the c10d store): matched on the text, since torch raises plain RuntimeErrors for most.
+_CONNECTION_SIGNS = ("connectfullmesh", "connection refused", "connection reset",
+                     "timed out connecting", "no route to host", "socket timeout",
+                     "distnetworkerror", "diststoreerror", "rendezvous",
+                     "watchdog caught collective operation timeout")
+
+
+def connection_failure_message(error: BaseException) -> str | None:
+    """A user message for a rank that could not reach (or lost) the others; None for other
+    errors. Says what to check rather than "unexpected RuntimeError"."""
+    text = str(error)
+    low = f"{type(error).__name__} {text}".lower()
+    if not any(sign in low for sign in _CONNECTION_SIGNS) or not rank_info().is_distributed:
+        return None
+    first = (text.strip().splitlines() or [""])[0][:200]
+    main = os.environ.get("MASTER_ADDR", "?"), os.environ.get("MASTER_PORT", "?")
+    return (f"Rank {rank_info().rank} could not reach the other processes ({first}). Check "
+            f"that the main machine {main[0]}:{main[1]} is reachable from every machine "
+            f"(firewall, the same main address and port on each), and on machines with several "
+            f"networks set GLOO_SOCKET_IFNAME / NCCL_SOCKET_IFNAME to the interface of the one "
+            f"they share. Then resume the run.")
+
+
 # Flags broadcast from rank 0 at every step boundary.
 _CANCEL, _SAVE_ON_CANCEL, _SAVE_NOW, _PAUSED = 1, 2, 4, 8
 

@@ -117,6 +117,11 @@ def failure_message(error: BaseException, step: int, checkpoint: Path | None,
                 f"not plain tensor data, so it was not loaded (it may be damaged or not written "
                 f"by this app). Delete that checkpoint folder to resume from an earlier one, or "
                 f"start over (workbench train {run_dir / SPEC_NAME} --restart)."), ""
+    from workbench.core.training.distributed import connection_failure_message
+
+    lost = connection_failure_message(error)
+    if lost is not None:
+        return f"Training stopped at step {step}: {lost}", traceback.format_exc()
     first = (str(error).strip().splitlines() or [""])[0][:300]
     return (f"Training failed at step {step}: {type(error).__name__}: {first}. The traceback "
             f"is in {run_dir / ERROR_LOG_NAME}."), traceback.format_exc()
