@@ -63,9 +63,6 @@ def _spec(model: Path, out: Path, **changes) -> TrainSpec:
     return TrainSpec(**base)
 
 
-
-
-
 # every launched run's process group is ended after each test, whatever its outcome
 pytestmark = pytest.mark.usefixtures("no_orphans")
 
@@ -73,7 +70,6 @@ pytestmark = pytest.mark.usefixtures("no_orphans")
 def _losses(run_dir: Path) -> dict[int, float]:
     return {e.step: e.metrics["loss"] for e in load_run_metrics(run_dir)
             if e.kind == "log" and "loss" in e.metrics}
-
 
 
 def test_two_processes_match_one_and_only_rank0_writes(no_dropout_model, tmp_path):

@@ -185,3 +185,21 @@ def test_min_and_best_labels_never_print_over_each_other(curves, qtbot, losses, 
             label.textItem.boundingRect().adjusted(margin, margin, -margin, -margin)))
         assert curves.loss_plot.vb.sceneBoundingRect().contains(rects[-1]), label.toPlainText()
     assert not rects[0].intersects(rects[1])
+
+
+def test_a_best_eval_star_on_the_last_planned_step_is_drawn_whole(curves, qtbot):
+    """A 3-step run in a 1024 px window: the star at step 3 was cut in half at the right edge."""
+    from PySide6.QtCore import QPointF
+
+    curves.resize(480, 420)  # each plot ~230 px wide, as on the Runs page at 1024x700
+    curves.add_events([_event("log", s, max_steps=3, loss=1.385 + s / 1000) for s in (1, 2)])
+    curves.add_events([_event("eval", 3, max_steps=3, eval_loss=1.36)])
+    curves.redraw()
+    qtbot.wait(100)
+    curves.redraw()
+    vb = curves.loss_plot.vb
+    dot = curves._marker_items["eval_loss"][0]
+    centre = vb.mapViewToScene(QPointF(3, 1.36))
+    half = 14 / 2  # the star's symbolSize, in pixels
+    assert vb.sceneBoundingRect().right() >= centre.x() + half, (vb.sceneBoundingRect(), centre)
+    assert dot.isVisible()
