@@ -143,22 +143,30 @@ _CONNECTION_SIGNS = ("connectfullmesh", "connection refused", "connection reset"
                      "timed out connecting", "no route to host", "socket timeout",
                      "distnetworkerror", "diststoreerror", "rendezvous",
                      "watchdog caught collective operation timeout")
+UNREACHABLE_ADVICE = ("Check that the main machine's address and port are reachable from every "
+                      "machine (firewall, the same main address and port on each), and on "
+                      "machines with several networks set GLOO_SOCKET_IFNAME / "
+                      "NCCL_SOCKET_IFNAME to the interface of the one they share; then resume "
+                      "the run.")
+
+
+def reads_as_unreachable(text: str) -> bool:
+    """True when an error's text says processes could not reach (or lost) each other."""
+    low = text.lower()
+    return any(sign in low for sign in _CONNECTION_SIGNS)
 
 
 def connection_failure_message(error: BaseException) -> str | None:
-    """A user message for a rank that could not reach (or lost) the others; None for other
-    errors. Says what to check rather than "unexpected RuntimeError"."""
+    """A user message for a rank of a distributed run that could not reach (or lost) the
+    others; None for other errors. Says what to check rather than "unexpected RuntimeError"."""
     text = str(error)
-    low = f"{type(error).__name__} {text}".lower()
-    if not any(sign in low for sign in _CONNECTION_SIGNS) or not rank_info().is_distributed:
+    if not rank_info().is_distributed or not reads_as_unreachable(
+            f"{type(error).__name__} {text}"):
         return None
     first = (text.strip().splitlines() or [""])[0][:200]
-    main = os.environ.get("MASTER_ADDR", "?"), os.environ.get("MASTER_PORT", "?")
-    return (f"Rank {rank_info().rank} could not reach the other processes ({first}). Check "
-            f"that the main machine {main[0]}:{main[1]} is reachable from every machine "
-            f"(firewall, the same main address and port on each), and on machines with several "
-            f"networks set GLOO_SOCKET_IFNAME / NCCL_SOCKET_IFNAME to the interface of the one "
-            f"they share. Then resume the run.")
+    main = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
+    return (f"Rank {rank_info().rank} could not reach the other processes ({first}; main "
+            f"machine {main}). {UNREACHABLE_ADVICE}")
 
 
 # Flags broadcast from rank 0 at every step boundary.

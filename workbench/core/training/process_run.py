@@ -18,7 +18,13 @@ from pathlib import Path
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.training.control_file import send_command
-from workbench.core.training.distributed import LOGS_NAME, logged_rank_pids, rank_log_path
+from workbench.core.training.distributed import (
+    LOGS_NAME,
+    UNREACHABLE_ADVICE,
+    logged_rank_pids,
+    rank_log_path,
+    reads_as_unreachable,
+)
 from workbench.core.training.launch import (
     LaunchSpec,
     launch_command,
@@ -340,11 +346,8 @@ def _advice(exit_code: int, text: str) -> str:
     if exit_code in (-9, 137):
         return ("It was killed (out of system memory, or by hand). The other ranks were ended; "
                 "resume the run from its last checkpoint.")
-    if "connectfullmesh" in low or "connection refused" in low:
-        return ("The processes could not reach each other. Check that the main address and "
-                "port are reachable from every machine (firewall), and if a machine has several "
-                "networks set GLOO_SOCKET_IFNAME / NCCL_SOCKET_IFNAME to the interface of the "
-                "one they share; then resume the run.")
+    if reads_as_unreachable(text):
+        return f"The processes could not reach each other. {UNREACHABLE_ADVICE}"
     if "nccl" in low or "gloo" in low or "connection" in low:
         return ("The processes lost contact (NCCL/gloo). Check the network and main address/"
                 "port, then resume the run.")
