@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 TIMEOUT = 60_000
 
 
@@ -109,21 +111,31 @@ def test_revert_arrow_restores_the_checkpoints_value_not_the_class_default(
     qtbot.waitUntil(lambda: panel.ready, timeout=TIMEOUT)
 
 
-def test_no_view_widens_a_1024_window(qtbot, main_window, minilm_path):
+@pytest.mark.parametrize("size", [(1024, 700), (1440, 900)])
+def test_no_view_resizes_the_window(qtbot, main_window, minilm_path, size):
+    """Every page of a checkpoint's tab, the Fine-tune pages included, fits the window as it
+    is: none widens or heightens it (opening Fine-tune once widened 1024x700 to 1228x700)."""
     from PySide6.QtWidgets import QApplication
 
-    main_window.resize(1024, 700)
+    main_window.resize(*size)
     main_window.open_checkpoint(str(minilm_path))
     qtbot.waitUntil(lambda: main_window.tabs.count() >= 1, timeout=TIMEOUT)
     tab = main_window.tabs.currentWidget()
-    for name in ("Fine-tune", "Graph", "Attention", "Edit config"):
-        tab.show_view(name)
+    for index in range(tab.count()):
+        name = tab.tabText(index)
+        view = tab.show_view(name)
         QApplication.processEvents()
-        assert main_window.width() == 1024, name
+        assert (main_window.width(), main_window.height()) == size, name
+        pages = getattr(view, "pages", None)
+        for page in range(pages.count() if pages is not None else 0):
+            pages.setCurrentIndex(page)
+            QApplication.processEvents()
+            assert (main_window.width(), main_window.height()) == size, (name, page)
+        assert main_window.minimumSizeHint().width() <= size[0], name
     view = tab.views["Fine-tune"]
     view.state_label.setText("Pausing at the next step... " * 4)  # long state text
     QApplication.processEvents()
-    assert main_window.width() == 1024
+    assert (main_window.width(), main_window.height()) == size
 
 
 def test_a_new_window_fits_the_screen(main_window):
