@@ -165,15 +165,21 @@ def test_marker_labels_stay_inside_the_plot(curves, qtbot, losses, evals):
         assert view.contains(label.sceneBoundingRect()), (key, label.toPlainText())
 
 
-@pytest.mark.parametrize(("losses", "evals"), [
-    ([1.4 * 0.95 ** s for s in range(100)], {90: 0.013, 100: 0.014}),  # both at the bottom
-    ([1.385, 1.386, 1.387], {1: 1.3851}),  # a short run: both minima at step 1, at the top
+@pytest.mark.parametrize(("losses", "evals", "size"), [
+    ([1.4 * 0.95 ** s for s in range(100)], {90: 0.013, 100: 0.014}, None),  # both at the bottom
+    ([1.385, 1.386, 1.387], {1: 1.3851}, None),  # a short run: both minima at step 1, at the top
+    # both minima at a short run's last step, a few pixels apart, in the run monitor's ~70 px
+    # tall plot: a line apart still overlapped ("best 1.351 @ 4" over "min 1.364 @ 4")
+    ([1.382, 1.385, 1.38, 1.364], {4: 1.351}, (1000, 330)),
 ])
-def test_min_and_best_labels_never_print_over_each_other(curves, qtbot, losses, evals):
+def test_min_and_best_labels_never_print_over_each_other(curves, qtbot, losses, evals, size):
     """A long run's lowest train loss and best eval sit at the bottom, a few steps apart: the
     two labels were drawn on one line, over each other ("best 0.02025 @ 90.04")."""
-    curves.add_events([_event("log", s + 1, loss=v) for s, v in enumerate(losses)])
-    curves.add_events([_event("eval", s, eval_loss=v) for s, v in evals.items()])
+    if size:
+        curves.resize(*size)
+    steps = len(losses) if size else 100
+    curves.add_events([_event("log", s + 1, steps, loss=v) for s, v in enumerate(losses)])
+    curves.add_events([_event("eval", s, steps, eval_loss=v) for s, v in evals.items()])
     curves.redraw()
     qtbot.wait(100)
     curves.redraw()

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
@@ -215,6 +215,29 @@ def _scientific(value: float, spacing: float) -> str:
     return f"{mantissa}e{int(exponent)}"
 
 
+def clear_anchor(anchor: float, y_px: float, other: tuple[float, float], above: bool,
+                 height_px: float, margin_px: float, gap_px: float = 1.0) -> float:
+    """The anchor (in label heights, as TextItem's) that puts a label `height_px` tall (its
+    text `margin_px` inside that) at a point `y_px` down the plot clear of the text `other` =
+    (top, bottom) in px on the same side; unchanged where they do not overlap. Pixel-exact:
+    the rule "a line further out" still overlapped when the two points were a few pixels
+    apart (both minima at a short run's last step in the run monitor's 70 px plot)."""
+    other_top, other_bottom = other
+    top, bottom = text_extent(anchor, y_px, height_px, margin_px)
+    if bottom + gap_px <= other_top or top >= other_bottom + gap_px:
+        return anchor
+    if above:  # up, until our text's bottom is just above theirs
+        return (y_px - margin_px - other_top + gap_px) / height_px + 1
+    return (y_px + margin_px - other_bottom - gap_px) / height_px  # down, below theirs
+
+
+def text_extent(anchor: float, y_px: float, height_px: float,
+                margin_px: float) -> tuple[float, float]:
+    """(top, bottom) in px of a label's text anchored at a point `y_px` down the plot: the
+    label spans [y - anchor * h, y - (anchor - 1) * h], its text `margin_px` inside that."""
+    return y_px - anchor * height_px + margin_px, y_px - (anchor - 1) * height_px - margin_px
+
+
 class TrainCurvesView(QWidget):
     """Four linked plots fed by TrainEvents: loss (raw, smoothed, eval), LR, grad norm, speed."""
 
@@ -359,6 +382,8 @@ class TrainCurvesView(QWidget):
             label.hide()
             markers[key] = (dot, label, text)
         self._items["_marker_items"] = markers
+        # labels are placed in pixels: again when auto-range (applied at paint) moves the view
+        loss_plot.vb.sigRangeChanged.connect(self._place_labels)
         # no setXLink: a linked x range would make every plot repaint whenever one redraws
         lines = []
         for plot in (loss_plot, lr_plot, grad_plot, speed_plot):
@@ -520,8 +545,6 @@ class TrainCurvesView(QWidget):
 
     def _place_markers(self) -> None:
         """Put the min-train-loss and best-eval markers at the lowest point of each series."""
-        log = self.log_scale.isChecked()
-        sides: list[bool] = []  # above, for each label placed so far
         for key, (dot, label, text) in self._marker_items.items():
             s = self.series[key]
             if not s.n:
@@ -534,23 +557,44 @@ class TrainCurvesView(QWidget):
             self.markers[key] = (x, y)
             dot.setData([x], [y])
             label.setText(f"{text} {y:.4g} @ {x:,.0f}")
+        self._place_labels()
+
+    def _place_labels(self) -> None:
+        """Each marker's label beside its point, on the inner side, clear of the other label;
+        again whenever the view's range changes (auto-range, zoom), so it is in pixels."""
+        log = self.log_scale.isChecked()
+        vb = self.loss_plot.vb
+        origin = vb.sceneBoundingRect().topLeft()
+        placed: list[tuple[tuple[float, float], tuple[float, float], bool]] = []
+        for key, (_dot, label, _text) in self._marker_items.items():
+            if self.markers.get(key) is None:
+                continue
+            x, y = self.markers[key]
             # the text on the inner side of the point, never cut at the plot's edges: left or
             # right of it by x; train's above and eval's below (two minima at one step do not
             # cover each other) unless that side is the edge of the view (short runs: the min
             # train loss is the top of the range, the best eval the bottom)
             # (the data's range, not the view's: auto-range updates the view only when painted)
-            low, high = self.loss_plot.vb.viewRange()[0]
+            low, high = vb.viewRange()[0]
             inner = 1.0 if x > (low + high) / 2 else 0.0
             y_drawn = math.log10(y) if log and y > 0 else y
             bottom, top = drawn_range(
                 [self.series[k].y for k in ("loss", "eval_loss") if self.series[k].n], log)
             height = (y_drawn - bottom) / (top - bottom) if top > bottom else 0.5
             above = height < 0.7 if key == "loss" else height < 0.3
-            # both on one side (both minima at the bottom of a long run, or the top of a short
-            # one): the second label a line further out, so the two never print over each other
-            out = sides.count(above)
-            sides.append(above)
-            label.setAnchor((inner, 1.2 + 1.1 * out) if above else (inner, -0.2 - 1.1 * out))
+            anchor = 1.2 if above else -0.2
+            # both on one side (both minima at the bottom of a long run, or near the end of a
+            # short one): the second label moves out until the two texts do not overlap
+            size = label.textItem.boundingRect()
+            margin = label.textItem.document().documentMargin()
+            point = vb.mapViewToScene(QPointF(x, y_drawn)) - origin
+            span = (point.x() - inner * size.width(), point.x() + (1 - inner) * size.width())
+            for other_text, other_span, other_above in placed:
+                if other_above == above and span[0] < other_span[1] and other_span[0] < span[1]:
+                    anchor = clear_anchor(anchor, point.y(), other_text, above, size.height(),
+                                          margin)
+            placed.append((text_extent(anchor, point.y(), size.height(), margin), span, above))
+            label.setAnchor((inner, anchor))
             label.setPos(x, y_drawn)
             label.show()
 
