@@ -32,6 +32,12 @@ class GrowingTextEdit(QPlainTextEdit):
                          + 2 * self.document().documentMargin()
                          + margins.top() + margins.bottom() + 2 * self.frameWidth())
 
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        # narrower, the text wraps into more lines: Qt relayouts it without documentSizeChanged
+        if event.size().width() != event.oldSize().width():
+            self._fit()
+
     def _fit(self, *_) -> None:
         height = self.height_for(self.lines_shown())
         if height != self.height() or self.minimumHeight() != height:
