@@ -17,6 +17,7 @@ from workbench.core.model.architecture import ModuleNode
 from workbench.core.units import human_count
 
 SHARE_ROLE = Qt.ItemDataRole.UserRole + 1
+SHARE_COLUMN_PX = 110
 
 
 class _ShareBarDelegate(QStyledItemDelegate):
@@ -40,9 +41,16 @@ class ModuleTreeView(QWidget):
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Module", "Class", "Own params", "Total params", "Share"])
         self.tree.setItemDelegateForColumn(4, _ShareBarDelegate(self.tree))
-        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        self.tree.setColumnWidth(0, 320)
-        self.tree.setColumnWidth(1, 200)
+        # The names take the room left; class and counts are as wide as their text and the
+        # share bar fixed: at 1024 px fixed 320 + 200 px columns pushed Share off the right edge.
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in (1, 2, 3):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(4, SHARE_COLUMN_PX)
+        header.setMinimumSectionSize(60)
         self.tree.setUniformRowHeights(True)
         self._nodes: dict[int, ModuleNode] = {}
         self._total = max(root.num_parameters, 1) if root else 1
