@@ -82,6 +82,7 @@ def cls_run(tmp_path_factory):
 def test_evaluate_dialog_shows_metrics_confusion_and_worst(qtbot, main_window, cls_run):
     main_window.evaluate_action.trigger()
     dialog = main_window.deploy_dialogs["evaluate"]
+    assert "Choose a test file" in dialog.status.text()  # the empty tables say what to do
     dialog.path_field.setText(str(cls_run))
     dialog.data_field.setText(str(data_file("sequence-classification")))
     with qtbot.waitSignal(dialog.finished_work, timeout=TIMEOUT):

@@ -91,6 +91,8 @@ class TokenAxis(pg.AxisItem):
     def __init__(self, orientation: str, **kwargs):
         super().__init__(orientation, **kwargs)
         self.labels: list[str] = []
+        # positions, not quantities: an empty map's axis read "layer (x0.001)"
+        self.enableAutoSIPrefix(False)
 
     def set_labels(self, labels: Sequence[str]) -> None:
         self.labels = [s if len(s) <= 16 else s[:15] + "…" for s in labels]

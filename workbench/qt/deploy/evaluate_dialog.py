@@ -66,6 +66,10 @@ class EvaluateDialog(TaskDialog):
         self.tabs = tabs
         self.results.addWidget(tabs)
         self.model_dir = ""  # the weights folder the last evaluation ran (a run's final/)
+        # the empty tables below say nothing by themselves
+        self.status.setText("Choose a test file (CSV, TSV, JSON, JSONL, text or Parquet) and "
+                            "press Evaluate: its metrics, per-class scores, confusion matrix and "
+                            "worst examples appear below.")
 
     def _worst_page(self) -> QWidget:
         table = self.worst_table
