@@ -126,3 +126,14 @@ def test_a_long_reply_does_not_widen_a_1024_window(qtbot, runner, llama):
         column.drain()
     qtbot.wait(50)
     assert window.width() == 1024
+
+
+def test_with_no_model_the_transcripts_place_says_why(qtbot, runner, llama):
+    """Before the server is up the Serve dialog showed a blank grey gap above the input."""
+    panel = ChatPanel(runner, [], empty_text="Start the server to chat with the model here.")
+    qtbot.addWidget(panel)
+    assert panel.empty.isVisibleTo(panel) and not panel.splitter.isVisibleTo(panel)
+    assert panel.empty.text().startswith("Start the server")
+    assert not panel.send_button.isEnabled()
+    panel.set_backends([llama])
+    assert panel.splitter.isVisibleTo(panel) and not panel.empty.isVisibleTo(panel)

@@ -118,7 +118,9 @@ class ChatPanel(QWidget):
     reply_finished = Signal()  # every column's reply has ended (done, stopped or failed)
 
     def __init__(self, runner: Any, backends: list[Any] | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None,
+                 empty_text: str = "No model to chat with yet.") -> None:
+        """`empty_text`: what the transcript's place says while there is no backend."""
         super().__init__(parent)
         from workbench.qt.common.tasks import TaskGroup
 
@@ -126,6 +128,10 @@ class ChatPanel(QWidget):
         self.columns: list[ChatColumn] = []
         self.splitter = RememberedSplitter()
         self.splitter.setChildrenCollapsible(False)
+        self.empty = QLabel(empty_text)  # an empty splitter left a blank grey gap
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.empty.setEnabled(False)  # drawn grey, as a placeholder
         self.temperature = QDoubleSpinBox()
         self.temperature.setRange(0.0, 2.0)
         self.temperature.setSingleStep(0.1)
@@ -168,6 +174,7 @@ class ChatPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.empty, 1)
         layout.addLayout(settings)
         layout.addLayout(ask)
         self.timer = QTimer(self)
@@ -187,6 +194,8 @@ class ChatPanel(QWidget):
         self.columns = [ChatColumn(b) for b in backends]
         for column in self.columns:
             self.splitter.addWidget(column)
+        self.splitter.setVisible(bool(self.columns))
+        self.empty.setVisible(not self.columns)
         self._update_buttons()
 
     @property

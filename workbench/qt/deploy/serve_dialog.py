@@ -30,7 +30,8 @@ class ServeDialog(TaskDialog):
         self.stop_button.clicked.connect(self._on_stop_button_clicked)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
-        self.chat = ChatPanel(self.runner)  # talks to the server over HTTP once it is up
+        self.chat = ChatPanel(  # talks to the server over HTTP once it is up
+            self.runner, empty_text="Start the server to chat with the model here.")
         self.chat.setEnabled(False)
         row = QHBoxLayout()
         row.addWidget(self.url_label, 1)
