@@ -102,6 +102,7 @@ def test_evaluate_dialog_shows_metrics_confusion_and_worst(qtbot, main_window, c
 def test_export_dialog_reports_verification(qtbot, main_window, tmp_path):
     main_window.export_action.trigger()
     dialog = main_window.deploy_dialogs["export"]
+    assert "press Export" in dialog.report.placeholderText()  # the empty report says what to do
     dialog.path_field.setText(str(tiny_model("gpt2")))
     dialog.out_field.setText(str(tmp_path / "out"))
     assert not dialog.exporter_box.isEnabled()  # hf: no exporter to choose

@@ -34,6 +34,10 @@ class ExportDialog(TaskDialog):
             self.form.addRow(label, widget)
         self.report = QPlainTextEdit()
         self.report.setReadOnly(True)
+        self.report.setPlaceholderText(
+            "Choose a new folder and press Export. The export is loaded back and checked against "
+            "the source model (logits on probe inputs, and a generation for encoder-decoders); "
+            "its report appears here and is saved beside the export.")
         self.results.addWidget(self.report)
 
     def job(self):
