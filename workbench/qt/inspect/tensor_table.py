@@ -9,6 +9,13 @@ from workbench.core.checkpoint.tensors import TensorInfo
 from workbench.core.units import human_bytes
 
 COLUMNS = ("Name", "DType", "Shape", "Elements", "Bytes", "Shard")
+FIT_SAMPLE = 2_000  # rows read to size the columns (~5 ms)
+
+
+def display_texts(t: TensorInfo) -> tuple[str, ...]:
+    """A tensor's row as shown, one text per column of COLUMNS."""
+    return (t.name, t.dtype, " x ".join(map(str, t.shape)) or "scalar", f"{t.numel:,}",
+            human_bytes(t.nbytes), t.shard)
 
 
 class TensorTableModel(QAbstractTableModel):
@@ -34,8 +41,7 @@ class TensorTableModel(QAbstractTableModel):
             return None
         t, col = self._rows[index.row()], index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            return (t.name, t.dtype, " x ".join(map(str, t.shape)) or "scalar", f"{t.numel:,}",
-                    human_bytes(t.nbytes), t.shard)[col]
+            return display_texts(t)[col]
         if role == Qt.ItemDataRole.UserRole:  # sort key
             return (t.name, t.dtype, t.numel, t.numel, t.nbytes, t.shard)[col]
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (3, 4):
@@ -87,8 +93,13 @@ class TensorTableView(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(22)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        self.table.setColumnWidth(0, 420)
+        # The names take what the other columns leave (elided in the middle: both ends of
+        # "encoder.layer.0....weight" matter); those are as wide as their widest text. A fixed
+        # 420 px name column pushed Elements, Bytes and Shard off a 1024 px window.
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self._fit_columns(tensors)
         self.count_label = QLabel()
         layout = QVBoxLayout(self)
         layout.addWidget(self.filter_edit)
@@ -96,6 +107,19 @@ class TensorTableView(QWidget):
         layout.addWidget(self.count_label)
         self.filter_edit.textChanged.connect(self._on_filter_edit_textChanged)
         self._update_count()
+
+    def _fit_columns(self, tensors: tuple[TensorInfo, ...]) -> None:
+        """Columns after the name as wide as their widest text, read from a bounded sample
+        (a hostile header can list 200,000 tensors; this runs on the GUI thread)."""
+        sample = tensors[:FIT_SAMPLE]
+        metrics = self.table.fontMetrics()
+        header = self.table.horizontalHeader()
+        rows = [display_texts(t) for t in sample]
+        for column in range(1, len(COLUMNS)):
+            texts = {row[column] for row in rows}
+            widest = max((metrics.horizontalAdvance(t) for t in texts), default=0)
+            header_width = metrics.horizontalAdvance(COLUMNS[column]) + 24  # the sort arrow
+            header.resizeSection(column, max(widest + 16, header_width))
 
     def _on_filter_edit_textChanged(self, text: str) -> None:
         self.proxy.set_filter_text(text)
