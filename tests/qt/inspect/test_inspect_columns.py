@@ -55,3 +55,5 @@ def test_the_tensor_table_shows_every_column_in_a_1024_window(qtbot, info_70b):
         assert header.sectionSize(column) >= metrics.horizontalAdvance(
             display_texts(widest)[column]), COLUMNS[column]
     assert table.textElideMode() == Qt.TextElideMode.ElideMiddle  # long names keep both ends
+    first = view.proxy.index(0, 0)
+    assert first.data(Qt.ItemDataRole.ToolTipRole) == first.data()  # and show whole on hover

@@ -42,6 +42,8 @@ class TensorTableModel(QAbstractTableModel):
         t, col = self._rows[index.row()], index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return display_texts(t)[col]
+        if role == Qt.ItemDataRole.ToolTipRole and col == 0:
+            return t.name  # whole, where the column elides it
         if role == Qt.ItemDataRole.UserRole:  # sort key
             return (t.name, t.dtype, t.numel, t.numel, t.nbytes, t.shard)[col]
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (3, 4):
