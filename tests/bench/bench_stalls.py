@@ -134,6 +134,12 @@ def main() -> int:
                         help="run only screens whose name has this (comma-separated words)")
     args = parser.parse_args()
     words = [w.strip() for w in args.only.split(",") if w.strip()]
+    if sys.dont_write_bytecode:
+        # measured here: Edit config's first open 45-70 ms max with it, 35-41 ms without
+        print("note: PYTHONDONTWRITEBYTECODE is set, so every import compiles its source while "
+              "holding the GIL (an installed program loads .pyc files): first-open figures are "
+              "pessimistic; run with `env -u PYTHONDONTWRITEBYTECODE` to measure as users run it",
+              flush=True)
 
     def wanted(name: str) -> bool:
         return not words or any(w in name for w in words)
@@ -145,7 +151,9 @@ def main() -> int:
     from tests.bench.fake_70b import make_fake_llama70b
     from tests.fixtures.attention import tiny_with_tokenizer
     from workbench.core.model.loading import demo_checkpoint_path, load_tokenizer
+    from workbench.qt.app import tune_interpreter_for_gui
 
+    tune_interpreter_for_gui()  # as the app runs
     app = QApplication.instance() or QApplication(sys.argv[:1])
     probe = StallProbe(stacks=args.stacks)
     rows: list[tuple[str, np.ndarray]] = []

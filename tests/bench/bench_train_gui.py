@@ -170,9 +170,11 @@ def main() -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     # as the app runs (workbench/qt/app.py): cyclic garbage collected on the GUI thread only,
     # and the background device check, which gc.freeze()s torch's and transformers' objects
+    from workbench.qt.app import tune_interpreter_for_gui
     from workbench.qt.common.gc_guard import GuiThreadCollector
 
     GuiThreadCollector(app).start()
+    tune_interpreter_for_gui()  # the GIL switch interval (the headless runs too: one process)
     root = Path(tempfile.mkdtemp(prefix="bench_train_gui_"))
     os.environ["WORKBENCH_RUNS_DIR"] = str(root / "runs")
     window = MainWindow(settings=QSettings(str(root / "s.ini"), QSettings.Format.IniFormat))
