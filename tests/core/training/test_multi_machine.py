@@ -21,7 +21,14 @@ from pathlib import Path
 import pytest
 
 from tests.core.training.test_multiprocess import _losses, _spec, no_dropout_model  # noqa: F401
-from tests.fixtures.launch import LAUNCH_TIMEOUT_S, free_port, launch_env, no_orphans  # noqa: F401
+from tests.fixtures.launch import (  # noqa: F401
+    LAUNCH_TIMEOUT_S,
+    free_port,
+    launch_env,
+    no_orphans,
+    rank_pid,
+    wait_for,
+)
 from workbench.core.training.launch import SCRIPT_NAME, LaunchSpec
 from workbench.core.training.process_run import ProcessRun
 from workbench.core.training.runs import load_run_metrics
@@ -143,7 +150,9 @@ def test_the_network_is_chosen_only_for_a_remote_main_machine_and_never_over_the
 def test_machines_that_cannot_reach_each_other_are_reported_with_what_to_do(
         no_dropout_model, tmp_path, second_host, monkeypatch):  # noqa: F811
     """The user's GLOO_SOCKET_IFNAME wins over the chosen interface; naming loopback on two
-    network stacks is the unreachable case: the failure names the rank, its error and the fix."""
+    network stacks is the unreachable case. Whichever machine's rank fails first, the main
+    machine's launch ends (when rank 1 failed first, rank 0 waited in the process group's
+    setup for its 30-minute timeout) and the report names the rank, its error and the fix."""
     address, netns = second_host
     monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")  # both machines inherit it
     launch = LaunchSpec(mode="processes", num_processes=1, num_machines=2, machine_rank=0,
@@ -151,17 +160,30 @@ def test_machines_that_cannot_reach_each_other_are_reported_with_what_to_do(
     main = ProcessRun.start(_spec(no_dropout_model, tmp_path / "two"), launch, env=launch_env())
     other = _second_machine(main.run_dir, tmp_path / "machine-1.log", netns)
     try:
-        assert main.wait(LAUNCH_TIMEOUT_S) != 0
+        assert main.wait(LAUNCH_TIMEOUT_S) not in (None, 0)
     finally:
         if other.poll() is None:
             os.killpg(other.pid, 9)
+    # this machine's launcher and rank ended (the other machine's rank is that machine's to
+    # end: on one host its pid is visible, between hosts it is not; no_orphans ends it here)
+    rank0 = rank_pid(main.run_dir, 0)
+    assert wait_for(lambda: not _alive(rank0), 30) and main.poll() is not None
     failure = main.failure()
-    assert failure.rank == 0
+    assert failure.rank in (0, 1), failure.last_lines
     # the rank's own message says what happened and what to check (not "unexpected ...")
-    assert any(line.startswith("error: Rank 0 could not reach the other processes")
+    assert any(line.startswith(f"error: Rank {failure.rank} could not reach the other")
                and "connectFullMesh" in line and address in line
                for line in failure.last_lines), failure.last_lines
     assert "GLOO_SOCKET_IFNAME" in failure.advice and "reachable" in failure.advice
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def test_only_connection_errors_of_a_distributed_run_read_as_unreachable(monkeypatch):
@@ -176,3 +198,37 @@ def test_only_connection_errors_of_a_distributed_run_read_as_unreachable(monkeyp
     message = connection_failure_message(refused)
     assert message.startswith("Rank 1 could not reach") and "10.0.0.1:29500" in message
     assert connection_failure_message(ValueError("labels must be integers")) is None
+
+
+def test_a_rank_that_failed_ends_the_launch_but_an_earlier_launchs_failure_does_not(tmp_path):
+    """The launch's group is signalled EXIT_GRACE_S after a rank's log gains its "failed"
+    event; a resumed run's log still holds the failure of the launch before it."""
+    import json
+    import signal
+    import time
+
+    from workbench.core.training.process_run import EXIT_GRACE_S, TERM_GRACE_S
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    failed = json.dumps({"kind": "failed", "step": 3, "message": "Rank 1 could not reach"})
+    (logs / "rank-1.log").write_text(f"--- rank 1 of 2 (pid 1) started\n{failed}\n")
+    launcher = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    run = ProcessRun(tmp_path, launcher, ["sleep", "60"])
+    try:
+        now = time.monotonic()
+        for later in (0, EXIT_GRACE_S + 1, 2 * EXIT_GRACE_S):
+            run._end_if_a_rank_failed(now + later)
+        assert run.failed_rank is None and launcher.poll() is None  # the old failure
+        with (logs / "rank-1.log").open("a") as log:
+            log.write(f"--- rank 1 of 2 (pid 2) started\n{failed}\n")
+        run._end_if_a_rank_failed(now + 100)
+        assert run.failed_rank is not None and run.failed_rank[0] == 1
+        run._end_if_a_rank_failed(now + 100 + EXIT_GRACE_S / 2)
+        assert launcher.poll() is None  # its own launcher is given the grace to end it
+        run._end_if_a_rank_failed(now + 100 + EXIT_GRACE_S + TERM_GRACE_S)
+        assert launcher.wait(10) == -signal.SIGTERM
+        assert run.failure().rank == 1
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()

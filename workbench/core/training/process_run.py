@@ -7,6 +7,7 @@ control file; only when the processes do not stop in time are they terminated by
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -70,6 +71,11 @@ class ProcessRun:
         self.process = process
         self.command = command
         self.escalation: CancelEscalation | None = None  # once cancel() was called
+        # a rank that reported its own failure while this launcher still runs: (rank, when
+        # first seen, whether the group was signalled); see _end_if_a_rank_failed
+        self.failed_rank: tuple[int, float, bool] | None = None
+        self._rank_check_at = 0.0
+        self._log_sizes = _rank_log_sizes(run_dir)  # what earlier launches wrote
 
     @classmethod
     def start(cls, train_spec, launch: LaunchSpec, env: dict | None = None) -> ProcessRun:
@@ -120,8 +126,13 @@ class ProcessRun:
         send_command(self.run_dir, command)
 
     def poll(self) -> int | None:
-        """The launcher's exit status, or None while it runs."""
-        return self.process.poll()
+        """The launcher's exit status, or None while it runs. Never blocks: a rank that
+        reported its failure (say on another machine) ends the group here, in steps."""
+        code = self.process.poll()
+        if code is None and self.escalation is None:
+            self._end_if_a_rank_failed(time.monotonic())
+            code = self.process.poll()
+        return code
 
     def terminate(self, grace_s: float = 10.0) -> None:
         """End every process of the run now: SIGTERM to the group and the ranks, SIGKILL
@@ -193,10 +204,38 @@ class ProcessRun:
 
     def wait(self, timeout: float) -> int | None:
         """Wait up to `timeout` seconds for the launcher to exit; its status or None."""
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
+        deadline = time.monotonic() + timeout
+        while True:
+            code = self.poll()
+            if code is not None or time.monotonic() >= deadline:
+                return code
+            try:
+                return self.process.wait(min(RANK_CHECK_S, max(0.0, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                continue
+
+    def _end_if_a_rank_failed(self, now: float) -> None:
+        """End the group once a rank's log holds its "failed" event and the launcher has not
+        ended by itself within EXIT_GRACE_S.
+
+        torchrun ends a launch when one of *its* ranks dies, but not when a rank on another
+        machine does: measured with two network namespaces, the main machine's rank 0 then
+        waited in the process group's setup for its 30-minute timeout after rank 1 had failed.
+        The rank logs are in the shared run folder, so the failure is visible here."""
+        if now < self._rank_check_at:
+            return
+        self._rank_check_at = now + RANK_CHECK_S
+        if self.failed_rank is None:
+            rank = _first_failed_rank(self.run_dir, self._log_sizes)
+            if rank is not None:
+                self.failed_rank = (rank, now, False)
+            return
+        rank, seen, signalled = self.failed_rank
+        if not signalled and now - seen >= EXIT_GRACE_S:
+            self.signal_all(signal.SIGTERM)
+            self.failed_rank = (rank, now, True)
+        elif signalled and now - seen >= TERM_GRACE_S:
+            self.signal_all(signal.SIGKILL)
 
     # -- failures ---------------------------------------------------------------------------
     def failure(self) -> RankFailure:
@@ -209,14 +248,17 @@ class ProcessRun:
             match = _ROOT_CAUSE.search(text[text.index("Root Cause"):])
         rank = int(match.group(1)) if match else None
         exit_code = int(match.group(2)) if match else (code if code is not None else 1)
+        if rank is None and self.failed_rank is not None:  # ended here for that rank's failure
+            rank, exit_code = self.failed_rank[0], 1
         if rank is not None:
             lines = _tail(rank_log_path(self.run_dir, rank), 20)
-            if rank == 0:  # the main rank keeps its console (the launcher's log): its error
-                lines += [line for line in launcher if line.startswith("error: ")][-2:]
         else:  # no rank named: every rank's last lines, one of them will tell
             lines = launcher[-10:]
             for log in sorted((self.run_dir / LOGS_NAME).glob("rank-*.log")):
                 lines += [f"--- {log.name}", *_tail(log, 6)]
+        if rank in (0, None):  # the main rank keeps its console (the launcher's log): its error
+            lines += [line for line in launcher if line.startswith("error: ")
+                      and line not in lines][-2:]
         return RankFailure(rank, exit_code, lines, _advice(exit_code, "\n".join(lines)))
 
 
@@ -225,6 +267,8 @@ class ProcessRun:
 # ~2: interpreter exit with torch loaded, torchrun's 1 s monitor interval). Past this grace (2.5x
 # that) the group gets SIGTERM.
 EXIT_GRACE_S = 15.0
+# How often a running launch's rank logs are read for a failed rank (a few KB each time).
+RANK_CHECK_S = 2.0
 # SIGTERM ends a rank at once (no handler); SIGKILL follows for anything still alive after this.
 TERM_GRACE_S = 5.0
 # Writing a checkpoint, when no earlier one was timed: the demo's (90 MB) takes < 2 s here.
@@ -352,6 +396,41 @@ def _advice(exit_code: int, text: str) -> str:
         return ("The processes lost contact (NCCL/gloo). Check the network and main address/"
                 "port, then resume the run.")
     return "The other ranks were ended; see the log above, fix the cause, then resume the run."
+
+
+def _rank_log_sizes(run_dir: Path) -> dict[str, int]:
+    """{log name: bytes} of the rank logs now (a resumed run appends to its earlier ones)."""
+    sizes = {}
+    for log in Path(run_dir, LOGS_NAME).glob("rank-*.log"):
+        try:
+            sizes[log.name] = log.stat().st_size
+        except OSError:
+            continue
+    return sizes
+
+
+def _first_failed_rank(run_dir: Path, since: dict[str, int]) -> int | None:
+    """The lowest rank whose log gained its "failed" event after `since` (_rank_log_sizes at
+    the launch), if any."""
+    failed = []
+    for log in Path(run_dir, LOGS_NAME).glob("rank-*.log"):
+        try:
+            rank = int(log.stem.split("-", 1)[1])
+            with log.open("rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(since.get(log.name, 0), f.tell() - 64 * 1024))
+                lines = f.read().decode("utf-8", "replace").splitlines()
+        except (OSError, ValueError):
+            continue
+        for line in lines:
+            if line.startswith("{"):
+                try:
+                    if json.loads(line).get("kind") == "failed":
+                        failed.append(rank)
+                        break
+                except (ValueError, AttributeError):
+                    continue
+    return min(failed, default=None)
 
 
 def _tail(path: Path, n: int) -> list[str]:
