@@ -29,6 +29,7 @@ from tests.fixtures.launch import (  # noqa: F401
     rank_pid,
     wait_for,
 )
+from workbench.core.training.distributed import PEER_GRACE_S
 from workbench.core.training.launch import SCRIPT_NAME, LaunchSpec
 from workbench.core.training.process_run import ProcessRun
 from workbench.core.training.runs import load_run_metrics
@@ -161,13 +162,14 @@ def test_machines_that_cannot_reach_each_other_are_reported_with_what_to_do(
     other = _second_machine(main.run_dir, tmp_path / "machine-1.log", netns)
     try:
         assert main.wait(LAUNCH_TIMEOUT_S) not in (None, 0)
+        # and the other machine's launch.sh ends by itself too: its rank sees the failure in
+        # the shared folder (it waited for the process group's 30-minute timeout)
+        assert other.wait(PEER_GRACE_S + 60) != 0
     finally:
         if other.poll() is None:
             os.killpg(other.pid, 9)
-    # this machine's launcher and rank ended (the other machine's rank is that machine's to
-    # end: on one host its pid is visible, between hosts it is not; no_orphans ends it here)
-    rank0 = rank_pid(main.run_dir, 0)
-    assert wait_for(lambda: not _alive(rank0), 30) and main.poll() is not None
+    ranks = [rank_pid(main.run_dir, 0), rank_pid(main.run_dir, 1)]
+    assert wait_for(lambda: not any(_alive(pid) for pid in ranks), 30)
     failure = main.failure()
     assert failure.rank in (0, 1), failure.last_lines
     # the rank's own message says what happened and what to check (not "unexpected ...")
@@ -201,13 +203,13 @@ def test_only_connection_errors_of_a_distributed_run_read_as_unreachable(monkeyp
 
 
 def test_a_rank_that_failed_ends_the_launch_but_an_earlier_launchs_failure_does_not(tmp_path):
-    """The launch's group is signalled EXIT_GRACE_S after a rank's log gains its "failed"
+    """The launch's group is signalled PEER_GRACE_S after a rank's log gains its "failed"
     event; a resumed run's log still holds the failure of the launch before it."""
     import json
     import signal
     import time
 
-    from workbench.core.training.process_run import EXIT_GRACE_S, TERM_GRACE_S
+    from workbench.core.training.process_run import TERM_GRACE_S
 
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -217,18 +219,37 @@ def test_a_rank_that_failed_ends_the_launch_but_an_earlier_launchs_failure_does_
     run = ProcessRun(tmp_path, launcher, ["sleep", "60"])
     try:
         now = time.monotonic()
-        for later in (0, EXIT_GRACE_S + 1, 2 * EXIT_GRACE_S):
+        for later in (0, PEER_GRACE_S + 1, 2 * PEER_GRACE_S):
             run._end_if_a_rank_failed(now + later)
         assert run.failed_rank is None and launcher.poll() is None  # the old failure
         with (logs / "rank-1.log").open("a") as log:
             log.write(f"--- rank 1 of 2 (pid 2) started\n{failed}\n")
         run._end_if_a_rank_failed(now + 100)
         assert run.failed_rank is not None and run.failed_rank[0] == 1
-        run._end_if_a_rank_failed(now + 100 + EXIT_GRACE_S / 2)
+        run._end_if_a_rank_failed(now + 100 + PEER_GRACE_S / 2)
         assert launcher.poll() is None  # its own launcher is given the grace to end it
-        run._end_if_a_rank_failed(now + 100 + EXIT_GRACE_S + TERM_GRACE_S)
+        run._end_if_a_rank_failed(now + 100 + PEER_GRACE_S + TERM_GRACE_S)
         assert launcher.wait(10) == -signal.SIGTERM
         assert run.failure().rank == 1
     finally:
         if launcher.poll() is None:
             launcher.kill()
+
+
+def test_a_rank_watches_its_peers_failures_but_not_its_own_or_earlier_ones(tmp_path):
+    import json
+
+    from workbench.core.training.distributed import PeerWatch
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    failed = json.dumps({"kind": "failed", "step": 0, "message": "boom"}) + "\n"
+    (tmp_path / "metrics.jsonl").write_text(failed)  # an earlier launch's end
+    watch = PeerWatch(tmp_path, rank=1)  # not started: checked by hand
+    (logs / "rank-1.log").write_text(failed)  # its own failure
+    assert not watch.check(0.0) and watch.seen is None
+    with (tmp_path / "metrics.jsonl").open("a") as f:
+        f.write(failed)  # the main rank (0) failed in this launch
+    assert not watch.check(1.0) and watch.seen == (0, 1.0)
+    assert not watch.check(1.0 + PEER_GRACE_S / 2)
+    assert watch.check(1.0 + PEER_GRACE_S)

@@ -19,7 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from workbench.core.training.runs import METRICS_NAME
+
 LOGS_NAME = "logs"
+LAUNCHER_LOG_NAME = "launcher.log"  # the launcher's output, the main rank's console with it
 # While paused, the main process sends a heartbeat this often so the other ranks, blocked in
 # the broadcast, never reach the process group's timeout (30 min by default).
 PAUSE_HEARTBEAT_S = 0.5
@@ -167,6 +170,109 @@ def connection_failure_message(error: BaseException) -> str | None:
     main = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
     return (f"Rank {rank_info().rank} could not reach the other processes ({first}; main "
             f"machine {main}). {UNREACHABLE_ADVICE}")
+
+
+# A rank that reported its failure: how long the others (and their launcher) may take to end
+# by themselves before they are ended; and how often the shared run folder is read for it.
+PEER_GRACE_S = 15.0
+PEER_CHECK_S = 2.0
+
+
+def log_sizes(run_dir: str | Path) -> dict[str, int]:
+    """{file name: bytes} of the rank logs and metrics.jsonl now (a resumed run appends to
+    the earlier launch's, whose failure must not count again)."""
+    sizes = {}
+    for path in [*Path(run_dir, LOGS_NAME).glob("rank-*.log"), Path(run_dir, METRICS_NAME),
+                 Path(run_dir, LOGS_NAME, LAUNCHER_LOG_NAME)]:
+        try:
+            sizes[path.name] = path.stat().st_size
+        except OSError:
+            continue
+    return sizes
+
+
+def failed_rank(run_dir: str | Path, since: dict[str, int], skip: int | None = None
+                ) -> int | None:
+    """The lowest rank (not `skip`) that wrote its "failed" event after `since` (log_sizes at
+    the start): into its logs/rank-N.log, or rank 0 into metrics.jsonl or, for a failure
+    before training (metrics.jsonl records the run from then on), onto its console, which is
+    logs/launcher.log when the app started the launch."""
+    import json
+
+    sources = [(0, Path(run_dir, METRICS_NAME)), (0, Path(run_dir, LOGS_NAME, LAUNCHER_LOG_NAME))]
+    for log in Path(run_dir, LOGS_NAME).glob("rank-*.log"):
+        number = log.stem.split("-", 1)[1]
+        if number.isdigit():
+            sources.append((int(number), log))
+    failed = []
+    for rank, path in sources:
+        if rank == skip:
+            continue
+        try:
+            with path.open("rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(since.get(path.name, 0), f.tell() - 64 * 1024))
+                lines = f.read().decode("utf-8", "replace").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            try:
+                if line.startswith("{") and json.loads(line).get("kind") == "failed":
+                    failed.append(rank)
+                    break
+            except (ValueError, AttributeError):
+                continue
+    return min(failed, default=None)
+
+
+class PeerWatch:
+    """In each rank of a run over several processes: ends this process when another rank
+    reported its failure and this one still runs PEER_GRACE_S later.
+
+    torchrun ends its own ranks when one of them dies, but not the ranks on other machines:
+    seen with two network namespaces, a rank whose peer on the other machine had failed waited
+    in the process group for its 30-minute timeout. Every rank writes its failure into the
+    shared run folder, so each rank can see the others'. A rank blocked in a collective cannot
+    be stopped gently: this one exits the process (the run stays resumable from its last
+    checkpoint)."""
+
+    def __init__(self, run_dir: str | Path, rank: int) -> None:
+        import threading
+
+        self.run_dir, self.rank = Path(run_dir), rank
+        self.since = log_sizes(run_dir)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="workbench-peer-watch",
+                                        daemon=True)
+        self.seen: tuple[int, float] | None = None  # (failed rank, when first seen)
+
+    def start(self) -> PeerWatch:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def check(self, now: float) -> bool:
+        """True when this process should end now (a peer failed PEER_GRACE_S ago)."""
+        if self.seen is None:
+            rank = failed_rank(self.run_dir, self.since, skip=self.rank)
+            if rank is not None:
+                self.seen = (rank, now)
+            return False
+        return now - self.seen[1] >= PEER_GRACE_S
+
+    def _loop(self) -> None:
+        while not self._stop.wait(PEER_CHECK_S):
+            if self.check(time.monotonic()) and not self._stop.is_set():
+                message = (f"rank {self.seen[0]} reported its failure (logs/rank-"
+                           f"{self.seen[0]}.log, metrics.jsonl); ending rank {self.rank}, which "
+                           f"would otherwise wait for the process group's timeout")
+                logging.getLogger(__name__).error(message)  # into this rank's log
+                sys.stderr.write(f"error: {message}\n")  # and its console
+                sys.stderr.flush()
+                sys.stdout.flush()
+                os._exit(1)
 
 
 # Flags broadcast from rank 0 at every step boundary.

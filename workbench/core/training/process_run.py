@@ -7,7 +7,6 @@ control file; only when the processes do not stop in time are they terminated by
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -20,8 +19,12 @@ from pathlib import Path
 from workbench.core.errors import WorkbenchError
 from workbench.core.training.control_file import send_command
 from workbench.core.training.distributed import (
+    LAUNCHER_LOG_NAME,
     LOGS_NAME,
+    PEER_GRACE_S,
     UNREACHABLE_ADVICE,
+    failed_rank,
+    log_sizes,
     logged_rank_pids,
     rank_log_path,
     reads_as_unreachable,
@@ -35,7 +38,6 @@ from workbench.core.training.launch import (
 from workbench.core.training.runs import new_run_dir
 
 LAUNCH_SPEC_NAME = "launch-spec.json"
-LAUNCHER_LOG_NAME = "launcher.log"
 _ROOT_CAUSE = re.compile(r"rank\s*:\s*(\d+).*?exitcode\s*:\s*(-?\d+)", re.S)
 
 
@@ -75,7 +77,7 @@ class ProcessRun:
         # first seen, whether the group was signalled); see _end_if_a_rank_failed
         self.failed_rank: tuple[int, float, bool] | None = None
         self._rank_check_at = 0.0
-        self._log_sizes = _rank_log_sizes(run_dir)  # what earlier launches wrote
+        self._log_sizes = log_sizes(run_dir)  # what earlier launches wrote
 
     @classmethod
     def start(cls, train_spec, launch: LaunchSpec, env: dict | None = None) -> ProcessRun:
@@ -216,7 +218,7 @@ class ProcessRun:
 
     def _end_if_a_rank_failed(self, now: float) -> None:
         """End the group once a rank's log holds its "failed" event and the launcher has not
-        ended by itself within EXIT_GRACE_S.
+        ended by itself within PEER_GRACE_S.
 
         torchrun ends a launch when one of *its* ranks dies, but not when a rank on another
         machine does: measured with two network namespaces, the main machine's rank 0 then
@@ -226,12 +228,12 @@ class ProcessRun:
             return
         self._rank_check_at = now + RANK_CHECK_S
         if self.failed_rank is None:
-            rank = _first_failed_rank(self.run_dir, self._log_sizes)
+            rank = failed_rank(self.run_dir, self._log_sizes)
             if rank is not None:
                 self.failed_rank = (rank, now, False)
             return
         rank, seen, signalled = self.failed_rank
-        if not signalled and now - seen >= EXIT_GRACE_S:
+        if not signalled and now - seen >= PEER_GRACE_S:
             self.signal_all(signal.SIGTERM)
             self.failed_rank = (rank, now, True)
         elif signalled and now - seen >= TERM_GRACE_S:
@@ -396,41 +398,6 @@ def _advice(exit_code: int, text: str) -> str:
         return ("The processes lost contact (NCCL/gloo). Check the network and main address/"
                 "port, then resume the run.")
     return "The other ranks were ended; see the log above, fix the cause, then resume the run."
-
-
-def _rank_log_sizes(run_dir: Path) -> dict[str, int]:
-    """{log name: bytes} of the rank logs now (a resumed run appends to its earlier ones)."""
-    sizes = {}
-    for log in Path(run_dir, LOGS_NAME).glob("rank-*.log"):
-        try:
-            sizes[log.name] = log.stat().st_size
-        except OSError:
-            continue
-    return sizes
-
-
-def _first_failed_rank(run_dir: Path, since: dict[str, int]) -> int | None:
-    """The lowest rank whose log gained its "failed" event after `since` (_rank_log_sizes at
-    the launch), if any."""
-    failed = []
-    for log in Path(run_dir, LOGS_NAME).glob("rank-*.log"):
-        try:
-            rank = int(log.stem.split("-", 1)[1])
-            with log.open("rb") as f:
-                f.seek(0, os.SEEK_END)
-                f.seek(max(since.get(log.name, 0), f.tell() - 64 * 1024))
-                lines = f.read().decode("utf-8", "replace").splitlines()
-        except (OSError, ValueError):
-            continue
-        for line in lines:
-            if line.startswith("{"):
-                try:
-                    if json.loads(line).get("kind") == "failed":
-                        failed.append(rank)
-                        break
-                except (ValueError, AttributeError):
-                    continue
-    return min(failed, default=None)
 
 
 def _tail(path: Path, n: int) -> list[str]:

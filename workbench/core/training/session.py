@@ -16,6 +16,7 @@ from workbench.core.atomic import atomic_folder, commit_folder, staging_folder
 from workbench.core.checkpoint.tokenizer_info import TOKENIZER_FILES
 from workbench.core.errors import RunFolderInUseError, WorkbenchError
 from workbench.core.training.distributed import (
+    PeerWatch,
     barrier,
     bind_to_main_network,
     open_rank_log,
@@ -304,6 +305,7 @@ class TrainingSession:
             network = bind_to_main_network()  # before the Trainer starts the process group
             if network:
                 self._rank_log.write(network + "\n")
+            self._peer_watch = PeerWatch(run_dir, self.rank.rank).start()
         self.spec = spec
         return run_dir
 
@@ -504,6 +506,8 @@ class TrainingSession:
             self._close_logs()
 
     def _close_logs(self) -> None:
+        if getattr(self, "_peer_watch", None) is not None:
+            self._peer_watch.stop()  # this rank's run has ended: nothing left to wait for
         if self.metrics_log is not None:
             self.metrics_log.close()
         if getattr(self, "_watcher", None) is not None:
