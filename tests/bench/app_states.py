@@ -5,8 +5,8 @@
 
 States: empty (no checkpoint), error (a path that does not exist), setup (Fine-tune with the
 demo data), training (a 300-step demo run in progress), runs (the Runs page after a 3-step
-run, that run selected), overview, config and graph (the demo's Overview, Edit config and Graph
-tabs), attention (the Attention tab after a run on its default sentence), new-model
+run, that run selected), overview, tensors, modules, config and graph (those tabs of the
+demo), attention (the Attention tab after a run on its default sentence), new-model
 (File > New Model...). A fresh HOME gives the first-start look (no settings, empty home).
 Unlike screenshots_all.py (offscreen, one process, every screen) this is the installed app's
 own start-up (`run_gui`) on a real X screen, one state per process.
@@ -22,11 +22,11 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-STATES = ("empty", "error", "overview", "setup", "training", "runs", "config", "graph",
-          "attention", "new-model")
+STATES = ("empty", "error", "overview", "tensors", "modules", "setup", "training", "runs",
+          "config", "graph", "attention", "new-model")
 # states that only show one of the demo's tabs
-VIEWS = {"overview": "Overview", "config": "Edit config", "graph": "Graph",
-         "attention": "Attention"}
+VIEWS = {"overview": "Overview", "tensors": "Tensors", "modules": "Modules",
+         "config": "Edit config", "graph": "Graph", "attention": "Attention"}
 
 
 def main_window():

@@ -21,6 +21,7 @@ from workbench.core.training.control_file import send_command
 from workbench.core.training.distributed import (
     LAUNCHER_LOG_NAME,
     LOGS_NAME,
+    PEER_CHECK_S,
     PEER_GRACE_S,
     UNREACHABLE_ADVICE,
     failed_rank,
@@ -212,7 +213,7 @@ class ProcessRun:
             if code is not None or time.monotonic() >= deadline:
                 return code
             try:
-                return self.process.wait(min(RANK_CHECK_S, max(0.0, deadline - time.monotonic())))
+                return self.process.wait(min(PEER_CHECK_S, max(0.0, deadline - time.monotonic())))
             except subprocess.TimeoutExpired:
                 continue
 
@@ -226,7 +227,7 @@ class ProcessRun:
         The rank logs are in the shared run folder, so the failure is visible here."""
         if now < self._rank_check_at:
             return
-        self._rank_check_at = now + RANK_CHECK_S
+        self._rank_check_at = now + PEER_CHECK_S
         if self.failed_rank is None:
             rank = failed_rank(self.run_dir, self._log_sizes)
             if rank is not None:
@@ -269,8 +270,6 @@ class ProcessRun:
 # ~2: interpreter exit with torch loaded, torchrun's 1 s monitor interval). Past this grace (2.5x
 # that) the group gets SIGTERM.
 EXIT_GRACE_S = 15.0
-# How often a running launch's rank logs are read for a failed rank (a few KB each time).
-RANK_CHECK_S = 2.0
 # SIGTERM ends a rank at once (no handler); SIGKILL follows for anything still alive after this.
 TERM_GRACE_S = 5.0
 # Writing a checkpoint, when no earlier one was timed: the demo's (90 MB) takes < 2 s here.
