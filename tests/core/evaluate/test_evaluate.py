@@ -192,6 +192,9 @@ def test_cancel_stops_the_evaluation(runs):
         evaluate(runs["causal-lm"], data_file("causal-lm"), batch_size=4, progress=progress,
                  cancel=cancel)
     assert not any(m.startswith("Evaluated") for m in messages)
+    # The phase's start is reported however soon it follows "Tokenizing" (messages are
+    # otherwise rate-limited), so a cancel can always land before the first batch.
+    assert messages[-1].startswith("Evaluating: 0 of")
 
 
 def test_cli_evaluate_saves_beside_the_run(runs, capsys):

@@ -218,7 +218,8 @@ def _run_batches(model, tokenizer, spec: TrainSpec, encoded, report: Reporter) -
     with torch.random.fork_rng(devices=[]), torch.inference_mode():
         torch.manual_seed(0)
         for rows in _batches(encoded, spec.batch_size):
-            report.step(f"Evaluating: {done} of {n} examples")
+            # force=not done: the start of a phase always shows, even right after "Tokenizing"
+            report.step(f"Evaluating: {done} of {n} examples", force=not done)
             batch = collate([encoded[i] for i in rows])
             batch = {k: v.to(model.device) for k, v in batch.items()}
             logits = model(**batch).logits.float()
@@ -258,7 +259,7 @@ def _generate(model, tokenizer, spec: TrainSpec, encoded, max_new_tokens: int,
     done = 0
     with torch.inference_mode():
         for rows in _batches(encoded, spec.batch_size):
-            report.step(f"Generating: {done} of {n} examples")
+            report.step(f"Generating: {done} of {n} examples", force=not done)
             batch = tokenizer.pad([{"input_ids": encoded[i]["input_ids"],
                                     "attention_mask": encoded[i]["attention_mask"]}
                                    for i in rows], return_tensors="pt")

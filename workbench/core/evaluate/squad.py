@@ -38,7 +38,7 @@ def evaluate_qa(target: Any, spec: TrainSpec, table: Any, tokenizer: Any, model:
     started = time.perf_counter()
     with torch.inference_mode():
         for first in range(0, len(features), spec.batch_size):
-            report.step(f"Evaluating: {first} of {len(features)} windows")
+            report.step(f"Evaluating: {first} of {len(features)} windows", force=not first)
             batch = collate(features[first:first + spec.batch_size])
             batch = {k: v.to(model.device) for k, v in batch.items()}
             out = model(**batch)
