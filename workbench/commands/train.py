@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> dict | None:
                      max_steps=event.max_steps or state["max_steps"])
         print(event.to_json(), flush=True)
 
-    from workbench.core.training.distributed import connection_failure_message
+    from workbench.core.training.faults import setup_failure_message
 
     try:
         return _run(args, emit)
@@ -85,15 +85,7 @@ def run(args: argparse.Namespace) -> dict | None:
             raise  # the failed event is out already; the CLI exits 1 with the message
         if getattr(args, "debug", False):
             traceback.print_exc()
-        if isinstance(e, KeyboardInterrupt):
-            message = "interrupted before training started"
-        elif isinstance(e, WorkbenchError):
-            message = str(e)
-        elif (lost := connection_failure_message(e)) is not None:
-            message = lost  # e.g. the process group could not form across machines
-        else:
-            message = (f"unexpected {type(e).__name__}: {(str(e).splitlines() or [''])[0][:300]}"
-                       f" (run again with --debug for details)")
+        message = setup_failure_message(e)
         _print_error_event(message, state["step"], state["max_steps"])
         print(TrainEvent("failed", state["step"], state["max_steps"], 0.0, 0.0, {},
                          message).to_json(), flush=True)

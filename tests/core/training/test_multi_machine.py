@@ -37,12 +37,15 @@ from workbench.core.training.runs import load_run_metrics
 pytestmark = pytest.mark.usefixtures("no_orphans")
 
 
-def _second_machine(run_dir: Path, log: Path, netns: str = "") -> subprocess.Popen:
-    """`MACHINE_RANK=1 bash launch.sh` (inside network namespace `netns` if given), with this
-    venv's python first on PATH (the script calls `python`, as a user's activated environment
-    provides it)."""
+def _second_machine(run_dir: Path, log: Path, netns: str = "", rank: int = 1,
+                    home: Path | None = None) -> subprocess.Popen:
+    """`MACHINE_RANK=1 bash launch.sh` (inside network namespace `netns` if given, with its
+    own HOME if given), with this venv's python first on PATH (the script calls `python`, as
+    a user's activated environment provides it)."""
     env = launch_env()
-    env["MACHINE_RANK"] = "1"
+    env["MACHINE_RANK"] = str(rank)
+    if home is not None:
+        env["HOME"] = str(home)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     inside = ["ip", "netns", "exec", netns] if netns else []
     with log.open("wb") as out:
@@ -177,6 +180,44 @@ def test_machines_that_cannot_reach_each_other_are_reported_with_what_to_do(
                and "connectFullMesh" in line and address in line
                for line in failure.last_lines), failure.last_lines
     assert "GLOO_SOCKET_IFNAME" in failure.advice and "reachable" in failure.advice
+
+
+def test_a_main_machine_started_by_hand_that_fails_before_training_ends_the_others(
+        no_dropout_model, tmp_path, monkeypatch):  # noqa: F811
+    """Both machines run launch.sh by hand, so the main rank's console is a terminal, not
+    logs/launcher.log. The data file is in each machine's home folder but missing on the main
+    machine: its rank fails while loading the data, before the process group forms, and the
+    second machine's rank, waiting there, sees the failure in metrics.jsonl and ends (it
+    waited for the process group's 30-minute timeout)."""
+    from tests.fixtures.training import data_file
+    from workbench.core.training.launch import write_launch_files
+    from workbench.core.training.process_run import LAUNCH_SPEC_NAME
+    from workbench.core.training.runs import new_run_dir
+
+    homes = {name: tmp_path / name for name in ("main-home", "other-home")}
+    for home in homes.values():
+        home.mkdir()
+    shutil.copy(data_file("sequence-classification"), homes["other-home"] / "train.csv")
+    monkeypatch.setenv("HOME", str(homes["other-home"]))
+    spec = _spec(no_dropout_model, tmp_path / "two", train_file="~/train.csv")
+    launch = LaunchSpec(mode="processes", num_processes=1, num_machines=2, machine_rank=0,
+                        main_address="127.0.0.1", main_port=free_port())
+    run_dir = new_run_dir(spec.output_dir, spec)
+    spec = spec.replace(output_dir=str(run_dir))
+    spec.save(run_dir / LAUNCH_SPEC_NAME)
+    write_launch_files(spec, launch, run_dir, run_dir / LAUNCH_SPEC_NAME)
+    main = _second_machine(run_dir, tmp_path / "machine-0.log", rank=0, home=homes["main-home"])
+    other = _second_machine(run_dir, tmp_path / "machine-1.log", home=homes["other-home"])
+    try:
+        assert main.wait(LAUNCH_TIMEOUT_S) != 0
+        assert other.wait(PEER_GRACE_S + 60) != 0, (tmp_path / "machine-1.log").read_text()
+    finally:
+        for machine in (main, other):
+            if machine.poll() is None:
+                os.killpg(machine.pid, 9)
+    last = load_run_metrics(run_dir)[-1]
+    assert last.kind == "failed" and "train.csv" in last.message
+    assert "rank 0 reported its failure" in (run_dir / "logs" / "rank-1.log").read_text()
 
 
 def _alive(pid: int) -> bool:

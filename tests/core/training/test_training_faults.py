@@ -40,6 +40,10 @@ def test_a_run_failed_before_its_first_checkpoint_can_be_started_over(tmp_path, 
     assert [e.kind for e in events[-2:]] == ["error", "failed"]
     assert "no column 'sentiment'" in events[-1].message
     assert "Traceback" not in captured.out + captured.err
+    # and the folder says so too (the Runs list, a follower, the other machines' ranks)
+    recorded = load_run_metrics(run_dir)[-1]
+    assert recorded.kind == "failed" and recorded.message == events[-1].message
+    assert read_run(run_dir).status == "failed"
     tiny_spec(CLS, run_dir, max_steps=2, eval_split=0.0).save(spec_path)
     # A new run and a resume both point at start over, which works; neither at the other.
     with pytest.raises(RunFolderInUseError) as new_run:

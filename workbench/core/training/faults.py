@@ -105,6 +105,21 @@ def refused_content(error: BaseException) -> str:
     return _unsafe_global(str(error)) or "content torch's safe loader refuses"
 
 
+def setup_failure_message(error: BaseException) -> str:
+    """The user message for an exception that ended a run before training started."""
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted before training started"
+    if isinstance(error, WorkbenchError):
+        return str(error)
+    from workbench.core.training.distributed import connection_failure_message
+
+    lost = connection_failure_message(error)
+    if lost is not None:
+        return lost  # e.g. the process group could not form across machines
+    return (f"unexpected {type(error).__name__}: {(str(error).splitlines() or [''])[0][:300]}"
+            f" (run again with --debug for details)")
+
+
 def failure_message(error: BaseException, step: int, checkpoint: Path | None,
                     run_dir: Path) -> tuple[str, str]:
     """(user message, details) for an exception that ended a run; never a traceback in the

@@ -263,10 +263,14 @@ class TrainingSession:
             self.metrics_log.write(event)
         self.user_emit(event)
 
+    @property
+    def resumed_step(self) -> int:
+        """The step of the checkpoint this run resumes from (0 for a new run)."""
+        return int(self.checkpoint.name.rsplit("-", 1)[1]) if self.checkpoint else 0
+
     def status(self, message: str) -> None:
         """A 'status' event (setup progress) before training starts, at the resumed step."""
-        step = int(self.checkpoint.name.rsplit("-", 1)[1]) if self.checkpoint else 0
-        self.emit(TrainEvent("status", step, 0, 0.0, self.elapsed(), {}, message))
+        self.emit(TrainEvent("status", self.resumed_step, 0, 0.0, self.elapsed(), {}, message))
 
     # -- setup ------------------------------------------------------------------------------
     def _prepare_run_dir(self) -> Path:
@@ -280,8 +284,7 @@ class TrainingSession:
             run_dir, self.checkpoint = resolve_resume(self.resume_from)
             if self.rank.is_main:
                 clean_staging(run_dir)  # leftovers of a crash, removed at the next open
-            step = int(self.checkpoint.name.rsplit("-", 1)[1])
-            past = [e for e in load_run_metrics(run_dir) if e.step <= step]
+            past = [e for e in load_run_metrics(run_dir) if e.step <= self.resumed_step]
             self.time_offset = max((e.time for e in past), default=0.0)
             spec = self.spec.replace(output_dir=str(run_dir))
             if self.extend_epochs > 0:
@@ -406,7 +409,7 @@ class TrainingSession:
                     from None
             total = args.max_steps if args.max_steps > 0 else math.ceil(
                 args.num_train_epochs * steps_per_epoch)
-            done = int(self.checkpoint.name.rsplit("-", 1)[1]) if self.checkpoint else 0
+            done = self.resumed_step
             if done >= total and not has_final_model(run_dir):
                 # Killed during the final save: only final/ is missing, rebuild it.
                 self.rebuild_final = True
@@ -423,7 +426,8 @@ class TrainingSession:
                 processing_class=tokenizer, data_collator=make_collator(self.spec, tokenizer,
                                                                         model),
                 compute_metrics=compute_metrics, preprocess_logits_for_metrics=preprocess)
-        except BaseException:
+        except BaseException as e:
+            self._record_setup_failure(e)
             self._close_logs()
             raise
         trainer.workbench_run_dir = run_dir
@@ -504,6 +508,22 @@ class TrainingSession:
                 gc.collect()  # in a process that exits next
             devices.empty_cache(spec.device)
             self._close_logs()
+
+    def _record_setup_failure(self, error: BaseException) -> None:
+        """End metrics.jsonl with the "failed" event of a run that never started training.
+
+        The caller reports the error itself (the CLI prints its own events); this record is
+        for whoever reads the folder: the Runs list and a follower show "failed" with the
+        reason instead of a run that went quiet, and the ranks on other machines (PeerWatch)
+        see that the main rank is gone even when its console is a terminal (a hand-started
+        launch.sh), instead of waiting for the process group's timeout."""
+        if self.metrics_log is None:
+            return
+        from workbench.core.training.faults import setup_failure_message
+
+        message = setup_failure_message(error)
+        self.metrics_log.write(TrainEvent("failed", self.resumed_step, 0, 0.0, self.elapsed(),
+                                          {}, message))
 
     def _close_logs(self) -> None:
         if getattr(self, "_peer_watch", None) is not None:
