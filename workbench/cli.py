@@ -124,6 +124,10 @@ def _run_command(name: str, argv: list[str]) -> int:
     except Exception as e:
         if args.debug:
             traceback.print_exc()
+        from workbench.core.errors import path_error_message
+
+        if (message := path_error_message(e)) is not None:
+            return _fail(message, want_json)
         from workbench.core.logs import log_unexpected
 
         log = log_unexpected(f"workbench {name}: unexpected {type(e).__name__}: {e}",

@@ -7,12 +7,15 @@ whatever mode the temporary file or the library that filled the folder chose.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from workbench.core.errors import NotWritableError, path_problem
 
 
 def _read_umask() -> int:
@@ -58,6 +61,22 @@ def _ordinary_mode(path: Path, is_dir: bool) -> int:
 
 
 @contextmanager
+def creating_in(folder: Path) -> Iterator[None]:
+    """Say which folder refused a new file or folder (the OSError names a temporary name the
+    user never chose); a full disk stays an OSError for the callers that measure it."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        reason = path_problem(e) or e.strerror or str(e)
+        if e.errno == errno.ENOENT and folder.is_dir():  # e.g. /proc, a pseudo file system
+            reason = "it does not accept new files"
+        raise NotWritableError(f"Cannot write into {folder}: {reason}. Choose a folder you may "
+                               f"write to.") from None
+
+
+@contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to `path` to write by any means (np.save, QImage.save...).
 
@@ -65,8 +84,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     exception it is deleted and `path` is untouched.
     """
     target = Path(path).expanduser()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    with creating_in(target.parent):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(name)
     try:
@@ -97,8 +117,9 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 def staging_folder(parent: str | Path, prefix: str) -> Path:
     """A fresh, empty temp folder in `parent` (same file system, so the final rename is atomic)."""
     root = Path(parent)
-    root.mkdir(parents=True, exist_ok=True)
-    staged = Path(tempfile.mkdtemp(prefix=prefix, suffix=".partial", dir=root))
+    with creating_in(root):
+        root.mkdir(parents=True, exist_ok=True)
+        staged = Path(tempfile.mkdtemp(prefix=prefix, suffix=".partial", dir=root))
     os.chmod(staged, DIR_MODE)  # mkdtemp makes 0700
     return staged
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class WorkbenchError(Exception):
     """Base class: `str(error)` is a complete, user-facing message (what is wrong, what to do)."""
@@ -77,3 +79,33 @@ class HubNotFoundError(HubError):
 
 class HubConnectionError(HubError):
     """The Hub cannot be reached: no network, offline mode, or a server error."""
+
+
+class NotWritableError(WorkbenchError):
+    """A file or folder cannot be created where the user asked (no such folder, no permission,
+    a read-only file system)."""
+
+
+# What a path the user gave can run into; a full disk is not among them (its own messages
+# name the space needed, see training/faults.py).
+_PATH_ERRNOS = {errno.ENOENT: "it does not exist", errno.EACCES: "permission denied",
+                errno.EPERM: "permission denied", errno.EROFS: "the file system is read-only",
+                errno.ENOTDIR: "a part of the path is a file, not a folder",
+                errno.EISDIR: "it is a folder, not a file",
+                errno.EEXIST: "a file of that name is in the way of a folder",
+                errno.ENAMETOOLONG: "the name is too long"}
+
+
+def path_error_message(error: BaseException) -> str | None:
+    """A user message for an OSError about a path ("/x/y.png: permission denied. ..."), or
+    None for any other error (which stays an unexpected one, with its traceback logged)."""
+    reason = path_problem(error)
+    if reason is None:
+        return None
+    where = error.filename if error.filename is not None else "a file"
+    return f"{where}: {reason}. Check the path, or choose a folder you may read and write."
+
+
+def path_problem(error: BaseException) -> str | None:
+    """What is wrong with a path, in words ("permission denied"), for an OSError about one."""
+    return _PATH_ERRNOS.get(error.errno) if isinstance(error, OSError) else None

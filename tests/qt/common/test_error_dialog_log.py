@@ -54,6 +54,23 @@ def test_worker_logs_unexpected_errors_not_user_errors(qtbot, tmp_path, monkeypa
     assert message in text and 'return {}["state_dict"]' in text
 
 
+def test_worker_reports_a_refused_path_as_the_users_to_fix(qtbot, tmp_path):
+    """An OSError about a path (a folder that is a file, no permission) names the path and
+    what is wrong, without "Unexpected" or a traceback."""
+    from workbench.qt.common.tasks import TaskRunner
+
+    runner = TaskRunner()
+    errors = []
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    task = runner.start(lambda: (blocker / "out.png").write_bytes(b""),
+                        on_error=lambda m, d: errors.append((m, d)))
+    qtbot.waitUntil(lambda: not task.running, timeout=10_000)
+    runner.shutdown()
+    assert errors == [(f"{blocker / 'out.png'}: a part of the path is a file, not a folder. "
+                       f"Check the path, or choose a folder you may read and write.", "")]
+
+
 class _UrlSink:
     """Receives the URLs QDesktopServices would hand to the file manager."""
 

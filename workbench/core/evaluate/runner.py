@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from workbench.core import jsonio
+from workbench.core.devices import check_device
 from workbench.core.errors import TrainingDataError, WorkbenchError
 from workbench.core.evaluate import metrics as m
 from workbench.core.evaluate.report import EvalReport, WorstExample
@@ -51,6 +52,10 @@ class EvalTarget:
     run_spec: TrainSpec | None = None
 
 
+class UnknownTaskError(WorkbenchError):
+    """A model folder whose config names no task head (a bare encoder such as BertModel)."""
+
+
 def resolve_target(path: str | Path, task: str | None = None) -> EvalTarget:
     """A run folder (its final/ model and task), a LoRA adapter, or a checkpoint folder."""
     p = Path(path).expanduser().resolve()
@@ -74,8 +79,8 @@ def resolve_target(path: str | Path, task: str | None = None) -> EvalTarget:
         raise WorkbenchError(f"{p} is not a model folder (no config.json or adapter_config.json)"
                              f" nor a training run (no {SPEC_NAME}).")
     if found is None:
-        raise WorkbenchError(f"Cannot tell which task to evaluate {p.name} on (its config names "
-                             f"no task head); pass --task, one of {', '.join(TASKS)}.")
+        raise UnknownTaskError(f"Cannot tell which task to evaluate {p.name} on (its config "
+                               f"names no task head); pass --task, one of {', '.join(TASKS)}.")
     return EvalTarget(p, found, None, None)
 
 
@@ -91,6 +96,7 @@ def evaluate(path: str | Path, data_file: str | Path, *, task: str | None = None
 
     `qa` overrides question-answering settings (question_column, context_column,
     answers_column, doc_stride); by default they are the run's, or TrainSpec's defaults."""
+    check_device(device)  # first: TrainSpec's own check would call it a training setting
     target = resolve_target(path, task)
     base = target.run_spec
     chosen = {k: v for k, v in (qa or {}).items() if k in _QA_SETTINGS and v is not None}

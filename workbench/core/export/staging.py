@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from workbench.core.atomic import fsync_dir
+from workbench.core.atomic import creating_in, fsync_dir
 from workbench.core.errors import WorkbenchError
 
 FAILED_SUFFIX = ".failed"
@@ -28,8 +28,9 @@ def check_target(out: str | Path) -> Path:
 
 def new_stage(target: Path) -> Path:
     """A fresh hidden folder beside `target` (same filesystem, so the final rename is atomic)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    with creating_in(target.parent):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
 
 
 def _fsync_tree(folder: Path) -> None:

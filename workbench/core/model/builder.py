@@ -20,6 +20,7 @@ from workbench.core.checkpoint.tensors import TensorInfo
 from workbench.core.checkpoint.tokenizer_info import read_tokenizer_info
 from workbench.core.config.rules import ValidationResult, library_check, validate
 from workbench.core.config.schema import ConfigSchema, effective_values, jsonable, schema_for
+from workbench.core.devices import check_device
 from workbench.core.errors import CancelledError, InvalidConfigError, WorkbenchError
 from workbench.core.model import architecture as arch
 from workbench.core.model.limits import ensure_fits
@@ -202,6 +203,7 @@ def _instantiate(values: dict[str, Any], seed: int, device: str, dtype: str | No
 
     from workbench.core.model.loading import resolve_dtype
 
+    check_device(device)
     schema = schema_for(values)
     meta, issues = library_check(values, schema)
     errors = [i.message for i in validate(values, schema).errors] + [

@@ -6,12 +6,19 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core import jsonio
-from workbench.core.errors import MissingDependencyError, ModelBuildError, WorkbenchError
+from workbench.core.errors import (
+    MissingDependencyError,
+    ModelBuildError,
+    PathNotFoundError,
+    WorkbenchError,
+)
 
 
 def checkpoint_folder(path: str | Path) -> Path:
     """The folder holding config.json for `path` (a folder, or a file inside one)."""
     p = Path(path).expanduser().resolve()
+    if not p.exists():
+        raise PathNotFoundError(f"{p} does not exist. Check the path.")
     folder = p if p.is_dir() else p.parent
     if not (folder / "config.json").is_file():
         raise WorkbenchError(
@@ -97,6 +104,9 @@ def load_model(path: str | Path, *, auto_class: str | None = None, device: str =
     """
     import transformers
 
+    from workbench.core.devices import check_device
+
+    check_device(device)  # before minutes of loading, and torch's own text is no advice
     adapter = adapter_folder(path)
     if adapter is not None:
         return _load_merged_adapter(adapter, auto_class=auto_class, device=device, dtype=dtype,

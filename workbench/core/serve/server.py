@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core import jsonio
+from workbench.core.devices import check_device
 from workbench.core.errors import MissingDependencyError, WorkbenchError
 from workbench.core.progress import Progress, Reporter
 
@@ -53,14 +54,20 @@ def free_port(host: str = HOST) -> int:
 
 def check_servable(path: str | Path) -> tuple[Path, list[str]]:
     """(model folder, warnings) for a causal LM with a tokenizer; refuse anything else."""
-    from workbench.core.evaluate.runner import resolve_target
+    from workbench.core.evaluate.runner import UnknownTaskError, resolve_target
 
     missing = [p for p in SERVING_PACKAGES if _missing(p)]
     if missing:
         raise MissingDependencyError(
             f"`transformers serve` needs {', '.join(missing)}: pip install "
             f"'transformers[serving]'.")
-    target = resolve_target(path)
+    try:
+        target = resolve_target(path)
+    except UnknownTaskError:
+        raise WorkbenchError(
+            f"{Path(path).name}'s config names no task head (a bare encoder or base model); "
+            f"`transformers serve` serves causal (text-generating) LMs, whose architecture "
+            f"ends in ForCausalLM.") from None
     if target.task != "causal-lm":
         raise WorkbenchError(
             f"{target.model_dir.name} is a {target.task} model; `transformers serve` serves "
@@ -108,6 +115,8 @@ class ModelServer:
         if port_in_use(self.port):
             raise WorkbenchError(f"Port {self.port} on {HOST} is already in use; stop what "
                                  f"runs there or choose another --port.")
+        if device != "auto":  # transformers serve's own choice of device
+            check_device(device)
         self.device, self.dtype = device, dtype
         self.process: subprocess.Popen | None = None
         self._log: collections.deque[str] = collections.deque(maxlen=2000)

@@ -41,11 +41,27 @@ def load_table(path: str | Path):
             table = datasets.load_dataset(builder, data_files=str(p.resolve()), split="train",
                                           **kwargs)
     except Exception as e:  # datasets raises many types (ArrowInvalid, DatasetGenerationError...)
-        raise TrainingDataError(f"Could not read {p.name} as {builder.upper()}: "
-                                f"{type(e).__name__}: {e}") from None
+        raise TrainingDataError(_unreadable(p, builder, e)) from None
     if len(table) == 0:
         raise TrainingDataError(f"Data file {p} has no rows.")
     return table
+
+
+def _unreadable(path: Path, builder: str, error: Exception) -> str:
+    """Why datasets could not read `path`: the parser's own reason, not its wrapper's."""
+    # DatasetGenerationError says only "An error occurred while generating the dataset";
+    # the parser's error (pandas, pyarrow, the codec) is its cause.
+    cause = error.__cause__ if error.__cause__ is not None else error
+    if isinstance(cause, UnicodeDecodeError):
+        # (cause.start counts from the parser's current chunk, not from the file's start)
+        return (f"{path.name} is not UTF-8 text (it holds byte {cause.object[cause.start]:#04x}"
+                f", which UTF-8 does not allow there). Save it as UTF-8 and try again.")
+    if "corresponds to no data" in str(cause):  # a header and no rows
+        return f"Data file {path} has no rows."
+    text = (str(cause).strip().splitlines() or [""])[0][:300]
+    return (f"Could not read {path.name} as {builder.upper()}: {text} "
+            f"({type(cause).__name__}). Fix the file, or check that its extension matches "
+            f"its format.")
 
 
 def list_columns(path: str | Path) -> list[str]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.core import jsonio
-from workbench.core.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError, path_problem
 from workbench.core.jsonio import RECORD_LIMITS
 from workbench.core.training.events import FINAL_KINDS, TrainEvent
 
@@ -64,8 +64,9 @@ def new_run_dir(output_dir: str = "", spec=None) -> Path:
     try:
         (run_dir / CHECKPOINTS_NAME).mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise WorkbenchError(f"Cannot create the run folder {run_dir}: {e}. Choose another "
-                             f"output folder.") from None
+        raise WorkbenchError(f"Cannot create the run folder {run_dir}: "
+                             f"{path_problem(e) or e.strerror or e}. Choose another output "
+                             f"folder.") from None
     return run_dir
 
 

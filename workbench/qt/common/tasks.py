@@ -17,7 +17,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from workbench.core.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError, path_error_message
 
 _LIVE_THREADS: weakref.WeakSet[QThread] = weakref.WeakSet()
 
@@ -87,7 +87,11 @@ class FunctionWorker(QObject):
         except MemoryError:
             self._fail_unexpected(f"Out of memory. {self._memory_hint}".strip())
         except Exception as e:  # shown with its traceback under "Details", never a crash
-            self._fail_unexpected(f"Unexpected {type(e).__name__}: {e}")
+            message = path_error_message(e)
+            if message is not None:
+                self.failed.emit(message, "")
+            else:
+                self._fail_unexpected(f"Unexpected {type(e).__name__}: {e}")
         else:
             self.result = result
             self.succeeded.emit(result)
