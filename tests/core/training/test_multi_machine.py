@@ -53,6 +53,25 @@ def _second_machine(run_dir: Path, log: Path, netns: str = "", rank: int = 1,
                                 stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
+def _end(machine: subprocess.Popen, run_dir: Path) -> None:
+    """Kill a hand-started machine's launch and its ranks, whatever the test's outcome (the
+    ranks run in sessions of their own, so killing the launcher's group misses them)."""
+    from workbench.core.training.distributed import logged_rank_pids
+
+    if machine.poll() is None:
+        os.killpg(machine.pid, 9)
+        machine.wait()
+    import psutil
+
+    for pid in logged_rank_pids(run_dir).values():
+        try:
+            rank = psutil.Process(pid)
+            if "workbench" in " ".join(rank.cmdline()):  # not a process that reused the pid
+                rank.kill()
+        except psutil.Error:
+            continue  # ended already
+
+
 @pytest.fixture
 def second_host():
     """A network namespace joined to this one by a veth pair: (main address on this side,
@@ -100,8 +119,7 @@ def _train_on_two_machines(model: Path, tmp_path: Path, main_address: str,
         assert code == 0, main.failure().message()
         assert other.wait(60) == 0, other_log.read_text()[-2000:]
     finally:
-        if other.poll() is None:
-            os.killpg(other.pid, 9)
+        _end(other, main.run_dir)
     assert not main.group_alive()
 
     # 2 machines x 1 process x batch 4 = the single run's batch 8: the same loss per step
@@ -169,8 +187,7 @@ def test_machines_that_cannot_reach_each_other_are_reported_with_what_to_do(
         # the shared folder (it waited for the process group's 30-minute timeout)
         assert other.wait(PEER_GRACE_S + 60) != 0
     finally:
-        if other.poll() is None:
-            os.killpg(other.pid, 9)
+        _end(other, main.run_dir)
     ranks = [rank_pid(main.run_dir, 0), rank_pid(main.run_dir, 1)]
     assert wait_for(lambda: not any(_alive(pid) for pid in ranks), 30)
     failure = main.failure()
@@ -212,9 +229,8 @@ def test_a_main_machine_started_by_hand_that_fails_before_training_ends_the_othe
         assert main.wait(LAUNCH_TIMEOUT_S) != 0
         assert other.wait(PEER_GRACE_S + 60) != 0, (tmp_path / "machine-1.log").read_text()
     finally:
-        for machine in (main, other):
-            if machine.poll() is None:
-                os.killpg(machine.pid, 9)
+        _end(main, run_dir)
+        _end(other, run_dir)
     last = load_run_metrics(run_dir)[-1]
     assert last.kind == "failed" and "train.csv" in last.message
     assert "rank 0 reported its failure" in (run_dir / "logs" / "rank-1.log").read_text()
