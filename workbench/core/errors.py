@@ -37,6 +37,10 @@ class ModelBuildError(WorkbenchError):
     """transformers could not build a model from the config."""
 
 
+class ModelRunError(WorkbenchError):
+    """A model's forward pass failed inside its own code (a config that does not fit it)."""
+
+
 class MissingDependencyError(WorkbenchError):
     """An optional package (the demo model, peft, ...) is not installed."""
 

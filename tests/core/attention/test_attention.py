@@ -297,3 +297,20 @@ def test_strongest_links_match_the_weights():
     assert set(into.key.tolist()) == {4} and len(into) == 6  # every query into key 4
     np.testing.assert_allclose(into.weight, maps[0, into.query, 4])
     assert len(strongest_links(maps, [], [0])) == 0
+
+
+def test_a_model_whose_code_fails_on_the_text_is_reported_not_unexpected(tokenizer):
+    """A config its code cannot run (GPT-J rotating 64 dimensions of 16-dimension heads; the
+    config rules flag it too) ends with the model's own error and what to check."""
+    from transformers import GPTJConfig, GPTJModel
+
+    from workbench.core.errors import ModelRunError
+
+    model = GPTJModel(GPTJConfig(n_embd=64, n_head=4, n_layer=1, rotary_dim=64,
+                                 vocab_size=tokenizer.vocab_size))
+    with pytest.raises(ModelRunError) as error:
+        compute_attention(model, tokenizer, SENTENCE)
+    message = str(error.value)
+    assert message.startswith("GPTJModel failed while running on the text (RuntimeError: ")
+    assert "Edit config" in message
+    assert all(not m._forward_hooks for m in model.modules())  # hooks removed

@@ -104,6 +104,17 @@ def test_head_dim_consistency_and_rotary_parity():
     assert any("rotary" in m for m in messages_for(odd, "hidden_size"))
 
 
+@pytest.mark.parametrize("model_type", ["gptj", "codegen"])
+def test_a_rotary_part_larger_than_the_head_is_an_error(model_type):
+    """GPT-J and CodeGen rotate the first rotary_dim dimensions of each head; more than the
+    head holds and the model fails on its first input (a size mismatch inside its code)."""
+    values = {"model_type": model_type, "n_embd": 64, "n_head": 4, "n_layer": 1,
+              "vocab_size": 100, "rotary_dim": 64}
+    [message] = messages_for(values, "rotary_dim")
+    assert message.startswith("rotary_dim (64) is larger than the head size (16)")
+    assert not messages_for({**values, "rotary_dim": 16}, "rotary_dim")
+
+
 def test_token_ids_inside_the_vocabulary():
     values = {**LLAMA, "pad_token_id": 1000, "eos_token_id": [2, 5000], "bos_token_id": -1}
     assert "outside the vocabulary (vocab_size = 1000, ids 0..999)" in \

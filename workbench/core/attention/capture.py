@@ -190,8 +190,9 @@ class AttentionCapture:
             arr.setflags(write=False)
             maps[kind], layers[kind] = arr, tuple(order)
         if not maps:
-            raise WorkbenchError("The model ran but none of its attention layers produced "
-                                 "weights, so there is nothing to show.")
+            raise WorkbenchError("The model ran but returned no attention weights, so there "
+                                 "is nothing to show: it may have no attention layers at all "
+                                 "(state-space and recurrent models such as Mamba and RWKV).")
         return maps, layers
 
 

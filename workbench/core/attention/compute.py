@@ -24,7 +24,7 @@ from workbench.core.attention.capture import (
     layer_counts,
     returned_kinds,
 )
-from workbench.core.errors import CancelledError, WorkbenchError
+from workbench.core.errors import CancelledError, ModelRunError, WorkbenchError
 from workbench.core.model import config_roles
 from workbench.core.model.limits import ensure_fits
 from workbench.core.model.loading import check_tokenizer
@@ -215,7 +215,12 @@ def compute_attention(model, tokenizer, text: str, pair: str | None = None,
         model.eval()
         say(f"running the model on {t_src + t_tgt} tokens (eager attention)")
         with torch.no_grad(), capture:
-            outputs = model(**inputs, **({"output_attentions": True} if returned else {}))
+            try:
+                outputs = model(**inputs, **({"output_attentions": True} if returned else {}))
+            except (RuntimeError, ValueError, IndexError, TypeError) as e:
+                if isinstance(e, torch.OutOfMemoryError):
+                    raise
+                raise ModelRunError(_run_failure(model, e)) from None
         if returned:
             capture_returned(capture, outputs, model)
     finally:
@@ -242,6 +247,15 @@ def compute_attention(model, tokenizer, text: str, pair: str | None = None,
         num_layers={k: capture.calls.get(k) or counts[k] for k in maps},
         causal=_verified_causal(model, maps, notes), estimated_bytes=estimate,
         notes=tuple(notes))
+
+
+def _run_failure(model, error: Exception) -> str:
+    """The message for a forward pass that failed inside the model's own code."""
+    first = (str(error).strip().splitlines() or [""])[0][:300]
+    return (f"{type(model).__name__} failed while running on the text ({type(error).__name__}: "
+            f"{first}). Its config may not fit its code or weights (a rotary, head or vocabulary "
+            f"size that does not match): check the config in Edit config, or try another "
+            f"checkpoint.")
 
 
 def _verified_causal(model, maps: dict[str, np.ndarray], notes: list[str]) -> tuple[str, ...]:

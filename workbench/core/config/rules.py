@@ -263,6 +263,13 @@ def cross_field_issues(values: dict[str, Any], *, tokenizer_vocab_size: int | No
                             f"rotary position embeddings rotate pairs of dimensions: choose "
                             f"sizes that give an even head size (e.g. head_dim {per_head + 1}).",
                             related=tuple(n for n in (heads_name, hidden_name) if n)))
+    rotary_dim = values.get("rotary_dim")  # GPT-J, CodeGen: the rotated part of each head
+    if _ints(rotary_dim, per_head) and rotary_dim > per_head:
+        issues.append(Issue("rotary_dim", f"rotary_dim ({rotary_dim}) is larger than the head "
+                            f"size ({per_head}): rotary embeddings rotate a part of each head, "
+                            f"at most all of it, and the model fails on its first input. Set "
+                            f"rotary_dim to {per_head} or less.",
+                            related=tuple(n for n in (heads_name, hidden_name) if n)))
     issues += _token_issues(values, tokenizer_vocab_size, cls)
     issues += _window_issues(values)
     return issues
