@@ -18,7 +18,11 @@ from workbench.core.attention.aggregate import (
     rollout_layers,
     sink_heads,
 )
-from workbench.core.attention.compute import compute_attention, compute_attention_from_path
+from workbench.core.attention.compute import (
+    AttentionUnavailableError,
+    compute_attention,
+    compute_attention_from_path,
+)
 from workbench.core.attention.export import (
     read_png_size,
     save_csv,
@@ -314,3 +318,18 @@ def test_a_model_whose_code_fails_on_the_text_is_reported_not_unexpected(tokeniz
     assert message.startswith("GPTJModel failed while running on the text (RuntimeError: ")
     assert "Edit config" in message
     assert all(not m._forward_hooks for m in model.modules())  # hooks removed
+
+
+def test_local_attention_is_refused_not_drawn_as_maps(tokenizer):
+    """LED's encoder (Longformer's sliding window) returns each query's window of keys, not
+    a query x key map; drawn as one, it would be wrong, and rollout failed on its shape."""
+    from transformers import LEDConfig, LEDModel
+
+    model = LEDModel(LEDConfig(d_model=32, encoder_layers=1, decoder_layers=1,
+                               encoder_attention_heads=2, decoder_attention_heads=2,
+                               encoder_ffn_dim=64, decoder_ffn_dim=64, attention_window=[4],
+                               vocab_size=tokenizer.vocab_size, max_encoder_position_embeddings=64,
+                               max_decoder_position_embeddings=64))
+    with pytest.raises(AttentionUnavailableError, match="LEDModel computes local attention: its "
+                       "encoder-attention weights are"):
+        compute_attention(model, tokenizer, SENTENCE, target="a short summary")

@@ -115,6 +115,20 @@ def test_a_rotary_part_larger_than_the_head_is_an_error(model_type):
     assert not messages_for({**values, "rotary_dim": 16}, "rotary_dim")
 
 
+def test_expert_routing_the_model_cannot_run_is_an_error():
+    """Each of these fails inside the model's code on its first input (measured)."""
+    mixtral = {"model_type": "mixtral", "hidden_size": 64, "num_attention_heads": 4,
+               "num_local_experts": 2, "num_experts_per_tok": 4}
+    assert "exceeds num_local_experts (2)" in messages_for(mixtral, "num_experts_per_tok")[0]
+    assert not messages_for({**mixtral, "num_experts_per_tok": 2}, "num_experts_per_tok")
+    deepseek = {"model_type": "deepseek_v3", "n_routed_experts": 8, "n_group": 8,
+                "topk_group": 4, "num_experts_per_tok": 2}
+    [message] = messages_for(deepseek, "n_group")
+    assert "equal groups of at least 2 experts" in message and "Set n_group to 1, 2, 4." in message
+    assert not messages_for({**deepseek, "n_group": 4, "topk_group": 2}, "n_group")
+    assert messages_for({**deepseek, "n_group": 4, "topk_group": 5}, "topk_group")
+
+
 def test_token_ids_inside_the_vocabulary():
     values = {**LLAMA, "pad_token_id": 1000, "eos_token_id": [2, 5000], "bos_token_id": -1}
     assert "outside the vocabulary (vocab_size = 1000, ids 0..999)" in \

@@ -236,6 +236,7 @@ def compute_attention(model, tokenizer, text: str, pair: str | None = None,
     _cancelled(cancel)
     say("collecting attention weights")
     maps, captured = capture.arrays()
+    _refuse_local_attention(model, maps, sizes)
     for kind, arr in maps.items():
         if arr.size and not np.isfinite(arr).all():
             notes.append(f"{kind}: the weights contain NaN or infinity (the model is unstable at "
@@ -247,6 +248,20 @@ def compute_attention(model, tokenizer, text: str, pair: str | None = None,
         num_layers={k: capture.calls.get(k) or counts[k] for k in maps},
         causal=_verified_causal(model, maps, notes), estimated_bytes=estimate,
         notes=tuple(notes))
+
+
+def _refuse_local_attention(model, maps: dict[str, np.ndarray],
+                            sizes: dict[str, tuple[int, int]]) -> None:
+    """Every view (heatmaps, rollout, token lines) reads query x key maps; a model whose
+    weights are windows or blocks (LED and Longformer's sliding window, LongT5's local blocks)
+    gives arrays of another shape, which would be drawn as if they were such maps."""
+    for kind, arr in maps.items():
+        if arr.ndim != 4 or tuple(arr.shape[2:]) != sizes[kind]:
+            raise AttentionUnavailableError(
+                f"{type(model).__name__} computes local attention: its {kind}-attention weights "
+                f"are {tuple(arr.shape[1:])} (windows or blocks over the keys), not a "
+                f"{sizes[kind][0]} x {sizes[kind][1]} map of queries and keys, so they cannot "
+                f"be shown as attention maps.")
 
 
 def _run_failure(model, error: Exception) -> str:

@@ -272,6 +272,36 @@ def cross_field_issues(values: dict[str, Any], *, tokenizer_vocab_size: int | No
                             related=tuple(n for n in (heads_name, hidden_name) if n)))
     issues += _token_issues(values, tokenizer_vocab_size, cls)
     issues += _window_issues(values)
+    issues += _expert_issues(values)
+    return issues
+
+
+def _expert_issues(values: dict[str, Any]) -> list[Issue]:
+    """Mixture-of-experts routing that the model's code cannot run (each fails on the first
+    input, measured with transformers 5.25: Mixtral, Qwen-MoE, DeepSeek-V3)."""
+    issues: list[Issue] = []
+    experts_name = next((n for n in ("n_routed_experts", "num_local_experts", "num_experts")
+                         if _ints(values.get(n))), None)
+    experts = values.get(experts_name) if experts_name else None
+    per_token = values.get("num_experts_per_tok")
+    if _ints(experts, per_token) and per_token > experts:
+        issues.append(Issue("num_experts_per_tok", f"num_experts_per_tok ({per_token}) exceeds "
+                            f"{experts_name} ({experts}): each token is routed to that many of "
+                            f"the experts. Set it to {experts} or fewer.",
+                            related=(experts_name,)))
+    groups, top_groups = values.get("n_group"), values.get("topk_group")
+    if _ints(experts, groups) and groups > 0:
+        # DeepSeek's group routing scores each group by its two best experts
+        if experts % groups or experts // groups < 2:
+            div = ", ".join(str(d) for d in divisors(experts) if experts // d >= 2) or "1"
+            issues.append(Issue("n_group", f"{experts_name} ({experts}) must split into "
+                                f"n_group ({groups}) equal groups of at least 2 experts (each "
+                                f"group is scored by its two best). Set n_group to {div}.",
+                                related=(experts_name,)))
+        if _ints(top_groups) and top_groups > groups:
+            issues.append(Issue("topk_group", f"topk_group ({top_groups}) exceeds n_group "
+                                f"({groups}); set it to {groups} or fewer.",
+                                related=("n_group",)))
     return issues
 
 
