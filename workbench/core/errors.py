@@ -96,7 +96,7 @@ _PATH_ERRNOS = {errno.ENOENT: "it does not exist", errno.EACCES: "permission den
                 errno.EPERM: "permission denied", errno.EROFS: "the file system is read-only",
                 errno.ENOTDIR: "a part of the path is a file, not a folder",
                 errno.EISDIR: "it is a folder, not a file",
-                errno.EEXIST: "a file of that name is in the way of a folder",
+                errno.EEXIST: "it already exists (a file where a folder should be?)",
                 errno.ENAMETOOLONG: "the name is too long"}
 
 

@@ -48,8 +48,8 @@ def test_an_output_place_that_cannot_be_written_is_named(minilm_path, tmp_path, 
     blocker.write_text("x")
     out = blocker / "sub"
     message = _error(capsys, "export", str(minilm_path), "--out", str(out))
-    assert message == (f"Cannot write into {blocker}: a file of that name is in the way of a "
-                       f"folder. Choose a folder you may write to.")
+    assert message == (f"Cannot write into {blocker}: it already exists (a file where a folder "
+                       f"should be?). Choose a folder you may write to.")
     message = _error(capsys, "attention", str(minilm_path), "--text", "hi", "--out", str(out))
     assert message.startswith("Cannot write into") and str(blocker) in message
     assert blocker.read_text() == "x"
