@@ -254,14 +254,16 @@ def _refuse_local_attention(model, maps: dict[str, np.ndarray],
                             sizes: dict[str, tuple[int, int]]) -> None:
     """Every view (heatmaps, rollout, token lines) reads query x key maps; a model whose
     weights are windows or blocks (LED and Longformer's sliding window, LongT5's local blocks)
-    gives arrays of another shape, which would be drawn as if they were such maps."""
+    or something else (RWKV's state, ProphetNet's n-gram streams) gives arrays of another
+    shape, which would be drawn as if they were such maps."""
     for kind, arr in maps.items():
         if arr.ndim != 4 or tuple(arr.shape[2:]) != sizes[kind]:
             raise AttentionUnavailableError(
-                f"{type(model).__name__} computes local attention: its {kind}-attention weights "
-                f"are {tuple(arr.shape[1:])} (windows or blocks over the keys), not a "
-                f"{sizes[kind][0]} x {sizes[kind][1]} map of queries and keys, so they cannot "
-                f"be shown as attention maps.")
+                f"{type(model).__name__} returns {kind}-attention weights shaped "
+                f"{tuple(arr.shape[1:])}, not {sizes[kind][0]} x {sizes[kind][1]} maps of "
+                f"queries over keys (local attention over windows or blocks, as in LED and "
+                f"LongT5, or a recurrent state, as in RWKV), so they cannot be shown as "
+                f"attention maps.")
 
 
 def _run_failure(model, error: Exception) -> str:
