@@ -218,7 +218,7 @@ def test_missing_tokenizer_is_reported_not_zeros(qtbot, main_window, tiny_models
         view.run()
     assert "tokenizer" in failed.args[0]
     assert no_dialogs == [failed.args[0]]
-    assert view.heatmap.matrix is None and "tokenizer" in view.heatmap.status.text()
+    assert view.heatmap.matrix is None and "tokenizer" in view.heatmap.status.full_text
     qtbot.waitUntil(lambda: view.run_button.isEnabled(), timeout=5_000)
 
 
@@ -271,9 +271,9 @@ def test_expensive_rollout_is_computed_in_a_worker(qtbot, main_window, models, n
     with qtbot.waitSignal(view.matrixShown, timeout=60_000):
         view.select(mode=MapMode.ROLLOUT)
         assert view.matrix_task is not None and view.matrix_task.running is True
-        assert view.heatmap.status.text() == "Computing..."
+        assert view.heatmap.status.full_text == "Computing..."
     np.testing.assert_allclose(view.heatmap.matrix, rollout_layers(weights)[-1], rtol=1e-5)
-    assert "rollout of layers 0-1" in view.heatmap.status.text()
+    assert "rollout of layers 0-1" in view.heatmap.status.full_text
     assert no_dialogs == []
 
 
@@ -579,7 +579,7 @@ def test_heatmap_pixels_and_links_are_made_in_the_worker(qtbot, main_window, tmp
         assert (colour.red(), colour.green(), colour.blue()) == tuple(rgb[i, j])
     with qtbot.waitSignal(view.matrixShown, timeout=30_000):
         view.select(head=1)  # another head of a large map: coloured in a worker too
-        assert view.matrix_task is not None and view.heatmap.status.text() == "Computing..."
+        assert view.matrix_task is not None and view.heatmap.status.full_text == "Computing..."
     np.testing.assert_array_equal(view.heatmap.matrix, maps.matrix("self", last, 1))
     assert on_gui["image"] == [False, False]
     view.views.setCurrentWidget(view.token_view)

@@ -499,7 +499,7 @@ class AttentionView(QWidget):
         if selection_cost(self.maps, selection) <= INLINE_COST and cells <= INLINE_CELLS:
             self._show_matrix(selection, *select_map(self.maps, selection), keep_view=keep_view)
             return
-        self.heatmap.status.setText("Computing...")
+        self.heatmap.status.set_full_text("Computing...")
         maps = self.maps
         self.matrix_task = self.runner.start(
             render_map, maps, selection, fixed,

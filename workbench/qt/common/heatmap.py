@@ -11,13 +11,13 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QImage, QPen, QPolygonF
 from PySide6.QtWidgets import (
     QGraphicsPolygonItem,
-    QLabel,
     QToolTip,
     QVBoxLayout,
     QWidget,
 )
 
 from workbench.core.attention.export import MASKED_RGB, colormap_lut, to_rgb
+from workbench.qt.common.labels import ElidedLabel
 
 LUT = colormap_lut()  # (256, 3) uint8, the same colours as the PNG/SVG exports
 
@@ -161,8 +161,9 @@ class AttentionHeatmap(QWidget):
         self.colorbar = pg.ColorBarItem(values=self.levels, colorMap=viridis_colormap(),
                                         interactive=False, colorMapMenu=False, width=14)
         self.graphics.addItem(self.colorbar)
-        self.status = QLabel("Run the model to see its attention.")
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # one line whatever it says (an error's whole text is in its dialog and the tooltip)
+        self.status = ElidedLabel("Run the model to see its attention.",
+                                  mode=Qt.TextElideMode.ElideRight)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.graphics, 1)
@@ -198,7 +199,7 @@ class AttentionHeatmap(QWidget):
         self.plot.setTitle(title)
         if not (keep_view and same_shape):
             self.plot.setRange(rect, padding=0)
-        self.status.setText(title or f"{n_rows} x {n_cols}")
+        self.status.set_full_text(title or f"{n_rows} x {n_cols}")
 
     def set_lut(self, lut: np.ndarray) -> None:
         """Colour with this (n, 3) uint8 table instead of the export colours (colour bar too)."""
@@ -212,7 +213,7 @@ class AttentionHeatmap(QWidget):
         self.future.setPolygon(QPolygonF())
         self.causal = False
         self.plot.setTitle("")
-        self.status.setText(message)
+        self.status.set_full_text(message)
 
     def hover_text(self, row: int, col: int) -> str:
         """'token i -> token j: weight' for a cell."""
@@ -242,7 +243,7 @@ class AttentionHeatmap(QWidget):
     def _on_scene_mouseMoved(self, scene_pos: QPointF) -> None:
         text = self.hover_text(*self.cell_at(scene_pos))
         if text:
-            self.status.setText(text)
+            self.status.set_full_text(text)
             view = self.graphics
             QToolTip.showText(view.mapToGlobal(view.mapFromScene(scene_pos)), text, view)
             self.hovered.emit(text)
