@@ -52,10 +52,11 @@ def run(args: argparse.Namespace) -> dict:
         name = "attentions.npy" if single else f"attentions_{kind}.npy"
         files.append(save_npy(out / name, maps.maps[kind]))
     files.append(save_tokens_json(out / "tokens.json", maps.tokens, maps.target_tokens))
-    main = "self" if "self" in maps.kinds else "encoder"
+    # the first square kind (LED's encoder maps may be left out, its decoder's kept)
+    main = next((k for k in ("self", "encoder", "decoder") if k in maps.kinds), maps.kinds[0])
     # Rollout multiplies consecutive layers, so it needs all of them.
     rolled = None
-    if maps.num_layers[main] == len(maps.layers[main]):
+    if main != "cross" and maps.num_layers[main] == len(maps.layers[main]):
         rolled = rollout(maps.maps[main])
         files.append(save_npy(out / "rollout.npy", rolled))
     last = mean_over_heads(maps.maps[main][-1:])[0]
@@ -65,7 +66,8 @@ def run(args: argparse.Namespace) -> dict:
     png_name = f"mean_heads_layer{maps.layers[main][-1]}.png"
     files.append(save_png(out / png_name, last, levels=(0.0, top)))
     entropy = {k: head_entropy(v).round(4).tolist() for k, v in maps.maps.items()}
-    special = [t.special for t in maps.tokens]
+    keys = maps.target_tokens if main == "decoder" else maps.tokens
+    special = [t.special for t in keys]
     sinks = sink_heads(maps.maps[main], special, layers=maps.layers[main])
     data = maps.summary()
     data.update({

@@ -320,16 +320,34 @@ def test_a_model_whose_code_fails_on_the_text_is_reported_not_unexpected(tokeniz
     assert all(not m._forward_hooks for m in model.modules())  # hooks removed
 
 
-def test_local_attention_is_refused_not_drawn_as_maps(tokenizer):
-    """LED's encoder (Longformer's sliding window) returns each query's window of keys, not
-    a query x key map; drawn as one, it would be wrong, and rollout failed on its shape."""
-    from transformers import LEDConfig, LEDModel
+def test_weights_that_are_not_maps_are_left_out_or_refused(tokenizer):
+    """Every view draws query x key maps. LED's encoder (Longformer's sliding window) returns
+    each query's window of keys, MiniMax's linear-attention layers something else again, and
+    RWKV a recurrent state: drawn as maps they were wrong (and rollout failed on their shape).
+    They are left out with a note; with nothing left, refused."""
+    from transformers import LEDConfig, LEDModel, MiniMaxConfig, MiniMaxModel, RwkvConfig, RwkvModel
 
-    model = LEDModel(LEDConfig(d_model=32, encoder_layers=1, decoder_layers=1,
-                               encoder_attention_heads=2, decoder_attention_heads=2,
-                               encoder_ffn_dim=64, decoder_ffn_dim=64, attention_window=[4],
-                               vocab_size=tokenizer.vocab_size, max_encoder_position_embeddings=64,
-                               max_decoder_position_embeddings=64))
-    with pytest.raises(AttentionUnavailableError, match=r"LEDModel returns encoder-attention "
-                       r"weights shaped \(2, \d+, \d+\), not \d+ x \d+ maps"):
-        compute_attention(model, tokenizer, SENTENCE, target="a short summary")
+    vocab = tokenizer.vocab_size
+    led = LEDModel(LEDConfig(d_model=32, encoder_layers=1, decoder_layers=1,
+                             encoder_attention_heads=2, decoder_attention_heads=2,
+                             encoder_ffn_dim=64, decoder_ffn_dim=64, attention_window=[4],
+                             vocab_size=vocab, max_encoder_position_embeddings=64,
+                             max_decoder_position_embeddings=64))
+    maps = compute_attention(led, tokenizer, SENTENCE, target="a short summary")
+    assert set(maps.kinds) == {"decoder", "cross"}  # full maps, kept
+    assert any(n.startswith("encoder: layer 0 returns weights shaped (2, ") and
+               n.endswith("; left out.") for n in maps.notes), maps.notes
+
+    minimax = MiniMaxModel(MiniMaxConfig(
+        hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2,
+        head_dim=16, num_hidden_layers=2, vocab_size=vocab, num_local_experts=2,
+        num_experts_per_tok=1, layer_types=["full_attention", "linear_attention"]))
+    maps = compute_attention(minimax, tokenizer, SENTENCE)
+    assert maps.layers["self"] == (0,) and maps.maps["self"].shape[0] == 1
+    assert any(n.startswith("self: layer 1 returns weights shaped") for n in maps.notes)
+
+    rwkv = RwkvModel(RwkvConfig(hidden_size=32, attention_hidden_size=32, intermediate_size=64,
+                                num_hidden_layers=2, vocab_size=vocab))  # 1: its init divides by 0
+    with pytest.raises(AttentionUnavailableError, match=r"RwkvModel returns self-attention "
+                       r"weights shaped \(\d+, \d+\), not \d+ x \d+ maps"):
+        compute_attention(rwkv, tokenizer, SENTENCE)

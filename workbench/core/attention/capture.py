@@ -116,6 +116,21 @@ def layer_counts(model, modules: dict[str, list[ModuleSpec]]) -> dict[str, int]:
     return counts
 
 
+def _is_map(weights: np.ndarray, size: tuple[int, int]) -> bool:
+    """Whether one layer's weights are (heads, Tq, Tk) attention maps: that shape, and each row
+    a softmax's (no negative weight, a sum of at most 1: attention sinks, as in gpt-oss, keep
+    some of the mass). A linear-attention layer's state can have the shape by chance (MiniMax:
+    head_dim x head_dim, for a text of head_dim tokens) but not the values."""
+    if weights.ndim != 3 or weights.shape[1:] != size:
+        return False
+    for head in weights:  # a head at a time: each reduction holds the GIL (see arrays())
+        if np.isnan(head).any():
+            continue  # an unstable model's maps are kept, with a note (compute_attention)
+        if head.min() < -1e-6 or head.sum(-1).max() > 1.0 + 1e-3:
+            return False
+    return True
+
+
 class AttentionCapture:
     """Context manager: hooks on the selected attention modules; `arrays()` afterwards.
 
@@ -167,9 +182,13 @@ class AttentionCapture:
         self._got.setdefault(kind, {})[layer] = \
             weights[0].detach().float().cpu().numpy()  # (heads, Tq, Tk)
 
-    def arrays(self) -> tuple[dict[str, np.ndarray], dict[str, tuple[int, ...]]]:
-        """{kind: (layers, heads, Tq, Tk) float32}, {kind: captured layer indices}."""
-        maps, layers = {}, {}
+    def arrays(self, sizes: dict[str, tuple[int, int]]) -> tuple[
+            dict[str, np.ndarray], dict[str, tuple[int, ...]], dict[str, tuple[tuple, tuple]]]:
+        """{kind: (layers, heads, Tq, Tk) float32}, {kind: captured layer indices}, and
+        {kind: (layer indices, shape)} of the layers left out because their weights are not
+        (heads, Tq, Tk) maps of `sizes[kind]` (local windows, linear attention, a recurrent
+        state: every view would draw them as if they were maps)."""
+        maps, layers, not_maps = {}, {}, {}
         for kind, got in self._got.items():
             if not got:
                 continue  # e.g. BERT's cross-attention modules, never run without an encoder
@@ -179,7 +198,12 @@ class AttentionCapture:
                     f"The model returned no {kind} attention weights (layers {missing}); its "
                     f"attention implementation does not expose them. Load it with "
                     f"attn_implementation='eager'.")
-            order = sorted(got)
+            order = sorted(i for i, a in got.items() if _is_map(a, sizes[kind]))
+            others = sorted(set(got) - set(order))
+            if others:
+                not_maps[kind] = (tuple(others), got[others[0]].shape)
+            if not order:
+                continue
             first = got[order[0]]
             arr = np.empty((len(order), *first.shape), dtype=np.float32)
             # One head per copy, not one np.stack: a copy holds the GIL throughout, and the
@@ -189,11 +213,7 @@ class AttentionCapture:
                     arr[n, h] = got[i][h]
             arr.setflags(write=False)
             maps[kind], layers[kind] = arr, tuple(order)
-        if not maps:
-            raise WorkbenchError("The model ran but returned no attention weights, so there "
-                                 "is nothing to show: it may have no attention layers at all "
-                                 "(state-space and recurrent models such as Mamba and RWKV).")
-        return maps, layers
+        return maps, layers, not_maps
 
 
 # ModelOutput field -> kind, for models that only return attentions from forward

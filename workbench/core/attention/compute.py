@@ -235,8 +235,8 @@ def compute_attention(model, tokenizer, text: str, pair: str | None = None,
                          f"config; layers are numbered in the order they ran.")
     _cancelled(cancel)
     say("collecting attention weights")
-    maps, captured = capture.arrays()
-    _refuse_local_attention(model, maps, sizes)
+    maps, captured, not_maps = capture.arrays(sizes)
+    _report_layers_without_maps(model, maps, not_maps, sizes, notes)
     for kind, arr in maps.items():
         if arr.size and not np.isfinite(arr).all():
             notes.append(f"{kind}: the weights contain NaN or infinity (the model is unstable at "
@@ -250,20 +250,28 @@ def compute_attention(model, tokenizer, text: str, pair: str | None = None,
         notes=tuple(notes))
 
 
-def _refuse_local_attention(model, maps: dict[str, np.ndarray],
-                            sizes: dict[str, tuple[int, int]]) -> None:
-    """Every view (heatmaps, rollout, token lines) reads query x key maps; a model whose
-    weights are windows or blocks (LED and Longformer's sliding window, LongT5's local blocks)
-    or something else (RWKV's state, ProphetNet's n-gram streams) gives arrays of another
-    shape, which would be drawn as if they were such maps."""
-    for kind, arr in maps.items():
-        if arr.ndim != 4 or tuple(arr.shape[2:]) != sizes[kind]:
-            raise AttentionUnavailableError(
-                f"{type(model).__name__} returns {kind}-attention weights shaped "
-                f"{tuple(arr.shape[1:])}, not {sizes[kind][0]} x {sizes[kind][1]} maps of "
-                f"queries over keys (local attention over windows or blocks, as in LED and "
-                f"LongT5, or a recurrent state, as in RWKV), so they cannot be shown as "
-                f"attention maps.")
+def _report_layers_without_maps(model, maps: dict[str, np.ndarray],
+                                not_maps: dict[str, tuple[tuple, tuple]],
+                                sizes: dict[str, tuple[int, int]], notes: list[str]) -> None:
+    """Say which layers' weights were left out for not being query x key maps (LED's and
+    Longformer's sliding windows, LongT5's blocks, RWKV's state, MiniMax's linear-attention
+    layers beside its softmax ones); refuse when no layer gave maps."""
+    for kind, (layers, shape) in not_maps.items():
+        what = (f"weights shaped {tuple(shape)}, not {sizes[kind][0]} x {sizes[kind][1]} maps "
+                f"of queries over keys (local attention over windows or blocks, as in LED and "
+                f"LongT5, linear attention, or a recurrent state, as in RWKV)")
+        if maps:
+            which = (f"layer {layers[0]} returns" if len(layers) == 1 else
+                     f"layers {', '.join(map(str, layers))} return")
+            notes.append(f"{kind}: {which} {what}; left out.")
+        else:
+            raise AttentionUnavailableError(f"{type(model).__name__} returns {kind}-attention "
+                                            f"{what}, so they cannot be shown as attention maps.")
+    if not maps:
+        raise AttentionUnavailableError(
+            "The model ran but returned no attention weights, so there is nothing to show: it "
+            "may have no attention layers at all (state-space and recurrent models such as "
+            "Mamba and RWKV).")
 
 
 def _run_failure(model, error: Exception) -> str:
