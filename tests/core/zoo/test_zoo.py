@@ -122,11 +122,12 @@ def test_capture_on_image_and_audio_models_equals_eager_output_attentions(entry,
         with capture:
             model(**_non_text_inputs(entry, model))
         out = model(**_non_text_inputs(entry, model), output_attentions=True)
-    maps, _ = capture.arrays()
     fields = ({"encoder": "encoder_attentions", "decoder": "decoder_attentions",
                "cross": "cross_attentions"} if model.config.is_encoder_decoder
               else {"self": "attentions"})
-    assert set(maps) == set(fields)
+    sizes = {kind: tuple(getattr(out, name)[0].shape[-2:]) for kind, name in fields.items()}
+    maps, _, not_maps = capture.arrays(sizes)
+    assert set(maps) == set(fields) and not not_maps  # every layer's weights read as maps
     for kind, name in fields.items():
         reference = np.stack([a[0].float().numpy() for a in getattr(out, name)])
         np.testing.assert_array_equal(maps[kind], reference, err_msg=kind)
