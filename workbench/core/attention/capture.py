@@ -126,7 +126,8 @@ def _is_map(weights: np.ndarray, size: tuple[int, int]) -> bool:
     for head in weights:  # a head at a time: each reduction holds the GIL (see arrays())
         if np.isnan(head).any():
             continue  # an unstable model's maps are kept, with a note (compute_attention)
-        if head.min() < -1e-6 or head.sum(-1).max() > 1.0 + 1e-3:
+        # 1%: a bfloat16 softmax rounds each weight by up to 0.2%, so its rows sum to ~1.002
+        if head.min() < -1e-6 or head.sum(-1).max() > 1.01:
             return False
     return True
 
